@@ -1,0 +1,1 @@
+"""Simulated cloud estates with known waste, for the demo, tests and benchmarks."""
