@@ -1,0 +1,155 @@
+{{/*
+Chart name, truncated to the 63 characters of a DNS label.
+*/}}
+{{- define "cloudwaste.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name. Component suffixes ("-enricher" is the longest, 9 characters) are
+appended to it, so it is truncated to 63 - 9 = 54 characters.
+If the release name contains the chart name it is used as is.
+*/}}
+{{- define "cloudwaste.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 54 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 54 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 54 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "cloudwaste.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The four long-running services, in dependency order. Single source for the Deployment and
+Service loops.
+*/}}
+{{- define "cloudwaste.components" -}}
+scanner enricher exporter predictor
+{{- end }}
+
+{{/*
+Selector labels. Takes a dict: "context" (the root context) and optionally "component".
+Selectors are immutable, so nothing version-dependent goes here.
+  {{ include "cloudwaste.selectorLabels" (dict "context" $ "component" "scanner") }}
+*/}}
+{{- define "cloudwaste.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cloudwaste.name" .context }}
+app.kubernetes.io/instance: {{ .context.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Common labels: the selector labels plus chart, version and manager. Same dict argument as
+cloudwaste.selectorLabels.
+*/}}
+{{- define "cloudwaste.labels" -}}
+helm.sh/chart: {{ include "cloudwaste.chart" .context }}
+{{ include "cloudwaste.selectorLabels" . }}
+{{- with .context.Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+app.kubernetes.io/part-of: cloudwaste
+app.kubernetes.io/managed-by: {{ .context.Release.Service }}
+{{- end }}
+
+{{/*
+Name of a component's Deployment and Service, e.g. "<fullname>-enricher".
+  {{ include "cloudwaste.componentName" (dict "context" $ "component" "enricher") }}
+*/}}
+{{- define "cloudwaste.componentName" -}}
+{{- printf "%s-%s" (include "cloudwaste.fullname" .context) .component }}
+{{- end }}
+
+{{/*
+In-cluster gRPC address of a component's Service, e.g. "<fullname>-exporter:50051".
+*/}}
+{{- define "cloudwaste.grpcAddress" -}}
+{{- printf "%s:%d" (include "cloudwaste.componentName" .) 50051 }}
+{{- end }}
+
+{{/*
+The one image every container runs.
+*/}}
+{{- define "cloudwaste.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "cloudwaste.databaseSecretName" -}}
+{{- default (printf "%s-database" (include "cloudwaste.fullname" .)) .Values.database.existingSecret }}
+{{- end }}
+
+{{- define "cloudwaste.mlHashKeySecretName" -}}
+{{- default (printf "%s-ml-hash-key" (include "cloudwaste.fullname" .)) .Values.mlHashKey.existingSecret }}
+{{- end }}
+
+{{/*
+Env shared by every CloudWaste container that talks to PostgreSQL.
+*/}}
+{{- define "cloudwaste.databaseEnv" -}}
+- name: CLOUDWASTE_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cloudwaste.databaseSecretName" . }}
+      key: {{ .Values.database.secretKeys.url }}
+- name: CLOUDWASTE_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end }}
+
+{{/*
+CLOUDWASTE_HASH_KEY / CLOUDWASTE_HASH_KEY_ID (scanner and enricher).
+*/}}
+{{- define "cloudwaste.mlHashKeyEnv" -}}
+- name: CLOUDWASTE_HASH_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cloudwaste.mlHashKeySecretName" . }}
+      key: {{ .Values.mlHashKey.secretKeys.key }}
+- name: CLOUDWASTE_HASH_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cloudwaste.mlHashKeySecretName" . }}
+      key: {{ .Values.mlHashKey.secretKeys.keyId }}
+{{- end }}
+
+{{/*
+Pod-level security context: non-root with a fixed UID/GID (fsGroup makes a claim mounted at
+/exports writable), RuntimeDefault seccomp.
+*/}}
+{{- define "cloudwaste.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Container-level security context: read-only root filesystem (writable /tmp is an emptyDir),
+no privilege escalation, no capabilities.
+*/}}
+{{- define "cloudwaste.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}

@@ -1,0 +1,255 @@
+"""The shared PostgreSQL schema (SQLAlchemy 2 declarative). Alembic migrations are made from it.
+
+Ownership (a service never writes another's tables): scanner owns cloud_accounts, scan_runs,
+findings, user_actions and the base columns of ml_training_data; the enricher owns
+enrichment_runs, the enrichment columns of ml_training_data, cloudwatch_metrics_history and
+cost_trend_data; the exporter owns export_runs; the predictor owns training_runs and model_versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ML_SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _now() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class CloudAccount(Base):
+    __tablename__ = "cloud_accounts"
+    id: Mapped[uuid.UUID] = _pk()
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    provider: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(256))
+    regions: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    # Provider access: role ARN and external id for AWS. Never long-lived secrets.
+    access: Mapped[dict] = mapped_column(JSONB, default=dict)
+    ml_collection_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    create_time: Mapped[dt.datetime] = _now()
+
+
+class ScanRun(Base):
+    __tablename__ = "scan_runs"
+    id: Mapped[uuid.UUID] = _pk()
+    cloud_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cloud_accounts.id"), index=True)
+    state: Mapped[str] = mapped_column(String(32), default="PENDING")
+    regions: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    region_results: Mapped[list] = mapped_column(JSONB, default=list)
+    resources_scanned: Mapped[int] = mapped_column(BigInteger, default=0)
+    findings_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_monthly_waste: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    create_time: Mapped[dt.datetime] = _now()
+    start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # At-least-once hand-off to the enricher: set once EnrichScanRun answered OK.
+    enrichment_notified_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    enrichment_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_scan_runs_state_create_time", "state", "create_time"),)
+
+
+class Finding(Base):
+    __tablename__ = "findings"
+    id: Mapped[uuid.UUID] = _pk()
+    scan_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("scan_runs.id"), index=True)
+    cloud_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cloud_accounts.id"))
+    provider: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(Text)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_display_name: Mapped[str] = mapped_column(Text, default="")
+    region: Mapped[str] = mapped_column(String(64))
+    scenario: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="OPEN")
+    monthly_cost: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    evidence: Mapped[dict] = mapped_column(JSONB, default=dict)
+    # Raw provider tags: operational data, shown to the customer, never copied to ML tables.
+    tags: Mapped[dict] = mapped_column(JSONB, default=dict)
+    resource_config: Mapped[dict] = mapped_column(JSONB, default=dict)
+    resource_create_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    event_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    create_time: Mapped[dt.datetime] = _now()
+    state_change_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The one ML row this finding produced (partitioned table: id + partition key).
+    ml_row_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    ml_row_detected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_findings_page", "create_time", "id"),
+        Index("ix_findings_account_state", "cloud_account_id", "state"),
+    )
+
+
+class UserAction(Base):
+    __tablename__ = "user_actions"
+    id: Mapped[uuid.UUID] = _pk()
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    previous_state: Mapped[str] = mapped_column(String(16))
+    create_time: Mapped[dt.datetime] = _now()
+
+
+class MlTrainingData(Base):
+    """One anonymized row per (finding, scan). Partitioned by month on detected_at."""
+
+    __tablename__ = "ml_training_data"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    detected_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    schema_version: Mapped[int] = mapped_column(Integer, default=ML_SCHEMA_VERSION)
+    hash_key_id: Mapped[str] = mapped_column(String(32))
+    resource_hash: Mapped[str] = mapped_column(String(64))
+    account_hash: Mapped[str] = mapped_column(String(64))
+    tenant_hash: Mapped[str] = mapped_column(String(64), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    region_group: Mapped[str] = mapped_column(String(32))
+    detection_scenario: Mapped[str] = mapped_column(String(64))
+    confidence_level: Mapped[str] = mapped_column(String(16))
+    resource_age_days: Mapped[float | None] = mapped_column(Double)
+    cost_monthly: Mapped[float] = mapped_column(Double)
+    cost_real_monthly: Mapped[float | None] = mapped_column(Double)
+    cost_variance_pct: Mapped[float | None] = mapped_column(Double)
+    metrics_summary: Mapped[dict | None] = mapped_column(JSONB)
+    resource_config: Mapped[dict] = mapped_column(JSONB, default=dict)
+    tags_anonymized: Mapped[dict | None] = mapped_column(JSONB)
+    parent_resource_hash: Mapped[str | None] = mapped_column(String(64))
+    parent_resource_type: Mapped[str | None] = mapped_column(String(64))
+    parent_resource_state: Mapped[str | None] = mapped_column(String(32))
+    temporal_features: Mapped[dict | None] = mapped_column(JSONB)
+    user_action: Mapped[str | None] = mapped_column(String(16))
+    time_to_action_hours: Mapped[float | None] = mapped_column(Double)
+    labeled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    enriched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = ({"postgresql_partition_by": "RANGE (detected_at)"},)
+
+
+class EnrichmentRun(Base):
+    __tablename__ = "enrichment_runs"
+    scan_run_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    rows_enriched: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    create_time: Mapped[dt.datetime] = _now()
+    update_time: Mapped[dt.datetime] = _now()
+
+
+class CloudwatchMetricsHistory(Base):
+    """Full metric time series per resource (hash) and metric, with aggregates."""
+
+    __tablename__ = "cloudwatch_metrics_history"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    resource_hash: Mapped[str] = mapped_column(String(64), index=True)
+    tenant_hash: Mapped[str] = mapped_column(String(64))
+    namespace: Mapped[str] = mapped_column(String(64))
+    metric_name: Mapped[str] = mapped_column(String(64))
+    period_seconds: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    point_values: Mapped[list[float]] = mapped_column(ARRAY(Double))
+    avg: Mapped[float | None] = mapped_column(Double)
+    p50: Mapped[float | None] = mapped_column(Double)
+    p95: Mapped[float | None] = mapped_column(Double)
+    p99: Mapped[float | None] = mapped_column(Double)
+    trend: Mapped[float | None] = mapped_column(Double)
+    collected_at: Mapped[dt.datetime] = _now()
+
+
+class CostTrendData(Base):
+    __tablename__ = "cost_trend_data"
+    account_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    tenant_hash: Mapped[str] = mapped_column(String(64))
+    real_spend: Mapped[float | None] = mapped_column(Double)
+    waste_detected: Mapped[float | None] = mapped_column(Double)
+    waste_eliminated: Mapped[float | None] = mapped_column(Double)
+
+
+class ExportRun(Base):
+    __tablename__ = "export_runs"
+    id: Mapped[uuid.UUID] = _pk()
+    state: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(16))
+    destination_uri: Mapped[str] = mapped_column(Text)
+    labeled_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    dataset_uri: Mapped[str | None] = mapped_column(Text)
+    manifest_uri: Mapped[str | None] = mapped_column(Text)
+    row_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    schema_version: Mapped[int] = mapped_column(Integer, default=ML_SCHEMA_VERSION)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    create_time: Mapped[dt.datetime] = _now()
+    end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    id: Mapped[uuid.UUID] = _pk()
+    model_kind: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    onnx: Mapped[bytes] = mapped_column(LargeBinary)
+    feature_spec: Mapped[dict] = mapped_column(JSONB)
+    metrics: Mapped[dict] = mapped_column(JSONB, default=dict)
+    baseline_metrics: Mapped[dict] = mapped_column(JSONB, default=dict)
+    training_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    test_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    training_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    create_time: Mapped[dt.datetime] = _now()
+
+    __table_args__ = (
+        Index("ux_model_versions_kind_version", "model_kind", "version", unique=True),
+        Index(
+            "ux_model_versions_one_active",
+            "model_kind",
+            unique=True,
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class TrainingRun(Base):
+    __tablename__ = "training_runs"
+    id: Mapped[uuid.UUID] = _pk()
+    state: Mapped[str] = mapped_column(String(16))
+    dataset_uri: Mapped[str] = mapped_column(Text)
+    model_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("model_versions.id"))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    create_time: Mapped[dt.datetime] = _now()
+    end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,28 @@
+"""Small conversions between domain values and shared proto types (no gRPC here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from cloudwaste.common.v1 import money_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+
+
+def money(amount: Decimal | float | int, currency: str = "USD") -> money_pb2.Money:
+    d = Decimal(str(amount)).quantize(Decimal("0.000000001"), rounding=ROUND_HALF_EVEN)
+    units = int(d)
+    nanos = int(((d - units) * 1_000_000_000).to_integral_value())
+    return money_pb2.Money(currency_code=currency, units=units, nanos=nanos)
+
+
+def money_amount(m: money_pb2.Money) -> Decimal:
+    return Decimal(m.units) + Decimal(m.nanos) / Decimal(1_000_000_000)
+
+
+def timestamp(value: dt.datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(dt.UTC))
+    return ts

@@ -1,0 +1,200 @@
+"""gRPC server bootstrap shared by the four services.
+
+`create_server(settings, app)` returns `(server, port)` with health, reflection, the Prometheus
+endpoint and the one interceptor that maps domain errors to status codes and records the standard
+`grpc_server_*` metrics. `serve(settings, app)` runs it until SIGTERM/SIGINT: health goes
+NOT_SERVING first, then in-flight calls get `shutdown_grace_seconds` to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+
+import grpc
+from cloudwaste.core.errors import CloudWasteError
+from cloudwaste.core.settings import ServerSettings
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+STARTED = Counter("grpc_server_started_total", "RPCs started.", ["grpc_type", "grpc_service", "grpc_method"])
+HANDLED = Counter(
+    "grpc_server_handled_total", "RPCs completed.", ["grpc_type", "grpc_service", "grpc_method", "grpc_code"]
+)
+LATENCY = Histogram(
+    "grpc_server_handling_seconds",
+    "Time to handle an RPC.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+@dataclass
+class App:
+    """What a service contributes to the shared server: its servicers and its background work."""
+
+    name: str  # short name for logs, e.g. "scanner"
+    service_names: list[str]  # full gRPC service names, for health and reflection
+    register: Callable[[grpc.Server], None]
+    on_start: list[Callable[[], None]] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _status(code_name: str) -> grpc.StatusCode:
+    return getattr(grpc.StatusCode, code_name, grpc.StatusCode.INTERNAL)
+
+
+class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
+    """The one place where domain errors become status codes. Never UNKNOWN, never a stack trace."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        _, service, method = handler_call_details.method.split("/", 2)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, service, method, "unary"),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, service, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client/bidi streaming: not used by CloudWaste
+
+    @staticmethod
+    def _fail(context, exc: Exception, service: str, method: str) -> str:
+        if isinstance(exc, CloudWasteError):
+            code = exc.code
+            if code in ("INTERNAL", "UNAVAILABLE"):
+                log.warning("rpc failed", extra={"rpc": f"{service}/{method}", "code": code, "error": str(exc)})
+            context.set_code(_status(code))
+            context.set_details(str(exc))
+            return code
+        log.exception("unexpected error", extra={"rpc": f"{service}/{method}"})
+        context.set_code(grpc.StatusCode.INTERNAL)
+        context.set_details("internal error; see the service log")
+        return "INTERNAL"
+
+    def _wrap_unary(self, fn, service, method, kind):
+        def wrapper(request, context):
+            STARTED.labels(kind, service, method).inc()
+            start = time.perf_counter()
+            code = "OK"
+            try:
+                return fn(request, context)
+            except Exception as exc:
+                code = self._fail(context, exc, service, method)
+                return None
+            finally:
+                LATENCY.labels(kind, service, method).observe(time.perf_counter() - start)
+                HANDLED.labels(kind, service, method, code).inc()
+
+        return wrapper
+
+    def _wrap_stream(self, fn, service, method):
+        def wrapper(request, context):
+            STARTED.labels("server_stream", service, method).inc()
+            start = time.perf_counter()
+            code = "OK"
+            try:
+                yield from fn(request, context)
+            except Exception as exc:
+                code = self._fail(context, exc, service, method)
+            finally:
+                LATENCY.labels("server_stream", service, method).observe(time.perf_counter() - start)
+                HANDLED.labels("server_stream", service, method, code).inc()
+
+        return wrapper
+
+
+@dataclass
+class Running:
+    server: grpc.Server
+    port: int
+    metrics_port: int
+    health: health.HealthServicer
+    app: App
+    _metrics_server: object = None
+
+    def stop(self, grace: float | None = None) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        for fn in self.app.on_stop:
+            try:
+                fn()
+            except Exception:
+                log.exception("error while stopping")
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+
+
+def create_server(settings: ServerSettings, app: App) -> Running:
+    """Builds and starts the server; binds port 0 to a free port (tests), returns what it bound."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{app.name}-rpc"),
+        interceptors=[ErrorAndMetricsInterceptor()],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    app.register(server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    if port == 0:
+        raise RuntimeError(f"could not bind {settings.grpc_host}:{settings.grpc_port}")
+    metrics_server, metrics_port = None, -1
+    if settings.metrics_port >= 0:
+        metrics_server, _thread = start_http_server(settings.metrics_port, addr=settings.grpc_host)
+        metrics_port = metrics_server.server_port
+    for fn in app.on_start:
+        fn()
+    server.start()
+    for name in ["", *app.service_names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "serving", extra={"grpc_port": port, "metrics_port": metrics_port, "services": ",".join(app.service_names)}
+    )
+    return Running(server, port, metrics_port, health_servicer, app, metrics_server)
+
+
+def serve(settings: ServerSettings, app: App) -> None:
+    """Runs until SIGTERM or SIGINT, then drains gracefully."""
+    running = create_server(settings, app)
+    stopping, stopped = threading.Event(), threading.Event()
+
+    def stop() -> None:
+        running.stop(settings.shutdown_grace_seconds)
+        stopped.set()
+
+    def on_signal(signum, _frame):
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+        threading.Thread(target=stop, name="shutdown", daemon=True).start()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    running.server.wait_for_termination()
+    stopped.wait(settings.shutdown_grace_seconds + 10)
+    log.info("stopped")
+
+
+def channel_ready(address: str, timeout: float = 10.0) -> grpc.Channel:
+    """A channel to `address` once it accepts connections (grpc.FutureTimeoutError after `timeout`)."""
+    channel = grpc.insecure_channel(address)
+    grpc.channel_ready_future(channel).result(timeout=timeout)
+    return channel

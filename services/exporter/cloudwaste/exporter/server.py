@@ -1,0 +1,29 @@
+"""Exporter bootstrap: `cloudwaste serve exporter`."""
+
+from __future__ import annotations
+
+from cloudwaste.core import logs
+from cloudwaste.core.db import Database
+from cloudwaste.core.server import App, serve
+from cloudwaste.core.settings import ExporterSettings
+from cloudwaste.exporter.servicer import ExporterServicer
+from cloudwaste.exporter.store import ExporterStore
+from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_grpc
+
+
+def build_app(settings: ExporterSettings) -> App:
+    db = Database(settings.database_url)
+    servicer = ExporterServicer(ExporterStore(db), settings)
+    name = exporter_service_pb2.DESCRIPTOR.services_by_name["ExporterService"].full_name
+    return App(
+        name="exporter",
+        service_names=[name],
+        register=lambda server: exporter_service_pb2_grpc.add_ExporterServiceServicer_to_server(servicer, server),
+        on_stop=[db.dispose],
+    )
+
+
+def main() -> None:
+    settings = ExporterSettings.from_env()
+    logs.configure("exporter", settings.log_level)
+    serve(settings, build_app(settings))

@@ -1,0 +1,34 @@
+"""Predictor bootstrap: `cloudwaste serve predictor`."""
+
+from __future__ import annotations
+
+from cloudwaste.core import logs
+from cloudwaste.core.db import Database
+from cloudwaste.core.server import App, serve
+from cloudwaste.core.settings import PredictorSettings
+from cloudwaste.predictor.serving import ModelHolder
+from cloudwaste.predictor.servicer import MODEL_READY, PredictorServicer
+from cloudwaste.predictor.store import PredictorStore
+from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
+
+
+def build_app(settings: PredictorSettings) -> App:
+    db = Database(settings.database_url)
+    store = PredictorStore(db)
+    holder = ModelHolder(store.active_model, store.active_name, settings.model_poll_seconds)
+    MODEL_READY.set_function(lambda: 1.0 if holder.ready else 0.0)
+    servicer = PredictorServicer(store, holder, settings)
+    name = predictor_service_pb2.DESCRIPTOR.services_by_name["PredictorService"].full_name
+    return App(
+        name="predictor",
+        service_names=[name],
+        register=lambda server: predictor_service_pb2_grpc.add_PredictorServiceServicer_to_server(servicer, server),
+        on_start=[holder.start],
+        on_stop=[holder.stop, db.dispose],
+    )
+
+
+def main() -> None:
+    settings = PredictorSettings.from_env()
+    logs.configure("predictor", settings.log_level)
+    serve(settings, build_app(settings))

@@ -1,0 +1,137 @@
+"""Trains the waste model from an exported Parquet dataset and converts it to ONNX.
+
+Labels come from user actions: deleted = waste (1); kept or ignored = not waste (0). The split is
+by time (older decisions train, the newest quarter is held out). The served graph contains its
+preprocessing (one-hot encoding, scaling) and a calibrated classifier. The baseline to beat is
+the rule's confidence level alone, mapped to the deletion rate seen in training for that level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from cloudwaste.core.errors import FailedPrecondition
+from cloudwaste.core.features import WASTE_FEATURES, waste_row
+
+MIN_LABELED_ROWS = 40
+TEST_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    onnx: bytes
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    training_rows: int
+    test_rows: int
+    feature_spec: dict
+
+
+def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
+    """Feature rows and labels, oldest decision first."""
+    table = pq.read_table(path, columns=[
+        "detected_at", "labeled_at", "provider", "resource_type", "region_group", "detection_scenario",
+        "confidence_level", "resource_age_days", "cost_monthly", "tags_anonymized", "user_action",
+    ])
+    records = [r for r in table.to_pylist() if r["user_action"] in ("deleted", "kept", "ignored")]
+    records.sort(key=lambda r: (r["detected_at"], r["labeled_at"]))
+    rows = [
+        waste_row(
+            provider=r["provider"], resource_type=r["resource_type"], region_group_name=r["region_group"],
+            detection_scenario=r["detection_scenario"], confidence_level=r["confidence_level"],
+            resource_age_days=r["resource_age_days"], cost_monthly=r["cost_monthly"],
+            tags_anonymized=json.loads(r["tags_anonymized"]) if r["tags_anonymized"] else None,
+        )
+        for r in records
+    ]
+    labels = np.array([1 if r["user_action"] == "deleted" else 0 for r in records], dtype=np.int64)
+    return rows, labels
+
+
+def _frame(rows: list[dict]):
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=list(WASTE_FEATURES.names))
+    for c in WASTE_FEATURES.numeric:
+        df[c] = df[c].astype(np.float32)
+    return df
+
+
+def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "average_precision": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "accuracy": float(((p >= 0.5).astype(int) == y).mean()),
+    }
+
+
+def build_pipeline(seed: int = 0):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    pre = ColumnTransformer([
+        ("cat", OneHotEncoder(handle_unknown="ignore"), list(WASTE_FEATURES.categorical)),
+        ("num", StandardScaler(), list(WASTE_FEATURES.numeric)),
+    ])
+    clf = GradientBoostingClassifier(n_estimators=120, max_depth=3, learning_rate=0.08, subsample=0.9,
+                                     random_state=seed)
+    return Pipeline([("pre", pre), ("clf", CalibratedClassifierCV(clf, method="sigmoid", cv=3))])
+
+
+def to_onnx(model) -> bytes:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    inputs = [(c, StringTensorType([None, 1])) for c in WASTE_FEATURES.categorical]
+    inputs += [(c, FloatTensorType([None, 1])) for c in WASTE_FEATURES.numeric]
+    onx = convert_sklearn(model, initial_types=inputs, options={id(model): {"zipmap": False}},
+                          target_opset={"": 17, "ai.onnx.ml": 3})
+    return onx.SerializeToString()
+
+
+def train_waste_model(path: Path, seed: int = 0) -> TrainedModel:
+    rows, y = load_labeled_rows(path)
+    if len(rows) < MIN_LABELED_ROWS:
+        raise FailedPrecondition(
+            f"the dataset has {len(rows)} labeled rows; at least {MIN_LABELED_ROWS} are needed "
+            "(label findings with ScannerService/SetFindingState, then export again)")
+    split = int(math.floor(len(rows) * (1 - TEST_FRACTION)))
+    y_train, y_test = y[:split], y[split:]
+    if len(set(y_train)) < 2 or len(set(y_test)) < 2:
+        raise FailedPrecondition("both the training and the held-out part need deleted and kept/ignored findings")
+    x_train, x_test = _frame(rows[:split]), _frame(rows[split:])
+    model = build_pipeline(seed).fit(x_train, y_train)
+    p_model = model.predict_proba(x_test)[:, 1]
+
+    # Baseline: the rule's confidence level alone, as the deletion rate of that level in training.
+    conf_train = x_train["confidence_level"].to_numpy()
+    prior = float(y_train.mean())
+    rate = {lvl: float(y_train[conf_train == lvl].mean()) for lvl in set(conf_train)}
+    p_base = np.array([rate.get(lvl, prior) for lvl in x_test["confidence_level"]])
+
+    onnx_bytes = to_onnx(model)
+    from cloudwaste.predictor.serving import WasteModel
+
+    served = WasteModel.from_bytes(onnx_bytes, "candidate")
+    p_onnx = np.array(served.predict(rows[split:]))
+    metrics = _metrics(y_test, p_model)
+    metrics["onnx_max_abs_diff"] = float(np.max(np.abs(p_onnx - p_model)))
+    metrics["positive_rate_test"] = float(y_test.mean())
+    return TrainedModel(
+        onnx=onnx_bytes, metrics=metrics, baseline_metrics=_metrics(y_test, p_base),
+        training_rows=split, test_rows=len(rows) - split, feature_spec=WASTE_FEATURES.to_json(),
+    )

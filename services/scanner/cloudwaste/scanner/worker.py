@@ -1,0 +1,114 @@
+"""Background scan execution: claims pending runs (SKIP LOCKED), scans, then hands the run to the
+enricher at least once (retried until EnrichScanRun answers OK)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+
+from cloudwaste.core.errors import CloudWasteError
+from cloudwaste.scanner.engine import Engine, ScanTarget
+from cloudwaste.scanner.store import ScannerStore, utcnow
+from prometheus_client import Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
+
+SCANS = Counter("cloudwaste_scanner_scan_runs_total", "Scan runs finished, by final state.", ["state"])
+SCAN_SECONDS = Histogram("cloudwaste_scanner_scan_duration_seconds", "Wall time of a scan run.",
+                         buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600))
+FINDINGS = Counter("cloudwaste_scanner_findings_total", "Findings recorded, by scenario.", ["scenario"])
+REGIONS = Counter("cloudwaste_scanner_regions_total", "Regions scanned, by outcome.", ["outcome"])
+RUNNING = Gauge("cloudwaste_scanner_scans_in_progress", "Scan runs being executed by this replica.")
+
+# notify(scan_run_name) -> None, raises on failure
+Notify = Callable[[str], None]
+
+
+class ScanWorker:
+    def __init__(self, store: ScannerStore, engine: Engine, notify: Notify | None, threads: int = 2,
+                 poll_seconds: float = 2.0) -> None:
+        self.store, self.engine, self.notify = store, engine, notify
+        self.threads, self.poll_seconds = threads, poll_seconds
+        self.worker_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for n in range(self.threads):
+            t = threading.Thread(target=self._loop, name=f"scan-worker-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                did = self.run_once()
+                self.notify_pending()
+            except Exception:
+                log.exception("scan worker iteration failed")
+                did = False
+            if not did:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Executes one pending run if there is one. Returns whether it did."""
+        claimed = self.store.claim_next_run(self.worker_id)
+        if claimed is None:
+            return False
+        run, account = claimed
+        RUNNING.inc()
+        started = utcnow()
+        outcomes, error = [], None
+        try:
+            session, regions = self.engine.resolve_regions(
+                ScanTarget(account.provider, account.access, list(run.regions)))
+            if list(run.regions) != regions:
+                self.store.set_run_regions(run.id, regions)
+
+            def save(outcome):
+                self.store.save_region(run.id, account, outcome, started)
+                REGIONS.labels("succeeded" if outcome.succeeded else "failed").inc()
+                for f in outcome.findings:
+                    FINDINGS.labels(f.detection.scenario).inc()
+
+            outcomes = self.engine.scan_regions(session, regions, save, self._stop.is_set)
+        except CloudWasteError as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.exception("scan failed", extra={"scan_run": str(run.id)})
+            error = f"scan failed: {exc.__class__.__name__}"
+        finally:
+            RUNNING.dec()
+        final = self.store.finish_run(run.id, outcomes, error)
+        SCANS.labels(final.state).inc()
+        SCAN_SECONDS.observe((utcnow() - started).total_seconds())
+        log.info("scan finished", extra={"scan_run": str(run.id), "state": final.state,
+                                         "findings": final.findings_count})
+        self.notify_pending()
+        return True
+
+    def notify_pending(self) -> None:
+        if self.notify is None:
+            return
+        for run_id in self.store.runs_awaiting_enrichment():
+            try:
+                self.notify(f"scanRuns/{run_id}")
+                self.store.record_enrichment_attempt(run_id, True)
+            except Exception as exc:
+                log.warning("enricher not reached; will retry", extra={"scan_run": str(run_id), "error": str(exc)})
+                self.store.record_enrichment_attempt(run_id, False)
+                return

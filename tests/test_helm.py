@@ -1,0 +1,361 @@
+"""The Helm chart in deploy/helm/cloudwaste: lint, strict Kubernetes schemas, and the contract.
+
+Rendering is offline through helm-python-sdk (Helm's Go SDK, no helm binary, no cluster);
+every manifest is then validated with kubernetes-validate in strict mode (unknown fields fail).
+helm-python-sdk and kubernetes-validate are dev dependencies: a missing one is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import kubernetes_validate
+import pytest
+import yaml
+
+CHART = Path(__file__).resolve().parents[1] / "deploy" / "helm" / "cloudwaste"
+RELEASE = "demo"
+NAMESPACE = "cloudwaste"
+SERVICES = ("scanner", "enricher", "exporter", "predictor")
+GRPC_PORT = 50051
+METRICS_PORT = 9090
+# The floor declared in Chart.yaml (kubeVersion >=1.27), a common production version, and the
+# newest schemas kubernetes-validate ships.
+KUBE_VERSIONS = sorted({"1.27", "1.30", ".".join(kubernetes_validate.latest_version().split(".")[:2])})
+DATABASE_SECRET = (f"{RELEASE}-cloudwaste-database", "url")
+ML_HASH_SECRET = f"{RELEASE}-cloudwaste-ml-hash-key"
+
+OVERRIDES: dict[str, Any] = {
+    "fullnameOverride": "cw",
+    "image": {"tag": "1.2.3", "pullPolicy": "Always"},
+    "imagePullSecrets": [{"name": "ghcr-pull"}],
+    "logLevel": "DEBUG",
+    "database": {"existingSecret": "pg-credentials", "secretKeys": {"url": "dsn"}},
+    "mlHashKey": {"existingSecret": "ml-hash", "secretKeys": {"key": "k", "keyId": "kid"}},
+    "scanner": {"replicas": 3, "extraEnv": [{"name": "AWS_REGION", "value": "eu-west-1"}]},
+    "enricher": {"replicas": 2},
+    "exporter": {"persistence": {"existingClaim": "cw-exports"}},
+    "predictor": {"replicas": 2, "modelPollSeconds": 120},
+    "export": {"schedule": "30 1 * * 0", "startingDeadlineSeconds": 600},
+}
+
+Manifests = list[dict[str, Any]]
+
+
+def _render(chart: helm_python.Chart, values: dict[str, Any] | None) -> Manifests:
+    files = chart.render(values, name=RELEASE, namespace=NAMESPACE)
+    docs: Manifests = []
+    for path, text in sorted(files.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        docs.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return docs
+
+
+@pytest.fixture(scope="module")
+def chart():
+    with helm_python.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+@pytest.fixture(scope="module")
+def rendered(chart) -> dict[str, Manifests]:
+    return {"default": _render(chart, None), "override": _render(chart, OVERRIDES)}
+
+
+@pytest.fixture(scope="module")
+def default(rendered) -> Manifests:
+    return rendered["default"]
+
+
+@pytest.fixture(scope="module")
+def override(rendered) -> Manifests:
+    return rendered["override"]
+
+
+def _of_kind(docs: Manifests, kind: str) -> Manifests:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def _one(docs: Manifests, kind: str) -> dict[str, Any]:
+    (doc,) = _of_kind(docs, kind)
+    return doc
+
+
+def _component(doc: dict[str, Any]) -> str:
+    return doc["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+def _deployments(docs: Manifests) -> dict[str, dict[str, Any]]:
+    return {_component(d): d for d in _of_kind(docs, "Deployment")}
+
+
+def _container(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    (container,) = pod_spec["containers"]
+    return container
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    names = [e["name"] for e in container["env"]]
+    assert len(names) == len(set(names)), f"duplicate env vars in {names}"
+    return {e["name"]: e for e in container["env"]}
+
+
+def _secret_ref(env: dict[str, dict[str, Any]], name: str) -> tuple[str, str]:
+    ref = env[name]["valueFrom"]["secretKeyRef"]
+    return ref["name"], ref["key"]
+
+
+def _assert_hardened(pod_spec: dict[str, Any]) -> None:
+    pod_sc = pod_spec["securityContext"]
+    assert pod_sc["runAsNonRoot"] is True
+    assert pod_sc["runAsUser"] == 10001
+    assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = _container(pod_spec)
+    sc = container["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["runAsUser"] == 10001
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert sc.get("privileged", False) is False
+    # The read-only root filesystem leaves /tmp writable through an emptyDir.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+# --- lint and schemas ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [None, OVERRIDES], ids=["default", "override"])
+def test_helm_lint_strict_is_clean(values):
+    report = helm_python.lint(CHART, values, strict=True)
+    assert report["total_charts_linted"] == 1
+    assert report["errors"] == []
+    # Severity 2 = warning, 3 = error; strict lint treats warnings as failures.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+@pytest.mark.parametrize("variant", ["default", "override"])
+def test_every_manifest_passes_strict_kubernetes_schema(rendered, variant, kube_version):
+    docs = rendered[variant]
+    assert docs
+    for doc in docs:
+        try:
+            used = kubernetes_validate.validate(doc, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path)
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} at {path}: {exc.message}")
+        assert used == kube_version  # validated against that version's schemas, not a fallback
+
+
+def test_renders_exactly_the_expected_objects(default):
+    kinds = sorted(doc["kind"] for doc in default)
+    assert kinds == sorted(["Deployment"] * 4 + ["Service"] * 4 + ["Job", "CronJob"])
+    assert sorted(_deployments(default)) == sorted(SERVICES)
+    names = [(doc["kind"], doc["metadata"]["name"]) for doc in default]
+    assert len(names) == len(set(names))
+    assert all(doc["metadata"]["namespace"] == NAMESPACE for doc in default)
+    # The chart reads its Secrets but never creates them (the pre-install hook needs them first).
+    assert not _of_kind(default, "Secret")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"bogus": True},
+        {"scanner": {"replica": 2}},
+        {"exporter": {"persistence": {"existingClaim": "x", "size": "10Gi"}}},
+        {"export": {"schedul": "0 4 * * *"}},
+    ],
+    ids=["top-level", "component", "exporter-persistence", "export"],
+)
+def test_schema_rejects_unknown_keys(chart, values):
+    with pytest.raises(helm_python.HelmValuesError, match=r"additional properties .* not allowed"):
+        chart.render(values, name=RELEASE, namespace=NAMESPACE)
+    report = helm_python.lint(CHART, values, strict=True)
+    assert any("not allowed" in error for error in report["errors"])
+
+
+def test_schema_rejects_wrong_types(chart):
+    with pytest.raises(helm_python.HelmValuesError, match="/scanner/replicas"):
+        chart.render({"scanner": {"replicas": "three"}}, name=RELEASE, namespace=NAMESPACE)
+
+
+# --- Deployments and Services ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_deployment_probes_ports_and_security(default, service):
+    deployment = _deployments(default)[service]
+    pod_spec = deployment["spec"]["template"]["spec"]
+    container = _container(pod_spec)
+
+    assert container["command"] == ["cloudwaste", "serve", service]
+    assert container["image"] == "ghcr.io/cloudwaste/cloudwaste:0.1.0"  # Chart appVersion
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"grpc": GRPC_PORT, "metrics": METRICS_PORT}
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == GRPC_PORT, probe
+    _assert_hardened(pod_spec)
+    assert pod_spec["automountServiceAccountToken"] is False
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+def test_service_specific_environment(default):
+    deployments = _deployments(default)
+    envs = {name: _env(_container(d["spec"]["template"]["spec"])) for name, d in deployments.items()}
+    services = {_component(s): s for s in _of_kind(default, "Service")}
+
+    for service, env in envs.items():
+        assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == DATABASE_SECRET
+        assert env["CLOUDWASTE_GRPC_PORT"]["value"] == "50051"
+        assert env["CLOUDWASTE_METRICS_PORT"]["value"] == "9090"
+        assert env["CLOUDWASTE_LOG_LEVEL"]["value"] == "INFO"
+        has_hash_key = service in {"scanner", "enricher"}
+        assert ("CLOUDWASTE_HASH_KEY" in env) is has_hash_key, service
+        assert ("CLOUDWASTE_HASH_KEY_ID" in env) is has_hash_key, service
+        if has_hash_key:
+            assert _secret_ref(env, "CLOUDWASTE_HASH_KEY") == (ML_HASH_SECRET, "key")
+            assert _secret_ref(env, "CLOUDWASTE_HASH_KEY_ID") == (ML_HASH_SECRET, "keyId")
+
+    enricher_service = services["enricher"]["metadata"]["name"]
+    assert envs["scanner"]["CLOUDWASTE_ENRICHER_ADDRESS"]["value"] == f"{enricher_service}:50051"
+    assert envs["exporter"]["CLOUDWASTE_EXPORT_ROOT"]["value"] == "/exports"
+    assert envs["predictor"]["CLOUDWASTE_MODEL_POLL_SECONDS"]["value"] == "30"
+    only = {
+        "CLOUDWASTE_ENRICHER_ADDRESS": "scanner",
+        "CLOUDWASTE_EXPORT_ROOT": "exporter",
+        "CLOUDWASTE_MODEL_POLL_SECONDS": "predictor",
+    }
+    for name, owner in only.items():
+        assert [s for s, env in envs.items() if name in env] == [owner]
+
+
+def test_exporter_volume_is_empty_dir_by_default(default):
+    exporter = _deployments(default)["exporter"]
+    pod_spec = exporter["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in _container(pod_spec)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
+    assert volumes[mounts["/exports"]] == {"name": mounts["/exports"], "emptyDir": {}}
+    assert "strategy" not in exporter["spec"]
+    for service in ("scanner", "enricher", "predictor"):
+        other = _container(_deployments(default)[service]["spec"]["template"]["spec"])
+        assert "/exports" not in {m["mountPath"] for m in other["volumeMounts"]}
+
+
+def test_services_expose_grpc_and_metrics_and_select_one_deployment(default):
+    deployments = _deployments(default)
+    services = _of_kind(default, "Service")
+    assert len(services) == len(SERVICES)
+    for service in services:
+        component = _component(service)
+        assert service["metadata"]["name"] == deployments[component]["metadata"]["name"]
+        ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
+        assert ports == {"grpc": (GRPC_PORT, "grpc"), "metrics": (METRICS_PORT, "metrics")}
+        selector = service["spec"]["selector"].items()
+        matched = [
+            name
+            for name, d in deployments.items()
+            if selector <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert matched == [component]
+        assert service["spec"]["selector"] == deployments[component]["spec"]["selector"]["matchLabels"]
+
+
+# --- hook Job and CronJob ----------------------------------------------------------------------
+
+
+def test_migration_job_is_a_pre_install_pre_upgrade_hook(default):
+    job = _one(default, "Job")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    int(annotations["helm.sh/hook-weight"])  # a string holding an integer
+    pod_spec = job["spec"]["template"]["spec"]
+    container = _container(pod_spec)
+    assert container["command"] == ["cloudwaste", "migrate"]
+    assert _secret_ref(_env(container), "CLOUDWASTE_DATABASE_URL") == DATABASE_SECRET
+    assert pod_spec["restartPolicy"] == "Never"
+    _assert_hardened(pod_spec)
+
+
+def test_weekly_export_cronjob(default):
+    cronjob = _one(default, "CronJob")
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "0 3 * * 1"  # Monday 03:00
+    assert spec["concurrencyPolicy"] == "Forbid"
+    for knob in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit", "startingDeadlineSeconds"):
+        assert isinstance(spec[knob], int), knob
+    assert isinstance(spec["jobTemplate"]["spec"]["backoffLimit"], int)
+
+    pod_spec = spec["jobTemplate"]["spec"]["template"]["spec"]
+    command = _container(pod_spec)["command"]
+    exporter_service = _deployments(default)["exporter"]["metadata"]["name"]
+    assert command == [
+        "cloudwaste",
+        "export",
+        "--exporter-address",
+        f"{exporter_service}:50051",
+        "--destination",
+        "file:///exports",
+    ]
+    assert pod_spec["restartPolicy"] == "Never"
+    _assert_hardened(pod_spec)
+
+
+# --- values overrides --------------------------------------------------------------------------
+
+
+def test_overrides_reach_the_manifests(override):
+    deployments = _deployments(override)
+    assert {name: d["spec"]["replicas"] for name, d in deployments.items()} == {
+        "scanner": 3,
+        "enricher": 2,
+        "exporter": 1,
+        "predictor": 2,
+    }
+    assert deployments["enricher"]["metadata"]["name"] == "cw-enricher"
+    pod_specs = [d["spec"]["template"]["spec"] for d in deployments.values()]
+    pod_specs.append(_one(override, "Job")["spec"]["template"]["spec"])
+    pod_specs.append(_one(override, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    for pod_spec in pod_specs:
+        container = _container(pod_spec)
+        assert container["image"] == "ghcr.io/cloudwaste/cloudwaste:1.2.3"
+        assert container["imagePullPolicy"] == "Always"
+        assert pod_spec["imagePullSecrets"] == [{"name": "ghcr-pull"}]
+        assert _env(container)["CLOUDWASTE_LOG_LEVEL"]["value"] == "DEBUG"
+
+    envs = {name: _env(_container(d["spec"]["template"]["spec"])) for name, d in deployments.items()}
+    for env in envs.values():
+        assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == ("pg-credentials", "dsn")
+    for service in ("scanner", "enricher"):
+        assert _secret_ref(envs[service], "CLOUDWASTE_HASH_KEY") == ("ml-hash", "k")
+        assert _secret_ref(envs[service], "CLOUDWASTE_HASH_KEY_ID") == ("ml-hash", "kid")
+    assert envs["scanner"]["AWS_REGION"]["value"] == "eu-west-1"
+    assert envs["scanner"]["CLOUDWASTE_ENRICHER_ADDRESS"]["value"] == "cw-enricher:50051"
+    assert "AWS_REGION" not in envs["enricher"]
+    assert envs["predictor"]["CLOUDWASTE_MODEL_POLL_SECONDS"]["value"] == "120"
+    migrate_env = _env(_container(_one(override, "Job")["spec"]["template"]["spec"]))
+    assert _secret_ref(migrate_env, "CLOUDWASTE_DATABASE_URL") == ("pg-credentials", "dsn")
+
+    cronjob = _one(override, "CronJob")
+    assert cronjob["spec"]["schedule"] == "30 1 * * 0"
+    assert cronjob["spec"]["startingDeadlineSeconds"] == 600
+    command = _container(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])["command"]
+    assert command[command.index("--exporter-address") + 1] == "cw-exporter:50051"
+
+
+def test_exporter_claim_override_mounts_the_pvc_and_recreates(override):
+    exporter = _deployments(override)["exporter"]
+    pod_spec = exporter["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in _container(pod_spec)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
+    assert volumes[mounts["/exports"]]["persistentVolumeClaim"] == {"claimName": "cw-exports"}
+    # A ReadWriteOnce claim cannot be attached to the old and the new pod during a rolling update.
+    assert exporter["spec"]["strategy"] == {"type": "Recreate"}
