@@ -16,7 +16,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
 from cloudwaste.sim import aws as sim
 from cloudwaste.sim.aws import GroundTruth, TruthResource, seed_estate, start_moto
 from cloudwaste.sim.profile import environment_class
@@ -51,7 +50,9 @@ def client(moto, service: str, region: str):
 
 
 def of(truth: GroundTruth, resource_type: str, region: str) -> dict[str, TruthResource]:
-    return {r.resource_id: r for r in truth.resources if r.resource_type == resource_type and r.region == region}
+    return {
+        r.resource_id: r for r in truth.resources if r.resource_type == resource_type and r.region == region
+    }
 
 
 def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
@@ -115,7 +116,9 @@ def test_volumes(moto, truth):
 
 def test_elastic_ips(moto, truth):
     for region in REGIONS:
-        addresses = {a["AllocationId"]: a for a in client(moto, "ec2", region).describe_addresses()["Addresses"]}
+        addresses = {
+            a["AllocationId"]: a for a in client(moto, "ec2", region).describe_addresses()["Addresses"]
+        }
         expected = of(truth, sim.ELASTIC_IP, region)
         assert set(addresses) == set(expected)
         for alloc, r in expected.items():
@@ -262,7 +265,11 @@ def test_load_balancers_targets(moto, truth):
                 assert exc.response["Error"]["Code"] == "TargetGroupNotFound"
                 groups = []
             targets = sum(
-                len(elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"])["TargetHealthDescriptions"])
+                len(
+                    elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"])[
+                        "TargetHealthDescriptions"
+                    ]
+                )
                 for g in groups
             )
             if r.scenario == sim.LB_NO_TARGETS:
@@ -285,26 +292,43 @@ def test_json_round_trip_and_atomic_write(truth, tmp_path):
 
 
 def _shape(truth: GroundTruth) -> list[tuple]:
-    return [(r.resource_type, r.region, r.scenario, r.decision, tuple(sorted(r.tags.items()))) for r in truth.resources]
+    return [
+        (r.resource_type, r.region, r.scenario, r.decision, tuple(sorted(r.tags.items())))
+        for r in truth.resources
+    ]
 
 
-def test_deterministic_across_servers(truth):
-    # moto's state is per process: separate accounts keep the two estates apart.
-    first = start_moto()
-    second = start_moto()
+def test_deterministic_across_servers(moto, truth):
+    # A second server, same seed. moto's state is per process, so another account keeps the two
+    # estates apart (a scanner reaches it by assuming a role in that account).
+    other = start_moto()
     try:
-        assert first.endpoint_url != second.endpoint_url
-        a = seed_estate(first.endpoint_url, size=SIZE, seed=SEED, regions=REGIONS, account_id="111111111111")
-        b = seed_estate(second.endpoint_url, size=SIZE, seed=SEED, regions=REGIONS, account_id="222222222222")
+        assert other.endpoint_url != moto.endpoint_url
+        again = seed_estate(
+            other.endpoint_url, size=SIZE, seed=SEED, regions=REGIONS, account_id="111111111111"
+        )
+        sts = client(other, "sts", "us-east-1")
+        creds = sts.assume_role(RoleArn="arn:aws:iam::111111111111:role/scan", RoleSessionName="test")[
+            "Credentials"
+        ]
+        ec2 = boto3.client(
+            "ec2",
+            endpoint_url=other.endpoint_url,
+            region_name=REGIONS[0],
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
     finally:
-        first.stop()
-        second.stop()
-    assert a.by_scenario() == b.by_scenario() == truth.by_scenario()
-    assert _shape(a) == _shape(b) == _shape(truth)
-    decisions = Counter((r.resource_type, r.decision) for r in a.waste())
-    assert decisions == Counter((r.resource_type, r.decision) for r in b.waste())
-    assert {r.resource_id for r in a.resources}.isdisjoint(r.resource_id for r in truth.resources)
-    assert a.account_id == "111111111111"
+        other.stop()
+    assert again.by_scenario() == truth.by_scenario()
+    assert _shape(again) == _shape(truth)
+    decisions = Counter((r.resource_type, r.decision) for r in again.waste())
+    assert decisions == Counter((r.resource_type, r.decision) for r in truth.waste())
+    assert {r.resource_id for r in again.resources}.isdisjoint(r.resource_id for r in truth.resources)
+    assert volumes == set(of(again, sim.VOLUME, REGIONS[0]))
+    assert again.account_id == "111111111111"
 
 
 def test_other_seed_differs():
@@ -334,7 +358,10 @@ def test_decisions_follow_tags_more_than_scenario():
         and (i.tags["criticality"] == "high" or i.tags["backup"] == "required")
     )
     assert dev > 0.6 and prod_high < 0.3
-    by_env = [delete_rate(i for i in items if environment_class(i.tags["environment"]) == e) for e in ("dev", "prod")]
+    by_env = [
+        delete_rate(i for i in items if environment_class(i.tags["environment"]) == e)
+        for e in ("dev", "prod")
+    ]
     by_scenario = [delete_rate(i for i in items if i.scenario == s) for s in sim.SCENARIOS]
     assert max(by_env) - min(by_env) > 2 * (max(by_scenario) - min(by_scenario))
 
@@ -350,8 +377,21 @@ def test_cli_serve(tmp_path):
     ready = tmp_path / "ready"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudwaste.sim.aws", "serve", "--port", "0", "--size", "30", "--seed", "5"]
-        + ["--truth", str(truth_path), "--regions", "eu-west-1", "--ready-file", str(ready)],
+        [
+            *(
+                sys.executable,
+                "-m",
+                "cloudwaste.sim.aws",
+                "serve",
+                "--port",
+                "0",
+                "--size",
+                "30",
+                "--seed",
+                "5",
+            ),
+            *("--truth", str(truth_path), "--regions", "eu-west-1", "--ready-file", str(ready)),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

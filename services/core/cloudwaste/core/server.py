@@ -75,18 +75,14 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
         return handler  # client/bidi streaming: not used by CloudWaste
 
     @staticmethod
-    def _fail(context, exc: Exception, service: str, method: str) -> str:
+    def _classify(exc: Exception, service: str, method: str) -> tuple[str, str]:
+        """(status code name, message safe for the wire) for an exception raised by a servicer."""
         if isinstance(exc, CloudWasteError):
-            code = exc.code
-            if code in ("INTERNAL", "UNAVAILABLE"):
-                log.warning("rpc failed", extra={"rpc": f"{service}/{method}", "code": code, "error": str(exc)})
-            context.set_code(_status(code))
-            context.set_details(str(exc))
-            return code
+            if exc.code in ("INTERNAL", "UNAVAILABLE"):
+                log.warning("rpc failed", extra={"rpc": f"{service}/{method}", "code": exc.code, "error": str(exc)})
+            return exc.code, str(exc)
         log.exception("unexpected error", extra={"rpc": f"{service}/{method}"})
-        context.set_code(grpc.StatusCode.INTERNAL)
-        context.set_details("internal error; see the service log")
-        return "INTERNAL"
+        return "INTERNAL", "internal error; see the service log"
 
     def _wrap_unary(self, fn, service, method, kind):
         def wrapper(request, context):
@@ -96,8 +92,8 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             try:
                 return fn(request, context)
             except Exception as exc:
-                code = self._fail(context, exc, service, method)
-                return None
+                code, message = self._classify(exc, service, method)
+                context.abort(_status(code), message)
             finally:
                 LATENCY.labels(kind, service, method).observe(time.perf_counter() - start)
                 HANDLED.labels(kind, service, method, code).inc()
@@ -112,7 +108,8 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             try:
                 yield from fn(request, context)
             except Exception as exc:
-                code = self._fail(context, exc, service, method)
+                code, message = self._classify(exc, service, method)
+                context.abort(_status(code), message)
             finally:
                 LATENCY.labels("server_stream", service, method).observe(time.perf_counter() - start)
                 HANDLED.labels("server_stream", service, method, code).inc()

@@ -48,10 +48,19 @@ The stop time of an instance is in its ``StateTransitionReason``, formatted as A
 (``AWS/NATGateway`` ``BytesOutToDestination`` and ``BytesInFromSource``, dimension
 ``NatGatewayId``), one datapoint a day for the last 30 days (for the young one, since creation).
 
-Accounts: resources are created in ``account_id``. For moto's default account (``123456789012``)
-nothing else is needed; for any other account, every client (the scanner's too) must send the
-header ``x-moto-account-id: <account>`` (see :func:`boto3_client`), because moto otherwise puts
-requests with ``testing`` credentials into the default account.
+The CloudWatch datapoints are stamped relative to ``now`` (the newest 12 hours before it): a
+scanner querying a 30-day window within about half a day of seeding sees all 30 of them.
+
+Accounts: resources are created in ``account_id`` (seeding sends ``x-moto-account-id`` for a
+non-default one, see :func:`boto3_client`). A client reaches that account either by assuming a role
+in it through moto's STS (``arn:aws:iam::<account>:role/<any>``: moto maps the temporary
+credentials to that account, which is what the scanner does), or by sending the same header;
+plain ``testing`` credentials land in moto's default account ``123456789012``.
+
+moto quirks worth knowing when scanning this estate: ``DescribeTargetGroups`` with a
+``LoadBalancerArn`` that has no target group raises ``TargetGroupNotFound`` (list all target groups
+and use their ``LoadBalancerArns`` instead); moto ignores ``Iops`` in ``RunInstances`` block device
+mappings, so instance volumes are gp2/gp3/st1 and only unattached volumes and snapshots use io1.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ import logging
 import math
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -232,6 +242,19 @@ def start_moto(port: int = 0) -> MotoHandle:
     return MotoHandle(endpoint_url=f"http://{host}:{bound_port}", host=host, port=bound_port, _server=server)
 
 
+_SESSION_LOCK = threading.Lock()
+_SESSION: Any = None
+
+
+def _shared_session() -> Any:
+    global _SESSION
+    if _SESSION is None:
+        import boto3
+
+        _SESSION = boto3.session.Session()
+    return _SESSION
+
+
 def boto3_client(
     service: str,
     endpoint_url: str,
@@ -244,20 +267,20 @@ def boto3_client(
     """A boto3 client for moto at ``endpoint_url`` with dummy ``testing`` credentials.
 
     For an ``account_id`` other than moto's default, the client sends ``x-moto-account-id``.
-    Pass a ``boto3.session.Session`` to share its loaded service models (creating a client in a
-    fresh session costs ~0.3 s).
+    By default clients come from one module-wide ``boto3.session.Session``, which keeps the
+    service models loaded (the first EC2 client of a fresh session costs ~0.3 s).
     """
-    import boto3
     from botocore.config import Config
 
-    client = (session or boto3.session.Session()).client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": max_attempts, "mode": "standard"}),
-    )
+    with _SESSION_LOCK:  # boto3 sessions are not thread-safe
+        client = (session or _shared_session()).client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": max_attempts, "mode": "standard"}),
+        )
     if account_id != DEFAULT_ACCOUNT_ID:
 
         def _add_account(request: Any, **_: Any) -> None:
@@ -477,10 +500,8 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
             item.targets = tuple(sorted(shape.sample(pool, min(len(pool), shape.randint(1, 3)))))
 
     # Tags, then decisions, each from its own stream so the shape does not shift them.
-    kinds_for_tags = {"instance", "volume", "snapshot", "elastic_ip", "nat_gateway", "load_balancer"}
     model = DecisionModel()
     for item in items:
-        assert item.kind in kinds_for_tags
         item.tags = draw_tags(tag_rng, item.kind)
         if item.eip_tags is not None:
             item.eip_tags = draw_tags(tag_rng, "elastic_ip")
@@ -600,7 +621,9 @@ def _seed_region(
     if instance_ids:
         reservations = ec2.describe_instances(InstanceIds=list(instance_ids.values()))["Reservations"]
         devices = {
-            inst["InstanceId"]: {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in inst.get("BlockDeviceMappings", [])}
+            inst["InstanceId"]: {
+                m["DeviceName"]: m["Ebs"]["VolumeId"] for m in inst.get("BlockDeviceMappings", [])
+            }
             for res in reservations
             for inst in res["Instances"]
         }
@@ -623,7 +646,9 @@ def _seed_region(
             out.volumes.append((vid, launched))
             add(vid, VOLUME, item.tags)
         if item.eip_tags is not None:
-            alloc = ec2.allocate_address(Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.eip_tags))
+            alloc = ec2.allocate_address(
+                Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.eip_tags)
+            )
             ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)
             add(alloc["AllocationId"], ELASTIC_IP, item.eip_tags)
 
@@ -642,9 +667,9 @@ def _seed_region(
             out.volumes.append((vid, ago(item.age_days)))
             add(vid, VOLUME, item.tags, item)
         elif item.kind == "elastic_ip":
-            alloc_id = ec2.allocate_address(Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.tags))[
-                "AllocationId"
-            ]
+            alloc_id = ec2.allocate_address(
+                Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.tags)
+            )["AllocationId"]
             add(alloc_id, ELASTIC_IP, item.tags, item)
 
     # Snapshots: of live volumes, and of volumes deleted since (orphans).
@@ -665,7 +690,9 @@ def _seed_region(
             )["VolumeId"]
             description = f"{name} before decommissioning"
         sid = ec2.create_snapshot(
-            VolumeId=source_volume, Description=description, TagSpecifications=_tag_spec("snapshot", item.tags)
+            VolumeId=source_volume,
+            Description=description,
+            TagSpecifications=_tag_spec("snapshot", item.tags),
         )["SnapshotId"]
         if item.source is None:
             ec2.delete_volume(VolumeId=source_volume)
@@ -678,9 +705,9 @@ def _seed_region(
         if item.kind != "nat_gateway":
             continue
         assert item.eip_tags is not None
-        alloc_id = ec2.allocate_address(Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.eip_tags))[
-            "AllocationId"
-        ]
+        alloc_id = ec2.allocate_address(
+            Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.eip_tags)
+        )["AllocationId"]
         nat_id = ec2.create_nat_gateway(
             SubnetId=subnets[idx % len(subnets)],
             AllocationId=alloc_id,
@@ -705,9 +732,10 @@ def _seed_region(
         cloudwatch.put_metric_data(Namespace=NAT_NAMESPACE, MetricData=metric_data[start : start + 500])
 
     # Application load balancers: with targets, with empty target groups, with none.
-    for n, (idx, item) in enumerate(p for p in items if p[1].kind == "load_balancer"):
-        role = item.tags["Name"].split("-")[0].split(" ")[0][:8] or "alb"
-        name = f"{item.tags['team']}-{role}-{n:03d}"[:32].strip("-")
+    for n, (_idx, item) in enumerate(p for p in items if p[1].kind == "load_balancer"):
+        # ELBv2 names: at most 32 alphanumerics or hyphens, unique in the region.
+        role = re.sub(r"[^a-z0-9]", "", re.split(r"[-\s.@]", item.tags["Name"].lower())[0])[:8] or "alb"
+        name = f"{item.tags['team']}-{role}-{n:03d}"
         arn = elbv2.create_load_balancer(
             Name=name,
             Subnets=subnets,
@@ -801,14 +829,11 @@ def seed_estate(
     _prepare_moto_environment()
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
-    import boto3
-
     items = _plan(size, seed, regions)
-    session = boto3.session.Session()
     resources: list[TruthResource] = []
     for region_index, region in enumerate(regions):
         region_items = [(idx, item) for idx, item in enumerate(items) if item.region == region]
-        created = _seed_region(endpoint_url, region, region_index, region_items, items, now, account_id, session)
+        created = _seed_region(endpoint_url, region, region_index, region_items, items, now, account_id, None)
         _backdate(created, region, account_id)
         resources.extend(created.truth)
     return GroundTruth(
@@ -844,7 +869,9 @@ def _serve(args: argparse.Namespace, *, out: Callable[[str], None]) -> int:
         if ready_file is not None:
             atomic_write_text(ready_file, handle.endpoint_url + "\n")
         print(f"seeded {truth.by_scenario()} in {elapsed:.1f} s", file=sys.stderr, flush=True)
-        out(f"moto ready at {handle.endpoint_url}: {len(truth.resources)} resources, {len(truth.waste())} waste")
+        out(
+            f"moto ready at {handle.endpoint_url}: {len(truth.resources)} resources, {len(truth.waste())} waste"
+        )
         while not stop.wait(0.5):
             pass
     finally:

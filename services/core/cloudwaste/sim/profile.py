@@ -123,7 +123,9 @@ def draw_tags(rng: random.Random, kind: str) -> dict[str, str]:
     env_class = environment_class(env)
     team = rng.choice(TEAMS)
     owner = _email(rng)
-    cost_center = TEAM_COST_CENTERS[team] if rng.random() < 0.85 else rng.choice(list(TEAM_COST_CENTERS.values()))
+    cost_center = (
+        TEAM_COST_CENTERS[team] if rng.random() < 0.85 else rng.choice(list(TEAM_COST_CENTERS.values()))
+    )
     criticality = rng.choices(("high", "medium", "low"), weights=_CRITICALITY_WEIGHTS[env_class], k=1)[0]
     backup = "required" if rng.random() < _BACKUP_REQUIRED[env_class] else "none"
     tags = {
@@ -173,7 +175,9 @@ class DecisionModel:
         "load-balancer-no-targets": 0.0,
     }
 
-    def score(self, *, tags: dict[str, str], scenario: str, age_days: float | None, monthly_cost: float) -> float:
+    def score(
+        self, *, tags: dict[str, str], scenario: str, age_days: float | None, monthly_cost: float
+    ) -> float:
         """The log-odds of "deleted" versus "kept" before ignoring and noise."""
         s = self.ENV_WEIGHT[environment_class(tags.get("environment", "dev"))]
         s += self.CRITICALITY_WEIGHT.get(tags.get("criticality", "medium"), 0.0)

@@ -65,6 +65,8 @@ def finding_pb(f) -> finding_pb2.Finding:
         event_time=timestamp(f.event_time), create_time=timestamp(f.create_time),
         scan_run=names.format("scanRuns", f.scan_run_id), cloud_account=names.format("cloudAccounts", f.cloud_account_id),
         resource_display_name=f.resource_display_name or "", state_change_time=timestamp(f.state_change_time),
+        resource_create_time=timestamp(f.resource_create_time),
+        resource_labels={str(k): str(v) for k, v in (f.tags or {}).items()},
     )
 
 

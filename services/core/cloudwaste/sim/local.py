@@ -1,0 +1,182 @@
+"""Everything on one machine, for real: embedded PostgreSQL, a simulated AWS estate (moto in its own
+process), and the four services as separate processes on loopback ports.
+
+Used by `make demo`, the black-box tests and the benchmarks. Nothing is mocked inside the services:
+they read their settings from the environment exactly as they do on Kubernetes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cloudwaste.core.migrate import upgrade
+from cloudwaste.core.pg import EmbeddedPostgres, free_port
+
+SERVICES = ("enricher", "scanner", "exporter", "predictor")
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+@dataclass
+class LocalDeployment:
+    workdir: Path
+    size: int = 400
+    seed: int = 42
+    regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-2")
+    with_estate: bool = True
+    model_poll_seconds: float = 2.0
+    pg: EmbeddedPostgres | None = None
+    addresses: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, int] = field(default_factory=dict)
+    moto_endpoint: str = ""
+    _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def export_root(self) -> Path:
+        return self.workdir / "exports"
+
+    @property
+    def truth_path(self) -> Path:
+        return self.workdir / "ground_truth.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.workdir / "logs"
+
+    def start_database(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o755)
+        self.pg = EmbeddedPostgres(self.workdir / "pg").start()
+        upgrade(self.pg.url)
+
+    def start_estate(self, timeout: float = 180.0) -> None:
+        ready = self.workdir / "moto.ready"
+        ready.unlink(missing_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "cloudwaste.sim.aws", "serve", "--port", "0", "--size", str(self.size),
+               "--seed", str(self.seed), "--regions", ",".join(self.regions), "--truth", str(self.truth_path),
+               "--ready-file", str(ready)]
+        self._spawn("moto", cmd, os.environ.copy())
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if self._procs["moto"].poll() is not None:
+                raise StartupError(f"the simulated estate exited; see {self.log_dir / 'moto.log'}")
+            if time.monotonic() > deadline:
+                raise StartupError("the simulated estate was not ready in time")
+            time.sleep(0.1)
+        self.moto_endpoint = ready.read_text().strip()
+
+    def service_env(self, service: str) -> dict[str, str]:
+        assert self.pg is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDWASTE_")}
+        env.update({
+            "CLOUDWASTE_DATABASE_URL": self.pg.url,
+            "CLOUDWASTE_GRPC_HOST": "127.0.0.1",
+            "CLOUDWASTE_GRPC_PORT": self.addresses[service].rsplit(":", 1)[1],
+            "CLOUDWASTE_METRICS_PORT": str(self.metrics[service]),
+            "CLOUDWASTE_LOG_LEVEL": "INFO",
+            "CLOUDWASTE_SHUTDOWN_GRACE_SECONDS": "5",
+        })
+        if service == "scanner":
+            env.update({
+                "CLOUDWASTE_HASH_KEY": self._hash_key,
+                "CLOUDWASTE_HASH_KEY_ID": "local-1",
+                "CLOUDWASTE_ENRICHER_ADDRESS": self.addresses["enricher"],
+                "CLOUDWASTE_AWS_ENDPOINT_URL": self.moto_endpoint,
+                "CLOUDWASTE_POLL_SECONDS": "0.5",
+                # the scanner's own identity; it assumes each account's role with it
+                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            })
+        if service == "exporter":
+            env["CLOUDWASTE_EXPORT_ROOT"] = str(self.export_root)
+        if service == "predictor":
+            env["CLOUDWASTE_DATASET_ROOT"] = str(self.export_root)
+            env["CLOUDWASTE_MODEL_POLL_SECONDS"] = str(self.model_poll_seconds)
+        return env
+
+    def start_services(self, timeout: float = 60.0) -> None:
+        self._hash_key = secrets.token_hex(32)
+        self.export_root.mkdir(parents=True, exist_ok=True)
+        for s in SERVICES:
+            self.addresses[s] = f"127.0.0.1:{free_port()}"
+            self.metrics[s] = free_port()
+        for s in SERVICES:
+            self._spawn(s, [sys.executable, "-m", "cloudwaste.core.cli", "serve", s], self.service_env(s))
+        for s in SERVICES:
+            self.wait_serving(s, timeout)
+
+    def wait_serving(self, service: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.addresses[service]) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if self._procs[service].poll() is not None:
+                    raise StartupError(f"{service} exited at start; see {self.log_dir / (service + '.log')}")
+                try:
+                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                        return
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise StartupError(f"{service} did not become SERVING in {timeout} s")
+                time.sleep(0.1)
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self._procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+
+    def start(self) -> LocalDeployment:
+        try:
+            self.start_database()
+            if self.with_estate:
+                self.start_estate()
+            self.start_services()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop_service(self, name: str, timeout: float = 15.0) -> int | None:
+        proc = self._procs.pop(name, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def stop(self) -> dict[str, int | None]:
+        """SIGTERM to every process (services first), then PostgreSQL. Returns the exit codes."""
+        codes = {}
+        for name in [*SERVICES, "moto"]:
+            codes[name] = self.stop_service(name)
+        if self.pg is not None:
+            self.pg.stop()
+            self.pg = None
+        return codes
+
+    def __enter__(self) -> LocalDeployment:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
