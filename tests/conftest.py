@@ -36,8 +36,9 @@ def database_url(pg_cluster) -> str:
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user=pg_cluster.user, dbname="postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        host="127.0.0.1", port=pg_cluster.port, user=pg_cluster.user, dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
     return f"postgresql+psycopg://{pg_cluster.user}@127.0.0.1:{pg_cluster.port}/{name}"
 

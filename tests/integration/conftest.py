@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-
 from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.core.server import create_server
 from cloudwaste.core.settings import (
@@ -20,7 +19,12 @@ from cloudwaste.core.settings import (
 from cloudwaste.enricher.v1 import enricher_service_pb2_grpc
 from cloudwaste.exporter.v1 import exporter_service_pb2_grpc
 from cloudwaste.predictor.v1 import predictor_service_pb2_grpc
-from cloudwaste.scanner.v1 import cloud_account_pb2, scan_run_pb2, scanner_service_pb2, scanner_service_pb2_grpc
+from cloudwaste.scanner.v1 import (
+    cloud_account_pb2,
+    scan_run_pb2,
+    scanner_service_pb2,
+    scanner_service_pb2_grpc,
+)
 
 HASH_KEY = HashKey(b"integration-test-key-0123456789abcdef", "it-1")
 TENANT = "tenant-canary-acme-corp"
@@ -39,21 +43,31 @@ class Stack:
     running: dict
 
     def create_account(self, regions=None, ml=True):
-        req = scanner_service_pb2.CreateCloudAccountRequest(cloud_account=cloud_account_pb2.CloudAccount(
-            provider=provider_pb2.PROVIDER_AWS, tenant_id=TENANT, display_name="integration",
-            regions=list(regions if regions is not None else self.truth.regions), ml_collection_enabled=ml,
-            aws=cloud_account_pb2.AwsAccess(role_arn=f"arn:aws:iam::{self.truth.account_id}:role/CloudWaste",
-                                            external_id=EXTERNAL_ID)))
+        req = scanner_service_pb2.CreateCloudAccountRequest(
+            cloud_account=cloud_account_pb2.CloudAccount(
+                provider=provider_pb2.PROVIDER_AWS,
+                tenant_id=TENANT,
+                display_name="integration",
+                regions=list(regions if regions is not None else self.truth.regions),
+                ml_collection_enabled=ml,
+                aws=cloud_account_pb2.AwsAccess(
+                    role_arn=f"arn:aws:iam::{self.truth.account_id}:role/CloudWaste", external_id=EXTERNAL_ID
+                ),
+            )
+        )
         return self.scanner.CreateCloudAccount(req, timeout=10).cloud_account
 
     def scan(self, account_name: str, timeout: float = 120):
-        run = self.scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account=account_name),
-                                     timeout=10).scan_run
+        run = self.scanner.StartScan(
+            scanner_service_pb2.StartScanRequest(cloud_account=account_name), timeout=10
+        ).scan_run
         deadline = time.monotonic() + timeout
         while run.state in (scan_run_pb2.SCAN_RUN_STATE_PENDING, scan_run_pb2.SCAN_RUN_STATE_RUNNING):
             assert time.monotonic() < deadline, "scan did not finish"
             time.sleep(0.1)
-            run = self.scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name=run.name), timeout=10).scan_run
+            run = self.scanner.GetScanRun(
+                scanner_service_pb2.GetScanRunRequest(name=run.name), timeout=10
+            ).scan_run
         return run
 
     def wait_enriched(self, scan_run: str, timeout: float = 30):
@@ -63,8 +77,9 @@ class Stack:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                er = self.enricher.GetEnrichmentRun(enricher_service_pb2.GetEnrichmentRunRequest(scan_run=scan_run),
-                                                    timeout=5).enrichment_run
+                er = self.enricher.GetEnrichmentRun(
+                    enricher_service_pb2.GetEnrichmentRunRequest(scan_run=scan_run), timeout=5
+                ).enrichment_run
                 if er.state == enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED:
                     return er
             except grpc.RpcError as exc:
@@ -76,8 +91,9 @@ class Stack:
     def findings(self, **filters):
         out, token = [], ""
         while True:
-            r = self.scanner.ListFindings(scanner_service_pb2.ListFindingsRequest(
-                page_size=50, page_token=token, **filters), timeout=10)
+            r = self.scanner.ListFindings(
+                scanner_service_pb2.ListFindingsRequest(page_size=50, page_token=token, **filters), timeout=10
+            )
             out.extend(r.findings)
             token = r.next_page_token
             if not token:
@@ -94,13 +110,23 @@ def stack(database_url, moto_estate, tmp_path):
     endpoint, truth = moto_estate
     export_root = tmp_path / "exports"
     export_root.mkdir()
-    common = dict(database_url=database_url, grpc_host="127.0.0.1", grpc_port=0, metrics_port=-1,
-                  shutdown_grace_seconds=1)
+    common = dict(
+        database_url=database_url,
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        metrics_port=-1,
+        shutdown_grace_seconds=1,
+    )
     running = {}
     es = EnricherSettings(**common)
     running["enricher"] = create_server(es, enricher_app(es))
-    ss = ScannerSettings(**common, hash_key=HASH_KEY, enricher_address=f"127.0.0.1:{running['enricher'].port}",
-                         aws_endpoint_url=endpoint, poll_seconds=0.2)
+    ss = ScannerSettings(
+        **common,
+        hash_key=HASH_KEY,
+        enricher_address=f"127.0.0.1:{running['enricher'].port}",
+        aws_endpoint_url=endpoint,
+        poll_seconds=0.2,
+    )
     running["scanner"] = create_server(ss, scanner_app(ss))
     xs = ExporterSettings(**common, export_root=str(export_root))
     running["exporter"] = create_server(xs, exporter_app(xs))
@@ -112,7 +138,10 @@ def stack(database_url, moto_estate, tmp_path):
         enricher=enricher_service_pb2_grpc.EnricherServiceStub(ch["enricher"]),
         exporter=exporter_service_pb2_grpc.ExporterServiceStub(ch["exporter"]),
         predictor=predictor_service_pb2_grpc.PredictorServiceStub(ch["predictor"]),
-        database_url=database_url, export_root=export_root, truth=truth, running=running,
+        database_url=database_url,
+        export_root=export_root,
+        truth=truth,
+        running=running,
     )
     for c in ch.values():
         c.close()

@@ -8,15 +8,18 @@ import grpc
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-
 from cloudwaste.enricher.v1 import enricher_service_pb2
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2
 from cloudwaste.predictor.v1 import prediction_pb2, predictor_service_pb2
 from cloudwaste.scanner.v1 import finding_pb2, scan_run_pb2, scanner_service_pb2
+
 from tests.integration.conftest import EXTERNAL_ID, TENANT
 
-DECISION = {"deleted": finding_pb2.FINDING_STATE_DELETED, "kept": finding_pb2.FINDING_STATE_KEPT,
-            "ignored": finding_pb2.FINDING_STATE_IGNORED}
+DECISION = {
+    "deleted": finding_pb2.FINDING_STATE_DELETED,
+    "kept": finding_pb2.FINDING_STATE_KEPT,
+    "ignored": finding_pb2.FINDING_STATE_IGNORED,
+}
 
 
 def ml_dump(url: str) -> str:
@@ -26,8 +29,14 @@ def ml_dump(url: str) -> str:
         parts = []
         for table in ("ml_training_data", "cloudwatch_metrics_history", "cost_trend_data"):
             parts += [r[0] for r in c.execute(sa.text(f"SELECT row_to_json(t)::text FROM {table} t"))]
-        parts += [r[0] for r in c.execute(sa.text(
-            "SELECT json_build_array(metrics, baseline_metrics, feature_spec)::text FROM model_versions"))]
+        parts += [
+            r[0]
+            for r in c.execute(
+                sa.text(
+                    "SELECT json_build_array(metrics, baseline_metrics, feature_spec)::text FROM model_versions"
+                )
+            )
+        ]
     engine.dispose()
     return "\n".join(parts).lower()
 
@@ -54,7 +63,9 @@ def test_scan_finds_exactly_the_known_waste_with_prices_and_evidence(stack):
     expected = {(t.resource_id, t.scenario) for t in stack.truth.waste()}
     assert {(f.resource_name, f.category) for f in findings} == expected
     total = sum(f.monthly_cost.units + f.monthly_cost.nanos / 1e9 for f in findings)
-    assert total == pytest.approx(run.total_monthly_waste.units + run.total_monthly_waste.nanos / 1e9, abs=0.01)
+    assert total == pytest.approx(
+        run.total_monthly_waste.units + run.total_monthly_waste.nanos / 1e9, abs=0.01
+    )
     for f in findings:
         assert f.monthly_cost.units > 0 or f.monthly_cost.nanos > 0, f
         assert f.evidence.fields, f
@@ -67,11 +78,16 @@ def test_filters_and_page_tokens(stack):
     run = stack.scan(stack.create_account().name)
     eips = stack.findings(scan_run=run.name, category="eip-unassociated")
     assert eips and all(f.category == "eip-unassociated" for f in eips)
-    first = stack.scanner.ListFindings(scanner_service_pb2.ListFindingsRequest(scan_run=run.name, page_size=5))
+    first = stack.scanner.ListFindings(
+        scanner_service_pb2.ListFindingsRequest(scan_run=run.name, page_size=5)
+    )
     assert len(first.findings) == 5 and first.next_page_token and first.total_size == run.findings_count
     with pytest.raises(grpc.RpcError) as err:  # a token is bound to its filter
-        stack.scanner.ListFindings(scanner_service_pb2.ListFindingsRequest(
-            scan_run=run.name, category="eip-unassociated", page_token=first.next_page_token))
+        stack.scanner.ListFindings(
+            scanner_service_pb2.ListFindingsRequest(
+                scan_run=run.name, category="eip-unassociated", page_token=first.next_page_token
+            )
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in err.value.details()
 
 
@@ -102,7 +118,9 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
 
     # enrichment was triggered by the scanner; calling it again is harmless (idempotent)
     er1 = stack.wait_enriched(run.name)
-    er2 = stack.enricher.EnrichScanRun(enricher_service_pb2.EnrichScanRunRequest(scan_run=run.name)).enrichment_run
+    er2 = stack.enricher.EnrichScanRun(
+        enricher_service_pb2.EnrichScanRunRequest(scan_run=run.name)
+    ).enrichment_run
     assert er1.rows_enriched == er2.rows_enriched == len(findings)
     assert er2.attempts == er1.attempts + 1
 
@@ -110,15 +128,20 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     engine = sa.create_engine(stack.database_url)
     decided = [f for f in findings if by_id[f.resource_name].decision]
     for f in decided:
-        resp = stack.scanner.SetFindingState(scanner_service_pb2.SetFindingStateRequest(
-            name=f.name, state=DECISION[by_id[f.resource_name].decision]))
+        resp = stack.scanner.SetFindingState(
+            scanner_service_pb2.SetFindingStateRequest(
+                name=f.name, state=DECISION[by_id[f.resource_name].decision]
+            )
+        )
         assert resp.finding.state == DECISION[by_id[f.resource_name].decision]
     with engine.connect() as c:
-        rows = c.execute(sa.text(
-            "SELECT f.resource_id, m.user_action, m.labeled_at IS NOT NULL, m.tags_anonymized, m.temporal_features, "
-            "f.resource_create_time IS NOT NULL "
-            "FROM findings f JOIN ml_training_data m ON m.id = f.ml_row_id AND m.detected_at = f.ml_row_detected_at"
-        )).all()
+        rows = c.execute(
+            sa.text(
+                "SELECT f.resource_id, m.user_action, m.labeled_at IS NOT NULL, m.tags_anonymized, m.temporal_features, "
+                "f.resource_create_time IS NOT NULL "
+                "FROM findings f JOIN ml_training_data m ON m.id = f.ml_row_id AND m.detected_at = f.ml_row_detected_at"
+            )
+        ).all()
     engine.dispose()
     assert len(rows) == len(findings)
     for resource_id, action, labeled, tags, temporal, has_created in rows:
@@ -128,14 +151,21 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
         assert isinstance(tags, dict)
 
     # export: atomic file + manifest, sha256 matches, canaries absent
-    msgs = list(stack.exporter.ExportDataset(exporter_service_pb2.ExportDatasetRequest(
-        destination_uri=stack.export_root.as_uri())))
-    assert msgs[0].rows_total == len(findings) and msgs[-1].export_run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED
+    msgs = list(
+        stack.exporter.ExportDataset(
+            exporter_service_pb2.ExportDatasetRequest(destination_uri=stack.export_root.as_uri())
+        )
+    )
+    assert (
+        msgs[0].rows_total == len(findings)
+        and msgs[-1].export_run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED
+    )
     exp = msgs[-1].export_run
     files = sorted(p.name for p in stack.export_root.iterdir())
     assert len(files) == 2 and not any(n.startswith(".") for n in files)
     path = stack.export_root / files[1] if files[1].endswith(".parquet") else stack.export_root / files[0]
     import hashlib
+
     assert hashlib.sha256(path.read_bytes()).hexdigest() == exp.sha256
     manifest = json.loads((stack.export_root / path.name.replace(".parquet", ".manifest.json")).read_text())
     assert manifest["row_count"] == exp.row_count == len(findings) and manifest["sha256"] == exp.sha256
@@ -147,28 +177,38 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     assert not leaks, f"identifying strings reached ML data: {leaks[:5]}"
 
     # no model yet -> FAILED_PRECONDITION that says how to get one
-    features = prediction_pb2.WasteFeatures(provider=1, resource_type="aws.ec2.volume", region="eu-west-1",
-                                            detection_scenario="ebs-volume-unattached", confidence_level=3,
-                                            cost_monthly=12.5, resource_age_days=40, tags={"environment": "dev"})
+    features = prediction_pb2.WasteFeatures(
+        provider=1,
+        resource_type="aws.ec2.volume",
+        region="eu-west-1",
+        detection_scenario="ebs-volume-unattached",
+        confidence_level=3,
+        cost_monthly=12.5,
+        resource_age_days=40,
+        tags={"environment": "dev"},
+    )
     with pytest.raises(grpc.RpcError) as err:
         stack.predictor.PredictWaste(predictor_service_pb2.PredictWasteRequest(features=features))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "TrainModels" in err.value.details()
 
-    tr = stack.predictor.TrainModels(predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri),
-                                     timeout=300).training_run
+    tr = stack.predictor.TrainModels(
+        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=300
+    ).training_run
     mv = tr.model_version
     assert mv.name == "models/waste/versions/1" and mv.active
     assert mv.metrics["onnx_max_abs_diff"] < 1e-4
     assert mv.training_rows + mv.test_rows == len(decided)
     p1 = stack.predictor.PredictWaste(predictor_service_pb2.PredictWasteRequest(features=features)).prediction
     assert 0.0 <= p1.waste_probability <= 1.0 and p1.model_version == mv.name
-    batch = stack.predictor.PredictWasteBatch(predictor_service_pb2.PredictWasteBatchRequest(
-        features=[features, features])).predictions
+    batch = stack.predictor.PredictWasteBatch(
+        predictor_service_pb2.PredictWasteBatchRequest(features=[features, features])
+    ).predictions
     assert [b.waste_probability for b in batch] == pytest.approx([p1.waste_probability] * 2)
 
     # a second model is picked up without restart; ListModelVersions shows both
-    tr2 = stack.predictor.TrainModels(predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri),
-                                      timeout=300).training_run
+    tr2 = stack.predictor.TrainModels(
+        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=300
+    ).training_run
     assert tr2.model_version.name == "models/waste/versions/2"
     p2 = stack.predictor.PredictWaste(predictor_service_pb2.PredictWasteRequest(features=features)).prediction
     assert p2.model_version == "models/waste/versions/2"
@@ -181,33 +221,85 @@ def test_opted_out_tenant_gets_findings_but_no_ml_rows(stack):
     run = stack.scan(stack.create_account(ml=False).name)
     findings = stack.findings(scan_run=run.name)
     assert findings
-    stack.scanner.SetFindingState(scanner_service_pb2.SetFindingStateRequest(
-        name=findings[0].name, state=finding_pb2.FINDING_STATE_KEPT))
+    stack.scanner.SetFindingState(
+        scanner_service_pb2.SetFindingStateRequest(
+            name=findings[0].name, state=finding_pb2.FINDING_STATE_KEPT
+        )
+    )
     engine = sa.create_engine(stack.database_url)
     with engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM ml_training_data")).scalar() == 0
     engine.dispose()
 
 
-@pytest.mark.parametrize(("call", "field"), [
-    (lambda s: s.scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name="scanRuns/nope")), "name"),
-    (lambda s: s.scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account="")), "cloud_account"),
-    (lambda s: s.scanner.ListFindings(scanner_service_pb2.ListFindingsRequest(page_size=-1)), "page_size"),
-    (lambda s: s.scanner.SetFindingState(scanner_service_pb2.SetFindingStateRequest(
-        name="findings/00000000-0000-0000-0000-000000000000", state=0)), "state"),
-    (lambda s: s.exporter.GetExportRun(exporter_service_pb2.GetExportRunRequest(name="x")), "name"),
-    (lambda s: list(s.exporter.ExportDataset(exporter_service_pb2.ExportDatasetRequest(
-        destination_uri="s3://bucket/x"))), "destination_uri"),
-    (lambda s: list(s.exporter.ExportDataset(exporter_service_pb2.ExportDatasetRequest(
-        destination_uri="file:///etc"))), "destination_uri"),
-    (lambda s: s.predictor.TrainModels(predictor_service_pb2.TrainModelsRequest(
-        dataset_uri="file:///etc/passwd")), "dataset_uri"),
-    (lambda s: s.predictor.PredictWasteBatch(predictor_service_pb2.PredictWasteBatchRequest(features=[
-        prediction_pb2.WasteFeatures(provider=1, resource_type="t", detection_scenario="s", confidence_level=1),
-        prediction_pb2.WasteFeatures(provider=1, resource_type="t", detection_scenario="s", confidence_level=1,
-                                     cost_monthly=-1)])), "features[1].cost_monthly"),
-    (lambda s: s.enricher.EnrichScanRun(enricher_service_pb2.EnrichScanRunRequest(scan_run="")), "scan_run"),
-])
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda s: s.scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name="scanRuns/nope")), "name"),
+        (
+            lambda s: s.scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account="")),
+            "cloud_account",
+        ),
+        (
+            lambda s: s.scanner.ListFindings(scanner_service_pb2.ListFindingsRequest(page_size=-1)),
+            "page_size",
+        ),
+        (
+            lambda s: s.scanner.SetFindingState(
+                scanner_service_pb2.SetFindingStateRequest(
+                    name="findings/00000000-0000-0000-0000-000000000000", state=0
+                )
+            ),
+            "state",
+        ),
+        (lambda s: s.exporter.GetExportRun(exporter_service_pb2.GetExportRunRequest(name="x")), "name"),
+        (
+            lambda s: list(
+                s.exporter.ExportDataset(
+                    exporter_service_pb2.ExportDatasetRequest(destination_uri="s3://bucket/x")
+                )
+            ),
+            "destination_uri",
+        ),
+        (
+            lambda s: list(
+                s.exporter.ExportDataset(
+                    exporter_service_pb2.ExportDatasetRequest(destination_uri="file:///etc")
+                )
+            ),
+            "destination_uri",
+        ),
+        (
+            lambda s: s.predictor.TrainModels(
+                predictor_service_pb2.TrainModelsRequest(dataset_uri="file:///etc/passwd")
+            ),
+            "dataset_uri",
+        ),
+        (
+            lambda s: s.predictor.PredictWasteBatch(
+                predictor_service_pb2.PredictWasteBatchRequest(
+                    features=[
+                        prediction_pb2.WasteFeatures(
+                            provider=1, resource_type="t", detection_scenario="s", confidence_level=1
+                        ),
+                        prediction_pb2.WasteFeatures(
+                            provider=1,
+                            resource_type="t",
+                            detection_scenario="s",
+                            confidence_level=1,
+                            cost_monthly=-1,
+                        ),
+                    ]
+                )
+            ),
+            "features[1].cost_monthly",
+        ),
+        (
+            lambda s: s.enricher.EnrichScanRun(enricher_service_pb2.EnrichScanRunRequest(scan_run="")),
+            "scan_run",
+        ),
+    ],
+)
 def test_bad_input_is_invalid_argument_naming_the_field(stack, call, field):
     with pytest.raises(grpc.RpcError) as err:
         call(stack)
@@ -219,8 +311,12 @@ def test_unknown_ids_are_not_found(stack):
     missing = "00000000-0000-0000-0000-000000000000"
     for call in (
         lambda: stack.scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name=f"scanRuns/{missing}")),
-        lambda: stack.scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account=f"cloudAccounts/{missing}")),
-        lambda: stack.enricher.EnrichScanRun(enricher_service_pb2.EnrichScanRunRequest(scan_run=f"scanRuns/{missing}")),
+        lambda: stack.scanner.StartScan(
+            scanner_service_pb2.StartScanRequest(cloud_account=f"cloudAccounts/{missing}")
+        ),
+        lambda: stack.enricher.EnrichScanRun(
+            enricher_service_pb2.EnrichScanRunRequest(scan_run=f"scanRuns/{missing}")
+        ),
     ):
         with pytest.raises(grpc.RpcError) as err:
             call()

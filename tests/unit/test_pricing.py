@@ -128,9 +128,18 @@ def test_money_rounds_half_up():
     assert money(Decimal("1.23455")) == Decimal("1.2346")
 
 
-@pytest.mark.parametrize(("cost", "severity"), [
-    ("0", "LOW"), ("9.9999", "LOW"), ("10", "MEDIUM"), ("99.9999", "MEDIUM"), ("100", "HIGH"),
-    ("499.9999", "HIGH"), ("500", "CRITICAL"), ("100000", "CRITICAL"),
-])
+@pytest.mark.parametrize(
+    ("cost", "severity"),
+    [
+        ("0", "LOW"),
+        ("9.9999", "LOW"),
+        ("10", "MEDIUM"),
+        ("99.9999", "MEDIUM"),
+        ("100", "HIGH"),
+        ("499.9999", "HIGH"),
+        ("500", "CRITICAL"),
+        ("100000", "CRITICAL"),
+    ],
+)
 def test_severity_thresholds(cost, severity):
     assert severity_for(Decimal(cost)) == severity

@@ -57,8 +57,14 @@ def _canary_resource() -> Resource:
         },
         created_at=NOW - dt.timedelta(days=40),
         attributes={
-            "state": "available", "size_gb": 100, "volume_type": "gp3", "iops": 3000,
-            "attached_instance_id": None, "owner": EMAIL, "public_ip": IP, "role_arn": ARN,
+            "state": "available",
+            "size_gb": 100,
+            "volume_type": "gp3",
+            "iops": 3000,
+            "attached_instance_id": None,
+            "owner": EMAIL,
+            "public_ip": IP,
+            "role_arn": ARN,
         },
         config={
             "volume_type": "gp3",
@@ -194,12 +200,19 @@ def test_no_parent_means_no_parent_hash():
 def test_allow_listed_drops_dicts_lists_and_unlisted_keys():
     allowed = {"volume_type": str, "size_gb": int, "encrypted": bool, "meta": (str, dict, list)}
     config = {
-        "volume_type": "gp3", "size_gb": 100, "encrypted": False,
-        "meta": {"owner": EMAIL}, "name": FREE_TEXT, "owner": EMAIL,
+        "volume_type": "gp3",
+        "size_gb": 100,
+        "encrypted": False,
+        "meta": {"owner": EMAIL},
+        "name": FREE_TEXT,
+        "owner": EMAIL,
     }
     assert allow_listed(config, allowed) == {"volume_type": "gp3", "size_gb": 100, "encrypted": False}
-    assert allow_listed({**config, "meta": [IP]}, allowed) == {"volume_type": "gp3", "size_gb": 100,
-                                                               "encrypted": False}
+    assert allow_listed({**config, "meta": [IP]}, allowed) == {
+        "volume_type": "gp3",
+        "size_gb": 100,
+        "encrypted": False,
+    }
 
 
 def test_allow_listed_drops_wrong_types_and_none():
@@ -220,27 +233,32 @@ def test_base_row_config_only_allow_listed_keys(kind):
 
 
 def test_base_row_unknown_kind_has_empty_config():
-    r = Resource("aws", "aws.unknown.thing", "x-1", "us-east-1", config={"volume_type": "gp3", "name": FREE_TEXT})
+    r = Resource(
+        "aws", "aws.unknown.thing", "x-1", "us-east-1", config={"volume_type": "gp3", "name": FREE_TEXT}
+    )
     assert _row(resource=r)["resource_config"] == {}
 
 
 # --- anonymize_tags --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("tags", "expected"), [
-    ({"Env": "Production"}, {"environment": "prod"}),
-    ({"Stage": "UAT"}, {"environment": "qa"}),
-    ({"environment": "prd"}, {"environment": "prod"}),
-    ({"ENV": " Staging "}, {"environment": "staging"}),
-    ({"stage": "stg"}, {"environment": "staging"}),
-    ({"Environment": "Disaster Recovery"}, {"environment": "dr"}),
-    ({"Layer": "DB"}, {"tier": "db"}),
-    ({"Role": "CI"}, {"purpose": "ci"}),
-    ({"Priority": "Critical"}, {"criticality": "high"}),
-    ({"Backup Policy": "Daily"}, {"backup": "required"}),
-    ({"backup_policy": "no"}, {"backup": "none"}),
-    ({"Lifecycle": "ephemeral"}, {"lifecycle": "temporary"}),
-])
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({"Env": "Production"}, {"environment": "prod"}),
+        ({"Stage": "UAT"}, {"environment": "qa"}),
+        ({"environment": "prd"}, {"environment": "prod"}),
+        ({"ENV": " Staging "}, {"environment": "staging"}),
+        ({"stage": "stg"}, {"environment": "staging"}),
+        ({"Environment": "Disaster Recovery"}, {"environment": "dr"}),
+        ({"Layer": "DB"}, {"tier": "db"}),
+        ({"Role": "CI"}, {"purpose": "ci"}),
+        ({"Priority": "Critical"}, {"criticality": "high"}),
+        ({"Backup Policy": "Daily"}, {"backup": "required"}),
+        ({"backup_policy": "no"}, {"backup": "none"}),
+        ({"Lifecycle": "ephemeral"}, {"lifecycle": "temporary"}),
+    ],
+)
 def test_anonymize_tags_synonyms(tags, expected):
     assert anonymize_tags(tags) == expected
 
@@ -267,8 +285,18 @@ def test_synonyms_and_aliases_point_into_the_vocabulary():
 
 def _random_text(rng: random.Random) -> str:
     pool = [
-        *KEY_ALIASES, *VALUE_SYNONYMS, *set().union(*TAG_VOCABULARY.values()), EMAIL, IP, ARN, FREE_TEXT,
-        "Env", "ENVIRONMENT", "Stage", "Name", "owner",
+        *KEY_ALIASES,
+        *VALUE_SYNONYMS,
+        *set().union(*TAG_VOCABULARY.values()),
+        EMAIL,
+        IP,
+        ARN,
+        FREE_TEXT,
+        "Env",
+        "ENVIRONMENT",
+        "Stage",
+        "Name",
+        "owner",
     ]
     choice = rng.random()
     if choice < 0.3:

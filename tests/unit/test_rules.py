@@ -211,8 +211,17 @@ def _noop(r, p, ctx):
 
 
 def _rule(key: str, kind: str = "aws.ec2.volume", fn=_noop) -> Rule:
-    return Rule(key=key, provider="aws", resource_kind=kind, title="t", doc="d", permissions=("ec2:DescribeVolumes",),
-                params={}, evaluate=fn, confidence_doc="c")
+    return Rule(
+        key=key,
+        provider="aws",
+        resource_kind=kind,
+        title="t",
+        doc="d",
+        permissions=("ec2:DescribeVolumes",),
+        params={},
+        evaluate=fn,
+        confidence_doc="c",
+    )
 
 
 def test_registry_rejects_duplicate_keys():
@@ -223,8 +232,21 @@ def test_registry_rejects_duplicate_keys():
     assert list(reg.rules) == ["some-rule"]
 
 
-@pytest.mark.parametrize("bad", ["ebs", "EBS-volume", "ebs_volume", "ebs--volume", "-ebs-volume", "ebs-volume-",
-                                 "ebs volume", "", "ebs.volume", "ébs-volume"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "ebs",
+        "EBS-volume",
+        "ebs_volume",
+        "ebs--volume",
+        "-ebs-volume",
+        "ebs-volume-",
+        "ebs volume",
+        "",
+        "ebs.volume",
+        "ébs-volume",
+    ],
+)
 def test_registry_rejects_non_kebab_keys(bad):
     reg = Registry()
     with pytest.raises(ValueError, match="kebab"):
@@ -310,8 +332,18 @@ def test_volume_not_available_never_fires(age, state):
     assert _run("ebs-volume-unattached", r, min_age_days=0.0) is None
 
 
-@pytest.mark.parametrize(("age", "expected"), [(0.9, None), (1.1, "LOW"), (6.9, "LOW"), (7.0, "MEDIUM"),
-                                               (29.9, "MEDIUM"), (30.0, "HIGH"), (None, "LOW")])
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (0.9, None),
+        (1.1, "LOW"),
+        (6.9, "LOW"),
+        (7.0, "MEDIUM"),
+        (29.9, "MEDIUM"),
+        (30.0, "HIGH"),
+        (None, "LOW"),
+    ],
+)
 def test_volume_available_age_and_confidence(age, expected):
     r = _res("aws.ec2.volume", age, state="available", **VOL)
     det = _run("ebs-volume-unattached", r)
@@ -357,12 +389,20 @@ DISKS = [{"volume_id": "vol-9", "size_gb": 50, "volume_type": "gp2", "iops": Non
 
 def _instance(stopped_days: float | None, state: str = "stopped", volumes=DISKS) -> Resource:
     since = None if stopped_days is None else _ago(stopped_days)
-    return _res("aws.ec2.instance", 400, state=state, stopped_since=since, instance_type="m5.large",
-                attached_volumes=volumes)
+    return _res(
+        "aws.ec2.instance",
+        400,
+        state=state,
+        stopped_since=since,
+        instance_type="m5.large",
+        attached_volumes=volumes,
+    )
 
 
-@pytest.mark.parametrize(("days", "expected"), [(29.9, None), (30.1, "MEDIUM"), (89.9, "MEDIUM"),
-                                                (90.0, "HIGH"), (365, "HIGH"), (0, None)])
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [(29.9, None), (30.1, "MEDIUM"), (89.9, "MEDIUM"), (90.0, "HIGH"), (365, "HIGH"), (0, None)],
+)
 def test_instance_stopped_boundaries(days, expected):
     det = _run("ec2-instance-stopped", _instance(days))
     if expected is None:
@@ -390,8 +430,10 @@ def test_instance_min_stopped_days_override():
 
 
 def test_instance_cost_sums_all_volumes():
-    vols = [{"size_gb": 50, "volume_type": "gp2", "iops": None},
-            {"size_gb": 100, "volume_type": "io1", "iops": 1000}]
+    vols = [
+        {"size_gb": 50, "volume_type": "gp2", "iops": None},
+        {"size_gb": 100, "volume_type": "io1", "iops": 1000},
+    ]
     det = _run("ec2-instance-stopped", _instance(100, volumes=vols))
     assert det.monthly_cost == Decimal("5.0000") + Decimal("77.5000")
 
@@ -399,8 +441,9 @@ def test_instance_cost_sums_all_volumes():
 # --- boundaries: snapshot-orphaned -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("age", "expected"), [(89, None), (91, "MEDIUM"), (364.9, "MEDIUM"), (365, "HIGH"),
-                                               (None, None)])
+@pytest.mark.parametrize(
+    ("age", "expected"), [(89, None), (91, "MEDIUM"), (364.9, "MEDIUM"), (365, "HIGH"), (None, None)]
+)
 def test_snapshot_age_boundaries(age, expected):
     r = _res("aws.ec2.snapshot", age, source_volume_exists=False, size_gb=200, volume_id="vol-x")
     det = _run("snapshot-orphaned", r)
@@ -504,17 +547,27 @@ def test_lb_with_targets_or_unknown_targets_does_not_fire():
     assert _run("load-balancer-no-targets", r) is None
 
 
-@pytest.mark.parametrize(("lb_type", "hourly"), [("application", "0.0225"), ("network", "0.0225"),
-                                                 ("gateway", "0.0125"), ("classic", "0.025")])
+@pytest.mark.parametrize(
+    ("lb_type", "hourly"),
+    [("application", "0.0225"), ("network", "0.0225"), ("gateway", "0.0125"), ("classic", "0.025")],
+)
 def test_lb_cost_by_type(lb_type, hourly):
     det = _run("load-balancer-no-targets", _lb(60, type=lb_type))
     assert det.monthly_cost == (Decimal(hourly) * 730).quantize(Decimal("0.0001"))
 
 
 def test_resolve_params_int_and_bool_params_are_strict():
-    rule = Rule(key="typed-rule", provider="aws", resource_kind="aws.ec2.volume", title="t", doc="d",
-                permissions=("ec2:DescribeVolumes",), evaluate=_noop, confidence_doc="c",
-                params={"count": Param(int, 3, "a count", 1), "flag": Param(bool, False, "a flag")})
+    rule = Rule(
+        key="typed-rule",
+        provider="aws",
+        resource_kind="aws.ec2.volume",
+        title="t",
+        doc="d",
+        permissions=("ec2:DescribeVolumes",),
+        evaluate=_noop,
+        confidence_doc="c",
+        params={"count": Param(int, 3, "a count", 1), "flag": Param(bool, False, "a flag")},
+    )
     assert rule.resolve_params({"count": 5, "flag": True}) == {"count": 5, "flag": True}
     for name, bad in [("count", True), ("count", 2.5), ("count", 0), ("flag", 1), ("flag", "yes")]:
         with pytest.raises(InvalidArgument) as exc:

@@ -36,14 +36,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     import grpc
-
     from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
 
     channel = grpc.insecure_channel(args.exporter_address)
     stub = exporter_service_pb2_grpc.ExporterServiceStub(channel)
     request = exporter_service_pb2.ExportDatasetRequest(
-        destination_uri=args.destination, labeled_only=args.labeled_only,
-        format=export_run_pb2.DATASET_FORMAT_PARQUET)
+        destination_uri=args.destination,
+        labeled_only=args.labeled_only,
+        format=export_run_pb2.DATASET_FORMAT_PARQUET,
+    )
     last = None
     try:
         for msg in stub.ExportDataset(request, timeout=args.timeout, wait_for_ready=True):

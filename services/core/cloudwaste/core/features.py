@@ -25,7 +25,11 @@ class FeatureSpec:
         return self.categorical + self.numeric
 
     def to_json(self) -> dict:
-        return {"version": FEATURE_SPEC_VERSION, "categorical": list(self.categorical), "numeric": list(self.numeric)}
+        return {
+            "version": FEATURE_SPEC_VERSION,
+            "categorical": list(self.categorical),
+            "numeric": list(self.numeric),
+        }
 
 
 WASTE_FEATURES = FeatureSpec(

@@ -13,7 +13,9 @@ def parse(field: str, value: str, collection: str) -> uuid.UUID:
         raise InvalidArgument(field, f'is required (expected "{collection}/{{uuid}}")')
     prefix = collection + "/"
     if not value.startswith(prefix):
-        raise InvalidArgument(field, f'"{value[:80]}" is not a {collection} name (expected "{prefix}{{uuid}}")')
+        raise InvalidArgument(
+            field, f'"{value[:80]}" is not a {collection} name (expected "{prefix}{{uuid}}")'
+        )
     try:
         return uuid.UUID(value[len(prefix) :])
     except ValueError:

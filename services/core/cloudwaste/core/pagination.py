@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
+import uuid
 
 from cloudwaste.core.errors import InvalidArgument
 
@@ -37,4 +39,22 @@ def decode(token: str, filters: dict) -> list | None:
         raise InvalidArgument("page_token", "is not a token this service issued") from None
     if fingerprint != _fingerprint(filters):
         raise InvalidArgument("page_token", "was issued for a different filter; start again without it")
+    if not isinstance(position, list) or not all(isinstance(x, str) for x in position):
+        raise InvalidArgument("page_token", "is not a token this service issued")
     return position
+
+
+def encode_keyset(create_time: dt.datetime, ident: uuid.UUID, filters: dict) -> str:
+    """Token for keyset pagination ordered by (create_time, id) descending."""
+    return encode([create_time.isoformat(), str(ident)], filters)
+
+
+def decode_keyset(token: str, filters: dict) -> tuple[dt.datetime, uuid.UUID] | None:
+    position = decode(token, filters)
+    if position is None:
+        return None
+    try:
+        when, ident = position
+        return dt.datetime.fromisoformat(when), uuid.UUID(ident)
+    except ValueError:
+        raise InvalidArgument("page_token", "is not a token this service issued") from None

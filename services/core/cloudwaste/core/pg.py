@@ -89,12 +89,16 @@ class EmbeddedPostgres:
                 if not os.access(parent, os.X_OK):
                     raise EmbeddedPostgresError(f"{parent} is not traversable by the postgres user")
         if not (self.datadir / "PG_VERSION").exists():
-            self._run("initdb", "--no-sync", "-A", "trust", "-U", self.user, "-E", "UTF8", "-D", str(self.datadir))
+            self._run(
+                "initdb", "--no-sync", "-A", "trust", "-U", self.user, "-E", "UTF8", "-D", str(self.datadir)
+            )
         opts = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockdir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-l", str(self.root / "server.log"), "-w", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.datadir), "-o", opts, "-l", str(self.root / "server.log"), "-w", "start"
+        )
         self._create_database(self.database)
         return self
 

@@ -24,7 +24,9 @@ def keyed_hash(key: HashKey, kind: str, value: str) -> str:
 # Each raw value maps through SYNONYMS first; a value outside the vocabulary becomes "other".
 TAG_VOCABULARY: dict[str, frozenset[str]] = {
     "environment": frozenset({"prod", "staging", "dev", "test", "qa", "sandbox", "dr", "shared"}),
-    "tier": frozenset({"web", "app", "api", "db", "cache", "batch", "storage", "network", "frontend", "backend"}),
+    "tier": frozenset(
+        {"web", "app", "api", "db", "cache", "batch", "storage", "network", "frontend", "backend"}
+    ),
     "purpose": frozenset({"backup", "ci", "analytics", "ml", "logging", "monitoring", "demo", "migration"}),
     "criticality": frozenset({"high", "medium", "low"}),
     "backup": frozenset({"required", "none"}),
@@ -73,6 +75,7 @@ VALUE_SYNONYMS: dict[str, str] = {
 }
 
 _SEP = re.compile(r"[\s_:.]+")
+_ENUM_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,47}")
 
 
 def _norm(text: str) -> str:
@@ -97,6 +100,11 @@ def allow_listed(config: Mapping[str, object], allowed: Mapping[str, type | tupl
     out = {}
     for key, kinds in allowed.items():
         value = config.get(key)
-        if value is not None and isinstance(value, kinds) and not isinstance(value, dict | list):
+        kinds_t = kinds if isinstance(kinds, tuple) else (kinds,)
+        if isinstance(value, bool) and bool not in kinds_t:
+            continue
+        if isinstance(value, str) and not _ENUM_LIKE.fullmatch(value):
+            continue  # config strings must look like provider enumerations (gp3, m5.large), not free text
+        if value is not None and isinstance(value, kinds_t) and not isinstance(value, dict | list):
             out[key] = value
     return out

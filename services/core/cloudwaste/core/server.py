@@ -79,7 +79,9 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
         """(status code name, message safe for the wire) for an exception raised by a servicer."""
         if isinstance(exc, CloudWasteError):
             if exc.code in ("INTERNAL", "UNAVAILABLE"):
-                log.warning("rpc failed", extra={"rpc": f"{service}/{method}", "code": exc.code, "error": str(exc)})
+                log.warning(
+                    "rpc failed", extra={"rpc": f"{service}/{method}", "code": exc.code, "error": str(exc)}
+                )
             return exc.code, str(exc)
         log.exception("unexpected error", extra={"rpc": f"{service}/{method}"})
         return "INTERNAL", "internal error; see the service log"
@@ -148,7 +150,9 @@ def create_server(settings: ServerSettings, app: App) -> Running:
     app.register(server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection(
+        [*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if port == 0:
         raise RuntimeError(f"could not bind {settings.grpc_host}:{settings.grpc_port}")
@@ -162,7 +166,8 @@ def create_server(settings: ServerSettings, app: App) -> Running:
     for name in ["", *app.service_names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
-        "serving", extra={"grpc_port": port, "metrics_port": metrics_port, "services": ",".join(app.service_names)}
+        "serving",
+        extra={"grpc_port": port, "metrics_port": metrics_port, "services": ",".join(app.service_names)},
     )
     return Running(server, port, metrics_port, health_servicer, app, metrics_server)
 

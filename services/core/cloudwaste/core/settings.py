@@ -47,7 +47,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 class ServerSettings:
     """What every service needs: where to listen, the database, logging."""
 
-    database_url: str
+    database_url: str = field(repr=False)  # may hold a password
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     metrics_port: int = 9090  # 0 picks a free port, -1 disables the endpoint

@@ -815,6 +815,9 @@ def seed_estate(
         now: The reference time for all ages; defaults to the current UTC time. Must be close to
             the real time if a scanner is to evaluate ages and CloudWatch windows against it.
 
+    One estate per account: seeding an account twice fails on load balancer names (and would mix
+    two estates); use another ``account_id`` (or another process) for a second estate.
+
     Raises:
         RuntimeError: When moto does not run in this process, so times cannot be backdated.
     """

@@ -18,19 +18,26 @@ from decimal import Decimal
 from pathlib import Path
 
 import grpc
-
 from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.core.protoconv import money_amount
 from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc, enrichment_run_pb2
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
 from cloudwaste.predictor.v1 import prediction_pb2, predictor_service_pb2, predictor_service_pb2_grpc
-from cloudwaste.scanner.v1 import cloud_account_pb2, finding_pb2, scan_run_pb2, scanner_service_pb2
-from cloudwaste.scanner.v1 import scanner_service_pb2_grpc
+from cloudwaste.scanner.v1 import (
+    cloud_account_pb2,
+    finding_pb2,
+    scan_run_pb2,
+    scanner_service_pb2,
+    scanner_service_pb2_grpc,
+)
 from cloudwaste.sim.local import LocalDeployment
 from cloudwaste.sim.truth import GroundTruth
 
-DECISION_STATE = {"deleted": finding_pb2.FINDING_STATE_DELETED, "kept": finding_pb2.FINDING_STATE_KEPT,
-                  "ignored": finding_pb2.FINDING_STATE_IGNORED}
+DECISION_STATE = {
+    "deleted": finding_pb2.FINDING_STATE_DELETED,
+    "kept": finding_pb2.FINDING_STATE_KEPT,
+    "ignored": finding_pb2.FINDING_STATE_IGNORED,
+}
 RUNNING = (scan_run_pb2.SCAN_RUN_STATE_PENDING, scan_run_pb2.SCAN_RUN_STATE_RUNNING)
 
 
@@ -49,8 +56,9 @@ class Step:
 def list_all_findings(stub, **filters) -> list[finding_pb2.Finding]:
     out, token = [], ""
     while True:
-        resp = stub.ListFindings(scanner_service_pb2.ListFindingsRequest(page_size=200, page_token=token, **filters),
-                                 timeout=30)
+        resp = stub.ListFindings(
+            scanner_service_pb2.ListFindingsRequest(page_size=200, page_token=token, **filters), timeout=30
+        )
         out.extend(resp.findings)
         token = resp.next_page_token
         if not token:
@@ -60,37 +68,66 @@ def list_all_findings(stub, **filters) -> list[finding_pb2.Finding]:
 def features_of(f: finding_pb2.Finding) -> prediction_pb2.WasteFeatures:
     age = 0.0
     if f.HasField("resource_create_time"):
-        age = max(0.0, (f.event_time.ToDatetime() - f.resource_create_time.ToDatetime()).total_seconds() / 86400)
+        age = max(
+            0.0, (f.event_time.ToDatetime() - f.resource_create_time.ToDatetime()).total_seconds() / 86400
+        )
     return prediction_pb2.WasteFeatures(
-        provider=f.provider, resource_type=f.resource_type, region=f.region, detection_scenario=f.category,
-        confidence_level=f.confidence, resource_age_days=age, cost_monthly=float(money_amount(f.monthly_cost)),
-        tags=dict(f.resource_labels))
+        provider=f.provider,
+        resource_type=f.resource_type,
+        region=f.region,
+        detection_scenario=f.category,
+        confidence_level=f.confidence,
+        resource_age_days=age,
+        cost_monthly=float(money_amount(f.monthly_cost)),
+        tags=dict(f.resource_labels),
+    )
 
 
 def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     step = Step(8)
     truth = GroundTruth.from_json(deploy.truth_path.read_text())
     scanner = scanner_service_pb2_grpc.ScannerServiceStub(grpc.insecure_channel(deploy.addresses["scanner"]))
-    enricher = enricher_service_pb2_grpc.EnricherServiceStub(grpc.insecure_channel(deploy.addresses["enricher"]))
-    exporter = exporter_service_pb2_grpc.ExporterServiceStub(grpc.insecure_channel(deploy.addresses["exporter"]))
-    predictor = predictor_service_pb2_grpc.PredictorServiceStub(grpc.insecure_channel(deploy.addresses["predictor"]))
+    enricher = enricher_service_pb2_grpc.EnricherServiceStub(
+        grpc.insecure_channel(deploy.addresses["enricher"])
+    )
+    exporter = exporter_service_pb2_grpc.ExporterServiceStub(
+        grpc.insecure_channel(deploy.addresses["exporter"])
+    )
+    predictor = predictor_service_pb2_grpc.PredictorServiceStub(
+        grpc.insecure_channel(deploy.addresses["predictor"])
+    )
 
     step("Register the simulated AWS account and scan it")
-    account = scanner.CreateCloudAccount(scanner_service_pb2.CreateCloudAccountRequest(
-        cloud_account=cloud_account_pb2.CloudAccount(
-            provider=provider_pb2.PROVIDER_AWS, tenant_id="demo-tenant", display_name="Demo estate",
-            regions=list(truth.regions), ml_collection_enabled=True,
-            aws=cloud_account_pb2.AwsAccess(role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWasteReadOnly",
-                                            external_id="cloudwaste-demo-external-id"))), timeout=10).cloud_account
-    scan = scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account=account.name), timeout=10).scan_run
+    account = scanner.CreateCloudAccount(
+        scanner_service_pb2.CreateCloudAccountRequest(
+            cloud_account=cloud_account_pb2.CloudAccount(
+                provider=provider_pb2.PROVIDER_AWS,
+                tenant_id="demo-tenant",
+                display_name="Demo estate",
+                regions=list(truth.regions),
+                ml_collection_enabled=True,
+                aws=cloud_account_pb2.AwsAccess(
+                    role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWasteReadOnly",
+                    external_id="cloudwaste-demo-external-id",
+                ),
+            )
+        ),
+        timeout=10,
+    ).cloud_account
+    scan = scanner.StartScan(
+        scanner_service_pb2.StartScanRequest(cloud_account=account.name), timeout=10
+    ).scan_run
     shown = -1
     while scan.state in RUNNING:
         time.sleep(0.25)
         scan = scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name=scan.name), timeout=10).scan_run
         if scan.regions_done != shown:
             shown = scan.regions_done
-            print(f"      regions {scan.regions_done}/{scan.regions_total or len(truth.regions)}, "
-                  f"{scan.resources_scanned} resources, {scan.findings_count} findings", flush=True)
+            print(
+                f"      regions {scan.regions_done}/{scan.regions_total or len(truth.regions)}, "
+                f"{scan.resources_scanned} resources, {scan.findings_count} findings",
+                flush=True,
+            )
     state = scan_run_pb2.ScanRunState.Name(scan.state)
     step.done(f"{scan.name}: {state}, {scan.resources_scanned} resources scanned")
     if scan.state != scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED:
@@ -111,15 +148,18 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     waste_ids = {t.resource_id for t in truth.waste()}
     found_ids = {f.resource_name for f in findings}
     tp = len(waste_ids & found_ids)
-    print(f"      against the ground truth: precision {tp / max(len(found_ids), 1):.2f}, "
-          f"recall {tp / max(len(waste_ids), 1):.2f} ({tp} of {len(waste_ids)} known waste resources)")
+    print(
+        f"      against the ground truth: precision {tp / max(len(found_ids), 1):.2f}, "
+        f"recall {tp / max(len(waste_ids), 1):.2f} ({tp} of {len(waste_ids)} known waste resources)"
+    )
 
     step("Enrichment (anonymized tags, temporal features), triggered by the scanner when the scan ended")
     er = None
     for _ in range(200):
         try:
-            er = enricher.GetEnrichmentRun(enricher_service_pb2.GetEnrichmentRunRequest(scan_run=scan.name),
-                                           timeout=5).enrichment_run
+            er = enricher.GetEnrichmentRun(
+                enricher_service_pb2.GetEnrichmentRunRequest(scan_run=scan.name), timeout=5
+            ).enrichment_run
             if er.state == enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED:
                 break
         except grpc.RpcError as exc:
@@ -131,7 +171,9 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         return 1
     step.done(f"{er.rows_enriched} ML rows enriched")
 
-    step(f"Simulated user decisions on {decide_share:.0%} of the findings (noisy, from the estate's user model)")
+    step(
+        f"Simulated user decisions on {decide_share:.0%} of the findings (noisy, from the estate's user model)"
+    )
     rng = random.Random(seed)
     by_id = {t.resource_id: t for t in truth.resources}
     order = list(findings)
@@ -141,32 +183,46 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         t = by_id.get(f.resource_name)
         if t is None or t.decision is None:
             continue
-        scanner.SetFindingState(scanner_service_pb2.SetFindingStateRequest(name=f.name,
-                                                                           state=DECISION_STATE[t.decision]),
-                                timeout=10)
+        scanner.SetFindingState(
+            scanner_service_pb2.SetFindingStateRequest(name=f.name, state=DECISION_STATE[t.decision]),
+            timeout=10,
+        )
         decided[t.decision] += 1
-    step.done(", ".join(f"{n} {d}" for d, n in sorted(decided.items())) +
-              f" -> {sum(decided.values())} labeled ML rows")
+    step.done(
+        ", ".join(f"{n} {d}" for d, n in sorted(decided.items()))
+        + f" -> {sum(decided.values())} labeled ML rows"
+    )
 
     step("Export the anonymized ML table to Parquet (zstd), streaming progress")
     last = None
-    for msg in exporter.ExportDataset(exporter_service_pb2.ExportDatasetRequest(
-            destination_uri=deploy.export_root.as_uri(), format=export_run_pb2.DATASET_FORMAT_PARQUET), timeout=300):
+    for msg in exporter.ExportDataset(
+        exporter_service_pb2.ExportDatasetRequest(
+            destination_uri=deploy.export_root.as_uri(), format=export_run_pb2.DATASET_FORMAT_PARQUET
+        ),
+        timeout=300,
+    ):
         last = msg
     exp = last.export_run
     print(f"      {exp.dataset_uri}")
-    step.done(f"{exp.row_count} rows, {exp.size_bytes / 1024:.1f} KiB, sha256 {exp.sha256[:16]}..., "
-              f"manifest {Path(exp.manifest_uri).name}")
+    step.done(
+        f"{exp.row_count} rows, {exp.size_bytes / 1024:.1f} KiB, sha256 {exp.sha256[:16]}..., "
+        f"manifest {Path(exp.manifest_uri).name}"
+    )
 
     step("Train the waste model from the export (time-based split) -> ONNX -> model registry")
-    tr = predictor.TrainModels(predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri),
-                               timeout=600).training_run
+    tr = predictor.TrainModels(
+        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=600
+    ).training_run
     mv = tr.model_version
     m, b = mv.metrics, mv.baseline_metrics
     print(f"      {mv.name}: trained on {mv.training_rows} decisions, held out the newest {mv.test_rows}")
     print(f"      {'held-out metric':<20}{'model':>8}{'rule-only':>11}")
-    for k, better in (("roc_auc", "higher"), ("average_precision", "higher"), ("brier", "lower"),
-                      ("log_loss", "lower")):
+    for k, better in (
+        ("roc_auc", "higher"),
+        ("average_precision", "higher"),
+        ("brier", "lower"),
+        ("log_loss", "lower"),
+    ):
         print(f"      {k:<20}{m[k]:>8.3f}{b[k]:>11.3f}   ({better} is better)")
     print(f"      ONNX vs scikit-learn max |diff| on the held-out rows: {m['onnx_max_abs_diff']:.1e}")
 
@@ -175,16 +231,27 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     if not open_findings:
         print("      no open findings left")
     else:
-        resp = predictor.PredictWasteBatch(predictor_service_pb2.PredictWasteBatchRequest(
-            features=[features_of(f) for f in open_findings[:1000]]), timeout=30)
-        ranked = sorted(zip(open_findings, resp.predictions, strict=False), key=lambda x: -x[1].waste_probability)
-        print(f"      {len(open_findings)} open findings; top 10 by waste probability ({resp.predictions[0].model_version}):")
+        resp = predictor.PredictWasteBatch(
+            predictor_service_pb2.PredictWasteBatchRequest(
+                features=[features_of(f) for f in open_findings[:1000]]
+            ),
+            timeout=30,
+        )
+        ranked = sorted(
+            zip(open_findings, resp.predictions, strict=False), key=lambda x: -x[1].waste_probability
+        )
+        print(
+            f"      {len(open_findings)} open findings; top 10 by waste probability ({resp.predictions[0].model_version}):"
+        )
         print(f"      {'p(waste)':>8}  {'$/month':>9}  {'scenario':<26}{'region':<16}resource")
         for f, p in ranked[:10]:
-            print(f"      {p.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<26}"
-                  f"{f.region:<16}{f.resource_name[-40:]}")
-        one = predictor.PredictWaste(predictor_service_pb2.PredictWasteRequest(features=features_of(ranked[0][0])),
-                                     timeout=5)
+            print(
+                f"      {p.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<26}"
+                f"{f.region:<16}{f.resource_name[-40:]}"
+            )
+        one = predictor.PredictWaste(
+            predictor_service_pb2.PredictWasteRequest(features=features_of(ranked[0][0])), timeout=5
+        )
         print(f"      PredictWaste on the top one: {one.prediction.waste_probability:.2f}")
 
     step("Stop everything")
@@ -200,14 +267,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="cloudwaste-demo-"))
     t0 = time.perf_counter()
-    print(f"CloudWaste demo: embedded PostgreSQL, a simulated AWS estate of {args.size} resources "
-          f"(seed {args.seed}) and the four services as processes; state in {workdir}", flush=True)
+    print(
+        f"CloudWaste demo: embedded PostgreSQL, a simulated AWS estate of {args.size} resources "
+        f"(seed {args.seed}) and the four services as processes; state in {workdir}",
+        flush=True,
+    )
     deploy = LocalDeployment(workdir, size=args.size, seed=args.seed)
     code = 1
     try:
         deploy.start()
-        print(f"      up in {time.perf_counter() - t0:.1f} s: " +
-              ", ".join(f"{s} {a}" for s, a in deploy.addresses.items()) + f"; moto {deploy.moto_endpoint}")
+        print(
+            f"      up in {time.perf_counter() - t0:.1f} s: "
+            + ", ".join(f"{s} {a}" for s, a in deploy.addresses.items())
+            + f"; moto {deploy.moto_endpoint}"
+        )
         code = run(deploy, args.decide_share, args.seed)
     except grpc.RpcError as exc:
         print(f"demo failed: {exc.code().name}: {exc.details()}; logs in {deploy.log_dir}", file=sys.stderr)

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from cloudwaste.core.migrate import upgrade
 from cloudwaste.core.pg import EmbeddedPostgres, free_port
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVICES = ("enricher", "scanner", "exporter", "predictor")
 
@@ -65,9 +64,24 @@ class LocalDeployment:
         ready = self.workdir / "moto.ready"
         ready.unlink(missing_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "cloudwaste.sim.aws", "serve", "--port", "0", "--size", str(self.size),
-               "--seed", str(self.seed), "--regions", ",".join(self.regions), "--truth", str(self.truth_path),
-               "--ready-file", str(ready)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "cloudwaste.sim.aws",
+            "serve",
+            "--port",
+            "0",
+            "--size",
+            str(self.size),
+            "--seed",
+            str(self.seed),
+            "--regions",
+            ",".join(self.regions),
+            "--truth",
+            str(self.truth_path),
+            "--ready-file",
+            str(ready),
+        ]
         self._spawn("moto", cmd, os.environ.copy())
         deadline = time.monotonic() + timeout
         while not ready.exists():
@@ -81,25 +95,30 @@ class LocalDeployment:
     def service_env(self, service: str) -> dict[str, str]:
         assert self.pg is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDWASTE_")}
-        env.update({
-            "CLOUDWASTE_DATABASE_URL": self.pg.url,
-            "CLOUDWASTE_GRPC_HOST": "127.0.0.1",
-            "CLOUDWASTE_GRPC_PORT": self.addresses[service].rsplit(":", 1)[1],
-            "CLOUDWASTE_METRICS_PORT": str(self.metrics[service]),
-            "CLOUDWASTE_LOG_LEVEL": "INFO",
-            "CLOUDWASTE_SHUTDOWN_GRACE_SECONDS": "5",
-        })
+        env.update(
+            {
+                "CLOUDWASTE_DATABASE_URL": self.pg.url,
+                "CLOUDWASTE_GRPC_HOST": "127.0.0.1",
+                "CLOUDWASTE_GRPC_PORT": self.addresses[service].rsplit(":", 1)[1],
+                "CLOUDWASTE_METRICS_PORT": str(self.metrics[service]),
+                "CLOUDWASTE_LOG_LEVEL": "INFO",
+                "CLOUDWASTE_SHUTDOWN_GRACE_SECONDS": "5",
+            }
+        )
         if service == "scanner":
-            env.update({
-                "CLOUDWASTE_HASH_KEY": self._hash_key,
-                "CLOUDWASTE_HASH_KEY_ID": "local-1",
-                "CLOUDWASTE_ENRICHER_ADDRESS": self.addresses["enricher"],
-                "CLOUDWASTE_AWS_ENDPOINT_URL": self.moto_endpoint,
-                "CLOUDWASTE_POLL_SECONDS": "0.5",
-                # the scanner's own identity; it assumes each account's role with it
-                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1",
-            })
+            env.update(
+                {
+                    "CLOUDWASTE_HASH_KEY": self._hash_key,
+                    "CLOUDWASTE_HASH_KEY_ID": "local-1",
+                    "CLOUDWASTE_ENRICHER_ADDRESS": self.addresses["enricher"],
+                    "CLOUDWASTE_AWS_ENDPOINT_URL": self.moto_endpoint,
+                    "CLOUDWASTE_POLL_SECONDS": "0.5",
+                    # the scanner's own identity; it assumes each account's role with it
+                    "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                }
+            )
         if service == "exporter":
             env["CLOUDWASTE_EXPORT_ROOT"] = str(self.export_root)
         if service == "predictor":
@@ -137,8 +156,14 @@ class LocalDeployment:
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("ab")
-        self._procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
+        self._procs[name] = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
 
     def start(self) -> LocalDeployment:

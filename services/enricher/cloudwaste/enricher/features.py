@@ -13,7 +13,7 @@ def temporal_features(created: dt.datetime | None) -> dict[str, object] | None:
     """When the resource was created, coarsened to calendar features (UTC)."""
     if created is None:
         return None
-    c = created.astimezone(dt.UTC)
+    c = created.replace(tzinfo=dt.UTC) if created.tzinfo is None else created.astimezone(dt.UTC)
     weekend = c.weekday() >= 5
     return {
         "created_hour_of_day": c.hour,

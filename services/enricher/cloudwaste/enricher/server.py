@@ -18,7 +18,9 @@ def build_app(settings: EnricherSettings) -> App:
     return App(
         name="enricher",
         service_names=[name],
-        register=lambda server: enricher_service_pb2_grpc.add_EnricherServiceServicer_to_server(servicer, server),
+        register=lambda server: enricher_service_pb2_grpc.add_EnricherServiceServicer_to_server(
+            servicer, server
+        ),
         on_stop=[db.dispose],
     )
 

@@ -12,8 +12,10 @@ def _pb(er) -> enrichment_run_pb2.EnrichmentRun:
     return enrichment_run_pb2.EnrichmentRun(
         scan_run=names.format("scanRuns", er.scan_run_id),
         state=enrichment_run_pb2.EnrichmentRunState.Value(f"ENRICHMENT_RUN_STATE_{er.state}"),
-        rows_enriched=er.rows_enriched, attempts=er.attempts,
-        create_time=timestamp(er.create_time), update_time=timestamp(er.update_time),
+        rows_enriched=er.rows_enriched,
+        attempts=er.attempts,
+        create_time=timestamp(er.create_time),
+        update_time=timestamp(er.update_time),
     )
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import FailedPrecondition, NotFound
 from cloudwaste.core.models import EnrichmentRun, Finding, MlTrainingData, ScanRun
 from cloudwaste.enricher.features import anonymize_tags, temporal_features
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 TERMINAL = ("SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED")
 BATCH = 1000
@@ -28,32 +27,42 @@ class EnricherStore:
             if run is None:
                 raise NotFound(f"scanRuns/{scan_run_id} does not exist")
             if run.state not in TERMINAL:
-                raise FailedPrecondition(f"scanRuns/{scan_run_id} is {run.state}; enrich it once it has ended")
+                raise FailedPrecondition(
+                    f"scanRuns/{scan_run_id} is {run.state}; enrich it once it has ended"
+                )
             s.execute(
                 pg_insert(EnrichmentRun)
                 .values(scan_run_id=scan_run_id, state="RUNNING", attempts=1, rows_enriched=0)
                 .on_conflict_do_update(
                     index_elements=[EnrichmentRun.scan_run_id],
-                    set_={"state": "RUNNING", "attempts": EnrichmentRun.attempts + 1, "update_time": func.now()},
+                    set_={
+                        "state": "RUNNING",
+                        "attempts": EnrichmentRun.attempts + 1,
+                        "update_time": func.now(),
+                    },
                 )
             )
         now = dt.datetime.now(dt.UTC)
         enriched = 0
         with self.db.transaction() as s:
             rows = s.execute(
-                select(Finding.ml_row_id, Finding.ml_row_detected_at, Finding.tags, Finding.resource_create_time)
+                select(
+                    Finding.ml_row_id, Finding.ml_row_detected_at, Finding.tags, Finding.resource_create_time
+                )
                 .where(Finding.scan_run_id == scan_run_id, Finding.ml_row_id.is_not(None))
                 .execution_options(yield_per=BATCH)
             )
             batch = []
             for ml_id, detected_at, tags, created in rows:
-                batch.append({
-                    "id": ml_id,
-                    "detected_at": detected_at,
-                    "tags_anonymized": anonymize_tags(tags or {}),
-                    "temporal_features": temporal_features(created),
-                    "enriched_at": now,
-                })
+                batch.append(
+                    {
+                        "id": ml_id,
+                        "detected_at": detected_at,
+                        "tags_anonymized": anonymize_tags(tags or {}),
+                        "temporal_features": temporal_features(created),
+                        "enriched_at": now,
+                    }
+                )
                 if len(batch) >= BATCH:
                     s.execute(update(MlTrainingData), batch)
                     enriched += len(batch)

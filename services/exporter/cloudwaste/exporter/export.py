@@ -22,7 +22,6 @@ from urllib.parse import unquote, urlparse
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.core.models import ML_SCHEMA_VERSION
 
@@ -82,7 +81,9 @@ def resolve_destination(uri: str, export_root: str) -> Path:
         raise InvalidArgument("destination_uri", "is required, e.g. file:///exports")
     parsed = urlparse(uri)
     if parsed.scheme != "file":
-        raise InvalidArgument("destination_uri", f'scheme "{parsed.scheme}" is not supported yet; use file://')
+        raise InvalidArgument(
+            "destination_uri", f'scheme "{parsed.scheme}" is not supported yet; use file://'
+        )
     if parsed.netloc not in ("", "localhost"):
         raise InvalidArgument("destination_uri", "file:// URIs must not name a host")
     path = Path(unquote(parsed.path)).resolve()
@@ -110,8 +111,14 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def export_ml_dataset(database_url: str, folder: Path, run_id: uuid.UUID, *, labeled_only: bool = False,
-                      batch_rows: int = 10_000) -> Iterator[Progress | Result]:
+def export_ml_dataset(
+    database_url: str,
+    folder: Path,
+    run_id: uuid.UUID,
+    *,
+    labeled_only: bool = False,
+    batch_rows: int = 10_000,
+) -> Iterator[Progress | Result]:
     """Yields Progress after every batch, then one Result once both files are in place."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     final = folder / f"ml_training_data-{stamp}-{run_id.hex[:8]}.parquet"
@@ -128,8 +135,11 @@ def export_ml_dataset(database_url: str, folder: Path, run_id: uuid.UUID, *, lab
             total = conn.execute(f"SELECT count(*) FROM ml_training_data {where}").fetchone()[0]
             yield Progress(0, total)
             written = 0
-            with conn.transaction(), conn.cursor(name=f"export_{run_id.hex}") as cur, \
-                    pq.ParquetWriter(tmp, EXPORT_SCHEMA, compression="zstd") as writer:
+            with (
+                conn.transaction(),
+                conn.cursor(name=f"export_{run_id.hex}") as cur,
+                pq.ParquetWriter(tmp, EXPORT_SCHEMA, compression="zstd") as writer,
+            ):
                 cur.itersize = batch_rows
                 cur.execute(f"SELECT {select_list} FROM ml_training_data {where} ORDER BY detected_at, id")
                 while True:

@@ -18,7 +18,9 @@ def build_app(settings: ExporterSettings) -> App:
     return App(
         name="exporter",
         service_names=[name],
-        register=lambda server: exporter_service_pb2_grpc.add_ExporterServiceServicer_to_server(servicer, server),
+        register=lambda server: exporter_service_pb2_grpc.add_ExporterServiceServicer_to_server(
+            servicer, server
+        ),
         on_stop=[db.dispose],
     )
 

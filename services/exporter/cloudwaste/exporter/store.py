@@ -16,7 +16,9 @@ class ExporterStore:
 
     def create(self, destination_uri: str, fmt: str, labeled_only: bool) -> ExportRun:
         with self.db.transaction() as s:
-            run = ExportRun(state="RUNNING", format=fmt, destination_uri=destination_uri, labeled_only=labeled_only)
+            run = ExportRun(
+                state="RUNNING", format=fmt, destination_uri=destination_uri, labeled_only=labeled_only
+            )
             s.add(run)
             s.flush()
             s.refresh(run)

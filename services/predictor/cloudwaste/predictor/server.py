@@ -6,8 +6,8 @@ from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
 from cloudwaste.core.settings import PredictorSettings
-from cloudwaste.predictor.serving import ModelHolder
 from cloudwaste.predictor.servicer import MODEL_READY, PredictorServicer
+from cloudwaste.predictor.serving import ModelHolder
 from cloudwaste.predictor.store import PredictorStore
 from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
 
@@ -22,7 +22,9 @@ def build_app(settings: PredictorSettings) -> App:
     return App(
         name="predictor",
         service_names=[name],
-        register=lambda server: predictor_service_pb2_grpc.add_PredictorServiceServicer_to_server(servicer, server),
+        register=lambda server: predictor_service_pb2_grpc.add_PredictorServiceServicer_to_server(
+            servicer, server
+        ),
         on_start=[holder.start],
         on_stop=[holder.stop, db.dispose],
     )

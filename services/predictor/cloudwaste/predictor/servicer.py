@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
-import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
-
-from prometheus_client import Counter, Gauge, Histogram
 
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
@@ -26,20 +22,31 @@ from cloudwaste.predictor.v1 import (
     predictor_service_pb2_grpc,
     training_run_pb2,
 )
+from prometheus_client import Counter, Gauge, Histogram
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 PREDICTIONS = Counter("cloudwaste_predictor_predictions_total", "Rows scored.", ["model_kind"])
-INFERENCE = Histogram("cloudwaste_predictor_inference_seconds", "ONNX Runtime time per call.",
-                      buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05))
+INFERENCE = Histogram(
+    "cloudwaste_predictor_inference_seconds",
+    "ONNX Runtime time per call.",
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+)
 TRAININGS = Counter("cloudwaste_predictor_training_runs_total", "Training runs, by final state.", ["state"])
 MODEL_READY = Gauge("cloudwaste_predictor_model_ready", "1 when a waste model is loaded.")  # set by server.py
 
-_PROVIDERS = {provider_pb2.PROVIDER_AWS: "aws", provider_pb2.PROVIDER_AZURE: "azure",
-              provider_pb2.PROVIDER_GCP: "gcp", provider_pb2.PROVIDER_M365: "m365"}
-_CONFIDENCE = {confidence_pb2.CONFIDENCE_LEVEL_LOW: "LOW", confidence_pb2.CONFIDENCE_LEVEL_MEDIUM: "MEDIUM",
-               confidence_pb2.CONFIDENCE_LEVEL_HIGH: "HIGH"}
+_PROVIDERS = {
+    provider_pb2.PROVIDER_AWS: "aws",
+    provider_pb2.PROVIDER_AZURE: "azure",
+    provider_pb2.PROVIDER_GCP: "gcp",
+    provider_pb2.PROVIDER_M365: "m365",
+}
+_CONFIDENCE = {
+    confidence_pb2.CONFIDENCE_LEVEL_LOW: "LOW",
+    confidence_pb2.CONFIDENCE_LEVEL_MEDIUM: "MEDIUM",
+    confidence_pb2.CONFIDENCE_LEVEL_HIGH: "HIGH",
+}
 
 
 class TrainingFailed(CloudWasteError):
@@ -55,24 +62,37 @@ def features_row(f: prediction_pb2.WasteFeatures, field: str) -> dict:
     if not f.detection_scenario or len(f.detection_scenario) > 64:
         raise InvalidArgument(f"{field}.detection_scenario", 'is required, e.g. "ebs-volume-unattached"')
     if f.confidence_level not in _CONFIDENCE:
-        raise InvalidArgument(f"{field}.confidence_level", "is required (CONFIDENCE_LEVEL_LOW, _MEDIUM or _HIGH)")
+        raise InvalidArgument(
+            f"{field}.confidence_level", "is required (CONFIDENCE_LEVEL_LOW, _MEDIUM or _HIGH)"
+        )
     if not math.isfinite(f.cost_monthly) or f.cost_monthly < 0:
         raise InvalidArgument(f"{field}.cost_monthly", f"must be a finite amount >= 0 (got {f.cost_monthly})")
     if not math.isfinite(f.resource_age_days) or f.resource_age_days < 0:
-        raise InvalidArgument(f"{field}.resource_age_days", f"must be finite and >= 0 (got {f.resource_age_days})")
+        raise InvalidArgument(
+            f"{field}.resource_age_days", f"must be finite and >= 0 (got {f.resource_age_days})"
+        )
     return waste_row_from_raw(
-        provider=_PROVIDERS[f.provider], resource_type=f.resource_type, region=f.region,
-        detection_scenario=f.detection_scenario, confidence_level=_CONFIDENCE[f.confidence_level],
-        resource_age_days=f.resource_age_days, cost_monthly=f.cost_monthly, tags=f.tags,
+        provider=_PROVIDERS[f.provider],
+        resource_type=f.resource_type,
+        region=f.region,
+        detection_scenario=f.detection_scenario,
+        confidence_level=_CONFIDENCE[f.confidence_level],
+        resource_age_days=f.resource_age_days,
+        cost_monthly=f.cost_monthly,
+        tags=f.tags,
     )
 
 
 def model_version_pb(mv) -> model_version_pb2.ModelVersion:
     return model_version_pb2.ModelVersion(
-        name=version_name(mv.model_kind, mv.version), model_kind=mv.model_kind, version=mv.version,
+        name=version_name(mv.model_kind, mv.version),
+        model_kind=mv.model_kind,
+        version=mv.version,
         metrics={k: float(v) for k, v in (mv.metrics or {}).items()},
         baseline_metrics={k: float(v) for k, v in (mv.baseline_metrics or {}).items()},
-        active=mv.active, training_rows=mv.training_rows, test_rows=mv.test_rows,
+        active=mv.active,
+        training_rows=mv.training_rows,
+        test_rows=mv.test_rows,
         create_time=timestamp(mv.create_time),
     )
 
@@ -90,7 +110,8 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
             (p,) = model.predict([row])
         PREDICTIONS.labels("waste").inc()
         return predictor_service_pb2.PredictWasteResponse(
-            prediction=prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name))
+            prediction=prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name)
+        )
 
     def PredictWasteBatch(self, request, context):
         n = len(request.features)
@@ -101,15 +122,23 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         with INFERENCE.time():
             probabilities = model.predict(rows)
         PREDICTIONS.labels("waste").inc(n)
-        return predictor_service_pb2.PredictWasteBatchResponse(predictions=[
-            prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name) for p in probabilities])
+        return predictor_service_pb2.PredictWasteBatchResponse(
+            predictions=[
+                prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name)
+                for p in probabilities
+            ]
+        )
 
     def _dataset_path(self, uri: str) -> Path:
         if not uri:
-            raise InvalidArgument("dataset_uri", "is required, e.g. file:///exports/ml_training_data-....parquet")
+            raise InvalidArgument(
+                "dataset_uri", "is required, e.g. file:///exports/ml_training_data-....parquet"
+            )
         parsed = urlparse(uri)
         if parsed.scheme != "file":
-            raise InvalidArgument("dataset_uri", f'scheme "{parsed.scheme}" is not supported yet; use file://')
+            raise InvalidArgument(
+                "dataset_uri", f'scheme "{parsed.scheme}" is not supported yet; use file://'
+            )
         path = Path(unquote(parsed.path)).resolve()
         root = Path(self.settings.dataset_root).resolve()
         if root not in path.parents:
@@ -127,7 +156,9 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
             trained = train_waste_model(path)
             run, mv = self.store.register(run.id, "waste", trained, activate=not request.skip_activation)
         except Exception as exc:
-            message = str(exc) if isinstance(exc, CloudWasteError) else f"training failed: {exc.__class__.__name__}"
+            message = (
+                str(exc) if isinstance(exc, CloudWasteError) else f"training failed: {exc.__class__.__name__}"
+            )
             log.exception("training failed", extra={"training_run": str(run.id)})
             self.store.fail_training_run(run.id, message)
             TRAININGS.labels("FAILED").inc()
@@ -137,20 +168,26 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         TRAININGS.labels("SUCCEEDED").inc()
         if mv.active:
             self.holder.refresh()
-        return predictor_service_pb2.TrainModelsResponse(training_run=training_run_pb2.TrainingRun(
-            name=names.format("trainingRuns", run.id), state=training_run_pb2.TRAINING_RUN_STATE_SUCCEEDED,
-            dataset_uri=run.dataset_uri, model_version=model_version_pb(mv),
-            create_time=timestamp(run.create_time), end_time=timestamp(run.end_time)))
+        return predictor_service_pb2.TrainModelsResponse(
+            training_run=training_run_pb2.TrainingRun(
+                name=names.format("trainingRuns", run.id),
+                state=training_run_pb2.TRAINING_RUN_STATE_SUCCEEDED,
+                dataset_uri=run.dataset_uri,
+                model_version=model_version_pb(mv),
+                create_time=timestamp(run.create_time),
+                end_time=timestamp(run.end_time),
+            )
+        )
 
     def ListModelVersions(self, request, context):
         size = pagination.page_size(request.page_size, default=50, maximum=500)
         filters = {"kind": request.model_kind}
-        position = pagination.decode(request.page_token, filters)
-        after = (dt.datetime.fromisoformat(position[0]), uuid.UUID(position[1])) if position else None
+        after = pagination.decode_keyset(request.page_token, filters)
         rows = self.store.list_versions(request.model_kind or None, size + 1, after)
         token = ""
         if len(rows) > size:
             rows = rows[:size]
-            token = pagination.encode([rows[-1].create_time.isoformat(), str(rows[-1].id)], filters)
+            token = pagination.encode_keyset(rows[-1].create_time, rows[-1].id, filters)
         return predictor_service_pb2.ListModelVersionsResponse(
-            model_versions=[model_version_pb(mv) for mv in rows], next_page_token=token)
+            model_versions=[model_version_pb(mv) for mv in rows], next_page_token=token
+        )

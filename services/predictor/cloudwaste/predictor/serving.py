@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
-
 from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.core.features import WASTE_FEATURES
 
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 
 NO_MODEL = (
     "no active waste model yet: export a dataset (ExporterService/ExportDataset) and train one with "
-    "PredictorService/TrainModels {\"dataset_uri\": \"file:///.../ml_training_data-....parquet\"}"
+    'PredictorService/TrainModels {"dataset_uri": "file:///.../ml_training_data-....parquet"}'
 )
 
 
@@ -94,8 +93,10 @@ class ModelHolder:
             try:
                 model = WasteModel.from_bytes(onnx, name)
             except Exception:
-                log.exception("new model failed to load; keeping the current one",
-                              extra={"model": name, "current": current})
+                log.exception(
+                    "new model failed to load; keeping the current one",
+                    extra={"model": name, "current": current},
+                )
                 return False
             self._model = model
             log.info("model activated", extra={"model": name, "previous": current})

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import func, select, tuple_, update
-
 from cloudwaste.core.db import Database
 from cloudwaste.core.models import ModelVersion, TrainingRun
 from cloudwaste.predictor.train import TrainedModel
+from sqlalchemy import func, select, tuple_, update
 
 
 def version_name(kind: str, version: int) -> str:
@@ -30,22 +29,37 @@ class PredictorStore:
 
     def fail_training_run(self, run_id: uuid.UUID, message: str) -> None:
         with self.db.transaction() as s:
-            s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(
-                state="FAILED", error_message=message[:1000], end_time=dt.datetime.now(dt.UTC)))
+            s.execute(
+                update(TrainingRun)
+                .where(TrainingRun.id == run_id)
+                .values(state="FAILED", error_message=message[:1000], end_time=dt.datetime.now(dt.UTC))
+            )
 
-    def register(self, run_id: uuid.UUID, kind: str, trained: TrainedModel, activate: bool
-                 ) -> tuple[TrainingRun, ModelVersion]:
+    def register(
+        self, run_id: uuid.UUID, kind: str, trained: TrainedModel, activate: bool
+    ) -> tuple[TrainingRun, ModelVersion]:
         """Stores the model, (optionally) makes it the one active version, and closes the run: one transaction."""
         with self.db.transaction() as s:
             s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"model_versions:{kind}"))))
-            latest = s.execute(select(func.max(ModelVersion.version)).where(ModelVersion.model_kind == kind)).scalar()
+            latest = s.execute(
+                select(func.max(ModelVersion.version)).where(ModelVersion.model_kind == kind)
+            ).scalar()
             if activate:
-                s.execute(update(ModelVersion).where(ModelVersion.model_kind == kind, ModelVersion.active)
-                          .values(active=False))
+                s.execute(
+                    update(ModelVersion)
+                    .where(ModelVersion.model_kind == kind, ModelVersion.active)
+                    .values(active=False)
+                )
             mv = ModelVersion(
-                model_kind=kind, version=(latest or 0) + 1, onnx=trained.onnx, feature_spec=trained.feature_spec,
-                metrics=trained.metrics, baseline_metrics=trained.baseline_metrics,
-                training_rows=trained.training_rows, test_rows=trained.test_rows, active=activate,
+                model_kind=kind,
+                version=(latest or 0) + 1,
+                onnx=trained.onnx,
+                feature_spec=trained.feature_spec,
+                metrics=trained.metrics,
+                baseline_metrics=trained.baseline_metrics,
+                training_rows=trained.training_rows,
+                test_rows=trained.test_rows,
+                active=activate,
                 training_run_id=run_id,
             )
             s.add(mv)
@@ -57,18 +71,23 @@ class PredictorStore:
 
     def active_name(self, kind: str = "waste") -> str | None:
         with self.db.transaction() as s:
-            v = s.execute(select(ModelVersion.version).where(ModelVersion.model_kind == kind, ModelVersion.active)
-                          ).scalar_one_or_none()
+            v = s.execute(
+                select(ModelVersion.version).where(ModelVersion.model_kind == kind, ModelVersion.active)
+            ).scalar_one_or_none()
             return version_name(kind, v) if v is not None else None
 
     def active_model(self, kind: str = "waste") -> tuple[str, bytes] | None:
         with self.db.transaction() as s:
-            row = s.execute(select(ModelVersion.version, ModelVersion.onnx)
-                            .where(ModelVersion.model_kind == kind, ModelVersion.active)).one_or_none()
+            row = s.execute(
+                select(ModelVersion.version, ModelVersion.onnx).where(
+                    ModelVersion.model_kind == kind, ModelVersion.active
+                )
+            ).one_or_none()
             return (version_name(kind, row[0]), row[1]) if row else None
 
-    def list_versions(self, kind: str | None, limit: int, after: tuple[dt.datetime, uuid.UUID] | None
-                      ) -> list[ModelVersion]:
+    def list_versions(
+        self, kind: str | None, limit: int, after: tuple[dt.datetime, uuid.UUID] | None
+    ) -> list[ModelVersion]:
         """Newest first; `after` is the (create_time, id) of the last row of the previous page."""
         with self.db.transaction() as s:
             q = select(ModelVersion)

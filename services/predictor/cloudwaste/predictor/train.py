@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-
 from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.core.features import WASTE_FEATURES, waste_row
 
@@ -35,17 +34,33 @@ class TrainedModel:
 
 def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
     """Feature rows and labels, oldest decision first."""
-    table = pq.read_table(path, columns=[
-        "detected_at", "labeled_at", "provider", "resource_type", "region_group", "detection_scenario",
-        "confidence_level", "resource_age_days", "cost_monthly", "tags_anonymized", "user_action",
-    ])
+    table = pq.read_table(
+        path,
+        columns=[
+            "detected_at",
+            "labeled_at",
+            "provider",
+            "resource_type",
+            "region_group",
+            "detection_scenario",
+            "confidence_level",
+            "resource_age_days",
+            "cost_monthly",
+            "tags_anonymized",
+            "user_action",
+        ],
+    )
     records = [r for r in table.to_pylist() if r["user_action"] in ("deleted", "kept", "ignored")]
     records.sort(key=lambda r: (r["detected_at"], r["labeled_at"]))
     rows = [
         waste_row(
-            provider=r["provider"], resource_type=r["resource_type"], region_group_name=r["region_group"],
-            detection_scenario=r["detection_scenario"], confidence_level=r["confidence_level"],
-            resource_age_days=r["resource_age_days"], cost_monthly=r["cost_monthly"],
+            provider=r["provider"],
+            resource_type=r["resource_type"],
+            region_group_name=r["region_group"],
+            detection_scenario=r["detection_scenario"],
+            confidence_level=r["confidence_level"],
+            resource_age_days=r["resource_age_days"],
+            cost_monthly=r["cost_monthly"],
             tags_anonymized=json.loads(r["tags_anonymized"]) if r["tags_anonymized"] else None,
         )
         for r in records
@@ -83,12 +98,15 @@ def build_pipeline(seed: int = 0):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    pre = ColumnTransformer([
-        ("cat", OneHotEncoder(handle_unknown="ignore"), list(WASTE_FEATURES.categorical)),
-        ("num", StandardScaler(), list(WASTE_FEATURES.numeric)),
-    ])
-    clf = GradientBoostingClassifier(n_estimators=120, max_depth=3, learning_rate=0.08, subsample=0.9,
-                                     random_state=seed)
+    pre = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="ignore"), list(WASTE_FEATURES.categorical)),
+            ("num", StandardScaler(), list(WASTE_FEATURES.numeric)),
+        ]
+    )
+    clf = GradientBoostingClassifier(
+        n_estimators=120, max_depth=3, learning_rate=0.08, subsample=0.9, random_state=seed
+    )
     return Pipeline([("pre", pre), ("clf", CalibratedClassifierCV(clf, method="sigmoid", cv=3))])
 
 
@@ -98,8 +116,12 @@ def to_onnx(model) -> bytes:
 
     inputs = [(c, StringTensorType([None, 1])) for c in WASTE_FEATURES.categorical]
     inputs += [(c, FloatTensorType([None, 1])) for c in WASTE_FEATURES.numeric]
-    onx = convert_sklearn(model, initial_types=inputs, options={id(model): {"zipmap": False}},
-                          target_opset={"": 17, "ai.onnx.ml": 3})
+    onx = convert_sklearn(
+        model,
+        initial_types=inputs,
+        options={id(model): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
     return onx.SerializeToString()
 
 
@@ -108,11 +130,14 @@ def train_waste_model(path: Path, seed: int = 0) -> TrainedModel:
     if len(rows) < MIN_LABELED_ROWS:
         raise FailedPrecondition(
             f"the dataset has {len(rows)} labeled rows; at least {MIN_LABELED_ROWS} are needed "
-            "(label findings with ScannerService/SetFindingState, then export again)")
-    split = int(math.floor(len(rows) * (1 - TEST_FRACTION)))
+            "(label findings with ScannerService/SetFindingState, then export again)"
+        )
+    split = math.floor(len(rows) * (1 - TEST_FRACTION))
     y_train, y_test = y[:split], y[split:]
     if len(set(y_train)) < 2 or len(set(y_test)) < 2:
-        raise FailedPrecondition("both the training and the held-out part need deleted and kept/ignored findings")
+        raise FailedPrecondition(
+            "both the training and the held-out part need deleted and kept/ignored findings"
+        )
     x_train, x_test = _frame(rows[:split]), _frame(rows[split:])
     model = build_pipeline(seed).fit(x_train, y_train)
     p_model = model.predict_proba(x_test)[:, 1]
@@ -132,6 +157,10 @@ def train_waste_model(path: Path, seed: int = 0) -> TrainedModel:
     metrics["onnx_max_abs_diff"] = float(np.max(np.abs(p_onnx - p_model)))
     metrics["positive_rate_test"] = float(y_test.mean())
     return TrainedModel(
-        onnx=onnx_bytes, metrics=metrics, baseline_metrics=_metrics(y_test, p_base),
-        training_rows=split, test_rows=len(rows) - split, feature_spec=WASTE_FEATURES.to_json(),
+        onnx=onnx_bytes,
+        metrics=metrics,
+        baseline_metrics=_metrics(y_test, p_base),
+        training_rows=split,
+        test_rows=len(rows) - split,
+        feature_spec=WASTE_FEATURES.to_json(),
     )

@@ -26,7 +26,9 @@ class ScanTarget:
     regions: list[str]
 
 
-def evaluate(resources: list[Resource], registry: Registry, now: dt.datetime, region: str) -> list[FindingDraft]:
+def evaluate(
+    resources: list[Resource], registry: Registry, now: dt.datetime, region: str
+) -> list[FindingDraft]:
     """Runs every registered rule on the resources of its kind."""
     ctx = Context(now=now, prices=AwsPrices(region))
     params = {r.key: r.resolve_params() for r in registry}
@@ -44,8 +46,13 @@ def evaluate(resources: list[Resource], registry: Registry, now: dt.datetime, re
 
 
 class Engine:
-    def __init__(self, registry: Registry, aws_endpoint_url: str = "", region_concurrency: int = 4,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        aws_endpoint_url: str = "",
+        region_concurrency: int = 4,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.registry = registry
         self.aws_endpoint_url = aws_endpoint_url
         self.region_concurrency = region_concurrency
@@ -55,13 +62,19 @@ class Engine:
         if target.provider != "aws":
             raise NotImplementedError(f"provider {target.provider} is not supported yet")
         a = target.access
-        session = aws.AwsSession(aws.AwsAccess(a.get("account_id", ""), a["role_arn"], a.get("external_id", "")),
-                                 self.aws_endpoint_url)
+        session = aws.AwsSession(
+            aws.AwsAccess(a.get("account_id", ""), a["role_arn"], a.get("external_id", "")),
+            self.aws_endpoint_url,
+        )
         return session, list(target.regions) or session.enabled_regions()
 
-    def scan_regions(self, session: aws.AwsSession, regions: list[str],
-                     on_region: Callable[[RegionOutcome], None],
-                     should_stop: Callable[[], bool] = lambda: False) -> list[RegionOutcome]:
+    def scan_regions(
+        self,
+        session: aws.AwsSession,
+        regions: list[str],
+        on_region: Callable[[RegionOutcome], None],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[RegionOutcome]:
         now = self.clock()
 
         def one(region: str) -> RegionOutcome:
@@ -84,7 +97,9 @@ class Engine:
                     on_region(outcome)
                 except Exception as exc:  # persisting failed: the region counts as failed, others go on
                     log.exception("saving region failed", extra={"region": outcome.region})
-                    outcome = RegionOutcome(outcome.region, False, f"could not save findings: {exc.__class__.__name__}")
+                    outcome = RegionOutcome(
+                        outcome.region, False, f"could not save findings: {exc.__class__.__name__}"
+                    )
                     on_region(outcome)
                 outcomes.append(outcome)
         return outcomes

@@ -22,8 +22,9 @@ ML_CONFIG_ALLOWLIST: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 
 
-def base_row(draft: FindingDraft, *, key: HashKey, tenant_id: str, account_ref: str,
-             detected_at: dt.datetime) -> dict:
+def base_row(
+    draft: FindingDraft, *, key: HashKey, tenant_id: str, account_ref: str, detected_at: dt.datetime
+) -> dict:
     r, d = draft.resource, draft.detection
     age = (detected_at - r.created_at).total_seconds() / 86400.0 if r.created_at else None
     return {
@@ -42,7 +43,9 @@ def base_row(draft: FindingDraft, *, key: HashKey, tenant_id: str, account_ref: 
         "resource_age_days": round(age, 3) if age is not None else None,
         "cost_monthly": float(d.monthly_cost),
         "resource_config": allow_listed(r.config, ML_CONFIG_ALLOWLIST.get(r.kind, {})),
-        "parent_resource_hash": keyed_hash(key, "resource", f"{r.provider}:{r.parent_id}") if r.parent_id else None,
+        "parent_resource_hash": keyed_hash(key, "resource", f"{r.provider}:{r.parent_id}")
+        if r.parent_id
+        else None,
         "parent_resource_type": r.parent_kind,
         "parent_resource_state": r.parent_state,
     }

@@ -34,14 +34,21 @@ def build_app(settings: ScannerSettings) -> App:
     db = Database(settings.database_url)
     store = ScannerStore(db, settings.hash_key)
     engine = Engine(load_all(), settings.aws_endpoint_url, settings.region_concurrency)
-    worker = ScanWorker(store, engine, enricher_notifier(settings.enricher_address), settings.scan_workers,
-                        settings.poll_seconds)
+    worker = ScanWorker(
+        store,
+        engine,
+        enricher_notifier(settings.enricher_address),
+        settings.scan_workers,
+        settings.poll_seconds,
+    )
     servicer = ScannerServicer(store, on_scan_queued=worker.wake)
     name = scanner_service_pb2.DESCRIPTOR.services_by_name["ScannerService"].full_name
     return App(
         name="scanner",
         service_names=[name],
-        register=lambda server: scanner_service_pb2_grpc.add_ScannerServiceServicer_to_server(servicer, server),
+        register=lambda server: scanner_service_pb2_grpc.add_ScannerServiceServicer_to_server(
+            servicer, server
+        ),
         on_start=[worker.start],
         on_stop=[lambda: worker.stop(settings.shutdown_grace_seconds), db.dispose],
     )

@@ -22,8 +22,12 @@ from google.protobuf import json_format, struct_pb2
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _PROVIDERS = {provider_pb2.PROVIDER_AWS: "aws"}
-_PROVIDER_ENUM = {"aws": provider_pb2.PROVIDER_AWS, "azure": provider_pb2.PROVIDER_AZURE,
-                  "gcp": provider_pb2.PROVIDER_GCP, "m365": provider_pb2.PROVIDER_M365}
+_PROVIDER_ENUM = {
+    "aws": provider_pb2.PROVIDER_AWS,
+    "azure": provider_pb2.PROVIDER_AZURE,
+    "gcp": provider_pb2.PROVIDER_GCP,
+    "m365": provider_pb2.PROVIDER_M365,
+}
 _STATE_NAMES = {v: k.removeprefix("FINDING_STATE_") for k, v in finding_pb2.FindingState.items()}
 
 
@@ -31,24 +35,35 @@ def _account_pb(a) -> cloud_account_pb2.CloudAccount:
     return cloud_account_pb2.CloudAccount(
         name=names.format("cloudAccounts", a.id),
         provider=_PROVIDER_ENUM.get(a.provider, provider_pb2.PROVIDER_UNSPECIFIED),
-        display_name=a.display_name, tenant_id=a.tenant_id, regions=list(a.regions),
-        aws=cloud_account_pb2.AwsAccess(account_id=a.access.get("account_id", ""),
-                                        role_arn=a.access.get("role_arn", ""),
-                                        external_id=a.access.get("external_id", "")),
-        create_time=timestamp(a.create_time), ml_collection_enabled=a.ml_collection_enabled,
+        display_name=a.display_name,
+        tenant_id=a.tenant_id,
+        regions=list(a.regions),
+        aws=cloud_account_pb2.AwsAccess(
+            account_id=a.access.get("account_id", ""),
+            role_arn=a.access.get("role_arn", ""),
+            external_id=a.access.get("external_id", ""),
+        ),
+        create_time=timestamp(a.create_time),
+        ml_collection_enabled=a.ml_collection_enabled,
     )
 
 
 def scan_run_pb(r) -> scan_run_pb2.ScanRun:
     results = r.region_results or []
     return scan_run_pb2.ScanRun(
-        name=names.format("scanRuns", r.id), cloud_account=names.format("cloudAccounts", r.cloud_account_id),
+        name=names.format("scanRuns", r.id),
+        cloud_account=names.format("cloudAccounts", r.cloud_account_id),
         state=scan_run_pb2.ScanRunState.Value(f"SCAN_RUN_STATE_{r.state}"),
         region_results=[scan_run_pb2.RegionResult(**x) for x in results],
-        resources_scanned=r.resources_scanned, findings_count=r.findings_count,
-        total_monthly_waste=money(r.total_monthly_waste), create_time=timestamp(r.create_time),
-        start_time=timestamp(r.start_time), end_time=timestamp(r.end_time), error_message=r.error_message or "",
-        regions_done=len(results), regions_total=len(r.regions or []),
+        resources_scanned=r.resources_scanned,
+        findings_count=r.findings_count,
+        total_monthly_waste=money(r.total_monthly_waste),
+        create_time=timestamp(r.create_time),
+        start_time=timestamp(r.start_time),
+        end_time=timestamp(r.end_time),
+        error_message=r.error_message or "",
+        regions_done=len(results),
+        regions_total=len(r.regions or []),
     )
 
 
@@ -56,15 +71,23 @@ def finding_pb(f) -> finding_pb2.Finding:
     evidence = struct_pb2.Struct()
     json_format.ParseDict(f.evidence or {}, evidence)
     return finding_pb2.Finding(
-        name=names.format("findings", f.id), resource_name=f.resource_id, resource_type=f.resource_type,
-        provider=_PROVIDER_ENUM.get(f.provider, provider_pb2.PROVIDER_UNSPECIFIED), region=f.region,
-        category=f.scenario, severity=finding_pb2.Severity.Value(f"SEVERITY_{f.severity}"),
+        name=names.format("findings", f.id),
+        resource_name=f.resource_id,
+        resource_type=f.resource_type,
+        provider=_PROVIDER_ENUM.get(f.provider, provider_pb2.PROVIDER_UNSPECIFIED),
+        region=f.region,
+        category=f.scenario,
+        severity=finding_pb2.Severity.Value(f"SEVERITY_{f.severity}"),
         confidence=confidence_pb2.ConfidenceLevel.Value(f"CONFIDENCE_LEVEL_{f.confidence}"),
         state=finding_pb2.FindingState.Value(f"FINDING_STATE_{f.state}"),
-        monthly_cost=money(f.monthly_cost, f.currency), evidence=evidence,
-        event_time=timestamp(f.event_time), create_time=timestamp(f.create_time),
-        scan_run=names.format("scanRuns", f.scan_run_id), cloud_account=names.format("cloudAccounts", f.cloud_account_id),
-        resource_display_name=f.resource_display_name or "", state_change_time=timestamp(f.state_change_time),
+        monthly_cost=money(f.monthly_cost, f.currency),
+        evidence=evidence,
+        event_time=timestamp(f.event_time),
+        create_time=timestamp(f.create_time),
+        scan_run=names.format("scanRuns", f.scan_run_id),
+        cloud_account=names.format("cloudAccounts", f.cloud_account_id),
+        resource_display_name=f.resource_display_name or "",
+        state_change_time=timestamp(f.state_change_time),
         resource_create_time=timestamp(f.resource_create_time),
         resource_labels={str(k): str(v) for k, v in (f.tags or {}).items()},
     )
@@ -89,7 +112,9 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             raise InvalidArgument("cloud_account.aws", "is required for PROVIDER_AWS")
         m = _ROLE_ARN.match(a.aws.role_arn)
         if not m:
-            raise InvalidArgument("cloud_account.aws.role_arn", "must look like arn:aws:iam::123456789012:role/NAME")
+            raise InvalidArgument(
+                "cloud_account.aws.role_arn", "must look like arn:aws:iam::123456789012:role/NAME"
+            )
         if a.aws.account_id and not _ACCOUNT.match(a.aws.account_id):
             raise InvalidArgument("cloud_account.aws.account_id", "must be 12 digits")
         if a.aws.account_id and a.aws.account_id != m.group(1):
@@ -101,7 +126,9 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             if region not in valid:
                 raise InvalidArgument(f"cloud_account.regions[{i}]", f'"{region[:64]}" is not an AWS region')
         account = self.store.create_account(
-            tenant_id=a.tenant_id.strip(), provider=_PROVIDERS[a.provider], display_name=a.display_name,
+            tenant_id=a.tenant_id.strip(),
+            provider=_PROVIDERS[a.provider],
+            display_name=a.display_name,
             regions=list(dict.fromkeys(a.regions)),
             access={"account_id": m.group(1), "role_arn": a.aws.role_arn, "external_id": a.aws.external_id},
             ml_collection_enabled=a.ml_collection_enabled,
@@ -131,8 +158,11 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             raise InvalidArgument("state", f"unknown value {request.state}")
         flt = FindingFilter(
             scan_run_id=names.parse("scan_run", request.scan_run, "scanRuns") if request.scan_run else None,
-            cloud_account_id=(names.parse("cloud_account", request.cloud_account, "cloudAccounts")
-                              if request.cloud_account else None),
+            cloud_account_id=(
+                names.parse("cloud_account", request.cloud_account, "cloudAccounts")
+                if request.cloud_account
+                else None
+            ),
             state=_STATE_NAMES[request.state] if request.state else None,
             category=request.category or None,
         )
@@ -140,13 +170,18 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             raise InvalidArgument("category", "must be a scenario key like ebs-volume-unattached")
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
         rows, token, total = self.store.list_findings(flt, size, request.page_token)
-        return scanner_service_pb2.ListFindingsResponse(findings=[finding_pb(f) for f in rows],
-                                                        next_page_token=token, total_size=total)
+        return scanner_service_pb2.ListFindingsResponse(
+            findings=[finding_pb(f) for f in rows], next_page_token=token, total_size=total
+        )
 
     def SetFindingState(self, request, context):
         finding_id = names.parse("name", request.name, "findings")
-        allowed = {finding_pb2.FINDING_STATE_DELETED, finding_pb2.FINDING_STATE_KEPT,
-                   finding_pb2.FINDING_STATE_IGNORED, finding_pb2.FINDING_STATE_OPEN}
+        allowed = {
+            finding_pb2.FINDING_STATE_DELETED,
+            finding_pb2.FINDING_STATE_KEPT,
+            finding_pb2.FINDING_STATE_IGNORED,
+            finding_pb2.FINDING_STATE_OPEN,
+        }
         if request.state not in allowed:
             raise InvalidArgument("state", "must be FINDING_STATE_DELETED, _KEPT, _IGNORED or _OPEN")
         finding = self.store.set_finding_state(finding_id, _STATE_NAMES[request.state])

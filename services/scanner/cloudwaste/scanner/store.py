@@ -36,10 +36,12 @@ def ensure_ml_partition(session: Session, when: dt.datetime) -> None:
     end = dt.datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=dt.UTC)
     name = f"ml_training_data_y{start.year}m{start.month:02d}"
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
-    session.execute(text(
-        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF ml_training_data "
-        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-    ))
+    session.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF ml_training_data "
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,25 @@ class ScannerStore:
         self.hash_key = hash_key
 
     # --- accounts ---------------------------------------------------------------------------
-    def create_account(self, *, tenant_id: str, provider: str, display_name: str, regions: list[str],
-                       access: dict, ml_collection_enabled: bool) -> CloudAccount:
+    def create_account(
+        self,
+        *,
+        tenant_id: str,
+        provider: str,
+        display_name: str,
+        regions: list[str],
+        access: dict,
+        ml_collection_enabled: bool,
+    ) -> CloudAccount:
         with self.db.transaction() as s:
-            account = CloudAccount(tenant_id=tenant_id, provider=provider, display_name=display_name,
-                                   regions=regions, access=access, ml_collection_enabled=ml_collection_enabled)
+            account = CloudAccount(
+                tenant_id=tenant_id,
+                provider=provider,
+                display_name=display_name,
+                regions=regions,
+                access=access,
+                ml_collection_enabled=ml_collection_enabled,
+            )
             s.add(account)
             s.flush()
             s.refresh(account)
@@ -85,9 +101,15 @@ class ScannerStore:
             if account.regions:
                 unknown = sorted(set(regions) - set(account.regions))
                 if unknown:
-                    raise InvalidArgument("regions", f"{unknown} are not regions of this account {account.regions}")
-            run = ScanRun(cloud_account_id=account_id, regions=regions or list(account.regions), state="PENDING",
-                          region_results=[])
+                    raise InvalidArgument(
+                        "regions", f"{unknown} are not regions of this account {account.regions}"
+                    )
+            run = ScanRun(
+                cloud_account_id=account_id,
+                regions=regions or list(account.regions),
+                state="PENDING",
+                region_results=[],
+            )
             s.add(run)
             s.flush()
             s.refresh(run)
@@ -104,8 +126,11 @@ class ScannerStore:
         """Takes the oldest pending run; replicas never take the same one (SKIP LOCKED)."""
         with self.db.transaction() as s:
             run = s.execute(
-                select(ScanRun).where(ScanRun.state == "PENDING").order_by(ScanRun.create_time)
-                .limit(1).with_for_update(skip_locked=True)
+                select(ScanRun)
+                .where(ScanRun.state == "PENDING")
+                .order_by(ScanRun.create_time)
+                .limit(1)
+                .with_for_update(skip_locked=True)
             ).scalar_one_or_none()
             if run is None:
                 return None
@@ -118,12 +143,18 @@ class ScannerStore:
         with self.db.transaction() as s:
             s.execute(update(ScanRun).where(ScanRun.id == run_id).values(regions=regions))
 
-    def save_region(self, run_id: uuid.UUID, account: CloudAccount, outcome: RegionOutcome,
-                    detected_at: dt.datetime) -> None:
+    def save_region(
+        self, run_id: uuid.UUID, account: CloudAccount, outcome: RegionOutcome, detected_at: dt.datetime
+    ) -> None:
         """The region's findings, their ML rows and its result on the run, in one transaction."""
         total = sum((f.detection.monthly_cost for f in outcome.findings), Decimal(0))
-        result = {"region": outcome.region, "succeeded": outcome.succeeded, "error_message": outcome.error_message,
-                  "resources_scanned": outcome.resources_scanned, "findings_count": len(outcome.findings)}
+        result = {
+            "region": outcome.region,
+            "succeeded": outcome.succeeded,
+            "error_message": outcome.error_message,
+            "resources_scanned": outcome.resources_scanned,
+            "findings_count": len(outcome.findings),
+        }
         with self.db.transaction() as s:
             ml_enabled = account.ml_collection_enabled
             if outcome.findings and ml_enabled:
@@ -131,35 +162,65 @@ class ScannerStore:
             findings, ml_rows = [], []
             account_ref = account.access.get("account_id") or str(account.id)
             for draft in outcome.findings:
-                row = base_row(draft, key=self.hash_key, tenant_id=account.tenant_id, account_ref=account_ref,
-                               detected_at=detected_at) if ml_enabled else None
+                row = (
+                    base_row(
+                        draft,
+                        key=self.hash_key,
+                        tenant_id=account.tenant_id,
+                        account_ref=account_ref,
+                        detected_at=detected_at,
+                    )
+                    if ml_enabled
+                    else None
+                )
                 if row:
                     ml_rows.append(row)
                 r, d = draft.resource, draft.detection
-                findings.append({
-                    "id": uuid.uuid4(), "scan_run_id": run_id, "cloud_account_id": account.id,
-                    "provider": r.provider, "resource_id": r.resource_id, "resource_type": r.kind,
-                    "resource_display_name": r.name, "region": r.region, "scenario": d.scenario,
-                    "severity": draft.severity, "confidence": d.confidence, "state": "OPEN",
-                    "monthly_cost": d.monthly_cost, "currency": "USD", "evidence": _jsonable(d.evidence),
-                    "tags": r.tags, "resource_config": _jsonable(r.config), "resource_create_time": r.created_at,
-                    "event_time": detected_at,
-                    "ml_row_id": row["id"] if row else None, "ml_row_detected_at": detected_at if row else None,
-                })
+                findings.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "scan_run_id": run_id,
+                        "cloud_account_id": account.id,
+                        "provider": r.provider,
+                        "resource_id": r.resource_id,
+                        "resource_type": r.kind,
+                        "resource_display_name": r.name,
+                        "region": r.region,
+                        "scenario": d.scenario,
+                        "severity": draft.severity,
+                        "confidence": d.confidence,
+                        "state": "OPEN",
+                        "monthly_cost": d.monthly_cost,
+                        "currency": "USD",
+                        "evidence": _jsonable(d.evidence),
+                        "tags": r.tags,
+                        "resource_config": _jsonable(r.config),
+                        "resource_create_time": r.created_at,
+                        "event_time": detected_at,
+                        "ml_row_id": row["id"] if row else None,
+                        "ml_row_detected_at": detected_at if row else None,
+                    }
+                )
             if ml_rows:
                 s.execute(insert(MlTrainingData), ml_rows)
             if findings:
                 s.execute(insert(Finding), findings)
             s.execute(
-                update(ScanRun).where(ScanRun.id == run_id).values(
-                    region_results=ScanRun.region_results.op("||")(bindparam("region_result", [result], type_=JSONB)),
+                update(ScanRun)
+                .where(ScanRun.id == run_id)
+                .values(
+                    region_results=ScanRun.region_results.op("||")(
+                        bindparam("region_result", [result], type_=JSONB)
+                    ),
                     resources_scanned=ScanRun.resources_scanned + outcome.resources_scanned,
                     findings_count=ScanRun.findings_count + len(findings),
                     total_monthly_waste=ScanRun.total_monthly_waste + total,
                 )
             )
 
-    def finish_run(self, run_id: uuid.UUID, outcomes: list[RegionOutcome], error: str | None = None) -> ScanRun:
+    def finish_run(
+        self, run_id: uuid.UUID, outcomes: list[RegionOutcome], error: str | None = None
+    ) -> ScanRun:
         ok = sum(o.succeeded for o in outcomes)
         if error or not outcomes or ok == 0:
             state = "FAILED"
@@ -179,11 +240,18 @@ class ScannerStore:
 
     def runs_awaiting_enrichment(self, limit: int = 10, max_attempts: int = 20) -> list[uuid.UUID]:
         with self.db.transaction() as s:
-            return list(s.execute(
-                select(ScanRun.id).where(ScanRun.state.in_(TERMINAL), ScanRun.enrichment_notified_time.is_(None),
-                                         ScanRun.enrichment_attempts < max_attempts)
-                .order_by(ScanRun.end_time).limit(limit)
-            ).scalars())
+            return list(
+                s.execute(
+                    select(ScanRun.id)
+                    .where(
+                        ScanRun.state.in_(TERMINAL),
+                        ScanRun.enrichment_notified_time.is_(None),
+                        ScanRun.enrichment_attempts < max_attempts,
+                    )
+                    .order_by(ScanRun.end_time)
+                    .limit(limit)
+                ).scalars()
+            )
 
     def record_enrichment_attempt(self, run_id: uuid.UUID, ok: bool) -> None:
         with self.db.transaction() as s:
@@ -193,7 +261,9 @@ class ScannerStore:
             s.execute(update(ScanRun).where(ScanRun.id == run_id).values(**values))
 
     # --- findings ---------------------------------------------------------------------------
-    def list_findings(self, flt: FindingFilter, page_size: int, page_token: str) -> tuple[list[Finding], str, int]:
+    def list_findings(
+        self, flt: FindingFilter, page_size: int, page_token: str
+    ) -> tuple[list[Finding], str, int]:
         conds = []
         if flt.scan_run_id:
             conds.append(Finding.scan_run_id == flt.scan_run_id)
@@ -203,34 +273,41 @@ class ScannerStore:
             conds.append(Finding.state == flt.state)
         if flt.category:
             conds.append(Finding.scenario == flt.category)
-        position = pagination.decode(page_token, flt.as_dict())
+        position = pagination.decode_keyset(page_token, flt.as_dict())
         with self.db.transaction() as s:
             total = s.execute(select(func.count()).select_from(Finding).where(*conds)).scalar_one()
             query = select(Finding).where(*conds)
             if position:
-                ts, last_id = dt.datetime.fromisoformat(position[0]), uuid.UUID(position[1])
-                query = query.where(or_(Finding.create_time < ts,
-                                        and_(Finding.create_time == ts, Finding.id < last_id)))
-            rows = list(s.execute(
-                query.order_by(Finding.create_time.desc(), Finding.id.desc()).limit(page_size + 1)
-            ).scalars())
+                ts, last_id = position
+                query = query.where(
+                    or_(Finding.create_time < ts, and_(Finding.create_time == ts, Finding.id < last_id))
+                )
+            rows = list(
+                s.execute(
+                    query.order_by(Finding.create_time.desc(), Finding.id.desc()).limit(page_size + 1)
+                ).scalars()
+            )
         token = ""
         if len(rows) > page_size:
             rows = rows[:page_size]
-            token = pagination.encode([rows[-1].create_time.isoformat(), str(rows[-1].id)], flt.as_dict())
+            token = pagination.encode_keyset(rows[-1].create_time, rows[-1].id, flt.as_dict())
         return rows, token, total
 
     def set_finding_state(self, finding_id: uuid.UUID, state: str) -> Finding:
         """Records the decision and labels exactly this finding's ML row (by its id, nothing fuzzy)."""
         now = utcnow()
         with self.db.transaction() as s:
-            finding = s.execute(select(Finding).where(Finding.id == finding_id).with_for_update()).scalar_one_or_none()
+            finding = s.execute(
+                select(Finding).where(Finding.id == finding_id).with_for_update()
+            ).scalar_one_or_none()
             if finding is None:
                 raise NotFound(f"findings/{finding_id} does not exist")
             if state == finding.state:
                 return finding
             if state == "OPEN" and finding.state == "DELETED":
-                raise FailedPrecondition("a deleted resource cannot be reopened; a new scan will find it if it exists")
+                raise FailedPrecondition(
+                    "a deleted resource cannot be reopened; a new scan will find it if it exists"
+                )
             s.add(UserAction(finding_id=finding.id, action=state, previous_state=finding.state))
             finding.state, finding.state_change_time = state, now
             if finding.ml_row_id is not None:
@@ -238,11 +315,15 @@ class ScannerStore:
                 hours = (now - finding.ml_row_detected_at).total_seconds() / 3600.0
                 s.execute(
                     update(MlTrainingData)
-                    .where(MlTrainingData.id == finding.ml_row_id,
-                           MlTrainingData.detected_at == finding.ml_row_detected_at)
-                    .values(user_action=state.lower() if labeled else None,
-                            labeled_at=now if labeled else None,
-                            time_to_action_hours=round(hours, 4) if labeled else None)
+                    .where(
+                        MlTrainingData.id == finding.ml_row_id,
+                        MlTrainingData.detected_at == finding.ml_row_detected_at,
+                    )
+                    .values(
+                        user_action=state.lower() if labeled else None,
+                        labeled_at=now if labeled else None,
+                        time_to_action_hours=round(hours, 4) if labeled else None,
+                    )
                 )
             s.flush()
             return finding

@@ -17,8 +17,11 @@ from prometheus_client import Counter, Gauge, Histogram
 log = logging.getLogger(__name__)
 
 SCANS = Counter("cloudwaste_scanner_scan_runs_total", "Scan runs finished, by final state.", ["state"])
-SCAN_SECONDS = Histogram("cloudwaste_scanner_scan_duration_seconds", "Wall time of a scan run.",
-                         buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600))
+SCAN_SECONDS = Histogram(
+    "cloudwaste_scanner_scan_duration_seconds",
+    "Wall time of a scan run.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
 FINDINGS = Counter("cloudwaste_scanner_findings_total", "Findings recorded, by scenario.", ["scenario"])
 REGIONS = Counter("cloudwaste_scanner_regions_total", "Regions scanned, by outcome.", ["outcome"])
 RUNNING = Gauge("cloudwaste_scanner_scans_in_progress", "Scan runs being executed by this replica.")
@@ -28,8 +31,14 @@ Notify = Callable[[str], None]
 
 
 class ScanWorker:
-    def __init__(self, store: ScannerStore, engine: Engine, notify: Notify | None, threads: int = 2,
-                 poll_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        store: ScannerStore,
+        engine: Engine,
+        notify: Notify | None,
+        threads: int = 2,
+        poll_seconds: float = 2.0,
+    ) -> None:
         self.store, self.engine, self.notify = store, engine, notify
         self.threads, self.poll_seconds = threads, poll_seconds
         self.worker_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -75,7 +84,8 @@ class ScanWorker:
         outcomes, error = [], None
         try:
             session, regions = self.engine.resolve_regions(
-                ScanTarget(account.provider, account.access, list(run.regions)))
+                ScanTarget(account.provider, account.access, list(run.regions))
+            )
             if list(run.regions) != regions:
                 self.store.set_run_regions(run.id, regions)
 
@@ -96,8 +106,10 @@ class ScanWorker:
         final = self.store.finish_run(run.id, outcomes, error)
         SCANS.labels(final.state).inc()
         SCAN_SECONDS.observe((utcnow() - started).total_seconds())
-        log.info("scan finished", extra={"scan_run": str(run.id), "state": final.state,
-                                         "findings": final.findings_count})
+        log.info(
+            "scan finished",
+            extra={"scan_run": str(run.id), "state": final.state, "findings": final.findings_count},
+        )
         self.notify_pending()
         return True
 
@@ -109,6 +121,8 @@ class ScanWorker:
                 self.notify(f"scanRuns/{run_id}")
                 self.store.record_enrichment_attempt(run_id, True)
             except Exception as exc:
-                log.warning("enricher not reached; will retry", extra={"scan_run": str(run_id), "error": str(exc)})
+                log.warning(
+                    "enricher not reached; will retry", extra={"scan_run": str(run_id), "error": str(exc)}
+                )
                 self.store.record_enrichment_attempt(run_id, False)
                 return

@@ -51,8 +51,9 @@ class AwsSession:
 
     def __init__(self, access: AwsAccess, endpoint_url: str = "", max_attempts: int = 8) -> None:
         self.endpoint_url = endpoint_url or None
-        self.config = Config(retries={"mode": "adaptive", "max_attempts": max_attempts}, connect_timeout=5,
-                             read_timeout=30)
+        self.config = Config(
+            retries={"mode": "adaptive", "max_attempts": max_attempts}, connect_timeout=5, read_timeout=30
+        )
         base = boto3.Session()
         sts = base.client("sts", endpoint_url=self.endpoint_url, config=self.config, region_name="us-east-1")
         try:
@@ -73,7 +74,9 @@ class AwsSession:
         )
 
     def client(self, service: str, region: str):
-        return self.session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=self.config)
+        return self.session.client(
+            service, region_name=region, endpoint_url=self.endpoint_url, config=self.config
+        )
 
     def enabled_regions(self) -> list[str]:
         ec2 = self.client("ec2", "us-east-1")
@@ -93,7 +96,9 @@ def list_region(session: AwsSession, region: str, now: dt.datetime) -> list[Reso
     """Every resource kind the rules need, listed once for this region."""
     ec2 = session.client("ec2", region)
     volumes = list(_paginate(ec2, "describe_volumes", "Volumes"))
-    instances = [i for r in _paginate(ec2, "describe_instances", "Reservations") for i in r.get("Instances", [])]
+    instances = [
+        i for r in _paginate(ec2, "describe_instances", "Reservations") for i in r.get("Instances", [])
+    ]
     addresses = ec2.describe_addresses().get("Addresses", [])
     snapshots = list(_paginate(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]))
     nats = [n for n in _paginate(ec2, "describe_nat_gateways", "NatGateways") if n.get("State") != "deleted"]
@@ -108,8 +113,12 @@ def list_region(session: AwsSession, region: str, now: dt.datetime) -> list[Reso
 
 
 def _volume_spec(v: dict) -> dict:
-    return {"volume_id": v["VolumeId"], "size_gb": int(v["Size"]), "volume_type": v.get("VolumeType", "gp2"),
-            "iops": v.get("Iops")}
+    return {
+        "volume_id": v["VolumeId"],
+        "size_gb": int(v["Size"]),
+        "volume_type": v.get("VolumeType", "gp2"),
+        "iops": v.get("Iops"),
+    }
 
 
 def _volumes(volumes: list[dict], region: str) -> list[Resource]:
@@ -119,14 +128,26 @@ def _volumes(volumes: list[dict], region: str) -> list[Resource]:
         instance_id = attachments[0]["InstanceId"] if attachments else None
         tags = _tags(v.get("Tags"))
         spec = _volume_spec(v)
-        out.append(Resource(
-            provider="aws", kind="aws.ec2.volume", resource_id=v["VolumeId"], region=region,
-            name=tags.get("Name", ""), tags=tags, created_at=v.get("CreateTime"),
-            attributes={**spec, "state": v.get("State"), "attached_instance_id": instance_id},
-            config={"volume_type": spec["volume_type"], "size_gb": spec["size_gb"], "iops": spec["iops"],
-                    "encrypted": bool(v.get("Encrypted"))},
-            parent_id=instance_id, parent_kind="aws.ec2.instance" if instance_id else None,
-        ))
+        out.append(
+            Resource(
+                provider="aws",
+                kind="aws.ec2.volume",
+                resource_id=v["VolumeId"],
+                region=region,
+                name=tags.get("Name", ""),
+                tags=tags,
+                created_at=v.get("CreateTime"),
+                attributes={**spec, "state": v.get("State"), "attached_instance_id": instance_id},
+                config={
+                    "volume_type": spec["volume_type"],
+                    "size_gb": spec["size_gb"],
+                    "iops": spec["iops"],
+                    "encrypted": bool(v.get("Encrypted")),
+                },
+                parent_id=instance_id,
+                parent_kind="aws.ec2.instance" if instance_id else None,
+            )
+        )
     return out
 
 
@@ -149,16 +170,31 @@ def _instances(instances: list[dict], volumes: list[dict], region: str) -> list[
         if state == "terminated":
             continue
         tags = _tags(i.get("Tags"))
-        out.append(Resource(
-            provider="aws", kind="aws.ec2.instance", resource_id=i["InstanceId"], region=region,
-            name=tags.get("Name", ""), tags=tags, created_at=i.get("LaunchTime"),
-            attributes={"state": state, "instance_type": i.get("InstanceType"),
-                        "stopped_since": stopped_since(i.get("StateTransitionReason")) if state == "stopped" else None,
-                        "attached_volumes": by_instance.get(i["InstanceId"], [])},
-            config={"instance_type": i.get("InstanceType"), "architecture": i.get("Architecture"),
+        out.append(
+            Resource(
+                provider="aws",
+                kind="aws.ec2.instance",
+                resource_id=i["InstanceId"],
+                region=region,
+                name=tags.get("Name", ""),
+                tags=tags,
+                created_at=i.get("LaunchTime"),
+                attributes={
+                    "state": state,
+                    "instance_type": i.get("InstanceType"),
+                    "stopped_since": stopped_since(i.get("StateTransitionReason"))
+                    if state == "stopped"
+                    else None,
+                    "attached_volumes": by_instance.get(i["InstanceId"], []),
+                },
+                config={
+                    "instance_type": i.get("InstanceType"),
+                    "architecture": i.get("Architecture"),
                     "platform": i.get("PlatformDetails") or i.get("Platform") or "Linux/UNIX",
-                    "state": state},
-        ))
+                    "state": state,
+                },
+            )
+        )
     return out
 
 
@@ -166,15 +202,26 @@ def _addresses(addresses: list[dict], region: str) -> list[Resource]:
     out = []
     for a in addresses:
         tags = _tags(a.get("Tags"))
-        out.append(Resource(
-            provider="aws", kind="aws.ec2.elastic_ip", resource_id=a.get("AllocationId") or a["PublicIp"],
-            region=region, name=tags.get("Name", ""), tags=tags,
-            attributes={"association_id": a.get("AssociationId"), "instance_id": a.get("InstanceId"),
-                        "network_interface_id": a.get("NetworkInterfaceId"), "domain": a.get("Domain", "vpc"),
-                        "public_ip": a.get("PublicIp")},
-            config={"domain": a.get("Domain", "vpc"), "associated": bool(a.get("AssociationId"))},
-            parent_id=a.get("InstanceId"), parent_kind="aws.ec2.instance" if a.get("InstanceId") else None,
-        ))
+        out.append(
+            Resource(
+                provider="aws",
+                kind="aws.ec2.elastic_ip",
+                resource_id=a.get("AllocationId") or a["PublicIp"],
+                region=region,
+                name=tags.get("Name", ""),
+                tags=tags,
+                attributes={
+                    "association_id": a.get("AssociationId"),
+                    "instance_id": a.get("InstanceId"),
+                    "network_interface_id": a.get("NetworkInterfaceId"),
+                    "domain": a.get("Domain", "vpc"),
+                    "public_ip": a.get("PublicIp"),
+                },
+                config={"domain": a.get("Domain", "vpc"), "associated": bool(a.get("AssociationId"))},
+                parent_id=a.get("InstanceId"),
+                parent_kind="aws.ec2.instance" if a.get("InstanceId") else None,
+            )
+        )
     return out
 
 
@@ -184,16 +231,31 @@ def _snapshots(snapshots: list[dict], volume_ids: set[str], region: str) -> list
         tags = _tags(s.get("Tags"))
         source = s.get("VolumeId")
         exists = bool(source) and source in volume_ids
-        out.append(Resource(
-            provider="aws", kind="aws.ec2.snapshot", resource_id=s["SnapshotId"], region=region,
-            name=tags.get("Name", ""), tags=tags, created_at=s.get("StartTime"),
-            attributes={"volume_id": source, "source_volume_exists": exists, "size_gb": int(s.get("VolumeSize", 0)),
-                        "state": s.get("State")},
-            config={"size_gb": int(s.get("VolumeSize", 0)), "encrypted": bool(s.get("Encrypted")),
-                    "storage_tier": s.get("StorageTier", "standard")},
-            parent_id=source, parent_kind="aws.ec2.volume" if source else None,
-            parent_state=("exists" if exists else "deleted") if source else None,
-        ))
+        out.append(
+            Resource(
+                provider="aws",
+                kind="aws.ec2.snapshot",
+                resource_id=s["SnapshotId"],
+                region=region,
+                name=tags.get("Name", ""),
+                tags=tags,
+                created_at=s.get("StartTime"),
+                attributes={
+                    "volume_id": source,
+                    "source_volume_exists": exists,
+                    "size_gb": int(s.get("VolumeSize", 0)),
+                    "state": s.get("State"),
+                },
+                config={
+                    "size_gb": int(s.get("VolumeSize", 0)),
+                    "encrypted": bool(s.get("Encrypted")),
+                    "storage_tier": s.get("StorageTier", "standard"),
+                },
+                parent_id=source,
+                parent_kind="aws.ec2.volume" if source else None,
+                parent_state=("exists" if exists else "deleted") if source else None,
+            )
+        )
     return out
 
 
@@ -205,13 +267,24 @@ def _nat_gateways(nats: list[dict], cloudwatch, region: str, now: dt.datetime) -
     for n in nats:
         tags = _tags(n.get("Tags"))
         total, points = sums.get(n["NatGatewayId"], (None, 0))
-        out.append(Resource(
-            provider="aws", kind="aws.ec2.nat_gateway", resource_id=n["NatGatewayId"], region=region,
-            name=tags.get("Name", ""), tags=tags, created_at=n.get("CreateTime"),
-            attributes={"state": n.get("State"), "bytes_total": total, "datapoints": points,
-                        "metric_window_days": NAT_METRIC_WINDOW_DAYS},
-            config={"connectivity_type": n.get("ConnectivityType", "public")},
-        ))
+        out.append(
+            Resource(
+                provider="aws",
+                kind="aws.ec2.nat_gateway",
+                resource_id=n["NatGatewayId"],
+                region=region,
+                name=tags.get("Name", ""),
+                tags=tags,
+                created_at=n.get("CreateTime"),
+                attributes={
+                    "state": n.get("State"),
+                    "bytes_total": total,
+                    "datapoints": points,
+                    "metric_window_days": NAT_METRIC_WINDOW_DAYS,
+                },
+                config={"connectivity_type": n.get("ConnectivityType", "public")},
+            )
+        )
     return out
 
 
@@ -227,14 +300,20 @@ def nat_traffic(cloudwatch, nat_ids: list[str], now: dt.datetime) -> dict[str, t
             for m, metric in enumerate(metrics):
                 qid = f"q{n}_{m}"
                 owner[qid] = nid
-                queries.append({
-                    "Id": qid,
-                    "MetricStat": {
-                        "Metric": {"Namespace": "AWS/NATGateway", "MetricName": metric,
-                                   "Dimensions": [{"Name": "NatGatewayId", "Value": nid}]},
-                        "Period": 86400, "Stat": "Sum",
-                    },
-                })
+                queries.append(
+                    {
+                        "Id": qid,
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "AWS/NATGateway",
+                                "MetricName": metric,
+                                "Dimensions": [{"Name": "NatGatewayId", "Value": nid}],
+                            },
+                            "Period": 86400,
+                            "Stat": "Sum",
+                        },
+                    }
+                )
         for page in cloudwatch.get_paginator("get_metric_data").paginate(
             MetricDataQueries=queries, StartTime=start, EndTime=now
         ):
@@ -244,7 +323,8 @@ def nat_traffic(cloudwatch, nat_ids: list[str], now: dt.datetime) -> dict[str, t
                 if values:
                     entry[0] = (entry[0] or 0.0) + float(sum(values))
                     entry[1] += len(values)
-    return {k: (v[0], v[1]) for k, v in totals.items()}
+    # No datapoint at all over the window: CloudWatch saw no traffic (the rule rates it MEDIUM).
+    return {k: (v[0] if v[0] is not None else 0.0, v[1]) for k, v in totals.items()}
 
 
 def _load_balancers(elbv2, region: str) -> list[Resource]:
@@ -255,8 +335,11 @@ def _load_balancers(elbv2, region: str) -> list[Resource]:
     targets: dict[str, int] = {}
     group_count: dict[str, int] = {}
     for g in groups:
-        registered = len(elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"]).get(
-            "TargetHealthDescriptions", []))
+        registered = len(
+            elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"]).get(
+                "TargetHealthDescriptions", []
+            )
+        )
         for lb_arn in g.get("LoadBalancerArns", []):
             targets[lb_arn] = targets.get(lb_arn, 0) + registered
             group_count[lb_arn] = group_count.get(lb_arn, 0) + 1
@@ -269,12 +352,26 @@ def _load_balancers(elbv2, region: str) -> list[Resource]:
     for lb in lbs:
         arn = lb["LoadBalancerArn"]
         t = tags.get(arn, {})
-        out.append(Resource(
-            provider="aws", kind="aws.elbv2.load_balancer", resource_id=arn, region=region,
-            name=t.get("Name", "") or lb.get("LoadBalancerName", ""), tags=t, created_at=lb.get("CreatedTime"),
-            attributes={"type": lb.get("Type", "application"), "state": lb.get("State", {}).get("Code"),
-                        "registered_targets": targets.get(arn, 0), "target_group_count": group_count.get(arn, 0)},
-            config={"type": lb.get("Type", "application"), "scheme": lb.get("Scheme"),
-                    "target_group_count": group_count.get(arn, 0)},
-        ))
+        out.append(
+            Resource(
+                provider="aws",
+                kind="aws.elbv2.load_balancer",
+                resource_id=arn,
+                region=region,
+                name=t.get("Name", "") or lb.get("LoadBalancerName", ""),
+                tags=t,
+                created_at=lb.get("CreatedTime"),
+                attributes={
+                    "type": lb.get("Type", "application"),
+                    "state": lb.get("State", {}).get("Code"),
+                    "registered_targets": targets.get(arn, 0),
+                    "target_group_count": group_count.get(arn, 0),
+                },
+                config={
+                    "type": lb.get("Type", "application"),
+                    "scheme": lb.get("Scheme"),
+                    "target_group_count": group_count.get(arn, 0),
+                },
+            )
+        )
     return out

