@@ -1,0 +1,74 @@
+"""ModelHolder: loads the active model, swaps in a new one live, keeps the old one if the new one is broken."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from cloudwaste.core.errors import FailedPrecondition
+from cloudwaste.core.features import waste_row
+from cloudwaste.predictor import train
+from cloudwaste.predictor.serving import ModelHolder, WasteModel
+
+
+def synthetic_rows(n: int, seed: int) -> tuple[list[dict], np.ndarray]:
+    rng = random.Random(seed)
+    rows, labels = [], []
+    for _ in range(n):
+        env = rng.choice(["prod", "dev", "test", "staging"])
+        rows.append(
+            waste_row(
+                provider="aws",
+                resource_type="aws.ec2.volume",
+                region_group_name="europe",
+                detection_scenario="ebs-volume-unattached",
+                confidence_level=rng.choice(["LOW", "HIGH"]),
+                resource_age_days=rng.uniform(1, 400),
+                cost_monthly=rng.uniform(1, 200),
+                tags_anonymized={"environment": env},
+            )
+        )
+        labels.append(int(env != "prod" if rng.random() > 0.1 else env == "prod"))
+    return rows, np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def onnx_models():
+    out = []
+    for seed in (1, 2):
+        rows, y = synthetic_rows(200, seed)
+        model = train.build_pipeline(seed).fit(train._frame(rows), y)
+        out.append(train.to_onnx(model))
+    return out
+
+
+def test_no_model_is_failed_precondition_with_instructions():
+    holder = ModelHolder(lambda: None, lambda: None)
+    holder.refresh()
+    with pytest.raises(FailedPrecondition, match="TrainModels"):
+        _ = holder.model
+
+
+def test_new_version_is_swapped_in_and_a_broken_one_is_not(onnx_models):
+    registry = {"active": ("models/waste/versions/1", onnx_models[0])}
+    holder = ModelHolder(lambda: registry["active"], lambda: registry["active"][0])
+    assert holder.refresh() and holder.model.name == "models/waste/versions/1"
+    assert not holder.refresh()  # unchanged: nothing reloaded
+
+    registry["active"] = ("models/waste/versions/2", onnx_models[1])
+    assert holder.refresh() and holder.model.name == "models/waste/versions/2"
+
+    registry["active"] = ("models/waste/versions/3", b"not an onnx graph")
+    assert not holder.refresh()
+    assert holder.model.name == "models/waste/versions/2"  # still serving the last good one
+    rows, _ = synthetic_rows(5, 9)
+    assert all(0 <= p <= 1 for p in holder.model.predict(rows))
+
+
+def test_onnx_matches_scikit_learn(onnx_models):
+    rows, y = synthetic_rows(300, 4)
+    model = train.build_pipeline(4).fit(train._frame(rows), y)
+    served = WasteModel.from_bytes(train.to_onnx(model), "x")
+    expected = model.predict_proba(train._frame(rows[:50]))[:, 1]
+    assert np.max(np.abs(np.array(served.predict(rows[:50])) - expected)) < 1e-4
