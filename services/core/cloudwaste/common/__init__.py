@@ -1,0 +1,1 @@
+"""Shared contract types; the generated code lives in v1/ (make protos)."""
