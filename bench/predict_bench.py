@@ -16,8 +16,10 @@ Everything is measured in ONE run and judged as ratios against baselines measure
   onnx      WasteModel.from_bytes(...).predict([row]), in-process, per single row (same rows).
   sklearn   the same fitted Pipeline, pickled and unpickled, predict_proba on a one-row DataFrame
             per call (what a naive service does).
-  breakdown in-process costs of the handler's parts (features_row, region_group, anonymize_tags,
-            the tags map, the numpy feed, session.run, Prometheus), to see where the time goes.
+  breakdown where the time goes: the predictor's own Prometheus histograms (server-side handler and
+            inference time during the timed calls), CPU used by other processes on the machine
+            meanwhile, client GC, and the handler's steps in-process (features_row, region_group,
+            anonymize_tags, the tags map, the numpy feed, session.run, metrics + response).
 
 Targets: PredictWaste p50 <= 1 ms, p99 <= 2 ms; sklearn per-row / ONNX per-row (p50) >= 50x.
 Exit code: 0 when every target is met, 1 when one is missed (printed), 2 when the bench itself
@@ -395,6 +397,32 @@ class CpuMeter:
         }
 
 
+class GcMeter:
+    """Garbage collections in this (client) process and the time they took, per generation."""
+
+    def __init__(self) -> None:
+        self.events = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
+        self._t0 = 0.0
+
+    def _cb(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            e = self.events[info["generation"]]
+            e[0] += 1
+            e[1] += time.perf_counter() - self._t0
+
+    def __enter__(self) -> GcMeter:
+        gc.callbacks.append(self._cb)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._cb)
+
+    def summary(self) -> dict:
+        return {f"gen{g}": {"count": c, "total_ms": t * 1000.0} for g, (c, t) in self.events.items()}
+
+
 def scrape_metrics(port: int) -> dict:
     """(sum, count) of the predictor's server-side histograms, from its Prometheus endpoint."""
     import urllib.request
@@ -488,13 +516,17 @@ def bench_grpc(
         cpu0 = meter.snapshot()
         gc.collect()
         done = 0
-        while done < n:
-            k = min(block, n - done)
-            p_samples += time_calls(
-                lambda r: predict(r, timeout=5), requests[done % len(requests) :] + requests, k, collect=False
-            )
-            h_samples += time_calls(lambda r: check(r, timeout=5), hreq, k, collect=False)
-            done += k
+        with GcMeter() as gcm:
+            while done < n:
+                k = min(block, n - done)
+                p_samples += time_calls(
+                    lambda r: predict(r, timeout=5),
+                    requests[done % len(requests) :] + requests,
+                    k,
+                    collect=False,
+                )
+                h_samples += time_calls(lambda r: check(r, timeout=5), hreq, k, collect=False)
+                done += k
         cpu = meter.since(cpu0)
         server = server_side_means(metrics_before, scrape_metrics(metrics_port))
         return {
@@ -503,6 +535,7 @@ def bench_grpc(
             "models": sorted(models),
             "server_side": server,
             "cpu": cpu,
+            "client_gc": gcm.summary(),
             "_predict_samples": p_samples,
             "_health_samples": h_samples,
         }
@@ -554,7 +587,13 @@ def bench_sklearn(model, rows: list[dict], n: int) -> dict:
 
 
 def bench_breakdown(onnx: bytes, requests: list, n: int) -> dict:
-    """p50 (ms) of each part of the PredictWaste handler, in-process, on the same requests."""
+    """Where the PredictWaste handler's time goes, in-process, on the same requests.
+
+    "segments": the handler's steps timed one after the other inside the same iteration, exactly in
+    the handler's order, so their means add up to the whole (and each step runs as "cold" as it does
+    in the server, after the others). "micro": smaller pieces in isolated hot loops (the suspects:
+    region_group lookup, protobuf map access, tag anonymization), to size them.
+    """
     from cloudwaste.core.features import WASTE_FEATURES, waste_row
     from cloudwaste.core.privacy import anonymize_tags
     from cloudwaste.core.regions import region_group
@@ -566,71 +605,80 @@ def bench_breakdown(onnx: bytes, requests: list, n: int) -> dict:
     rows = [sv.features_row(f, "features") for f in feats]
     tag_dicts = [dict(f.tags) for f in feats]
 
-    def feed_of(row):
-        feed = {}
-        for c in WASTE_FEATURES.categorical:
-            feed[c] = np.array([row[c]], dtype=object).reshape(1, 1)
-        for c in WASTE_FEATURES.numeric:
-            feed[c] = np.array([row[c]], dtype=np.float32).reshape(1, 1)
-        return feed
-
-    feeds = [feed_of(r) for r in rows]
-
     class _Holder:
         pass
 
     holder = _Holder()
     holder.model = model
     handler = sv.PredictorServicer(store=None, holder=holder, settings=None)
+    total = stats_ms(time_calls(lambda r: handler.PredictWaste(r, None), requests, n, warmup=200))
 
-    def prom(_):  # the servicer's own metrics (in this process's default registry)
+    names = [
+        "features_row (validate, region_group, anonymize_tags)",
+        "numpy feed building (WasteModel.predict)",
+        "session.run (ONNX Runtime)",
+        "probabilities -> list, Prometheus, response message",
+    ]
+    seg: list[list[float]] = [[0.0] * n for _ in names]
+    m = len(requests)
+    pc = time.perf_counter
+    cat, num, session = WASTE_FEATURES.categorical, WASTE_FEATURES.numeric, model.session
+    for i in range(n + 200):
+        req = requests[i % m]
+        t0 = pc()
+        row = sv.features_row(req.features, "features")
+        t1 = pc()
+        feed = {c: np.array([row[c]], dtype=object).reshape(1, 1) for c in cat}
+        feed.update({c: np.array([row[c]], dtype=np.float32).reshape(1, 1) for c in num})
+        t2 = pc()
         with sv.INFERENCE.time():
-            pass
+            _, probabilities = session.run(None, feed)
+        t3 = pc()
+        (p,) = probabilities[:, 1].astype(float).tolist()
         sv.PREDICTIONS.labels("waste").inc()
+        sv.predictor_service_pb2.PredictWasteResponse(
+            prediction=sv.prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name)
+        )
+        t4 = pc()
+        if i >= 200:  # the first 200 iterations warm up
+            for k, d in enumerate((t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                seg[k][i - 200] = d
+    segments = {}
+    for name, samples in zip(names, seg, strict=True):
+        st = stats_ms(samples)
+        segments[name] = {"p50_ms": st["p50_ms"], "mean_ms": st["mean_ms"]}
 
-    parts = {
-        "handler_total (PredictorServicer.PredictWaste)": lambda r: handler.PredictWaste(r, None),
-        "features_row (validation + region + tags)": lambda f: sv.features_row(f, "features"),
-        "  region_group(provider, region)": lambda f: region_group("aws", f.region),
-        "  dict(f.tags) (protobuf map -> dict)": lambda f: dict(f.tags),
-        "  anonymize_tags(f.tags) (map access + regex)": lambda f: anonymize_tags(f.tags),
-        "  anonymize_tags(plain dict)": None,  # filled below (different argument list)
-        "  waste_row(...)": None,
-        "WasteModel.predict([row]) (feed + run)": lambda r: model.predict([r]),
-        "  numpy feed building": lambda r: feed_of(r),
-        "  session.run(feed)": lambda fd: model.session.run(None, fd),
-        "prometheus Histogram.time + Counter.inc": prom,
-        "response message build": lambda _: sv.predictor_service_pb2.PredictWasteResponse(
-            prediction=sv.prediction_pb2.WastePrediction(waste_probability=0.5, model_version=model.name)
+    micro_parts = [
+        ("region_group('aws', region)", lambda f: region_group("aws", f.region), feats),
+        ("dict(f.tags)  (protobuf map -> dict)", lambda f: dict(f.tags), feats),
+        ("anonymize_tags(f.tags)  (protobuf map)", lambda f: anonymize_tags(f.tags), feats),
+        ("anonymize_tags(dict)", anonymize_tags, tag_dicts),
+        (
+            "waste_row(...)",
+            lambda r: waste_row(
+                provider="aws",
+                resource_type=r["resource_type"],
+                region_group_name=r["region_group"],
+                detection_scenario=r["detection_scenario"],
+                confidence_level=r["confidence_level"],
+                resource_age_days=r["resource_age_days"],
+                cost_monthly=r["cost_monthly"],
+                tags_anonymized={},
+            ),
+            rows,
         ),
+        ("features_row(f)  (all of the above)", lambda f: sv.features_row(f, "features"), feats),
+        ("WasteModel.predict([row])  (feed + run)", lambda r: model.predict([r]), rows),
+    ]
+    micro = {}
+    for name, fn, fargs in micro_parts:
+        st = stats_ms(time_calls(fn, fargs, min(n, 2000), warmup=100))
+        micro[name] = {"p50_ms": st["p50_ms"], "mean_ms": st["mean_ms"]}
+    return {
+        "handler_total": {"p50_ms": total["p50_ms"], "mean_ms": total["mean_ms"]},
+        "segments": segments,
+        "micro": micro,
     }
-    args = {
-        "handler_total (PredictorServicer.PredictWaste)": requests,
-        "WasteModel.predict([row]) (feed + run)": rows,
-        "  numpy feed building": rows,
-        "  session.run(feed)": feeds,
-        "prometheus Histogram.time + Counter.inc": [None],
-        "response message build": [None],
-    }
-    parts["  anonymize_tags(plain dict)"] = anonymize_tags
-    args["  anonymize_tags(plain dict)"] = tag_dicts
-    parts["  waste_row(...)"] = lambda r: waste_row(
-        provider="aws",
-        resource_type=r["resource_type"],
-        region_group_name=r["region_group"],
-        detection_scenario=r["detection_scenario"],
-        confidence_level=r["confidence_level"],
-        resource_age_days=r["resource_age_days"],
-        cost_monthly=r["cost_monthly"],
-        tags_anonymized={},
-    )
-    args["  waste_row(...)"] = rows
-    out = {}
-    for name, fn in parts.items():
-        s = time_calls(fn, args.get(name, feats), n, warmup=100)
-        st = stats_ms(s)
-        out[name] = {"p50_ms": st["p50_ms"], "mean_ms": st["mean_ms"]}
-    return out
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict:
@@ -820,7 +868,7 @@ def report(r: dict) -> list:
         ("gRPC PredictWaste (loopback, concurrency 1)", g),
         ("gRPC Health/Check (same server, baseline)", h),
         ("ONNX WasteModel.predict, 1 row, in-process", o),
-        ("sklearn unpickled predict_proba, 1-row DataFrame", s),
+        ("sklearn unpickled, 1-row DataFrame + proba", s),
     ]:
         print(
             f"{name:<44}{st['n']:>6}{st['p50_ms']:>9.3f}{st['p90_ms']:>9.3f}{st['p99_ms']:>9.3f}{st['mean_ms']:>9.3f}"
@@ -873,10 +921,25 @@ def report(r: dict) -> list:
             f"{cpu['machine_busy_cores']:.2f} cores; ours: {ours}; everything else (other people's jobs, "
             f"PostgreSQL) {cpu['other_processes_cores']:.2f} cores; load avg {cpu['loadavg_1m']:.2f}"
         )
+    cg = r["grpc"].get("client_gc")
+    if cg:
+        print(
+            "client (bench process) GC during the gRPC phase: "
+            + ", ".join(f"{k} {v['count']}x / {v['total_ms']:.1f} ms" for k, v in cg.items())
+        )
     print(line)
+    b = r["breakdown"]
     print("in-process breakdown of the PredictWaste handler (p50 / mean, ms)")
-    for name, st in r["breakdown"].items():
-        print(f"  {name:<50}{st['p50_ms']:>9.4f}{st['mean_ms']:>9.4f}")
+    print(
+        f"  {'PredictorServicer.PredictWaste, whole handler':<56}{b['handler_total']['p50_ms']:>9.4f}"
+        f"{b['handler_total']['mean_ms']:>9.4f}"
+    )
+    print("  its steps, timed in sequence within each call (means add up):")
+    for name, st in b["segments"].items():
+        print(f"    {name:<54}{st['p50_ms']:>9.4f}{st['mean_ms']:>9.4f}")
+    print("  pieces in isolated hot loops:")
+    for name, st in b["micro"].items():
+        print(f"    {name:<54}{st['p50_ms']:>9.4f}{st['mean_ms']:>9.4f}")
     print(line)
     sm = r["same_model"]
     print(

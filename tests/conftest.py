@@ -49,6 +49,7 @@ def moto_estate():
     from cloudwaste.sim.aws import seed_estate, start_moto
 
     handle = start_moto()
-    truth = seed_estate(handle.endpoint_url, size=150, seed=7)
+    # its own account: moto state is per process, and tests/test_sim.py seeds the default one
+    truth = seed_estate(handle.endpoint_url, size=150, seed=7, account_id="210987654321")
     yield handle.endpoint_url, truth
     handle.stop()
