@@ -155,10 +155,10 @@ def test_missing_values():
         region_group_name="",
     )
     for tag in ("tag_environment", "tag_criticality", "tag_backup", "tag_lifecycle"):
-        assert row[tag] == MISSING == "none"
+        assert row[tag] == MISSING == "unset"
     assert row["resource_age_days"] == -1.0
     assert row["cost_monthly"] == 0.0
-    assert row["confidence_level"] == "none"
+    assert row["confidence_level"] == "unset"
     assert row["confidence_score"] == 0.0
     assert row["region_group"] == "unknown"
     for name in WASTE_FEATURES.numeric:
@@ -172,8 +172,13 @@ def test_missing_tags_on_raw_path():
         == row["tag_criticality"]
         == row["tag_backup"]
         == row["tag_lifecycle"]
-        == "none"
+        == "unset"
     )
+
+
+def test_a_missing_tag_differs_from_backup_none():
+    assert _raw(tags={"backup": "none"})["tag_backup"] == "none"
+    assert _raw(tags={})["tag_backup"] == "unset"
 
 
 @pytest.mark.parametrize(("level", "score"), [("LOW", 1.0), ("medium", 2.0), ("High", 3.0), ("bogus", 0.0)])
@@ -228,7 +233,7 @@ def test_raw_tag_email_values_never_appear_in_row():
     assert row["tag_criticality"] == "other"
     assert row["tag_backup"] == "other"
     for key in ("environment", "criticality", "backup", "lifecycle"):
-        assert row[f"tag_{key}"] in TAG_VOCABULARY[key] | {"other", "none"}
+        assert row[f"tag_{key}"] in TAG_VOCABULARY[key] | {"other", "unset"}
 
 
 def test_provider_is_lowercased():

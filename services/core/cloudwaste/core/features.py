@@ -48,7 +48,7 @@ WASTE_FEATURES = FeatureSpec(
 )
 
 CONFIDENCE_SCORE = {"LOW": 1.0, "MEDIUM": 2.0, "HIGH": 3.0}
-MISSING = "none"
+MISSING = "unset"  # not "none": that is a real value of the backup tag
 
 
 def waste_row(
