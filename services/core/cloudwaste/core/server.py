@@ -55,10 +55,21 @@ def _status(code_name: str) -> grpc.StatusCode:
 class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
     """The one place where domain errors become status codes. Never UNKNOWN, never a stack trace."""
 
+    def __init__(self) -> None:
+        # method -> (handler, wrapped handler): wrapping is done once per method, not per call
+        self._cache: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
+        cached = self._cache.get(handler_call_details.method)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, self._wrap(handler, handler_call_details))
+            self._cache[handler_call_details.method] = cached
+        return cached[1]
+
+    def _wrap(self, handler, handler_call_details):
         _, service, method = handler_call_details.method.split("/", 2)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
@@ -87,8 +98,10 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
         return "INTERNAL", "internal error; see the service log"
 
     def _wrap_unary(self, fn, service, method, kind):
+        started, latency = STARTED.labels(kind, service, method), LATENCY.labels(kind, service, method)
+
         def wrapper(request, context):
-            STARTED.labels(kind, service, method).inc()
+            started.inc()
             start = time.perf_counter()
             code = "OK"
             try:
@@ -97,14 +110,17 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 code, message = self._classify(exc, service, method)
                 context.abort(_status(code), message)
             finally:
-                LATENCY.labels(kind, service, method).observe(time.perf_counter() - start)
+                latency.observe(time.perf_counter() - start)
                 HANDLED.labels(kind, service, method, code).inc()
 
         return wrapper
 
     def _wrap_stream(self, fn, service, method):
+        started = STARTED.labels("server_stream", service, method)
+        latency = LATENCY.labels("server_stream", service, method)
+
         def wrapper(request, context):
-            STARTED.labels("server_stream", service, method).inc()
+            started.inc()
             start = time.perf_counter()
             code = "OK"
             try:
@@ -113,7 +129,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 code, message = self._classify(exc, service, method)
                 context.abort(_status(code), message)
             finally:
-                LATENCY.labels("server_stream", service, method).observe(time.perf_counter() - start)
+                latency.observe(time.perf_counter() - start)
                 HANDLED.labels("server_stream", service, method, code).inc()
 
         return wrapper

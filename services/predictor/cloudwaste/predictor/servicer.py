@@ -34,6 +34,7 @@ INFERENCE = Histogram(
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
 )
 TRAININGS = Counter("cloudwaste_predictor_training_runs_total", "Training runs, by final state.", ["state"])
+_WASTE_PREDICTIONS = PREDICTIONS.labels("waste")
 MODEL_READY = Gauge("cloudwaste_predictor_model_ready", "1 when a waste model is loaded.")  # set by server.py
 
 _PROVIDERS = {
@@ -108,7 +109,7 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         model = self.holder.model
         with INFERENCE.time():
             (p,) = model.predict([row])
-        PREDICTIONS.labels("waste").inc()
+        _WASTE_PREDICTIONS.inc()
         return predictor_service_pb2.PredictWasteResponse(
             prediction=prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name)
         )
@@ -121,7 +122,7 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         model = self.holder.model
         with INFERENCE.time():
             probabilities = model.predict(rows)
-        PREDICTIONS.labels("waste").inc(n)
+        _WASTE_PREDICTIONS.inc(n)
         return predictor_service_pb2.PredictWasteBatchResponse(
             predictions=[
                 prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name)

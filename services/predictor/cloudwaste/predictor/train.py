@@ -108,7 +108,9 @@ def build_pipeline(seed: int = 0):
         n_estimators=120, max_depth=3, learning_rate=0.08, subsample=0.9, random_state=seed
     )
     # ensemble=False: one calibrated model (not one per fold), a graph a third smaller to serve
-    return Pipeline([("pre", pre), ("clf", CalibratedClassifierCV(clf, method="sigmoid", cv=3, ensemble=False))])
+    return Pipeline(
+        [("pre", pre), ("clf", CalibratedClassifierCV(clf, method="sigmoid", cv=3, ensemble=False))]
+    )
 
 
 def to_onnx(model) -> bytes:
