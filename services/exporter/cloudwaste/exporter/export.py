@@ -17,13 +17,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.core.models import ML_SCHEMA_VERSION
+from cloudwaste.core.uris import local_path
 
 # (column, arrow type, SQL expression). JSONB leaves as JSON text.
 _COLUMNS: list[tuple[str, pa.DataType, str]] = [
@@ -77,19 +77,7 @@ class Result:
 
 def resolve_destination(uri: str, export_root: str) -> Path:
     """A file:// URI inside the export root -> its folder (created if missing)."""
-    if not uri:
-        raise InvalidArgument("destination_uri", "is required, e.g. file:///exports")
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        raise InvalidArgument(
-            "destination_uri", f'scheme "{parsed.scheme}" is not supported yet; use file://'
-        )
-    if parsed.netloc not in ("", "localhost"):
-        raise InvalidArgument("destination_uri", "file:// URIs must not name a host")
-    path = Path(unquote(parsed.path)).resolve()
-    root = Path(export_root).resolve()
-    if path != root and root not in path.parents:
-        raise InvalidArgument("destination_uri", f"must be inside the export root {root}")
+    path = local_path("destination_uri", uri, export_root, "file:///exports")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

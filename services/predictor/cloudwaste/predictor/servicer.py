@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
@@ -13,6 +12,7 @@ from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.features import waste_row_from_raw
 from cloudwaste.core.protoconv import timestamp
 from cloudwaste.core.settings import PredictorSettings
+from cloudwaste.core.uris import local_path
 from cloudwaste.predictor.serving import ModelHolder
 from cloudwaste.predictor.store import PredictorStore, version_name
 from cloudwaste.predictor.v1 import (
@@ -131,19 +131,8 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         )
 
     def _dataset_path(self, uri: str) -> Path:
-        if not uri:
-            raise InvalidArgument(
-                "dataset_uri", "is required, e.g. file:///exports/ml_training_data-....parquet"
-            )
-        parsed = urlparse(uri)
-        if parsed.scheme != "file":
-            raise InvalidArgument(
-                "dataset_uri", f'scheme "{parsed.scheme}" is not supported yet; use file://'
-            )
-        path = Path(unquote(parsed.path)).resolve()
-        root = Path(self.settings.dataset_root).resolve()
-        if root not in path.parents:
-            raise InvalidArgument("dataset_uri", f"must be inside the dataset root {root}")
+        example = "file:///exports/ml_training_data-....parquet"
+        path = local_path("dataset_uri", uri, self.settings.dataset_root, example)
         if not path.is_file():
             raise InvalidArgument("dataset_uri", f"{path} does not exist")
         return path
