@@ -189,6 +189,53 @@ def test_metrics_endpoint_exposes_grpc_metrics(deployment):
     assert "grpc_server_handled_total" in text and "cloudwaste_scanner_findings_total" in text
 
 
+def test_cronjob_export_command_and_migrate_command(deployment, tmp_path):
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cloudwaste.core.cli",
+            "export",
+            "--exporter-address",
+            deployment.addresses["exporter"],
+            "--destination",
+            deployment.export_root.as_uri(),
+            "--timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote file://" in proc.stdout and "sha256" in proc.stdout
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cloudwaste.core.cli",
+            "export",
+            "--exporter-address",
+            deployment.addresses["exporter"],
+            "--destination",
+            "file:///etc",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "destination_uri" in bad.stderr
+    migrate = subprocess.run(
+        [sys.executable, "-m", "cloudwaste.core.cli", "migrate", "--database-url", deployment.pg.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert migrate.returncode == 0 and "at head" in migrate.stdout, migrate.stderr
+
+
 def test_sigterm_drains_and_exits_cleanly(deployment):
     # last test of the module: stop the exporter with SIGTERM and check it exits 0 promptly
     proc = deployment._procs["exporter"]
