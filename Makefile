@@ -38,7 +38,7 @@ lint: setup ## ruff + buf lint (STANDARD)
 test: setup ## run the whole test suite (starts its own PostgreSQL and moto)
 	$(VENV)/bin/pytest -q
 
-demo: setup ## the main job end to end on this machine (see README)
+demo: $(VENV)/.installed protos pg ## the main job end to end on this machine (see README)
 	$(PY) -m cloudwaste.sim.demo
 
 bench: setup ## PredictWaste latency vs ONNX alone vs scikit-learn per row
