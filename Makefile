@@ -41,8 +41,8 @@ test: setup ## run the whole test suite (starts its own PostgreSQL and moto)
 demo: $(VENV)/.installed protos pg ## the main job end to end on this machine (see README)
 	$(PY) -m cloudwaste.sim.demo
 
-bench: setup ## PredictWaste latency vs ONNX alone vs scikit-learn per row
-	$(PY) bench/predict_bench.py
+bench: setup ## PredictWaste latency vs ONNX vs scikit-learn; export memory vs pandas.read_sql
+	@$(PY) bench/predict_bench.py; a=$$?; $(PY) bench/export_bench.py; b=$$?; exit $$(( a > b ? a : b ))
 
 clean: ## remove the environment and generated code
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

@@ -129,7 +129,8 @@ def export_ml_dataset(
                 pq.ParquetWriter(tmp, EXPORT_SCHEMA, compression="zstd") as writer,
             ):
                 cur.itersize = batch_rows
-                cur.execute(f"SELECT {select_list} FROM ml_training_data {where} ORDER BY detected_at, id")
+                # no ORDER BY: sorting the whole table spills to disk; consumers sort (the trainer does)
+                cur.execute(f"SELECT {select_list} FROM ml_training_data {where}")
                 while True:
                     rows = cur.fetchmany(batch_rows)
                     if not rows:
