@@ -238,6 +238,21 @@ class ScannerStore:
             s.flush()
             return run
 
+    def fail_stale_runs(self, older_than: dt.timedelta) -> int:
+        """Runs left RUNNING by a replica that died (no scan takes this long) end FAILED, so they never hang."""
+        cutoff = utcnow() - older_than
+        with self.db.transaction() as s:
+            result = s.execute(
+                update(ScanRun)
+                .where(ScanRun.state == "RUNNING", ScanRun.start_time < cutoff)
+                .values(
+                    state="FAILED",
+                    end_time=utcnow(),
+                    error_message="the scanner running this scan stopped; start a new scan",
+                )
+            )
+            return result.rowcount
+
     def runs_awaiting_enrichment(self, limit: int = 10, max_attempts: int = 20) -> list[uuid.UUID]:
         with self.db.transaction() as s:
             return list(

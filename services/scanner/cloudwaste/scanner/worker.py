@@ -3,6 +3,7 @@ enricher at least once (retried until EnrichScanRun answers OK)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 import threading
@@ -38,7 +39,9 @@ class ScanWorker:
         notify: Notify | None,
         threads: int = 2,
         poll_seconds: float = 2.0,
+        stale_after: dt.timedelta = dt.timedelta(hours=6),
     ) -> None:
+        self.stale_after = stale_after
         self.store, self.engine, self.notify = store, engine, notify
         self.threads, self.poll_seconds = threads, poll_seconds
         self.worker_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -64,6 +67,8 @@ class ScanWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.store.fail_stale_runs(self.stale_after):
+                    log.warning("failed scan runs left running by a stopped scanner")
                 did = self.run_once()
                 self.notify_pending()
             except Exception:

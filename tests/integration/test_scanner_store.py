@@ -1,0 +1,56 @@
+"""Scanner store against a real PostgreSQL: run claiming and stale runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from cloudwaste.core.db import Database
+from cloudwaste.scanner.store import ScannerStore
+
+from tests.integration.conftest import HASH_KEY
+
+
+def make_store(url: str) -> ScannerStore:
+    return ScannerStore(Database(url), HASH_KEY)
+
+
+def account(store: ScannerStore):
+    return store.create_account(
+        tenant_id="t",
+        provider="aws",
+        display_name="d",
+        regions=["eu-west-1"],
+        access={"role_arn": "arn:aws:iam::123456789012:role/r"},
+        ml_collection_enabled=True,
+    )
+
+
+def test_each_pending_run_is_claimed_once(database_url):
+    store = make_store(database_url)
+    acc = account(store)
+    runs = {store.create_scan_run(acc.id, []).id for _ in range(3)}
+    claimed = [store.claim_next_run("w1"), store.claim_next_run("w2"), store.claim_next_run("w1")]
+    assert {c[0].id for c in claimed} == runs
+    assert store.claim_next_run("w3") is None
+    store.db.dispose()
+
+
+def test_runs_left_running_by_a_dead_scanner_end_failed(database_url):
+    store = make_store(database_url)
+    acc = account(store)
+    old, fresh = store.create_scan_run(acc.id, []), store.create_scan_run(acc.id, [])
+    store.claim_next_run("w1")
+    store.claim_next_run("w1")
+    engine = sa.create_engine(database_url)
+    with engine.begin() as c:
+        c.execute(
+            sa.text("UPDATE scan_runs SET start_time = now() - interval '7 hours' WHERE id = :id"),
+            {"id": old.id},
+        )
+    engine.dispose()
+    assert store.fail_stale_runs(dt.timedelta(hours=6)) == 1
+    assert store.get_scan_run(old.id).state == "FAILED"
+    assert "start a new scan" in store.get_scan_run(old.id).error_message
+    assert store.get_scan_run(fresh.id).state == "RUNNING"
+    store.db.dispose()
