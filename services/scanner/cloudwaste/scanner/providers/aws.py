@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from cloudwaste.core.errors import FailedPrecondition, Unavailable
 from cloudwaste.scanner.domain import Resource
 
@@ -65,6 +65,8 @@ class AwsSession:
             )["Credentials"]
         except ClientError as exc:
             raise FailedPrecondition(f"cannot assume {access.role_arn}: {describe_error(exc)}") from exc
+        except ParamValidationError as exc:
+            raise FailedPrecondition(f"the account's access settings are invalid: {exc}") from exc
         except BotoCoreError as exc:
             raise Unavailable(f"AWS STS unreachable: {exc}") from exc
         self.session = boto3.Session(
