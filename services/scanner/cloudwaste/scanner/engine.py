@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
+from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.scanner.domain import FindingDraft, RegionOutcome, Resource, severity_for
 from cloudwaste.scanner.pricing import AwsPrices
 from cloudwaste.scanner.providers import aws
@@ -60,7 +61,7 @@ class Engine:
 
     def resolve_regions(self, target: ScanTarget) -> tuple[aws.AwsSession, list[str]]:
         if target.provider != "aws":
-            raise NotImplementedError(f"provider {target.provider} is not supported yet")
+            raise FailedPrecondition(f"provider {target.provider} is not supported yet; only aws is")
         a = target.access
         session = aws.AwsSession(
             aws.AwsAccess(a.get("account_id", ""), a["role_arn"], a.get("external_id", "")),
