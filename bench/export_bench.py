@@ -43,10 +43,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 from pathlib import Path
+
+from _harness import run_in_tempdir  # bench/ is on sys.path when run as a script
 
 DEFAULT_ROWS = 300_000
 TARGET_RSS_RATIO = 2.0  # pandas peak RSS / cloudwaste peak RSS at N, at least
@@ -784,27 +784,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows < 4_000:
         ap.error("--rows must be at least 4000")
 
-    def on_term(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="cloudwaste-export-bench-"))
-    os.chmod(tmp, 0o755)  # PostgreSQL runs as `postgres` when we are root
-    try:
-        r = run(args, tmp)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    r = run_in_tempdir(
+        "cloudwaste-export-bench-", lambda tmp: run(args, tmp), lambda tmp: [tmp / "pg" / "server.log"]
+    )
+    if r is None:
         return 2
-    except Exception:
-        traceback.print_exc()
-        log = tmp / "pg" / "server.log"
-        if log.exists():
-            tail = log.read_text(errors="replace").splitlines()[-15:]
-            print("--- server.log (last lines)\n" + "\n".join(tail), file=sys.stderr)
-        return 2
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
     verdicts = report(r)
     r["total_wall_s"] = time.perf_counter() - started

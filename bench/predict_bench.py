@@ -37,18 +37,15 @@ import os
 import pickle
 import platform
 import random
-import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
-import traceback
 import uuid
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _harness import run_in_tempdir  # bench/ is on sys.path when run as a script
 
 TARGET_GRPC_P50_MS = 1.0
 TARGET_GRPC_P99_MS = 2.0
@@ -972,28 +969,14 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore")
 
-    # SIGTERM should clean up like Ctrl-C does (stop the deployment, remove the temp folder).
-    def on_term(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    tmp = Path(tempfile.mkdtemp(prefix="cloudwaste-bench-"))
-    os.chmod(tmp, 0o755)  # PostgreSQL runs as `postgres` when we are root
-    try:
-        r = run(args, tmp)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    # SIGTERM cleans up like Ctrl-C does (stop the deployment, remove the temp folder).
+    r = run_in_tempdir(
+        "cloudwaste-bench-",
+        lambda tmp: run(args, tmp),
+        lambda tmp: sorted((tmp / "deploy" / "logs").glob("*.log")),
+    )
+    if r is None:
         return 2
-    except Exception:
-        traceback.print_exc()
-        logs = tmp / "deploy" / "logs"
-        if logs.exists():
-            for f in sorted(logs.glob("*.log")):
-                tail = f.read_text(errors="replace").splitlines()[-15:]
-                print(f"--- {f.name} (last lines)\n" + "\n".join(tail), file=sys.stderr)
-        return 2
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
     verdicts = report(r)
     r["machine"] = {
