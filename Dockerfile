@@ -6,6 +6,7 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY protos protos
 COPY services services
+# dev/ (simulated estates, the one-machine launcher) is deliberately not copied: images do not ship it.
 COPY tools tools
 RUN pip install --no-cache-dir grpcio-tools \
  && python tools/gen_protos.py \
