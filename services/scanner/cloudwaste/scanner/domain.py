@@ -29,6 +29,15 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class FindingRef:
+    """Points at another finding of the same account and scope: (resource kind, resource id, rule key)."""
+
+    kind: str
+    resource_id: str
+    scenario: str
+
+
+@dataclass(frozen=True)
 class Detection:
     """A rule's verdict that a resource is waste."""
 
@@ -36,6 +45,9 @@ class Detection:
     confidence: str  # LOW | MEDIUM | HIGH
     monthly_cost: Decimal
     evidence: dict[str, Any]
+    # Set when this finding is a part of another one (a disk of a long-stopped machine): the store
+    # links the two, and the parent shows the total of its parts without counting a dollar twice.
+    parent: FindingRef | None = None
 
 
 @dataclass(frozen=True)
@@ -46,12 +58,23 @@ class FindingDraft:
 
 
 @dataclass
-class RegionOutcome:
-    region: str
-    succeeded: bool
+class ScopeOutcome:
+    """What scanning one scope (an AWS region, an Azure subscription, a GCP project, an M365 tenant)
+    produced. The store turns it into findings in one transaction and resolves what is gone."""
+
+    scope: str
+    succeeded: bool  # False when nothing in the scope could be listed (e.g. the region is unreachable)
     error_message: str = ""
     resources_scanned: int = 0
     findings: list[FindingDraft] = field(default_factory=list)
+    # Resource kinds listed completely in this scope, and the ones that failed, with why.
+    kinds_listed: frozenset[str] = frozenset()
+    kind_errors: dict[str, str] = field(default_factory=dict)
+    # Rules that ran over complete listings here, with the parameters they ran with. Only a finding
+    # of one of these rules may be resolved by this scan; a failed kind never resolves anything.
+    rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (kind, resource id) of every resource listed in this scope: tells "gone" from "changed".
+    listed: frozenset[tuple[str, str]] = frozenset()
 
 
 def severity_for(monthly_cost: Decimal) -> str:
