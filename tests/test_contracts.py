@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def test_buf_lint_standard_is_clean():
 
 def test_buf_lint_catches_a_bad_contract(tmp_path):
     (tmp_path / "buf.yaml").write_text((ROOT / "protos" / "buf.yaml").read_text())
+    shutil.copytree(ROOT / "protos" / "third_party", tmp_path / "third_party")
     bad = tmp_path / "cloudwaste" / "bad" / "v1"
     bad.mkdir(parents=True)
     (bad / "bad.proto").write_text(

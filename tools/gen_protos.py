@@ -15,12 +15,15 @@ from grpc_tools import protoc
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+# Vendored Google API protos (field_behavior): imported, never generated here; their Python
+# modules come from the googleapis-common-protos package.
+THIRD_PARTY = PROTOS / "third_party"
 TARGET = {"common": "core"}  # proto package dir -> services/<dir>
 
 
 def main() -> int:
     wkt = pathlib.Path(protoc.__file__).parent / "_proto"
-    for pkg_dir in sorted((PROTOS / "cloudwaste").iterdir()):
+    for pkg_dir in sorted(p for p in (PROTOS / "cloudwaste").iterdir() if p.is_dir()):
         out_root = ROOT / "services" / TARGET.get(pkg_dir.name, pkg_dir.name)
         for version_dir in sorted(p for p in pkg_dir.iterdir() if p.is_dir()):
             gen_dir = out_root / "cloudwaste" / pkg_dir.name / version_dir.name
@@ -32,6 +35,7 @@ def main() -> int:
             args = [
                 "protoc",
                 f"-I{PROTOS}",
+                f"-I{THIRD_PARTY}",
                 f"-I{wkt}",
                 f"--python_out={out_root}",
                 f"--pyi_out={out_root}",

@@ -41,6 +41,7 @@ class Stack:
     export_root: object
     truth: object
     running: dict
+    settings: dict
 
     def create_account(self, regions=None, ml=True):
         req = scanner_service_pb2.CreateCloudAccountRequest(
@@ -142,6 +143,7 @@ def stack(database_url, moto_estate, tmp_path):
         export_root=export_root,
         truth=truth,
         running=running,
+        settings={"enricher": es, "scanner": ss, "exporter": xs, "predictor": ps},
     )
     for c in ch.values():
         c.close()

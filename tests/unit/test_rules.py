@@ -11,13 +11,18 @@ from decimal import Decimal
 
 import pytest
 from cloudwaste.core.errors import InvalidArgument
-from cloudwaste.scanner.domain import Detection, FindingDraft, Resource
+from cloudwaste.scanner import catalog
+from cloudwaste.scanner.domain import Detection, FindingDraft, FindingRef, Resource
 from cloudwaste.scanner.engine import evaluate
+from cloudwaste.scanner.kinds import Kind, KindRegistry
+from cloudwaste.scanner.kinds import load_all as load_kinds
 from cloudwaste.scanner.pricing import AwsPrices
-from cloudwaste.scanner.providers import aws as aws_provider
+from cloudwaste.scanner.providers import load_all as load_providers
 from cloudwaste.scanner.rules import Context, Param, Registry, Rule, load_all
 
 REGISTRY = load_all()
+KINDS = load_kinds()
+PROVIDERS = load_providers()
 RULES = {r.key: r for r in REGISTRY}
 KEYS = sorted(RULES)
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
@@ -38,10 +43,28 @@ def _res(kind: str, created_days: float | None = 100, rid: str = "r-1", **attrib
     return Resource("aws", kind, rid, REGION, created_at=created, attributes=attributes)
 
 
-def _run(key: str, resource: Resource, now: dt.datetime = NOW, **overrides) -> Detection | None:
-    rule = RULES[key]
-    ctx = Context(now=now, prices=AwsPrices(resource.region))
-    return rule.evaluate(resource, rule.resolve_params(overrides), ctx)
+def _params(key: str, **overrides) -> dict:
+    return {k: v for k, v in RULES[key].resolve_params(overrides).items() if k != "enabled"}
+
+
+def _lookup(related):
+    index = {(r.kind, r.resource_id): r for r in related}
+    return lambda kind, rid: index.get((kind, rid))
+
+
+def _run(key: str, resource: Resource, now: dt.datetime = NOW, related=(), **overrides) -> Detection | None:
+    ctx = Context(now=now, prices=AwsPrices(resource.region), lookup=_lookup(related))
+    return RULES[key].evaluate(resource, _params(key, **overrides), ctx)
+
+
+def _run_fixture(key: str, resource: Resource) -> Detection | None:
+    fx = RULES[key].fixtures
+    ctx = Context(now=fx.now, prices=AwsPrices(resource.region), lookup=fx.lookup())
+    return RULES[key].evaluate(resource, _params(key), ctx)
+
+
+# Findings that are the sum of their parts cost nothing themselves (their parts carry the cost).
+ZERO_COST = {"ec2-instance-stopped"}
 
 
 def _check_detection(key: str, det: Detection) -> None:
@@ -49,19 +72,34 @@ def _check_detection(key: str, det: Detection) -> None:
     assert det.scenario == key
     assert det.confidence in CONFIDENCES
     assert isinstance(det.monthly_cost, Decimal)
-    assert det.monthly_cost > 0
+    if key in ZERO_COST:
+        assert det.monthly_cost == 0
+    else:
+        assert det.monthly_cost > 0
     json.dumps(det.evidence)  # raises if not JSON-serializable
+    if det.parent is not None:
+        assert isinstance(det.parent, FindingRef)
+        assert det.parent.kind in KINDS and det.parent.scenario in RULES
 
 
 # --- meta-test: every rule is complete ------------------------------------------------------
 
 
 def test_registry_is_not_empty():
-    assert len(KEYS) >= 6
+    assert len(KEYS) >= 7
 
 
-def test_every_rule_kind_is_listed_by_the_aws_provider():
-    assert REGISTRY.kinds("aws") <= set(aws_provider.KINDS)
+def test_registries_are_consistent():
+    """Every rule's kinds are registered, every kind's provider is, permissions are covered, every
+    kind has listing operations, an ML allow-list, id/name fields and acyclic dependencies."""
+    assert catalog.check_registries(REGISTRY, KINDS, PROVIDERS) == []
+
+
+def test_every_rule_kind_is_registered_for_its_provider():
+    for rule in REGISTRY:
+        for kind in rule.kinds:
+            assert kind in KINDS, f"{rule.key}: kind {kind} is not registered"
+            assert KINDS.get(kind).provider == rule.provider
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -78,10 +116,12 @@ def test_rule_is_complete(key):
         problems.append("no confidence_doc")
     if not rule.permissions:
         problems.append("no permissions")
-    if rule.provider != "aws":
-        problems.append(f"unexpected provider {rule.provider!r}")
-    if rule.resource_kind not in aws_provider.KINDS:
-        problems.append(f"resource_kind {rule.resource_kind!r} is not listed by providers.aws.KINDS")
+    if rule.provider not in PROVIDERS:
+        problems.append(f"provider {rule.provider!r} is not registered")
+    if rule.resource_kind not in KINDS:
+        problems.append(f"resource_kind {rule.resource_kind!r} is not a registered kind")
+    if set(catalog.rule_permissions(rule, KINDS)) - set(rule.permissions):
+        problems.append("permissions do not cover its kinds' listing permissions")
     if rule.fixtures is None:
         problems.append("no fixtures")
     assert not problems, f"rule {key}: " + "; ".join(problems)
@@ -103,7 +143,8 @@ def test_rule_params_are_documented_and_defaults_valid(key):
         assert isinstance(spec.default, spec.type)
         if spec.minimum is not None:
             assert spec.default >= spec.minimum
-    assert rule.resolve_params() == {name: p.default for name, p in rule.params.items()}
+    assert "enabled" not in rule.params  # every rule has it already
+    assert rule.resolve_params() == {"enabled": True, **{name: p.default for name, p in rule.params.items()}}
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -113,12 +154,13 @@ def test_fixtures_match_the_rule_kind(key):
     assert fx.fires.kind == RULES[key].resource_kind
     assert fx.silent.kind == RULES[key].resource_kind
     assert fx.now.tzinfo is not None
+    assert {r.kind for r in fx.related} <= set(RULES[key].kinds)
 
 
 @pytest.mark.parametrize("key", KEYS)
 def test_fires_fixture_yields_a_detection(key):
     fx = RULES[key].fixtures
-    det = _run(key, fx.fires, now=fx.now)
+    det = _run_fixture(key, fx.fires)
     assert det is not None, f"{key}: fires fixture did not fire"
     _check_detection(key, det)
 
@@ -126,15 +168,14 @@ def test_fires_fixture_yields_a_detection(key):
 @pytest.mark.parametrize("key", KEYS)
 def test_silent_fixture_yields_none(key):
     fx = RULES[key].fixtures
-    assert _run(key, fx.silent, now=fx.now) is None, f"{key}: near-miss fixture fired"
+    assert _run_fixture(key, fx.silent) is None, f"{key}: near-miss fixture fired"
 
 
 @pytest.mark.parametrize("key", KEYS)
 def test_fixtures_through_engine_evaluate(key):
     fx = RULES[key].fixtures
-    reg = Registry()
-    reg.register(RULES[key])
-    drafts = evaluate([fx.fires, fx.silent], reg, fx.now, fx.fires.region)
+    ctx = Context(now=fx.now, prices=AwsPrices(fx.fires.region), lookup=fx.lookup())
+    drafts = evaluate([fx.fires, fx.silent, *fx.related], {key: (RULES[key], _params(key))}, ctx)
     assert [d.resource.resource_id for d in drafts] == [fx.fires.resource_id]
 
 
@@ -145,8 +186,8 @@ def test_fixtures_through_engine_evaluate(key):
 def test_resolve_params_rejects_unknown_key(key):
     with pytest.raises(InvalidArgument) as exc:
         RULES[key].resolve_params({"no_such_param": 1.0})
-    assert exc.value.field == f"rules.{key}.no_such_param"
-    assert f"rules.{key}.no_such_param" in str(exc.value)
+    assert exc.value.field == f"rule_parameters.{key}.no_such_param"
+    assert f"rule_parameters.{key}.no_such_param" in str(exc.value)
 
 
 PARAM_CASES = [(k, name) for k in KEYS for name in RULES[k].params]
@@ -157,7 +198,7 @@ PARAM_CASES = [(k, name) for k in KEYS for name in RULES[k].params]
 def test_resolve_params_rejects_wrong_type(key, param, bad):
     with pytest.raises(InvalidArgument) as exc:
         RULES[key].resolve_params({param: bad})
-    assert exc.value.field == f"rules.{key}.{param}"
+    assert exc.value.field == f"rule_parameters.{key}.{param}"
 
 
 @pytest.mark.parametrize(("key", "param"), PARAM_CASES)
@@ -167,7 +208,7 @@ def test_resolve_params_rejects_below_minimum(key, param):
         pytest.skip("no minimum")
     with pytest.raises(InvalidArgument) as exc:
         RULES[key].resolve_params({param: spec.type(spec.minimum) - 1})
-    assert exc.value.field == f"rules.{key}.{param}"
+    assert exc.value.field == f"rule_parameters.{key}.{param}"
 
 
 def test_resolve_params_rejects_nan():
@@ -181,9 +222,9 @@ def test_resolve_params_rejects_nan():
         try:
             RULES[key].resolve_params({param: math.nan})
         except InvalidArgument as exc:
-            assert exc.field == f"rules.{key}.{param}"
+            assert exc.field == f"rule_parameters.{key}.{param}"
         else:
-            accepted.append(f"rules.{key}.{param}")
+            accepted.append(f"rule_parameters.{key}.{param}")
     assert not accepted, f"NaN accepted despite a minimum: {accepted}"
 
 
@@ -193,7 +234,7 @@ def test_resolve_params_accepts_valid_override(key, param):
     value = spec.type(spec.default) + spec.type(5)
     resolved = RULES[key].resolve_params({param: value})
     assert resolved[param] == value
-    others = {n: p.default for n, p in RULES[key].params.items() if n != param}
+    others = {n: p.default for n, p in RULES[key].all_params.items() if n != param}
     assert {n: v for n, v in resolved.items() if n != param} == others
 
 
@@ -297,7 +338,7 @@ def test_evaluate_survives_a_raising_rule(caplog):
     reg.register(_rule("other-kind-rule", kind="aws.ec2.snapshot", fn=_boom))
     resources = [_res("aws.ec2.volume", rid="vol-a"), _res("aws.ec2.volume", rid="vol-b")]
     with caplog.at_level(logging.ERROR, logger="cloudwaste.scanner.engine"):
-        drafts = evaluate(resources, reg, NOW, REGION)
+        drafts = evaluate(resources, _all(reg), _ctx())
     assert [d.resource.resource_id for d in drafts] == ["vol-a", "vol-b"]
     assert all(isinstance(d, FindingDraft) for d in drafts)
     assert all(d.detection.scenario == "always-fires" and d.severity == "HIGH" for d in drafts)
@@ -308,16 +349,26 @@ def test_evaluate_with_raising_rule_registered_last():
     reg = Registry()
     reg.register(_rule("always-fires", fn=_always))
     reg.register(_rule("raising-rule", fn=_boom))
-    drafts = evaluate([_res("aws.ec2.volume")], reg, NOW, REGION)
+    drafts = evaluate([_res("aws.ec2.volume")], _all(reg), _ctx())
     assert len(drafts) == 1
 
 
 def test_evaluate_global_registry_on_all_fixtures():
     fires = [RULES[k].fixtures.fires for k in KEYS]
     silent = [RULES[k].fixtures.silent for k in KEYS]
+    related = [r for k in KEYS for r in RULES[k].fixtures.related]
     now = RULES[KEYS[0]].fixtures.now
-    drafts = evaluate(fires + silent, REGISTRY, now, "eu-west-1")
+    ctx = Context(now=now, prices=AwsPrices("eu-west-1"), lookup=_lookup(related))
+    drafts = evaluate(fires + silent, _all(REGISTRY), ctx)
     assert sorted(d.detection.scenario for d in drafts) == KEYS
+
+
+def _all(reg: Registry) -> dict:
+    return {r.key: (r, {k: v for k, v in r.resolve_params().items() if k != "enabled"}) for r in reg}
+
+
+def _ctx() -> Context:
+    return Context(now=NOW, prices=AwsPrices(REGION))
 
 
 # --- boundaries: ebs-volume-unattached --------------------------------------------------------
@@ -410,7 +461,7 @@ def test_instance_stopped_boundaries(days, expected):
     else:
         _check_detection("ec2-instance-stopped", det)
         assert det.confidence == expected
-        assert det.monthly_cost == Decimal("5.0000")  # 50 GiB gp2 in us-east-1
+        assert det.monthly_cost == Decimal(0)  # its disks are findings of their own
         assert det.evidence["attached_volume_count"] == 1
         assert det.evidence["attached_volume_gb"] == 50
 
@@ -429,13 +480,97 @@ def test_instance_min_stopped_days_override():
     assert _run("ec2-instance-stopped", _instance(45), min_stopped_days=40.0) is not None
 
 
-def test_instance_cost_sums_all_volumes():
+def test_instance_costs_nothing_and_counts_its_volumes():
     vols = [
         {"size_gb": 50, "volume_type": "gp2", "iops": None},
         {"size_gb": 100, "volume_type": "io1", "iops": 1000},
     ]
     det = _run("ec2-instance-stopped", _instance(100, volumes=vols))
-    assert det.monthly_cost == Decimal("5.0000") + Decimal("77.5000")
+    assert det.monthly_cost == Decimal(0)
+    assert det.evidence["attached_volume_count"] == 2 and det.evidence["attached_volume_gb"] == 150
+    assert det.evidence["instance_type"] == "m5.large" and det.evidence["stopped_days"] == 100
+    assert det.parent is None
+
+
+# --- boundaries: ebs-volume-on-stopped-instance ----------------------------------------------
+
+
+def _attached(instance_id: str = "i-1", state: str = "in-use") -> Resource:
+    return _res("aws.ec2.volume", 400, rid="vol-a", state=state, attached_instance_id=instance_id, **VOL)
+
+
+def _host(stopped_days: float | None, state: str = "stopped", rid: str = "i-1") -> Resource:
+    since = None if stopped_days is None else _ago(stopped_days)
+    return _res("aws.ec2.instance", 400, rid=rid, state=state, stopped_since=since, instance_type="m5.large")
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [(0, None), (29.9, None), (30.0, "MEDIUM"), (89.9, "MEDIUM"), (90.0, "HIGH"), (365, "HIGH")],
+)
+def test_volume_on_stopped_instance_boundaries(days, expected):
+    det = _run("ebs-volume-on-stopped-instance", _attached(), related=[_host(days)])
+    if expected is None:
+        assert det is None
+        return
+    _check_detection("ebs-volume-on-stopped-instance", det)
+    assert det.confidence == expected
+    assert det.monthly_cost == AwsPrices(REGION).ebs_volume("gp3", 100, 3000)
+    assert det.parent == FindingRef("aws.ec2.instance", "i-1", "ec2-instance-stopped")
+    assert det.evidence["instance_stopped_days"] == round(days, 1)
+
+
+@pytest.mark.parametrize("state", ["running", "stopping", "pending"])
+def test_volume_on_running_instance_does_not_fire(state):
+    assert _run("ebs-volume-on-stopped-instance", _attached(), related=[_host(400, state=state)]) is None
+
+
+def test_volume_on_stopped_instance_needs_the_instance_and_its_stop_time():
+    assert _run("ebs-volume-on-stopped-instance", _attached(), related=[]) is None
+    assert _run("ebs-volume-on-stopped-instance", _attached(), related=[_host(None)]) is None
+    assert _run("ebs-volume-on-stopped-instance", _attached("i-other"), related=[_host(400)]) is None
+
+
+def test_unattached_volume_is_not_a_part_of_a_stopped_instance():
+    r = _res("aws.ec2.volume", 400, state="available", attached_instance_id=None, **VOL)
+    assert _run("ebs-volume-on-stopped-instance", r, related=[_host(400)]) is None
+
+
+def test_volume_on_stopped_instance_threshold_override():
+    assert (
+        _run("ebs-volume-on-stopped-instance", _attached(), related=[_host(45)], min_stopped_days=60.0)
+        is None
+    )
+    assert (
+        _run("ebs-volume-on-stopped-instance", _attached(), related=[_host(45)], min_stopped_days=40)
+        is not None
+    )
+
+
+def test_stopped_machine_total_is_the_sum_of_its_parts():
+    """The instance's own finding costs $0; each of its disks carries its price, once."""
+    host = _host(120)
+    disks = [
+        _res("aws.ec2.volume", 400, rid=f"vol-{n}", state="in-use", attached_instance_id="i-1", **VOL)
+        for n in range(3)
+    ]
+    instance = Resource(
+        "aws",
+        "aws.ec2.instance",
+        "i-1",
+        REGION,
+        attributes={**host.attributes, "attached_volumes": [{"size_gb": 100, "volume_type": "gp3"}] * 3},
+    )
+    ctx = Context(now=NOW, prices=AwsPrices(REGION), lookup=_lookup([instance, *disks]))
+    drafts = evaluate([instance, *disks], _all(REGISTRY), ctx)
+    by_rule = {}
+    for d in drafts:
+        by_rule.setdefault(d.detection.scenario, []).append(d)
+    assert sorted(by_rule) == ["ebs-volume-on-stopped-instance", "ec2-instance-stopped"]
+    assert by_rule["ec2-instance-stopped"][0].detection.monthly_cost == 0
+    parts = by_rule["ebs-volume-on-stopped-instance"]
+    assert len(parts) == 3 and all(p.detection.parent.resource_id == "i-1" for p in parts)
+    assert sum(d.detection.monthly_cost for d in drafts) == 3 * AwsPrices(REGION).ebs_volume("gp3", 100, 3000)
 
 
 # --- boundaries: snapshot-orphaned -----------------------------------------------------------
@@ -568,8 +703,161 @@ def test_resolve_params_int_and_bool_params_are_strict():
         confidence_doc="c",
         params={"count": Param(int, 3, "a count", 1), "flag": Param(bool, False, "a flag")},
     )
-    assert rule.resolve_params({"count": 5, "flag": True}) == {"count": 5, "flag": True}
+    assert rule.resolve_params({"count": 5, "flag": True}) == {"enabled": True, "count": 5, "flag": True}
     for name, bad in [("count", True), ("count", 2.5), ("count", 0), ("flag", 1), ("flag", "yes")]:
         with pytest.raises(InvalidArgument) as exc:
             rule.resolve_params({name: bad})
-        assert exc.value.field == f"rules.typed-rule.{name}"
+        assert exc.value.field == f"rule_parameters.typed-rule.{name}"
+
+
+# --- per-account overrides: Registry.effective_params -----------------------------------------
+
+
+def test_effective_params_defaults_for_every_rule():
+    eff = REGISTRY.effective_params(None)
+    assert set(eff) == set(KEYS)
+    assert REGISTRY.effective_params({}) == eff
+    for key, params in eff.items():
+        assert params == {"enabled": True, **{n: p.default for n, p in RULES[key].params.items()}}
+
+
+def test_effective_params_applies_overrides_and_normalizes_numbers():
+    eff = REGISTRY.effective_params(
+        {"ec2-instance-stopped": {"min_stopped_days": 60}, "eip-unassociated": {"enabled": False}}
+    )
+    assert eff["ec2-instance-stopped"]["min_stopped_days"] == 60.0
+    assert isinstance(eff["ec2-instance-stopped"]["min_stopped_days"], float)
+    assert eff["eip-unassociated"] == {"enabled": False}
+    assert eff["snapshot-orphaned"]["enabled"] is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"no-such-rule": {}}, "rule_parameters.no-such-rule"),
+        (
+            {"ec2-instance-stopped": {"min_stoped_days": 3.0}},
+            "rule_parameters.ec2-instance-stopped.min_stoped_days",
+        ),
+        (
+            {"ec2-instance-stopped": {"min_stopped_days": "60"}},
+            "rule_parameters.ec2-instance-stopped.min_stopped_days",
+        ),
+        (
+            {"ec2-instance-stopped": {"min_stopped_days": 0.5}},
+            "rule_parameters.ec2-instance-stopped.min_stopped_days",
+        ),
+        ({"ec2-instance-stopped": {"enabled": "no"}}, "rule_parameters.ec2-instance-stopped.enabled"),
+        ({"ec2-instance-stopped": {"enabled": 0}}, "rule_parameters.ec2-instance-stopped.enabled"),
+        ({"ec2-instance-stopped": ["min_stopped_days"]}, "rule_parameters.ec2-instance-stopped"),
+        (["ec2-instance-stopped"], "rule_parameters"),
+    ],
+)
+def test_effective_params_rejects_bad_overrides_naming_the_field(overrides, field):
+    with pytest.raises(InvalidArgument) as exc:
+        REGISTRY.effective_params(overrides)
+    assert exc.value.field == field
+    assert str(exc.value).startswith(field + ":")
+
+
+def test_effective_params_for_one_provider_rejects_other_providers_rules():
+    with pytest.raises(InvalidArgument) as exc:
+        REGISTRY.effective_params({"ec2-instance-stopped": {}}, provider="azure")
+    assert exc.value.field == "rule_parameters.ec2-instance-stopped"
+    assert REGISTRY.effective_params(None, provider="azure") == {}
+
+
+# --- the meta-checks catch what they should ---------------------------------------------------
+
+
+def _list_nothing(conn, scope, now, deps):
+    return []
+
+
+def _kind(key="aws.ec2.volume", provider="aws", **changes) -> Kind:
+    base = dict(
+        key=key,
+        provider=provider,
+        title="t",
+        operations=("ec2:DescribeVolumes",),
+        id_field="VolumeId",
+        name_field="tag:Name",
+        created_field="CreateTime",
+        ml_config={"size_gb": int},
+        list=_list_nothing,
+        doc="d",
+    )
+    base.update(changes)
+    return Kind(**base)
+
+
+def _problems(rules=(), kinds=()) -> list[str]:
+    reg, kreg = Registry(), KindRegistry()
+    for r in rules:
+        reg.register(r)
+    for k in kinds:
+        kreg.register(k)
+    return catalog.check_registries(reg, kreg, PROVIDERS)
+
+
+def test_meta_check_passes_a_consistent_pair():
+    assert _problems([_rule("some-rule")], [_kind()]) == []
+
+
+def test_meta_check_fails_a_rule_whose_kind_nothing_registers():
+    assert any(
+        "is not registered" in p for p in _problems([_rule("some-rule", kind="aws.ec2.ghost")], [_kind()])
+    )
+
+
+def test_meta_check_fails_a_rule_needing_an_unregistered_kind():
+    rule = Rule(**{**_rule("some-rule").__dict__, "needs": ("aws.ec2.ghost",)})
+    assert any("aws.ec2.ghost" in p for p in _problems([rule], [_kind()]))
+
+
+def test_meta_check_fails_a_kind_whose_provider_is_not_registered():
+    problems = _problems([], [_kind("nocloud.disk.volume", provider="nocloud")])
+    assert any("provider 'nocloud' is not registered" in p for p in problems)
+
+
+def test_meta_check_fails_a_rule_of_an_unregistered_provider():
+    rule = Rule(**{**_rule("some-rule").__dict__, "provider": "nocloud"})
+    assert any("provider 'nocloud'" in p for p in _problems([rule], [_kind()]))
+
+
+def test_meta_check_fails_uncovered_permissions():
+    kind = _kind(operations=("ec2:DescribeVolumes", "ec2:DescribeVolumeStatus"))
+    problems = _problems([_rule("some-rule")], [kind])
+    assert any("do not cover" in p and "ec2:DescribeVolumeStatus" in p for p in problems)
+
+
+def test_meta_check_fails_uncovered_permissions_of_a_dependency():
+    kinds = [
+        _kind(),
+        _kind("aws.ec2.instance", operations=("ec2:DescribeInstances",), requires=("aws.ec2.volume",)),
+    ]
+    problems = _problems([_rule("some-rule", kind="aws.ec2.instance")], kinds)
+    assert any("ec2:DescribeInstances" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"ml_config": {}}, "no ML config allow-list"),
+        ({"operations": ()}, "no listing operation"),
+        ({"operations": ("ec2:DeleteVolume",)}, "not a read-only"),
+        ({"id_field": ""}, "no id or name field"),
+        ({"doc": ""}, "no title or doc"),
+        ({"requires": ("aws.ec2.ghost",)}, "nothing registers"),
+    ],
+)
+def test_meta_check_fails_an_incomplete_kind(changes, expected):
+    assert any(expected in p for p in _problems([], [_kind(**changes)]))
+
+
+def test_meta_check_fails_a_dependency_cycle():
+    kinds = [
+        _kind("aws.ec2.volume", requires=("aws.ec2.instance",)),
+        _kind("aws.ec2.instance", requires=("aws.ec2.volume",)),
+    ]
+    assert any("cycle" in p for p in _problems([], kinds))

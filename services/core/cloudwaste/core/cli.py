@@ -1,12 +1,33 @@
-"""The `cloudwaste` command: migrate the database, serve a service, export (the CronJob's client)."""
+"""The `cloudwaste` command: migrate the database, serve a service, and the clients that CronJobs and
+operators run against the services (scan, findings, export) or offline (rules, iam-policy).
+
+Exit status: 0 success; 1 failure (an RPC error, an unreachable service, a scan that FAILED);
+2 usage error; 3 a scan that PARTIALLY_SUCCEEDED (`scan --wait`); 130 interrupted (Ctrl-C);
+141 the reader of the output went away (e.g. `| head`), as for any Unix tool.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
 
 SERVICES = ("scanner", "enricher", "exporter", "predictor")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+DEFAULT_TIMEOUT = 10.0
+
+
+class CommandError(Exception):
+    """Ends the command with one line on stderr and this exit status (no traceback)."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -61,8 +82,340 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cloudwaste", description=__doc__)
+# --------------------------------------------------------------------------------------------------
+# Scanner clients
+# --------------------------------------------------------------------------------------------------
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+class ScannerClient:
+    """One channel to the scanner; every call has a deadline and waits for the connection within it.
+
+    Errors become CommandError: "scanner at ADDR unreachable (DEADLINE_EXCEEDED after 5 s)" when
+    the channel never connected, else "scanner at ADDR answered CODE: details".
+    """
+
+    def __init__(self, address: str, timeout: float) -> None:
+        import grpc
+        from cloudwaste.scanner.v1 import scanner_service_pb2_grpc
+
+        self.address, self.timeout = address, timeout
+        self._connected = threading.Event()
+        self.channel = grpc.insecure_channel(address)
+        self.channel.subscribe(self._on_state, try_to_connect=False)
+        self.stub = scanner_service_pb2_grpc.ScannerServiceStub(self.channel)
+
+    def _on_state(self, state) -> None:
+        import grpc
+
+        if state == grpc.ChannelConnectivity.READY:
+            self._connected.set()
+
+    def call(self, method: str, request):
+        import grpc
+
+        started = time.monotonic()
+        try:
+            return getattr(self.stub, method)(request, timeout=self.timeout, wait_for_ready=True)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE) and (
+                not self._connected.is_set()
+            ):
+                waited = (
+                    self.timeout if code == grpc.StatusCode.DEADLINE_EXCEEDED else time.monotonic() - started
+                )
+                raise CommandError(
+                    f"scanner at {self.address} unreachable ({code.name} after {_seconds(waited)} s)"
+                ) from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise CommandError(
+                    f"scanner at {self.address} did not answer {method} within {_seconds(self.timeout)} s "
+                    "(DEADLINE_EXCEEDED; raise --timeout)"
+                ) from None
+            details = (exc.details() or "").strip().replace("\n", " ")
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise CommandError(
+                    f"scanner at {self.address} unavailable (UNAVAILABLE: {details})"
+                ) from None
+            raise CommandError(f"scanner at {self.address} answered {code.name}: {details}") from None
+
+    def close(self) -> None:
+        self.channel.unsubscribe(self._on_state)
+        self.channel.close()
+
+
+def _scanner(args: argparse.Namespace) -> ScannerClient:
+    address = args.scanner_address or os.environ.get("CLOUDWASTE_SCANNER_ADDRESS", "")
+    if not address.strip():
+        raise CommandError("set CLOUDWASTE_SCANNER_ADDRESS or pass --scanner-address HOST:PORT", EXIT_USAGE)
+    return ScannerClient(address.strip(), args.timeout)
+
+
+def _money(m) -> float:
+    return m.units + m.nanos / 1e9
+
+
+def _run_line(run) -> str:
+    from cloudwaste.scanner.v1 import scan_run_pb2
+
+    state = scan_run_pb2.ScanRunState.Name(run.state).removeprefix("SCAN_RUN_STATE_")
+    total = run.regions_total or "?"
+    line = (
+        f"{run.name} {state}: regions {run.regions_done}/{total}, {run.resources_scanned} resources, "
+        f"{run.findings_count} findings"
+    )
+    if run.state in (scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED, scan_run_pb2.SCAN_RUN_STATE_PARTIALLY_SUCCEEDED):
+        line += f", ${_money(run.total_monthly_waste):,.2f}/month"
+    return line
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from cloudwaste.scanner.v1 import scan_run_pb2, scanner_service_pb2
+
+    client = _scanner(args)
+    try:
+        run = client.call(
+            "StartScan",
+            scanner_service_pb2.StartScanRequest(cloud_account=args.account, regions=args.region or []),
+        ).scan_run
+        print(_run_line(run), flush=True)
+        if not args.wait:
+            return EXIT_OK
+        ongoing = (scan_run_pb2.SCAN_RUN_STATE_PENDING, scan_run_pb2.SCAN_RUN_STATE_RUNNING)
+        deadline = time.monotonic() + args.max_wait
+        shown = _run_line(run)
+        while run.state in ongoing:
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"{run.name} still {scan_run_pb2.ScanRunState.Name(run.state)} after "
+                    f"{_seconds(args.max_wait)} s (--max-wait); it goes on in the scanner"
+                )
+            time.sleep(args.poll_interval)
+            run = client.call("GetScanRun", scanner_service_pb2.GetScanRunRequest(name=run.name)).scan_run
+            line = _run_line(run)
+            if line != shown:
+                print(line, flush=True)
+                shown = line
+        for r in run.region_results:
+            if not r.succeeded:
+                print(f"  region {r.region} failed: {r.error_message}", flush=True)
+            for kind, why in sorted(dict(getattr(r, "failed_kinds", {})).items()):
+                print(f"  region {r.region}: {kind} not listed: {why}", flush=True)
+        if run.error_message:
+            print(f"  {run.error_message}", flush=True)
+    finally:
+        client.close()
+    if run.state == scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED:
+        return EXIT_OK
+    if run.state == scan_run_pb2.SCAN_RUN_STATE_PARTIALLY_SUCCEEDED:
+        return EXIT_PARTIAL
+    return EXIT_FAILED
+
+
+ALL_STATES = -1
+
+
+def _finding_state(value: str) -> int:
+    """argparse type: open/kept/ignored/deleted/... -> FINDING_STATE_<UPPER>, from the enum itself;
+    "all" -> ALL_STATES."""
+    from cloudwaste.scanner.v1 import finding_pb2
+
+    value = value.strip().lower()
+    if value == "all":
+        return ALL_STATES
+    known = [
+        n.removeprefix("FINDING_STATE_").lower()
+        for n in finding_pb2.FindingState.keys()
+        if n != "FINDING_STATE_UNSPECIFIED"
+    ]
+    try:
+        return finding_pb2.FindingState.Value("FINDING_STATE_" + value.upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a finding state this version knows (choose from {', '.join([*known, 'all'])})"
+        ) from None
+
+
+def _iter_findings(client: ScannerClient, args: argparse.Namespace) -> Iterable:
+    from cloudwaste.scanner.v1 import scanner_service_pb2
+
+    flt = {"cloud_account": args.account, "scan_run": args.scan_run, "category": args.category}
+    if args.state == ALL_STATES:
+        if "all_states" in scanner_service_pb2.ListFindingsRequest.DESCRIPTOR.fields_by_name:
+            flt["all_states"] = True
+    elif args.state:
+        flt["state"] = args.state
+    token = ""
+    while True:
+        resp = client.call(
+            "ListFindings",
+            scanner_service_pb2.ListFindingsRequest(page_size=args.page_size, page_token=token, **flt),
+        )
+        yield from resp.findings
+        token = resp.next_page_token
+        if not token:
+            return
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Iterable[int] = ()) -> list[str]:
+    right = set(right)
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [fmt(headers), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]
+
+
+def _findings(args: argparse.Namespace) -> int:
+    from cloudwaste.common.v1 import confidence_pb2
+    from cloudwaste.scanner.v1 import finding_pb2
+    from google.protobuf.json_format import MessageToDict
+
+    client = _scanner(args)
+    try:
+        if args.format == "json":
+            for f in _iter_findings(client, args):
+                sys.stdout.write(json.dumps(MessageToDict(f, preserving_proto_field_name=True)) + "\n")
+            sys.stdout.flush()
+            return EXIT_OK
+        rows, total = [], 0.0
+        for f in _iter_findings(client, args):
+            cost = _money(f.monthly_cost)
+            total += cost
+            rows.append(
+                [
+                    f.name.removeprefix("findings/"),
+                    f.category,
+                    f.region,
+                    finding_pb2.FindingState.Name(f.state).removeprefix("FINDING_STATE_").lower(),
+                    confidence_pb2.ConfidenceLevel.Name(f.confidence)
+                    .removeprefix("CONFIDENCE_LEVEL_")
+                    .lower(),
+                    f"{cost:,.2f}",
+                    f.resource_name,
+                ]
+            )
+    finally:
+        client.close()
+    headers = ["finding", "category", "region", "state", "confidence", "$/month", "resource"]
+    for line in _table(headers, rows, right=[5]):
+        print(line)
+    print(f"{len(rows)} findings, ${total:,.2f}/month")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+# Offline: the rule catalog
+# --------------------------------------------------------------------------------------------------
+
+
+def _catalog():
+    try:
+        from cloudwaste.scanner import catalog
+    except ImportError as exc:
+        raise CommandError(
+            f"the rule catalog (cloudwaste.scanner.catalog, in cloudwaste[scanner]) cannot be imported: {exc}"
+        ) from None
+    return catalog
+
+
+def _offline(call):
+    """Runs a catalog call; its bad-input error (an unknown provider...) is a usage error."""
+    from cloudwaste.core.errors import CloudWasteError, InvalidArgument
+
+    try:
+        return call()
+    except InvalidArgument as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except CloudWasteError as exc:
+        raise CommandError(f"{exc.code}: {exc}") from None
+
+
+def _rules(args: argparse.Namespace) -> int:
+    catalog = _catalog()
+    rules = _offline(lambda: catalog.describe_rules(args.provider))
+    if args.format == "json":
+        for r in rules:
+            sys.stdout.write(json.dumps(r, default=str, sort_keys=True) + "\n")
+        sys.stdout.flush()
+        return EXIT_OK
+    rows = [
+        [
+            str(r.get("key", "")),
+            str(r.get("provider", "")),
+            str(r.get("kind", "")),
+            ", ".join(
+                f"{k}={v.get('default') if isinstance(v, dict) else v}"
+                for k, v in (r.get("parameters") or {}).items()
+            ),
+            str(r.get("title", "")),
+        ]
+        for r in rules
+    ]
+    for line in _table(["key", "provider", "kind", "parameters (default)", "title"], rows):
+        print(line)
+    print(f"{len(rows)} rules; `--format json` adds docs and IAM permissions")
+    return EXIT_OK
+
+
+def _iam_policy(args: argparse.Namespace) -> int:
+    catalog = _catalog()
+    policy = _offline(lambda: catalog.iam_policy(args.provider))
+    print(json.dumps(policy, indent=2, default=str))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _positive(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not f > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return f
+
+
+def _page_size(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if not 1 <= n <= 1000:
+        raise argparse.ArgumentTypeError("must be between 1 and 1000")
+    return n
+
+
+def _scanner_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scanner-address",
+        default="",
+        metavar="HOST:PORT",
+        help="the scanner's gRPC address (default: $CLOUDWASTE_SCANNER_ADDRESS)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"deadline of each call, including connecting (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloudwaste", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("migrate", help="apply database migrations (Alembic) up to head")
     m.add_argument("--database-url", default="")
@@ -76,8 +429,89 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--labeled-only", action="store_true")
     e.add_argument("--timeout", type=float, default=3600.0, help="deadline in seconds")
     e.set_defaults(fn=_export)
-    args = parser.parse_args(argv)
-    return args.fn(args)
+
+    sc = sub.add_parser(
+        "scan",
+        help="start a scan of an account (StartScan); --wait follows it to the end",
+        description="Start a scan and print the run. With --wait, poll it until it ends; the exit status "
+        "says how: 0 SUCCEEDED, 3 PARTIALLY_SUCCEEDED, 1 FAILED (or any error), 2 usage.",
+    )
+    sc.add_argument("account", metavar="ACCOUNT", help='the account to scan: "cloudAccounts/{uuid}"')
+    sc.add_argument("--region", action="append", metavar="R", help="scan only this region (repeat for more)")
+    sc.add_argument("--wait", action="store_true", help="poll GetScanRun until the run ends")
+    sc.add_argument(
+        "--max-wait",
+        type=_positive,
+        default=3600.0,
+        metavar="SECONDS",
+        help="give up waiting after this (default 3600; exit 1, the scan goes on)",
+    )
+    sc.add_argument("--poll-interval", type=_positive, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    _scanner_flags(sc)
+    sc.set_defaults(fn=_scan)
+
+    fi = sub.add_parser(
+        "findings",
+        help="list findings (every page of ListFindings)",
+        description="List findings, newest first. json: one JSON object per line (proto field names).",
+    )
+    fi.add_argument("--account", default="", metavar="A", help='only this account: "cloudAccounts/{uuid}"')
+    fi.add_argument("--scan-run", default="", metavar="R", help='only this run: "scanRuns/{uuid}"')
+    fi.add_argument(
+        "--state",
+        type=_finding_state,
+        default=0,
+        metavar="S",
+        help="open, kept, ignored, deleted, resolved, or all (default: the scanner's default, open)",
+    )
+    fi.add_argument("--category", default="", metavar="C", help="scenario key, e.g. ebs-volume-unattached")
+    fi.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (default) or json: one JSON object per line",
+    )
+    fi.add_argument("--page-size", type=_page_size, default=500, help=argparse.SUPPRESS)
+    _scanner_flags(fi)
+    fi.set_defaults(fn=_findings)
+
+    ru = sub.add_parser("rules", help="the detection rule registry (offline, no service needed)")
+    ru.add_argument("--provider", default=None, metavar="P", help="only this provider, e.g. aws")
+    ru.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (default) or json: one JSON object per line",
+    )
+    ru.set_defaults(fn=_rules)
+
+    ip = sub.add_parser(
+        "iam-policy", help="the read-only IAM policy the scanner's role needs, from the rules (offline)"
+    )
+    ip.add_argument("provider", metavar="PROVIDER", help="e.g. aws")
+    ip.set_defaults(fn=_iam_policy)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    label = f"cloudwaste {args.command}"
+    try:
+        return args.fn(args)
+    except CommandError as exc:
+        print(f"{label}: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print(f"{label}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ class InvalidArgument(CloudWasteError):
     code = "INVALID_ARGUMENT"
 
     def __init__(self, field: str, problem: str) -> None:
-        self.field = field
+        self.field, self.problem = field, problem
         super().__init__(f"{field}: {problem}")
 
 
@@ -29,6 +29,12 @@ class NotFound(CloudWasteError):
 
 class AlreadyExists(CloudWasteError):
     code = "ALREADY_EXISTS"
+
+
+class Aborted(CloudWasteError):
+    """A concurrency conflict, e.g. a stale etag (AIP-154): read again, then retry."""
+
+    code = "ABORTED"
 
 
 class FailedPrecondition(CloudWasteError):

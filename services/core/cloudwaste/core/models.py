@@ -31,7 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ML_SCHEMA_VERSION = 1
+# 2: label_source (explicit decisions vs resources that disappeared while open)
+ML_SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -56,7 +57,12 @@ class CloudAccount(Base):
     # Provider access: role ARN and external id for AWS. Never long-lived secrets.
     access: Mapped[dict] = mapped_column(JSONB, default=dict)
     ml_collection_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Per-rule parameter overrides {rule_key: {param: value}}, validated by the rule registry.
+    rule_parameters: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     create_time: Mapped[dt.datetime] = _now()
+    update_time: Mapped[dt.datetime] = _now()
+
+    __table_args__ = (Index("ix_cloud_accounts_tenant_create_time", "tenant_id", "create_time"),)
 
 
 class ScanRun(Base):
@@ -77,48 +83,85 @@ class ScanRun(Base):
     # At-least-once hand-off to the enricher: set once EnrichScanRun answered OK.
     enrichment_notified_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     enrichment_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    new_findings_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    resolved_findings_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    reopened_findings_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
-    __table_args__ = (Index("ix_scan_runs_state_create_time", "state", "create_time"),)
+    __table_args__ = (
+        Index("ix_scan_runs_state_create_time", "state", "create_time"),
+        Index("ix_scan_runs_account_create_time", "cloud_account_id", "create_time"),
+    )
 
 
 class Finding(Base):
+    """One per (cloud account, scope, resource, rule): scans update it, users decide on it."""
+
     __tablename__ = "findings"
     id: Mapped[uuid.UUID] = _pk()
-    scan_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("scan_runs.id"), index=True)
     cloud_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cloud_accounts.id"))
+    # The latest scan run that saw the waste.
+    last_scan_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("scan_runs.id"), index=True)
     provider: Mapped[str] = mapped_column(String(16))
     resource_id: Mapped[str] = mapped_column(Text)
     resource_type: Mapped[str] = mapped_column(String(64))
     resource_display_name: Mapped[str] = mapped_column(Text, default="")
-    region: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(64))  # the scope: region, subscription, project...
     scenario: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     confidence: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default="OPEN")
+    # Bumped on every state change; the etag clients send back (AIP-154).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     monthly_cost: Mapped[Decimal] = mapped_column(Numeric(14, 4))
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     evidence: Mapped[dict] = mapped_column(JSONB, default=dict)
     # Raw provider tags: operational data, shown to the customer, never copied to ML tables.
     tags: Mapped[dict] = mapped_column(JSONB, default=dict)
     resource_config: Mapped[dict] = mapped_column(JSONB, default=dict)
+    # The rule parameters the waste was last detected with (to tell "parameters changed" apart).
+    rule_params: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     resource_create_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    event_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    create_time: Mapped[dt.datetime] = _now()
+    event_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))  # last observed
+    create_time: Mapped[dt.datetime] = _now()  # first detected
+    # Start of the current open cycle (first detection, or the latest reopening): decisions label
+    # the ML rows observed since, and time-to-action counts from it.
+    cycle_start_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     state_change_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    # The one ML row this finding produced (partitioned table: id + partition key).
-    ml_row_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    ml_row_detected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    ignore_expire_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolve_reason: Mapped[str | None] = mapped_column(String(32))
+    resolve_scan_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    parent_finding_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("findings.id", ondelete="SET NULL"), index=True
+    )
+    observation_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (
+        Index("ux_findings_identity", "cloud_account_id", "region", "resource_id", "scenario", unique=True),
         Index("ix_findings_page", "create_time", "id"),
         Index("ix_findings_account_state", "cloud_account_id", "state"),
+        Index("ix_findings_state_create_time", "state", "create_time"),
     )
+
+
+class FindingObservation(Base):
+    """One per (scan run, finding): what that scan saw, and the ML row it produced (if any)."""
+
+    __tablename__ = "finding_observations"
+    scan_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("scan_runs.id"), primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("findings.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    monthly_cost: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    confidence: Mapped[str] = mapped_column(String(16))
+    # The ML row of this observation (partitioned table: id + partition key); none when opted out.
+    ml_row_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    ml_row_detected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserAction(Base):
     __tablename__ = "user_actions"
     id: Mapped[uuid.UUID] = _pk()
-    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), index=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     previous_state: Mapped[str] = mapped_column(String(16))
     create_time: Mapped[dt.datetime] = _now()
@@ -152,6 +195,9 @@ class MlTrainingData(Base):
     parent_resource_state: Mapped[str | None] = mapped_column(String(32))
     temporal_features: Mapped[dict | None] = mapped_column(JSONB)
     user_action: Mapped[str | None] = mapped_column(String(16))
+    # "explicit": a user's decision in CloudWaste; "implicit": the resource disappeared while the
+    # finding was open (deleted outside CloudWaste). Null while unlabeled.
+    label_source: Mapped[str | None] = mapped_column(String(16))
     time_to_action_hours: Mapped[float | None] = mapped_column(Double)
     labeled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     enriched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

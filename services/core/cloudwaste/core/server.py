@@ -17,10 +17,13 @@ from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
-from cloudwaste.core.errors import CloudWasteError
+from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.settings import ServerSettings
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,21 @@ class App:
 
 def _status(code_name: str) -> grpc.StatusCode:
     return getattr(grpc.StatusCode, code_name, grpc.StatusCode.INTERNAL)
+
+
+def _abort(context, code: str, message: str, exc: Exception) -> None:
+    """Ends the call with `code` and `message`; bad input also carries a google.rpc.BadRequest
+    naming the field, for clients that read structured details."""
+    if not isinstance(exc, InvalidArgument):
+        context.abort(_status(code), message)
+    violation = error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.problem)
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    context.abort_with_status(
+        rpc_status.to_status(
+            status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
+        )
+    )
 
 
 class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
@@ -108,7 +126,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 return fn(request, context)
             except Exception as exc:
                 code, message = self._classify(exc, service, method)
-                context.abort(_status(code), message)
+                _abort(context, code, message, exc)
             finally:
                 latency.observe(time.perf_counter() - start)
                 HANDLED.labels(kind, service, method, code).inc()
@@ -127,7 +145,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 yield from fn(request, context)
             except Exception as exc:
                 code, message = self._classify(exc, service, method)
-                context.abort(_status(code), message)
+                _abort(context, code, message, exc)
             finally:
                 latency.observe(time.perf_counter() - start)
                 HANDLED.labels("server_stream", service, method, code).inc()

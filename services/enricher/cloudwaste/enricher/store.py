@@ -1,4 +1,4 @@
-"""Enricher's PostgreSQL access: reads a scan run's findings, writes the enrichment columns of their
+"""Enricher's PostgreSQL access: reads what a scan run observed, writes the enrichment columns of their
 ML rows and its own enrichment_runs bookkeeping. Idempotent: running it twice gives the same rows."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import uuid
 
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import FailedPrecondition, NotFound
-from cloudwaste.core.models import EnrichmentRun, Finding, MlTrainingData, ScanRun
+from cloudwaste.core.models import EnrichmentRun, Finding, FindingObservation, MlTrainingData, ScanRun
 from cloudwaste.enricher.features import anonymize_tags, temporal_features
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,9 +47,15 @@ class EnricherStore:
         with self.db.transaction() as s:
             rows = s.execute(
                 select(
-                    Finding.ml_row_id, Finding.ml_row_detected_at, Finding.tags, Finding.resource_create_time
+                    FindingObservation.ml_row_id,
+                    FindingObservation.ml_row_detected_at,
+                    Finding.tags,
+                    Finding.resource_create_time,
                 )
-                .where(Finding.scan_run_id == scan_run_id, Finding.ml_row_id.is_not(None))
+                .join(Finding, Finding.id == FindingObservation.finding_id)
+                .where(
+                    FindingObservation.scan_run_id == scan_run_id, FindingObservation.ml_row_id.is_not(None)
+                )
                 .execution_options(yield_per=BATCH)
             )
             batch = []

@@ -50,6 +50,7 @@ _COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("parent_resource_state", pa.string(), "parent_resource_state"),
     ("temporal_features", pa.string(), "temporal_features::text"),
     ("user_action", pa.string(), "user_action"),
+    ("label_source", pa.string(), "label_source"),
     ("time_to_action_hours", pa.float64(), "time_to_action_hours"),
     ("labeled_at", pa.timestamp("us", tz="UTC"), "labeled_at"),
     ("enriched_at", pa.timestamp("us", tz="UTC"), "enriched_at"),

@@ -33,10 +33,16 @@ class TrainedModel:
 
 
 def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
-    """Feature rows and labels, oldest decision first."""
+    """Feature rows and labels from explicit decisions, oldest decision first.
+
+    Implicit labels (a resource that disappeared while its finding was open, label_source
+    "implicit") are not used yet: they are a weaker, differently biased signal.
+    """
+    names = set(pq.read_schema(path).names)
     table = pq.read_table(
         path,
         columns=[
+            *(["label_source"] if "label_source" in names else []),
             "detected_at",
             "labeled_at",
             "provider",
@@ -50,7 +56,12 @@ def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
             "user_action",
         ],
     )
-    records = [r for r in table.to_pylist() if r["user_action"] in ("deleted", "kept", "ignored")]
+    records = [
+        r
+        for r in table.to_pylist()
+        if r["user_action"] in ("deleted", "kept", "ignored")
+        and r.get("label_source", "explicit") != "implicit"
+    ]
     records.sort(key=lambda r: (r["detected_at"], r["labeled_at"]))
     rows = [
         waste_row(

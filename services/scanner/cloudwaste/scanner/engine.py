@@ -1,43 +1,75 @@
-"""Scan orchestration: regions concurrently, each kind listed once per region, every rule evaluated.
+"""Scan orchestration, provider-agnostic: scopes concurrently; in each scope every kind an enabled
+rule needs is listed once (dependencies first) and every enabled rule runs over that one listing.
 
-A failing region becomes a failed RegionOutcome; it never stops or corrupts the other regions.
+Failures stay where they happen: a kind that cannot be listed (access denied, throttling that
+outlasts the SDK's retries, any exception) fails in that scope only, and only the rules that need
+it are skipped there; a scope fails as a whole only when nothing in it could be listed. A failing
+scope never stops or corrupts the others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from cloudwaste.core.errors import FailedPrecondition
-from cloudwaste.scanner.domain import FindingDraft, RegionOutcome, Resource, severity_for
-from cloudwaste.scanner.pricing import AwsPrices
-from cloudwaste.scanner.providers import aws
-from cloudwaste.scanner.rules import Context, Registry
+from cloudwaste.scanner.domain import FindingDraft, Resource, ScopeOutcome, severity_for
+from cloudwaste.scanner.kinds import Kind, KindRegistry
+from cloudwaste.scanner.kinds import load_all as load_kinds
+from cloudwaste.scanner.metrics import KIND_FAILURES
+from cloudwaste.scanner.providers import Provider, ProviderRegistry
+from cloudwaste.scanner.providers import load_all as load_providers
+from cloudwaste.scanner.rules import Context, Registry, Rule
 
 log = logging.getLogger(__name__)
+
+# Options per provider key, e.g. {"aws": {"endpoint_url": "http://127.0.0.1:5000"}}; built by
+# `providers.options_from_settings(settings)`.
+ProviderOptions = Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
 class ScanTarget:
-    provider: str
-    access: dict
-    regions: list[str]
+    provider: str  # a registered provider key
+    access: Mapping[str, Any]
+    scopes: Sequence[str] = ()  # empty: every scope enabled for the account
+    rule_parameters: Mapping[str, Any] | None = None  # {rule key: {parameter: value}}
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """A resolved target: connected, scopes known, rules and kinds chosen. `scan_scopes` runs it."""
+
+    provider: Provider
+    connection: Any
+    scopes: list[str]
+    rules: dict[str, tuple[Rule, dict[str, Any]]]  # enabled rules with their effective params
+    kinds: list[Kind]  # what those rules need, dependencies first
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # every rule, `enabled` included
+
+
+def _rule_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters a rule evaluates with: its own, without the engine's `enabled` switch."""
+    return {k: v for k, v in params.items() if k != "enabled"}
 
 
 def evaluate(
-    resources: list[Resource], registry: Registry, now: dt.datetime, region: str
+    resources: Iterable[Resource],
+    rules: Mapping[str, tuple[Rule, Mapping[str, Any]]],
+    ctx: Context,
 ) -> list[FindingDraft]:
-    """Runs every registered rule on the resources of its kind."""
-    ctx = Context(now=now, prices=AwsPrices(region))
-    params = {r.key: r.resolve_params() for r in registry}
+    """Runs each rule on the resources of its kind; a rule that raises skips that resource only."""
+    by_kind: dict[str, list[tuple[Rule, Mapping[str, Any]]]] = {}
+    for rule, params in rules.values():
+        by_kind.setdefault(rule.resource_kind, []).append((rule, params))
     drafts = []
     for res in resources:
-        for rule in registry.for_kind(res.kind):
+        for rule, params in by_kind.get(res.kind, ()):
             try:
-                detection = rule.evaluate(res, params[rule.key], ctx)
+                detection = rule.evaluate(res, params, ctx)
             except Exception:
                 log.exception("rule failed", extra={"rule": rule.key, "kind": res.kind})
                 continue
@@ -47,60 +79,153 @@ def evaluate(
 
 
 class Engine:
+    """Scans one account: `resolve_scopes(target)` then `scan_scopes(plan, on_scope)`, or `scan`.
+
+    `options`: {provider key: options} (see `providers.options_from_settings`). For the former
+    signature `Engine(registry, endpoint_url, concurrency)`, a string is given to every provider as
+    its `endpoint_url` option.
+    """
+
     def __init__(
         self,
         registry: Registry,
-        aws_endpoint_url: str = "",
+        options: ProviderOptions | str | None = None,
         region_concurrency: int = 4,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        *,
+        providers: ProviderRegistry | None = None,
+        kinds: KindRegistry | None = None,
     ) -> None:
         self.registry = registry
-        self.aws_endpoint_url = aws_endpoint_url
-        self.region_concurrency = region_concurrency
+        self.providers = providers if providers is not None else load_providers()
+        self.kinds = kinds if kinds is not None else load_kinds()
+        if isinstance(options, str):
+            options = {key: {"endpoint_url": options} for key in self.providers.keys()}
+        self.options: dict[str, Mapping[str, Any]] = dict(options or {})
+        self.region_concurrency = max(1, region_concurrency)
         self.clock = clock
 
-    def resolve_regions(self, target: ScanTarget) -> tuple[aws.AwsSession, list[str]]:
-        if target.provider != "aws":
-            raise FailedPrecondition(f"provider {target.provider} is not supported yet; only aws is")
-        a = target.access
-        session = aws.AwsSession(
-            aws.AwsAccess(a.get("account_id", ""), a["role_arn"], a.get("external_id", "")),
-            self.aws_endpoint_url,
-        )
-        return session, list(target.regions) or session.enabled_regions()
+    # --- planning ---------------------------------------------------------------------------------
 
-    def scan_regions(
-        self,
-        session: aws.AwsSession,
-        regions: list[str],
-        on_region: Callable[[RegionOutcome], None],
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> list[RegionOutcome]:
+    def plan_rules(
+        self, provider: str, rule_parameters: Mapping[str, Any] | None
+    ) -> tuple[dict[str, tuple[Rule, dict[str, Any]]], list[Kind], dict[str, dict[str, Any]]]:
+        """Validates the overrides; returns the enabled rules with their parameters, the kinds
+        they need (dependencies first) and every rule's effective parameters."""
+        params = self.registry.effective_params(rule_parameters, provider)
+        rules = {
+            key: (self.registry.rules[key], _rule_params(p)) for key, p in params.items() if p["enabled"]
+        }
+        needed = {k for rule, _ in rules.values() for k in rule.kinds}
+        return rules, self.kinds.closure(needed), params
+
+    def resolve_scopes(self, target: ScanTarget) -> ScanPlan:
+        """Checks the rule parameters, connects to the account and lists its scopes. Raises domain
+        errors (unknown provider, bad parameters, access refused, provider unreachable)."""
+        provider = self.providers.get(target.provider)
+        rules, kinds, params = self.plan_rules(provider.key, target.rule_parameters)
+        connection = provider.connect(target.access, self.options.get(provider.key, {}))
+        scopes = provider.list_scopes(connection, list(target.scopes))
+        return ScanPlan(provider, connection, scopes, rules, kinds, params)
+
+    # --- scanning ---------------------------------------------------------------------------------
+
+    def scan_scope(
+        self, plan: ScanPlan, scope: str, should_stop: Callable[[], bool] = lambda: False
+    ) -> ScopeOutcome:
+        """Lists the plan's kinds in one scope, each once, and runs the rules whose kinds are complete."""
         now = self.clock()
-
-        def one(region: str) -> RegionOutcome:
+        provider = plan.provider
+        listings: dict[str, list[Resource]] = {}
+        errors: dict[str, str] = {}
+        for kind in plan.kinds:
             if should_stop():
-                return RegionOutcome(region, False, "interrupted: the scanner was shutting down")
+                return ScopeOutcome(scope, False, "interrupted: the scanner was shutting down")
+            missing = [d for d in kind.requires if d not in listings]
+            if missing:
+                errors[kind.key] = f"not listed: it needs {', '.join(missing)}, which failed"
+                KIND_FAILURES.labels(provider.key, kind.key).inc()
+                continue
             try:
-                resources = aws.list_region(session, region, now)
-                drafts = evaluate(resources, self.registry, now, region)
-                return RegionOutcome(region, True, "", len(resources), drafts)
+                listings[kind.key] = provider.list_kind(
+                    plan.connection, kind, scope, now, {d: listings[d] for d in kind.requires}
+                )
             except Exception as exc:
-                log.warning("region failed", extra={"region": region, "error": aws.describe_error(exc)})
-                return RegionOutcome(region, False, aws.describe_error(exc))
+                errors[kind.key] = provider.describe_error(exc)
+                KIND_FAILURES.labels(provider.key, kind.key).inc()
+                log.warning(
+                    "kind failed", extra={"scope": scope, "kind": kind.key, "error": errors[kind.key]}
+                )
+        if errors and not listings:
+            causes = [e for e in errors.values() if not e.startswith("not listed")] or list(errors.values())
+            first = causes[0]
+            message = first if len(set(errors.values())) == 1 else f"every resource kind failed; {first}"
+            return ScopeOutcome(scope, False, message[:500], kind_errors=errors)
+        try:
+            prices = provider.prices(scope)
+        except Exception as exc:
+            return ScopeOutcome(
+                scope, False, f"no prices: {provider.describe_error(exc)}", kind_errors=errors
+            )
+        index = {(r.kind, r.resource_id): r for rs in listings.values() for r in rs}
+        ctx = Context(now=now, prices=prices, lookup=lambda k, rid: index.get((k, rid)))
+        runnable = {
+            key: (rule, params)
+            for key, (rule, params) in plan.rules.items()
+            if all(k in listings for k in rule.kinds)
+        }
+        resources = [r for rs in listings.values() for r in rs]
+        return ScopeOutcome(
+            scope=scope,
+            succeeded=True,
+            resources_scanned=len(resources),
+            findings=evaluate(resources, runnable, ctx),
+            kinds_listed=frozenset(listings),
+            kind_errors=errors,
+            rule_params={key: dict(params) for key, (_, params) in runnable.items()},
+            listed=frozenset(index),
+        )
+
+    def scan_scopes(
+        self,
+        plan: ScanPlan,
+        on_scope: Callable[[ScopeOutcome], None],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[ScopeOutcome]:
+        """Scans the plan's scopes concurrently; `on_scope` persists each outcome as it comes. A
+        scope whose outcome cannot be persisted is reported again as failed."""
+        provider = plan.provider
+
+        def one(scope: str) -> ScopeOutcome:
+            if should_stop():
+                return ScopeOutcome(scope, False, "interrupted: the scanner was shutting down")
+            try:
+                return self.scan_scope(plan, scope, should_stop)
+            except Exception as exc:
+                log.exception("scope failed", extra={"scope": scope})
+                return ScopeOutcome(scope, False, provider.describe_error(exc))
 
         outcomes = []
-        with ThreadPoolExecutor(max_workers=self.region_concurrency, thread_name_prefix="region") as pool:
-            futures = [pool.submit(one, r) for r in regions]
+        with ThreadPoolExecutor(max_workers=self.region_concurrency, thread_name_prefix="scope") as pool:
+            futures = [pool.submit(one, s) for s in plan.scopes]
             for fut in as_completed(futures):
                 outcome = fut.result()
                 try:
-                    on_region(outcome)
-                except Exception as exc:  # persisting failed: the region counts as failed, others go on
-                    log.exception("saving region failed", extra={"region": outcome.region})
-                    outcome = RegionOutcome(
-                        outcome.region, False, f"could not save findings: {exc.__class__.__name__}"
+                    on_scope(outcome)
+                except Exception as exc:  # persisting failed: the scope counts as failed, others go on
+                    log.exception("saving scope failed", extra={"scope": outcome.scope})
+                    outcome = ScopeOutcome(
+                        outcome.scope, False, f"could not save findings: {exc.__class__.__name__}"
                     )
-                    on_region(outcome)
+                    on_scope(outcome)
                 outcomes.append(outcome)
         return outcomes
+
+    def scan(
+        self,
+        target: ScanTarget,
+        on_scope: Callable[[ScopeOutcome], None] = lambda outcome: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[ScopeOutcome]:
+        """resolve_scopes + scan_scopes in one call."""
+        return self.scan_scopes(self.resolve_scopes(target), on_scope, should_stop)

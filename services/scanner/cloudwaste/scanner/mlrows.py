@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator, Mapping
 
 from cloudwaste.core.models import ML_SCHEMA_VERSION
 from cloudwaste.core.privacy import allow_listed, keyed_hash
 from cloudwaste.core.regions import region_group
 from cloudwaste.core.settings import HashKey
 from cloudwaste.scanner.domain import FindingDraft
+from cloudwaste.scanner.kinds import ConfigTypes, ml_config_allowlist
+from cloudwaste.scanner.kinds import load_all as load_kinds
 
-# Configuration fields that may enter an ML row, per resource kind, with their allowed types.
-ML_CONFIG_ALLOWLIST: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "aws.ec2.volume": {"volume_type": str, "size_gb": int, "iops": int, "encrypted": bool},
-    "aws.ec2.instance": {"instance_type": str, "architecture": str, "platform": str, "state": str},
-    "aws.ec2.elastic_ip": {"domain": str, "associated": bool},
-    "aws.ec2.snapshot": {"size_gb": int, "encrypted": bool, "storage_tier": str},
-    "aws.ec2.nat_gateway": {"connectivity_type": str},
-    "aws.elbv2.load_balancer": {"type": str, "scheme": str, "target_group_count": int},
-}
+
+class _ConfigAllowList(Mapping[str, Mapping[str, ConfigTypes]]):
+    """Configuration fields that may enter an ML row, per resource kind, with their allowed types:
+    a read-only view of what each registered kind declares (`Kind.ml_config`)."""
+
+    def __getitem__(self, kind: str) -> Mapping[str, ConfigTypes]:
+        registry = load_kinds()
+        if kind not in registry:
+            raise KeyError(kind)
+        return registry.get(kind).ml_config
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([k.key for k in load_kinds()])
+
+    def __len__(self) -> int:
+        return len(load_kinds().kinds)
+
+
+ML_CONFIG_ALLOWLIST: Mapping[str, Mapping[str, ConfigTypes]] = _ConfigAllowList()
 
 
 def base_row(
@@ -42,7 +55,7 @@ def base_row(
         "confidence_level": d.confidence,
         "resource_age_days": round(age, 3) if age is not None else None,
         "cost_monthly": float(d.monthly_cost),
-        "resource_config": allow_listed(r.config, ML_CONFIG_ALLOWLIST.get(r.kind, {})),
+        "resource_config": allow_listed(r.config, ml_config_allowlist(r.kind)),
         "parent_resource_hash": keyed_hash(key, "resource", f"{r.provider}:{r.parent_id}")
         if r.parent_id
         else None,

@@ -7,6 +7,7 @@ from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
 from cloudwaste.core.settings import ScannerSettings
+from cloudwaste.scanner import providers
 from cloudwaste.scanner.engine import Engine
 from cloudwaste.scanner.rules import load_all
 from cloudwaste.scanner.servicer import ScannerServicer
@@ -33,7 +34,7 @@ def enricher_notifier(address: str):
 def build_app(settings: ScannerSettings) -> App:
     db = Database(settings.database_url)
     store = ScannerStore(db, settings.hash_key)
-    engine = Engine(load_all(), settings.aws_endpoint_url, settings.region_concurrency)
+    engine = Engine(load_all(), providers.options_from_settings(settings), settings.region_concurrency)
     worker = ScanWorker(
         store,
         engine,

@@ -1,15 +1,22 @@
-"""ScannerService: a thin adapter, proto -> domain -> proto. Errors are raised, never aborted here."""
+"""ScannerService: a thin adapter, proto -> domain -> proto. Errors are raised, never aborted here.
+
+It knows no provider by name: a cloud account's `provider` enum names a registered provider
+(PROVIDER_AWS -> "aws"), and its `access` oneof field of the same name holds the settings that
+provider validates.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.core.protoconv import money, timestamp
-from cloudwaste.core.regions import known_regions
-from cloudwaste.scanner.store import FindingFilter, ScannerStore
+from cloudwaste.scanner import providers
+from cloudwaste.scanner.rules import load_all as load_rules
+from cloudwaste.scanner.store import USER_STATES, FindingFilter, ScannerStore, etag
 from cloudwaste.scanner.v1 import (
     cloud_account_pb2,
     finding_pb2,
@@ -19,33 +26,41 @@ from cloudwaste.scanner.v1 import (
 )
 from google.protobuf import json_format, struct_pb2
 
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_PROVIDERS = {provider_pb2.PROVIDER_AWS: "aws"}
-_PROVIDER_ENUM = {
-    "aws": provider_pb2.PROVIDER_AWS,
-    "azure": provider_pb2.PROVIDER_AZURE,
-    "gcp": provider_pb2.PROVIDER_GCP,
-    "m365": provider_pb2.PROVIDER_M365,
-}
 _STATE_NAMES = {v: k.removeprefix("FINDING_STATE_") for k, v in finding_pb2.FindingState.items()}
+_UPDATABLE = ("display_name", "regions", "rule_parameters", "ml_collection_enabled")
+_MAX_TEXT = 256
+
+
+def provider_key(value: int) -> str:
+    """PROVIDER_AWS -> "aws"; "" for an unknown or unspecified value."""
+    if value == provider_pb2.PROVIDER_UNSPECIFIED or value not in provider_pb2.Provider.values():
+        return ""
+    return provider_pb2.Provider.Name(value).removeprefix("PROVIDER_").lower()
+
+
+def provider_enum(key: str) -> int:
+    try:
+        return provider_pb2.Provider.Value(f"PROVIDER_{key.upper()}")
+    except ValueError:
+        return provider_pb2.PROVIDER_UNSPECIFIED
 
 
 def _account_pb(a) -> cloud_account_pb2.CloudAccount:
-    return cloud_account_pb2.CloudAccount(
+    msg = cloud_account_pb2.CloudAccount(
         name=names.format("cloudAccounts", a.id),
-        provider=_PROVIDER_ENUM.get(a.provider, provider_pb2.PROVIDER_UNSPECIFIED),
+        provider=provider_enum(a.provider),
         display_name=a.display_name,
         tenant_id=a.tenant_id,
         regions=list(a.regions),
-        aws=cloud_account_pb2.AwsAccess(
-            account_id=a.access.get("account_id", ""),
-            role_arn=a.access.get("role_arn", ""),
-            external_id=a.access.get("external_id", ""),
-        ),
         create_time=timestamp(a.create_time),
+        update_time=timestamp(a.update_time),
         ml_collection_enabled=a.ml_collection_enabled,
     )
+    if a.provider in cloud_account_pb2.CloudAccount.DESCRIPTOR.fields_by_name:
+        json_format.ParseDict(a.access or {}, getattr(msg, a.provider), ignore_unknown_fields=True)
+    for rule, params in (a.rule_parameters or {}).items():
+        msg.rule_parameters[rule].update(params)
+    return msg
 
 
 def scan_run_pb(r) -> scan_run_pb2.ScanRun:
@@ -64,17 +79,21 @@ def scan_run_pb(r) -> scan_run_pb2.ScanRun:
         error_message=r.error_message or "",
         regions_done=len(results),
         regions_total=len(r.regions or []),
+        new_findings_count=r.new_findings_count,
+        resolved_findings_count=r.resolved_findings_count,
+        reopened_findings_count=r.reopened_findings_count,
     )
 
 
 def finding_pb(f) -> finding_pb2.Finding:
     evidence = struct_pb2.Struct()
     json_format.ParseDict(f.evidence or {}, evidence)
+    parts = getattr(f, "parts_monthly_cost", None)
     return finding_pb2.Finding(
         name=names.format("findings", f.id),
         resource_name=f.resource_id,
         resource_type=f.resource_type,
-        provider=_PROVIDER_ENUM.get(f.provider, provider_pb2.PROVIDER_UNSPECIFIED),
+        provider=provider_enum(f.provider),
         region=f.region,
         category=f.scenario,
         severity=finding_pb2.Severity.Value(f"SEVERITY_{f.severity}"),
@@ -84,13 +103,48 @@ def finding_pb(f) -> finding_pb2.Finding:
         evidence=evidence,
         event_time=timestamp(f.event_time),
         create_time=timestamp(f.create_time),
-        scan_run=names.format("scanRuns", f.scan_run_id),
+        scan_run=names.format("scanRuns", f.last_scan_run_id),
         cloud_account=names.format("cloudAccounts", f.cloud_account_id),
         resource_display_name=f.resource_display_name or "",
         state_change_time=timestamp(f.state_change_time),
         resource_create_time=timestamp(f.resource_create_time),
         resource_labels={str(k): str(v) for k, v in (f.tags or {}).items()},
+        etag=etag(f),
+        resolve_reason=finding_pb2.ResolveReason.Value(f"RESOLVE_REASON_{f.resolve_reason}")
+        if f.resolve_reason
+        else finding_pb2.RESOLVE_REASON_UNSPECIFIED,
+        resolve_scan_run=names.format("scanRuns", f.resolve_scan_run_id) if f.resolve_scan_run_id else "",
+        ignore_expire_time=timestamp(f.ignore_expire_time),
+        parent_finding=names.format("findings", f.parent_finding_id) if f.parent_finding_id else "",
+        parts_monthly_cost=money(parts, f.currency) if parts is not None else None,
+        observation_count=f.observation_count,
     )
+
+
+def _text(field: str, value: str, required: bool = False, limit: int = _MAX_TEXT) -> str:
+    if "\x00" in value:
+        raise InvalidArgument(field, "must not contain NUL characters")
+    if len(value) > limit:
+        raise InvalidArgument(field, f"must be at most {limit} characters")
+    if required and not value.strip():
+        raise InvalidArgument(field, "is required")
+    return value.strip() if required else value
+
+
+def _rule_parameters(msg: cloud_account_pb2.CloudAccount, provider: str) -> dict:
+    """The account's rule parameter overrides, validated against the rule registry."""
+    overrides = {}
+    for rule, struct in msg.rule_parameters.items():
+        values = json_format.MessageToDict(struct)
+        # JSON numbers arrive as floats: a whole number is an int to the parameter spec
+        overrides[rule] = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in values.items()
+        }
+    try:
+        load_rules().effective_params(overrides, provider=provider)
+    except InvalidArgument as exc:  # the registry names rule_parameters.<rule>.<param>
+        raise InvalidArgument(f"cloud_account.{exc.field}", exc.problem) from None
+    return overrides
 
 
 class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
@@ -98,40 +152,34 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         self.store = store
         self.on_scan_queued = on_scan_queued
 
+    # --- accounts ---------------------------------------------------------------------------
     def CreateCloudAccount(self, request, context):
-        a = request.cloud_account
         if not request.HasField("cloud_account"):
             raise InvalidArgument("cloud_account", "is required")
-        if a.provider != provider_pb2.PROVIDER_AWS:
-            raise InvalidArgument("cloud_account.provider", "only PROVIDER_AWS is supported for now")
-        if not a.tenant_id.strip() or len(a.tenant_id) > 128:
-            raise InvalidArgument("cloud_account.tenant_id", "is required (at most 128 characters)")
-        if len(a.display_name) > 256:
-            raise InvalidArgument("cloud_account.display_name", "must be at most 256 characters")
-        if not a.HasField("aws"):
-            raise InvalidArgument("cloud_account.aws", "is required for PROVIDER_AWS")
-        m = _ROLE_ARN.match(a.aws.role_arn)
-        if not m:
+        a = request.cloud_account
+        key = provider_key(a.provider)
+        if not key:
+            raise InvalidArgument("cloud_account.provider", "is required (e.g. PROVIDER_AWS)")
+        provider = providers.get(key, field="cloud_account.provider")
+        tenant = _text("cloud_account.tenant_id", a.tenant_id, required=True, limit=128)
+        display_name = _text("cloud_account.display_name", a.display_name)
+        if a.WhichOneof("access") != key:
             raise InvalidArgument(
-                "cloud_account.aws.role_arn", "must look like arn:aws:iam::123456789012:role/NAME"
+                f"cloud_account.{key}", f"is required for {provider_pb2.Provider.Name(a.provider)}"
             )
-        if a.aws.account_id and not _ACCOUNT.match(a.aws.account_id):
-            raise InvalidArgument("cloud_account.aws.account_id", "must be 12 digits")
-        if a.aws.account_id and a.aws.account_id != m.group(1):
-            raise InvalidArgument("cloud_account.aws.account_id", "does not match the account of role_arn")
-        if not 2 <= len(a.aws.external_id) <= 1224:
-            raise InvalidArgument("cloud_account.aws.external_id", "is required (2-1224 characters)")
-        valid = known_regions("aws")
-        for i, region in enumerate(a.regions):
-            if region not in valid:
-                raise InvalidArgument(f"cloud_account.regions[{i}]", f'"{region[:64]}" is not an AWS region')
+        access = provider.validate_access(
+            json_format.MessageToDict(getattr(a, key), preserving_proto_field_name=True),
+            f"cloud_account.{key}",
+        )
+        regions = provider.validate_scopes(list(a.regions), "cloud_account.regions")
         account = self.store.create_account(
-            tenant_id=a.tenant_id.strip(),
-            provider=_PROVIDERS[a.provider],
-            display_name=a.display_name,
-            regions=list(dict.fromkeys(a.regions)),
-            access={"account_id": m.group(1), "role_arn": a.aws.role_arn, "external_id": a.aws.external_id},
+            tenant_id=tenant,
+            provider=key,
+            display_name=display_name,
+            regions=regions,
+            access=access,
             ml_collection_enabled=a.ml_collection_enabled,
+            rule_parameters=_rule_parameters(a, key),
         )
         return scanner_service_pb2.CreateCloudAccountResponse(cloud_account=_account_pb(account))
 
@@ -139,13 +187,61 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         account = self.store.get_account(names.parse("name", request.name, "cloudAccounts"))
         return scanner_service_pb2.GetCloudAccountResponse(cloud_account=_account_pb(account))
 
+    def ListCloudAccounts(self, request, context):
+        tenant = _text("tenant_id", request.tenant_id, limit=128).strip() or None
+        size = pagination.page_size(request.page_size, default=50, maximum=1000)
+        rows, token = self.store.list_accounts(tenant, size, request.page_token)
+        return scanner_service_pb2.ListCloudAccountsResponse(
+            cloud_accounts=[_account_pb(a) for a in rows], next_page_token=token
+        )
+
+    def UpdateCloudAccount(self, request, context):
+        if not request.HasField("cloud_account"):
+            raise InvalidArgument("cloud_account", "is required")
+        a = request.cloud_account
+        account_id = names.parse("cloud_account.name", a.name, "cloudAccounts")
+        paths = list(request.update_mask.paths)
+        if not paths:
+            raise InvalidArgument(
+                "update_mask", f"is required: name the fields to change ({', '.join(_UPDATABLE)})"
+            )
+        changes = {}
+        for i, path in enumerate(paths):
+            if path not in _UPDATABLE:
+                raise InvalidArgument(
+                    f"update_mask.paths[{i}]",
+                    f'"{path[:64]}" cannot be changed (changeable: {", ".join(_UPDATABLE)})',
+                )
+        current = self.store.get_account(account_id)
+        provider = providers.get(current.provider)
+        if "display_name" in paths:
+            changes["display_name"] = _text("cloud_account.display_name", a.display_name)
+        if "regions" in paths:
+            changes["regions"] = provider.validate_scopes(list(a.regions), "cloud_account.regions")
+        if "rule_parameters" in paths:
+            changes["rule_parameters"] = _rule_parameters(a, current.provider)
+        if "ml_collection_enabled" in paths:
+            changes["ml_collection_enabled"] = a.ml_collection_enabled
+        account = self.store.update_account(account_id, changes)
+        return scanner_service_pb2.UpdateCloudAccountResponse(cloud_account=_account_pb(account))
+
+    def DeleteCloudAccount(self, request, context):
+        erased = self.store.delete_account(
+            names.parse("name", request.name, "cloudAccounts"), request.erase_ml_data
+        )
+        return scanner_service_pb2.DeleteCloudAccountResponse(
+            scan_runs_deleted=erased.scan_runs,
+            findings_deleted=erased.findings,
+            user_actions_deleted=erased.user_actions,
+            ml_rows_deleted=erased.ml_rows,
+        )
+
+    # --- scan runs --------------------------------------------------------------------------
     def StartScan(self, request, context):
         account_id = names.parse("cloud_account", request.cloud_account, "cloudAccounts")
-        valid = known_regions("aws")
-        for i, region in enumerate(request.regions):
-            if region not in valid:
-                raise InvalidArgument(f"regions[{i}]", f'"{region[:64]}" is not an AWS region')
-        run = self.store.create_scan_run(account_id, list(dict.fromkeys(request.regions)))
+        account = self.store.get_account(account_id)
+        regions = providers.get(account.provider).validate_scopes(list(request.regions), "regions")
+        run = self.store.create_scan_run(account_id, regions)
         self.on_scan_queued()
         return scanner_service_pb2.StartScanResponse(scan_run=scan_run_pb(run))
 
@@ -153,9 +249,30 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         run = self.store.get_scan_run(names.parse("name", request.name, "scanRuns"))
         return scanner_service_pb2.GetScanRunResponse(scan_run=scan_run_pb(run))
 
+    def ListScanRuns(self, request, context):
+        account_id = (
+            names.parse("cloud_account", request.cloud_account, "cloudAccounts")
+            if request.cloud_account
+            else None
+        )
+        size = pagination.page_size(request.page_size, default=50, maximum=1000)
+        rows, token = self.store.list_scan_runs(account_id, size, request.page_token)
+        return scanner_service_pb2.ListScanRunsResponse(
+            scan_runs=[scan_run_pb(r) for r in rows], next_page_token=token
+        )
+
+    # --- findings ---------------------------------------------------------------------------
+    def GetFinding(self, request, context):
+        finding = self.store.get_finding(names.parse("name", request.name, "findings"))
+        return scanner_service_pb2.GetFindingResponse(finding=finding_pb(finding))
+
     def ListFindings(self, request, context):
         if request.state not in _STATE_NAMES:
             raise InvalidArgument("state", f"unknown value {request.state}")
+        if request.state and request.all_states:
+            raise InvalidArgument("all_states", "cannot be combined with state")
+        if request.category and not re.fullmatch(r"[a-z0-9-]{1,64}", request.category):
+            raise InvalidArgument("category", "must be a rule key like ebs-volume-unattached")
         flt = FindingFilter(
             scan_run_id=names.parse("scan_run", request.scan_run, "scanRuns") if request.scan_run else None,
             cloud_account_id=(
@@ -165,9 +282,8 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             ),
             state=_STATE_NAMES[request.state] if request.state else None,
             category=request.category or None,
+            all_states=request.all_states,
         )
-        if request.category and not re.fullmatch(r"[a-z0-9-]{1,64}", request.category):
-            raise InvalidArgument("category", "must be a scenario key like ebs-volume-unattached")
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
         rows, token, total = self.store.list_findings(flt, size, request.page_token)
         return scanner_service_pb2.ListFindingsResponse(
@@ -176,13 +292,20 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
 
     def SetFindingState(self, request, context):
         finding_id = names.parse("name", request.name, "findings")
-        allowed = {
-            finding_pb2.FINDING_STATE_DELETED,
-            finding_pb2.FINDING_STATE_KEPT,
-            finding_pb2.FINDING_STATE_IGNORED,
-            finding_pb2.FINDING_STATE_OPEN,
-        }
-        if request.state not in allowed:
-            raise InvalidArgument("state", "must be FINDING_STATE_DELETED, _KEPT, _IGNORED or _OPEN")
-        finding = self.store.set_finding_state(finding_id, _STATE_NAMES[request.state])
+        state = _STATE_NAMES.get(request.state)
+        if state not in USER_STATES:
+            raise InvalidArgument("state", "must be FINDING_STATE_OPEN, _DELETED, _KEPT or _IGNORED")
+        expiry = None
+        if request.HasField("ignore_expire_time"):
+            if state != "IGNORED":
+                raise InvalidArgument("ignore_expire_time", "is only valid with FINDING_STATE_IGNORED")
+            expiry = request.ignore_expire_time.ToDatetime(tzinfo=dt.UTC)
+            if expiry <= dt.datetime.now(dt.UTC):
+                raise InvalidArgument("ignore_expire_time", "must be in the future")
+        finding = self.store.set_finding_state(
+            finding_id,
+            state,
+            expected_etag=_text("etag", request.etag, limit=64),
+            ignore_expire_time=expiry,
+        )
         return scanner_service_pb2.SetFindingStateResponse(finding=finding_pb(finding))

@@ -1,6 +1,9 @@
-"""Scanner's PostgreSQL access: accounts, scan runs, findings, user actions, base ML rows.
+"""Scanner's PostgreSQL access: accounts, scan runs, findings and their lifecycle, user actions,
+base ML rows.
 
-Every write is one transaction; a region's findings and their ML rows land together or not at all.
+A finding is stable: one per (cloud account, scope, resource, rule). A scope's save is one
+transaction: its findings are created or updated, each gets one observation (and one ML row) for
+this scan, what the scope no longer shows is resolved, and resolved findings that came back reopen.
 """
 
 from __future__ import annotations
@@ -8,26 +11,43 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
-from cloudwaste.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from cloudwaste.core.models import CloudAccount, Finding, MlTrainingData, ScanRun, UserAction
+from cloudwaste.core.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from cloudwaste.core.models import (
+    CloudAccount,
+    Finding,
+    FindingObservation,
+    MlTrainingData,
+    ScanRun,
+    UserAction,
+)
+from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.core.settings import HashKey
-from cloudwaste.scanner.domain import RegionOutcome
+from cloudwaste.scanner.domain import FindingDraft, ScopeOutcome, severity_for
 from cloudwaste.scanner.mlrows import base_row
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 TERMINAL = ("SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED")
+ACTIVE = ("PENDING", "RUNNING")
 DECISIONS = ("DELETED", "KEPT", "IGNORED")
+USER_STATES = ("OPEN", *DECISIONS)
+GONE, CHANGED, PARAMS_CHANGED = "RESOURCE_GONE", "RESOURCE_CHANGED", "RULE_PARAMETERS_CHANGED"
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def etag(finding: Finding) -> str:
+    return f"v{finding.version}"
 
 
 def ensure_ml_partition(session: Session, when: dt.datetime) -> None:
@@ -48,11 +68,20 @@ def ensure_ml_partition(session: Session, when: dt.datetime) -> None:
 class FindingFilter:
     scan_run_id: uuid.UUID | None = None
     cloud_account_id: uuid.UUID | None = None
-    state: str | None = None
+    state: str | None = None  # None with all_states=False means OPEN
     category: str | None = None
+    all_states: bool = False
 
     def as_dict(self) -> dict:
         return {k: str(v) if v is not None else None for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Erasure:
+    scan_runs: int
+    findings: int
+    user_actions: int
+    ml_rows: int
 
 
 class ScannerStore:
@@ -70,6 +99,7 @@ class ScannerStore:
         regions: list[str],
         access: dict,
         ml_collection_enabled: bool,
+        rule_parameters: dict | None = None,
     ) -> CloudAccount:
         with self.db.transaction() as s:
             account = CloudAccount(
@@ -79,6 +109,7 @@ class ScannerStore:
                 regions=regions,
                 access=access,
                 ml_collection_enabled=ml_collection_enabled,
+                rule_parameters=rule_parameters or {},
             )
             s.add(account)
             s.flush()
@@ -87,17 +118,89 @@ class ScannerStore:
 
     def get_account(self, account_id: uuid.UUID) -> CloudAccount:
         with self.db.transaction() as s:
-            account = s.get(CloudAccount, account_id)
-            if account is None:
-                raise NotFound(f"cloudAccounts/{account_id} does not exist")
+            return _account(s, account_id)
+
+    def list_accounts(
+        self, tenant_id: str | None, page_size: int, page_token: str
+    ) -> tuple[list[CloudAccount], str]:
+        """Oldest first, keyset-paginated on (create_time, id)."""
+        filters = {"tenant_id": tenant_id}
+        position = pagination.decode_keyset(page_token, filters)
+        query = select(CloudAccount)
+        if tenant_id:
+            query = query.where(CloudAccount.tenant_id == tenant_id)
+        if position:
+            ts, last = position
+            query = query.where(
+                or_(
+                    CloudAccount.create_time > ts,
+                    and_(CloudAccount.create_time == ts, CloudAccount.id > last),
+                )
+            )
+        with self.db.transaction() as s:
+            rows = list(
+                s.execute(
+                    query.order_by(CloudAccount.create_time, CloudAccount.id).limit(page_size + 1)
+                ).scalars()
+            )
+        return _page(rows, page_size, filters)
+
+    def update_account(self, account_id: uuid.UUID, changes: dict) -> CloudAccount:
+        """Applies already-validated changes (display_name, regions, rule_parameters, ml_collection_enabled)."""
+        with self.db.transaction() as s:
+            account = _account(s, account_id, lock=True)
+            for name, value in changes.items():
+                setattr(account, name, value)
+            account.update_time = utcnow()
+            s.flush()
+            s.refresh(account)
             return account
+
+    def delete_account(self, account_id: uuid.UUID, erase_ml_data: bool) -> Erasure:
+        """Erases the account's operational data and, on request, every ML row it produced."""
+        with self.db.transaction() as s:
+            account = _account(s, account_id, lock=True)
+            active = s.execute(
+                select(ScanRun.id).where(ScanRun.cloud_account_id == account_id, ScanRun.state.in_(ACTIVE))
+            ).first()
+            if active:
+                raise FailedPrecondition(
+                    f"scanRuns/{active[0]} of this account has not ended yet; delete the account once it has"
+                )
+            ml_rows = 0
+            if erase_ml_data:
+                observed = (
+                    select(FindingObservation.ml_row_id, FindingObservation.ml_row_detected_at)
+                    .join(Finding, Finding.id == FindingObservation.finding_id)
+                    .where(Finding.cloud_account_id == account_id, FindingObservation.ml_row_id.is_not(None))
+                )
+                ml_rows = s.execute(
+                    delete(MlTrainingData).where(
+                        tuple_(MlTrainingData.id, MlTrainingData.detected_at).in_(observed)
+                    )
+                ).rowcount
+                # Rows whose observation is gone still carry the account's keyed hash.
+                ml_rows += s.execute(
+                    delete(MlTrainingData).where(
+                        MlTrainingData.account_hash == _account_hash(self.hash_key, account),
+                        MlTrainingData.hash_key_id == self.hash_key.key_id,
+                    )
+                ).rowcount
+            finding_ids = select(Finding.id).where(Finding.cloud_account_id == account_id)
+            actions = s.execute(delete(UserAction).where(UserAction.finding_id.in_(finding_ids))).rowcount
+            s.execute(delete(FindingObservation).where(FindingObservation.finding_id.in_(finding_ids)))
+            s.execute(
+                update(Finding).where(Finding.cloud_account_id == account_id).values(parent_finding_id=None)
+            )
+            findings = s.execute(delete(Finding).where(Finding.cloud_account_id == account_id)).rowcount
+            runs = s.execute(delete(ScanRun).where(ScanRun.cloud_account_id == account_id)).rowcount
+            s.delete(account)
+            return Erasure(runs, findings, actions, ml_rows)
 
     # --- scan runs --------------------------------------------------------------------------
     def create_scan_run(self, account_id: uuid.UUID, regions: list[str]) -> ScanRun:
         with self.db.transaction() as s:
-            account = s.get(CloudAccount, account_id)
-            if account is None:
-                raise NotFound(f"cloudAccounts/{account_id} does not exist")
+            account = _account(s, account_id)
             if account.regions:
                 unknown = sorted(set(regions) - set(account.regions))
                 if unknown:
@@ -122,6 +225,30 @@ class ScannerStore:
                 raise NotFound(f"scanRuns/{run_id} does not exist")
             return run
 
+    def list_scan_runs(
+        self, account_id: uuid.UUID | None, page_size: int, page_token: str
+    ) -> tuple[list[ScanRun], str]:
+        """Newest first, keyset-paginated on (create_time, id)."""
+        filters = {"cloud_account": str(account_id) if account_id else None}
+        position = pagination.decode_keyset(page_token, filters)
+        query = select(ScanRun)
+        if account_id:
+            query = query.where(ScanRun.cloud_account_id == account_id)
+        if position:
+            ts, last = position
+            query = query.where(
+                or_(ScanRun.create_time < ts, and_(ScanRun.create_time == ts, ScanRun.id < last))
+            )
+        with self.db.transaction() as s:
+            if account_id:
+                _account(s, account_id)
+            rows = list(
+                s.execute(
+                    query.order_by(ScanRun.create_time.desc(), ScanRun.id.desc()).limit(page_size + 1)
+                ).scalars()
+            )
+        return _page(rows, page_size, filters)
+
     def claim_next_run(self, worker: str) -> tuple[ScanRun, CloudAccount] | None:
         """Takes the oldest pending run; replicas never take the same one (SKIP LOCKED)."""
         with self.db.transaction() as s:
@@ -143,68 +270,23 @@ class ScannerStore:
         with self.db.transaction() as s:
             s.execute(update(ScanRun).where(ScanRun.id == run_id).values(regions=regions))
 
-    def save_region(
-        self, run_id: uuid.UUID, account: CloudAccount, outcome: RegionOutcome, detected_at: dt.datetime
+    def save_scope(
+        self, run_id: uuid.UUID, account: CloudAccount, outcome: ScopeOutcome, detected_at: dt.datetime
     ) -> None:
-        """The region's findings, their ML rows and its result on the run, in one transaction."""
-        total = sum((f.detection.monthly_cost for f in outcome.findings), Decimal(0))
-        result = {
-            "region": outcome.region,
-            "succeeded": outcome.succeeded,
-            "error_message": outcome.error_message,
-            "resources_scanned": outcome.resources_scanned,
-            "findings_count": len(outcome.findings),
-        }
+        """One scope of a run, in one transaction: findings created or updated (decisions kept,
+        resolved ones reopened), one observation and one ML row each, what is gone resolved, and the
+        scope's result on the run."""
         with self.db.transaction() as s:
-            ml_enabled = account.ml_collection_enabled
-            if outcome.findings and ml_enabled:
-                ensure_ml_partition(s, detected_at)
-            findings, ml_rows = [], []
-            account_ref = account.access.get("account_id") or str(account.id)
-            for draft in outcome.findings:
-                row = (
-                    base_row(
-                        draft,
-                        key=self.hash_key,
-                        tenant_id=account.tenant_id,
-                        account_ref=account_ref,
-                        detected_at=detected_at,
-                    )
-                    if ml_enabled
-                    else None
-                )
-                if row:
-                    ml_rows.append(row)
-                r, d = draft.resource, draft.detection
-                findings.append(
-                    {
-                        "id": uuid.uuid4(),
-                        "scan_run_id": run_id,
-                        "cloud_account_id": account.id,
-                        "provider": r.provider,
-                        "resource_id": r.resource_id,
-                        "resource_type": r.kind,
-                        "resource_display_name": r.name,
-                        "region": r.region,
-                        "scenario": d.scenario,
-                        "severity": draft.severity,
-                        "confidence": d.confidence,
-                        "state": "OPEN",
-                        "monthly_cost": d.monthly_cost,
-                        "currency": "USD",
-                        "evidence": _jsonable(d.evidence),
-                        "tags": r.tags,
-                        "resource_config": _jsonable(r.config),
-                        "resource_create_time": r.created_at,
-                        "event_time": detected_at,
-                        "ml_row_id": row["id"] if row else None,
-                        "ml_row_detected_at": detected_at if row else None,
-                    }
-                )
-            if ml_rows:
-                s.execute(insert(MlTrainingData), ml_rows)
-            if findings:
-                s.execute(insert(Finding), findings)
+            counts = _ScopeWriter(s, self.hash_key, run_id, account, outcome, detected_at).write()
+            result = {
+                "region": outcome.scope,
+                "succeeded": outcome.succeeded,
+                "error_message": outcome.error_message,
+                "resources_scanned": outcome.resources_scanned,
+                "findings_count": len(outcome.findings),
+                "failed_kinds": dict(outcome.kind_errors),
+                "resolved_findings_count": counts["resolved"],
+            }
             s.execute(
                 update(ScanRun)
                 .where(ScanRun.id == run_id)
@@ -213,18 +295,21 @@ class ScannerStore:
                         bindparam("region_result", [result], type_=JSONB)
                     ),
                     resources_scanned=ScanRun.resources_scanned + outcome.resources_scanned,
-                    findings_count=ScanRun.findings_count + len(findings),
-                    total_monthly_waste=ScanRun.total_monthly_waste + total,
+                    findings_count=ScanRun.findings_count + len(outcome.findings),
+                    total_monthly_waste=ScanRun.total_monthly_waste + counts["cost"],
+                    new_findings_count=ScanRun.new_findings_count + counts["new"],
+                    resolved_findings_count=ScanRun.resolved_findings_count + counts["resolved"],
+                    reopened_findings_count=ScanRun.reopened_findings_count + counts["reopened"],
                 )
             )
 
     def finish_run(
-        self, run_id: uuid.UUID, outcomes: list[RegionOutcome], error: str | None = None
+        self, run_id: uuid.UUID, outcomes: list[ScopeOutcome], error: str | None = None
     ) -> ScanRun:
-        ok = sum(o.succeeded for o in outcomes)
-        if error or not outcomes or ok == 0:
+        ok = [o for o in outcomes if o.succeeded]
+        if error or not outcomes or not ok:
             state = "FAILED"
-        elif ok < len(outcomes):
+        elif len(ok) < len(outcomes) or any(o.kind_errors for o in outcomes):
             state = "PARTIALLY_SUCCEEDED"
         else:
             state = "SUCCEEDED"
@@ -233,7 +318,7 @@ class ScannerStore:
             run.state, run.end_time = state, utcnow()
             if error:
                 run.error_message = error
-            elif ok == 0 and outcomes:
+            elif not ok and outcomes:
                 run.error_message = "every region failed; see region_results"
             s.flush()
             return run
@@ -276,20 +361,33 @@ class ScannerStore:
             s.execute(update(ScanRun).where(ScanRun.id == run_id).values(**values))
 
     # --- findings ---------------------------------------------------------------------------
+    def get_finding(self, finding_id: uuid.UUID) -> Finding:
+        with self.db.transaction() as s:
+            _expire_ignores(s)
+            finding = s.get(Finding, finding_id)
+            if finding is None:
+                raise NotFound(f"findings/{finding_id} does not exist")
+            _attach_parts(s, [finding])
+            return finding
+
     def list_findings(
         self, flt: FindingFilter, page_size: int, page_token: str
     ) -> tuple[list[Finding], str, int]:
         conds = []
         if flt.scan_run_id:
-            conds.append(Finding.scan_run_id == flt.scan_run_id)
+            seen = select(FindingObservation.finding_id).where(
+                FindingObservation.scan_run_id == flt.scan_run_id
+            )
+            conds.append(Finding.id.in_(seen))
         if flt.cloud_account_id:
             conds.append(Finding.cloud_account_id == flt.cloud_account_id)
-        if flt.state:
-            conds.append(Finding.state == flt.state)
+        if flt.state or not flt.all_states:
+            conds.append(Finding.state == (flt.state or "OPEN"))
         if flt.category:
             conds.append(Finding.scenario == flt.category)
         position = pagination.decode_keyset(page_token, flt.as_dict())
         with self.db.transaction() as s:
+            _expire_ignores(s)
             total = s.execute(select(func.count()).select_from(Finding).where(*conds)).scalar_one()
             query = select(Finding).where(*conds)
             if position:
@@ -302,46 +400,333 @@ class ScannerStore:
                     query.order_by(Finding.create_time.desc(), Finding.id.desc()).limit(page_size + 1)
                 ).scalars()
             )
-        token = ""
-        if len(rows) > page_size:
-            rows = rows[:page_size]
-            token = pagination.encode_keyset(rows[-1].create_time, rows[-1].id, flt.as_dict())
+            rows, token = _page(rows, page_size, flt.as_dict())
+            _attach_parts(s, rows)
         return rows, token, total
 
-    def set_finding_state(self, finding_id: uuid.UUID, state: str) -> Finding:
-        """Records the decision and labels exactly this finding's ML row (by its id, nothing fuzzy)."""
+    def set_finding_state(
+        self,
+        finding_id: uuid.UUID,
+        state: str,
+        *,
+        expected_etag: str = "",
+        ignore_expire_time: dt.datetime | None = None,
+    ) -> Finding:
+        """Records the decision and labels the ML rows of the finding's current open cycle."""
         now = utcnow()
         with self.db.transaction() as s:
+            _expire_ignores(s)
             finding = s.execute(
                 select(Finding).where(Finding.id == finding_id).with_for_update()
             ).scalar_one_or_none()
             if finding is None:
                 raise NotFound(f"findings/{finding_id} does not exist")
-            if state == finding.state:
-                return finding
-            if state == "OPEN" and finding.state == "DELETED":
+            if expected_etag and expected_etag != etag(finding):
+                raise Aborted(
+                    f"findings/{finding_id} changed since it was read (etag {etag(finding)}, not "
+                    f"{expected_etag[:32]}); read it again and decide on what it says now"
+                )
+            if finding.state == "RESOLVED":
                 raise FailedPrecondition(
-                    "a deleted resource cannot be reopened; a new scan will find it if it exists"
+                    f"findings/{finding_id} is RESOLVED ({finding.resolve_reason}): there is nothing left to decide"
                 )
+            expiry = ignore_expire_time if state == "IGNORED" else None
+            if state == finding.state and expiry == finding.ignore_expire_time:
+                _attach_parts(s, [finding])
+                return finding
             s.add(UserAction(finding_id=finding.id, action=state, previous_state=finding.state))
-            finding.state, finding.state_change_time = state, now
-            if finding.ml_row_id is not None:
-                labeled = state in DECISIONS
-                hours = (now - finding.ml_row_detected_at).total_seconds() / 3600.0
-                s.execute(
-                    update(MlTrainingData)
-                    .where(
-                        MlTrainingData.id == finding.ml_row_id,
-                        MlTrainingData.detected_at == finding.ml_row_detected_at,
-                    )
-                    .values(
-                        user_action=state.lower() if labeled else None,
-                        labeled_at=now if labeled else None,
-                        time_to_action_hours=round(hours, 4) if labeled else None,
-                    )
-                )
+            finding.state, finding.state_change_time, finding.ignore_expire_time = state, now, expiry
+            finding.version += 1
+            _label(s, finding, state, now)
             s.flush()
+            _attach_parts(s, [finding])
             return finding
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _account(s: Session, account_id: uuid.UUID, lock: bool = False) -> CloudAccount:
+    query = select(CloudAccount).where(CloudAccount.id == account_id)
+    account = s.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if account is None:
+        raise NotFound(f"cloudAccounts/{account_id} does not exist")
+    return account
+
+
+def _account_hash(key: HashKey, account: CloudAccount) -> str:
+    return keyed_hash(key, "account", f"{account.provider}:{_account_ref(account)}")
+
+
+def _account_ref(account: CloudAccount) -> str:
+    return (account.access or {}).get("account_id") or str(account.id)
+
+
+def _page(rows: list, page_size: int, filters: dict) -> tuple[list, str]:
+    if len(rows) <= page_size:
+        return rows, ""
+    rows = rows[:page_size]
+    return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, filters)
+
+
+def _expire_ignores(s: Session) -> None:
+    """IGNORED findings whose expiry has passed are OPEN again."""
+    s.execute(
+        update(Finding)
+        .where(Finding.state == "IGNORED", Finding.ignore_expire_time <= func.now())
+        .values(
+            state="OPEN",
+            state_change_time=Finding.ignore_expire_time,
+            ignore_expire_time=None,
+            version=Finding.version + 1,
+        )
+    )
+
+
+def _attach_parts(s: Session, findings: list[Finding]) -> None:
+    """Sets `parts_monthly_cost` on each finding: the cost of its unresolved parts, or None."""
+    ids = [f.id for f in findings]
+    totals = (
+        dict(
+            s.execute(
+                select(Finding.parent_finding_id, func.sum(Finding.monthly_cost))
+                .where(Finding.parent_finding_id.in_(ids), Finding.state != "RESOLVED")
+                .group_by(Finding.parent_finding_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    for f in findings:
+        f.parts_monthly_cost = totals.get(f.id)
+
+
+def _cycle_rows(finding: Finding):
+    """(id, detected_at) of the ML rows observed in the finding's current open cycle."""
+    return select(FindingObservation.ml_row_id, FindingObservation.ml_row_detected_at).where(
+        FindingObservation.finding_id == finding.id,
+        FindingObservation.ml_row_id.is_not(None),
+        FindingObservation.ml_row_detected_at >= finding.cycle_start_time,
+    )
+
+
+def _label_values(state: str, when: dt.datetime, cycle_start: dt.datetime, source: str = "explicit") -> dict:
+    if state not in DECISIONS:
+        return {"user_action": None, "label_source": None, "labeled_at": None, "time_to_action_hours": None}
+    return {
+        "user_action": state.lower(),
+        "label_source": source,
+        "labeled_at": when,
+        "time_to_action_hours": round(max((when - cycle_start).total_seconds(), 0.0) / 3600.0, 4),
+    }
+
+
+def _label(s: Session, finding: Finding, state: str, when: dt.datetime, source: str = "explicit") -> None:
+    s.execute(
+        update(MlTrainingData)
+        .where(tuple_(MlTrainingData.id, MlTrainingData.detected_at).in_(_cycle_rows(finding)))
+        .values(**_label_values(state, when, finding.cycle_start_time, source))
+    )
+
+
+class _ScopeWriter:
+    """Writes one ScopeOutcome inside the caller's transaction."""
+
+    def __init__(
+        self,
+        s: Session,
+        key: HashKey,
+        run_id: uuid.UUID,
+        account: CloudAccount,
+        outcome: ScopeOutcome,
+        now: dt.datetime,
+    ) -> None:
+        self.s, self.key, self.run_id, self.account, self.outcome, self.now = (
+            s,
+            key,
+            run_id,
+            account,
+            outcome,
+            now,
+        )
+        self.ml = bool(account.ml_collection_enabled)
+
+    def write(self) -> dict:
+        counts = {"new": 0, "reopened": 0, "resolved": 0, "cost": Decimal(0)}
+        if not self.outcome.succeeded:
+            return counts  # nothing was listed: nothing may change
+        drafts = self._deduplicated(self.outcome.findings)
+        existing = self._existing(
+            {d.detection.scenario for d in drafts} | set(self.outcome.rule_params) | self._disabled()
+        )
+        inserts, updates, ids = [], [], {}
+        for draft in drafts:
+            k = (draft.resource.resource_id, draft.detection.scenario)
+            old = existing.pop(k, None)
+            row = self._finding_values(draft)
+            if old is None:
+                row |= {
+                    "id": uuid.uuid4(),
+                    "state": "OPEN",
+                    "create_time": self.now,
+                    "cycle_start_time": self.now,
+                }
+                inserts.append(row)
+                counts["new"] += 1
+                ids[k] = (row["id"], "OPEN", None, self.now)
+                continue
+            row |= {"id": old.id, "observation_count": old.observation_count + 1}
+            state, changed_at, cycle = old.state, old.state_change_time, old.cycle_start_time
+            if old.state == "RESOLVED":
+                state, changed_at, cycle = "OPEN", self.now, self.now
+                row |= {"resolve_reason": None, "resolve_scan_run_id": None, "cycle_start_time": cycle}
+                counts["reopened"] += 1
+            if state != old.state:
+                row |= {"state": state, "state_change_time": changed_at, "version": old.version + 1}
+            updates.append(row)
+            ids[k] = (old.id, state, changed_at, cycle)
+        self._link_parents(drafts, inserts + updates, ids)
+        if inserts:  # parents before their parts: the parent link is a foreign key
+            inserts.sort(key=lambda row: row["parent_finding_id"] is not None)
+            self.s.execute(insert(Finding), inserts)
+        if updates:
+            self.s.execute(update(Finding), updates)
+        self._observe(drafts, ids)
+        counts["resolved"] = self._resolve(existing)
+        counts["cost"] = sum((d.detection.monthly_cost for d in drafts), Decimal(0))
+        return counts
+
+    @staticmethod
+    def _deduplicated(drafts: Iterable[FindingDraft]) -> list[FindingDraft]:
+        out: dict[tuple[str, str], FindingDraft] = {}
+        for d in drafts:
+            out[(d.resource.resource_id, d.detection.scenario)] = d
+        return list(out.values())
+
+    def _disabled(self) -> set[str]:
+        params = self.account.rule_parameters or {}
+        return {rule for rule, p in params.items() if isinstance(p, dict) and p.get("enabled") is False}
+
+    def _existing(self, scenarios: set[str]) -> dict[tuple[str, str], Finding]:
+        if not scenarios:
+            return {}
+        rows = self.s.execute(
+            select(Finding)
+            .where(
+                Finding.cloud_account_id == self.account.id,
+                Finding.region == self.outcome.scope,
+                Finding.scenario.in_(sorted(scenarios)),
+            )
+            .with_for_update()
+        ).scalars()
+        return {(f.resource_id, f.scenario): f for f in rows}
+
+    def _finding_values(self, draft: FindingDraft) -> dict:
+        r, d = draft.resource, draft.detection
+        return {
+            "cloud_account_id": self.account.id,
+            "last_scan_run_id": self.run_id,
+            "provider": r.provider,
+            "resource_id": r.resource_id,
+            "resource_type": r.kind,
+            "resource_display_name": r.name,
+            "region": self.outcome.scope,
+            "scenario": d.scenario,
+            "severity": draft.severity,
+            "confidence": d.confidence,
+            "monthly_cost": d.monthly_cost,
+            "currency": "USD",
+            "evidence": _jsonable(d.evidence),
+            "tags": r.tags,
+            "resource_config": _jsonable(r.config),
+            "rule_params": _jsonable(self.outcome.rule_params.get(d.scenario, {})),
+            "resource_create_time": r.created_at,
+            "event_time": self.now,
+            "parent_finding_id": None,
+        }
+
+    def _link_parents(self, drafts, rows, ids) -> None:
+        """A part points to its parent's finding; a parent's severity counts its parts' cost."""
+        by_key = {(r["resource_id"], r["scenario"]): r for r in rows}
+        parts_cost: dict[tuple[str, str], Decimal] = {}
+        for d in drafts:
+            p = d.detection.parent
+            if p is None:
+                continue
+            parent_key = (p.resource_id, p.scenario)
+            parent = ids.get(parent_key)  # only a parent this scan saw too
+            if parent is None:
+                continue
+            by_key[(d.resource.resource_id, d.detection.scenario)]["parent_finding_id"] = parent[0]
+            parts_cost[parent_key] = parts_cost.get(parent_key, Decimal(0)) + d.detection.monthly_cost
+        for parent_key, cost in parts_cost.items():
+            row = by_key.get(parent_key)
+            if row is not None:
+                row["severity"] = severity_for(row["monthly_cost"] + cost)
+
+    def _observe(self, drafts: list[FindingDraft], ids: dict) -> None:
+        ml_rows, observations = [], []
+        if self.ml and drafts:
+            ensure_ml_partition(self.s, self.now)
+        for d in drafts:
+            finding_id, state, changed_at, cycle_start = ids[(d.resource.resource_id, d.detection.scenario)]
+            row = None
+            if self.ml:
+                row = base_row(
+                    d,
+                    key=self.key,
+                    tenant_id=self.account.tenant_id,
+                    account_ref=_account_ref(self.account),
+                    detected_at=self.now,
+                )
+                if state in DECISIONS:  # a decision stands for every scan of its cycle
+                    row |= _label_values(state, changed_at, cycle_start)
+                ml_rows.append(row)
+            observations.append(
+                {
+                    "scan_run_id": self.run_id,
+                    "finding_id": finding_id,
+                    "monthly_cost": d.detection.monthly_cost,
+                    "confidence": d.detection.confidence,
+                    "ml_row_id": row["id"] if row else None,
+                    "ml_row_detected_at": self.now if row else None,
+                }
+            )
+        if ml_rows:
+            self.s.execute(insert(MlTrainingData), ml_rows)
+        if observations:
+            self.s.execute(pg_insert(FindingObservation).on_conflict_do_nothing(), observations)
+
+    def _resolve(self, unseen: dict[tuple[str, str], Finding]) -> int:
+        """Findings this scope no longer shows, among the rules that ran over complete listings."""
+        disabled = self._disabled()
+        resolved = 0
+        for finding in unseen.values():
+            if finding.state == "RESOLVED":
+                continue
+            if finding.scenario in disabled:
+                reason = PARAMS_CHANGED
+            elif finding.scenario not in self.outcome.rule_params:
+                continue  # its rule did not run here (a kind failed): leave it as it was
+            elif (finding.resource_type, finding.resource_id) not in self.outcome.listed:
+                reason = GONE
+            elif (finding.rule_params or {}) != _jsonable(self.outcome.rule_params[finding.scenario]):
+                reason = PARAMS_CHANGED
+            else:
+                reason = CHANGED
+            if finding.state == "OPEN" and reason == GONE and self.ml:
+                # Deleted outside CloudWaste while open: an implicit label, kept apart from decisions.
+                _label(self.s, finding, "DELETED", self.now, source="implicit")
+            finding.state, finding.resolve_reason, finding.resolve_scan_run_id = (
+                "RESOLVED",
+                reason,
+                self.run_id,
+            )
+            finding.state_change_time, finding.ignore_expire_time = self.now, None
+            finding.version += 1
+            resolved += 1
+        self.s.flush()
+        return resolved
 
 
 def _jsonable(d: dict) -> dict:

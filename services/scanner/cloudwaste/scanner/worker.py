@@ -9,23 +9,22 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from cloudwaste.core.errors import CloudWasteError
+from cloudwaste.scanner.domain import ScopeOutcome
 from cloudwaste.scanner.engine import Engine, ScanTarget
-from cloudwaste.scanner.store import ScannerStore, utcnow
-from prometheus_client import Counter, Gauge, Histogram
+from cloudwaste.scanner.metrics import FINDINGS, REGIONS, RUNNING, SCAN_SECONDS, SCANS
+
+if TYPE_CHECKING:
+    from cloudwaste.scanner.store import ScannerStore
 
 log = logging.getLogger(__name__)
 
-SCANS = Counter("cloudwaste_scanner_scan_runs_total", "Scan runs finished, by final state.", ["state"])
-SCAN_SECONDS = Histogram(
-    "cloudwaste_scanner_scan_duration_seconds",
-    "Wall time of a scan run.",
-    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
-)
-FINDINGS = Counter("cloudwaste_scanner_findings_total", "Findings recorded, by scenario.", ["scenario"])
-REGIONS = Counter("cloudwaste_scanner_regions_total", "Regions scanned, by outcome.", ["outcome"])
-RUNNING = Gauge("cloudwaste_scanner_scans_in_progress", "Scan runs being executed by this replica.")
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
 
 # notify(scan_run_name) -> None, raises on failure
 Notify = Callable[[str], None]
@@ -86,21 +85,28 @@ class ScanWorker:
         run, account = claimed
         RUNNING.inc()
         started = utcnow()
-        outcomes, error = [], None
+        outcomes: list[ScopeOutcome] = []
+        error = None
         try:
-            session, regions = self.engine.resolve_regions(
-                ScanTarget(account.provider, account.access, list(run.regions))
+            requested = list(run.regions) or list(getattr(account, "regions", None) or [])
+            plan = self.engine.resolve_scopes(
+                ScanTarget(
+                    account.provider,
+                    account.access or {},
+                    requested,
+                    getattr(account, "rule_parameters", None) or {},
+                )
             )
-            if list(run.regions) != regions:
-                self.store.set_run_regions(run.id, regions)
+            if list(run.regions) != plan.scopes:
+                self.store.set_run_regions(run.id, plan.scopes)
 
-            def save(outcome):
-                self.store.save_region(run.id, account, outcome, started)
+            def save(outcome: ScopeOutcome) -> None:
+                self.store.save_scope(run.id, account, outcome, started)
                 REGIONS.labels("succeeded" if outcome.succeeded else "failed").inc()
                 for f in outcome.findings:
                     FINDINGS.labels(f.detection.scenario).inc()
 
-            outcomes = self.engine.scan_regions(session, regions, save, self._stop.is_set)
+            outcomes = self.engine.scan_scopes(plan, save, self._stop.is_set)
         except CloudWasteError as exc:
             error = str(exc)
         except Exception as exc:

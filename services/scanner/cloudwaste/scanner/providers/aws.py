@@ -1,34 +1,39 @@
-"""AWS inventory on boto3: works against real AWS (AssumeRole with an external id) and against
-moto or any local endpoint (`endpoint_url`). Every list call goes through a paginator; throttling
-is retried by botocore's adaptive retry mode.
+"""The AWS provider on boto3: works against real AWS (AssumeRole with an external id) and against
+moto or any local endpoint (`endpoint_url`). Throttling is retried by botocore's adaptive retry
+mode; what outlasts it fails the kind being listed, not the scan.
+
+Every call the customer-side clients make goes through one botocore hook (`before-call.*.*`)
+that reports it, as an IAM action, to `providers.record_call` (a Prometheus counter, and the
+permission contract test). The STS call that assumes the customer's role is the scanner's own
+identity and is not part of the customer's policy.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-from cloudwaste.core.errors import FailedPrecondition, Unavailable
-from cloudwaste.scanner.domain import Resource
+from cloudwaste.core.errors import FailedPrecondition, InvalidArgument, Unavailable
+from cloudwaste.core.regions import known_regions
+from cloudwaste.scanner.kinds.aws import stopped_since
+from cloudwaste.scanner.pricing import AwsPrices
+from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call
 
-log = logging.getLogger(__name__)
+__all__ = ["IAM_PREFIX", "AwsAccess", "AwsProvider", "AwsSession", "describe_error", "stopped_since"]
 
-NAT_METRIC_WINDOW_DAYS = 30
-_STOP_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) GMT\)")
-KINDS = (
-    "aws.ec2.volume",
-    "aws.ec2.elastic_ip",
-    "aws.ec2.instance",
-    "aws.ec2.snapshot",
-    "aws.ec2.nat_gateway",
-    "aws.elbv2.load_balancer",
-)
+KEY = "aws"
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+# botocore service name -> IAM action prefix, where they differ (operation name = action name).
+IAM_PREFIX = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}
+# IAM action prefix -> the botocore service whose model holds those operations.
+BOTOCORE_SERVICE = {"ec2": "ec2", "elasticloadbalancing": "elbv2", "cloudwatch": "cloudwatch"}
 
 
 @dataclass(frozen=True)
@@ -38,16 +43,22 @@ class AwsAccess:
     external_id: str
 
 
-def describe_error(exc: Exception) -> str:
-    """A short, safe message for a scan run's region result."""
+def describe_error(exc: BaseException) -> str:
+    """A short, safe message for a scan run's scope or kind result (no stack trace)."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}"[:500]
-    return f"{exc.__class__.__name__}: {exc}"[:500]
+        return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}"[:300]
+    return f"{exc.__class__.__name__}: {exc}"[:300]
+
+
+def iam_action(service_name: str, operation_name: str) -> str:
+    return f"{IAM_PREFIX.get(service_name, service_name)}:{operation_name}"
 
 
 class AwsSession:
-    """Credentials for one account: the scanner's own identity assumes the customer's read-only role."""
+    """Credentials for one account: the scanner's own identity assumes the customer's read-only role.
+    Clients are created once per (service, region) and shared by threads (clients are thread-safe,
+    sessions are not)."""
 
     def __init__(self, access: AwsAccess, endpoint_url: str = "", max_attempts: int = 8) -> None:
         self.endpoint_url = endpoint_url or None
@@ -74,306 +85,92 @@ class AwsSession:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         )
+        # Registered before any client exists: every client of this session inherits the hook.
+        self.session.events.register("before-call.*.*", _record_call)
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
 
     def client(self, service: str, region: str):
-        return self.session.client(
-            service, region_name=region, endpoint_url=self.endpoint_url, config=self.config
-        )
+        with self._lock:
+            client = self._clients.get((service, region))
+            if client is None:
+                client = self.session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=self.config
+                )
+                self._clients[(service, region)] = client
+            return client
 
     def enabled_regions(self) -> list[str]:
         ec2 = self.client("ec2", "us-east-1")
         return sorted(r["RegionName"] for r in ec2.describe_regions()["Regions"])
 
 
-def _tags(items: Iterable[dict] | None) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in items or []}
+def _record_call(model=None, **kwargs) -> None:
+    """botocore `before-call` hook: one count per API request (each page of a paginator)."""
+    if model is not None:
+        record_call(KEY, iam_action(model.service_model.service_name, model.name))
 
 
-def _paginate(client, op: str, key: str, **kwargs) -> Iterable[dict]:
-    for page in client.get_paginator(op).paginate(**kwargs):
-        yield from page.get(key, [])
+class AwsProvider(Provider):
+    key = KEY
+    display_name = "AWS"
+    scope_noun = "region"
+    scope_description = "an AWS region"
+    scope_operations = ("ec2:DescribeRegions",)
 
-
-def list_region(session: AwsSession, region: str, now: dt.datetime) -> list[Resource]:
-    """Every resource kind the rules need, listed once for this region."""
-    ec2 = session.client("ec2", region)
-    volumes = list(_paginate(ec2, "describe_volumes", "Volumes"))
-    instances = [
-        i for r in _paginate(ec2, "describe_instances", "Reservations") for i in r.get("Instances", [])
-    ]
-    addresses = ec2.describe_addresses().get("Addresses", [])
-    snapshots = list(_paginate(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]))
-    nats = [n for n in _paginate(ec2, "describe_nat_gateways", "NatGateways") if n.get("State") != "deleted"]
-    out: list[Resource] = []
-    out += _volumes(volumes, region)
-    out += _instances(instances, volumes, region)
-    out += _addresses(addresses, region)
-    out += _snapshots(snapshots, {v["VolumeId"] for v in volumes}, region)
-    out += _nat_gateways(nats, session.client("cloudwatch", region), region, now)
-    out += _load_balancers(session.client("elbv2", region), region)
-    return out
-
-
-def _volume_spec(v: dict) -> dict:
-    return {
-        "volume_id": v["VolumeId"],
-        "size_gb": int(v["Size"]),
-        "volume_type": v.get("VolumeType", "gp2"),
-        "iops": v.get("Iops"),
-    }
-
-
-def _volumes(volumes: list[dict], region: str) -> list[Resource]:
-    out = []
-    for v in volumes:
-        attachments = v.get("Attachments") or []
-        instance_id = attachments[0]["InstanceId"] if attachments else None
-        tags = _tags(v.get("Tags"))
-        spec = _volume_spec(v)
-        out.append(
-            Resource(
-                provider="aws",
-                kind="aws.ec2.volume",
-                resource_id=v["VolumeId"],
-                region=region,
-                name=tags.get("Name", ""),
-                tags=tags,
-                created_at=v.get("CreateTime"),
-                attributes={**spec, "state": v.get("State"), "attached_instance_id": instance_id},
-                config={
-                    "volume_type": spec["volume_type"],
-                    "size_gb": spec["size_gb"],
-                    "iops": spec["iops"],
-                    "encrypted": bool(v.get("Encrypted")),
-                },
-                parent_id=instance_id,
-                parent_kind="aws.ec2.instance" if instance_id else None,
-            )
-        )
-    return out
-
-
-def stopped_since(reason: str | None) -> dt.datetime | None:
-    """Stop time from StateTransitionReason, e.g. 'User initiated (2026-01-02 03:04:05 GMT)'."""
-    m = _STOP_TIME.search(reason or "")
-    if not m:
-        return None
-    return dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
-
-
-def _instances(instances: list[dict], volumes: list[dict], region: str) -> list[Resource]:
-    by_instance: dict[str, list[dict]] = {}
-    for v in volumes:
-        for a in v.get("Attachments") or []:
-            by_instance.setdefault(a["InstanceId"], []).append(_volume_spec(v))
-    out = []
-    for i in instances:
-        state = i.get("State", {}).get("Name")
-        if state == "terminated":
-            continue
-        tags = _tags(i.get("Tags"))
-        out.append(
-            Resource(
-                provider="aws",
-                kind="aws.ec2.instance",
-                resource_id=i["InstanceId"],
-                region=region,
-                name=tags.get("Name", ""),
-                tags=tags,
-                created_at=i.get("LaunchTime"),
-                attributes={
-                    "state": state,
-                    "instance_type": i.get("InstanceType"),
-                    "stopped_since": stopped_since(i.get("StateTransitionReason"))
-                    if state == "stopped"
-                    else None,
-                    "attached_volumes": by_instance.get(i["InstanceId"], []),
-                },
-                config={
-                    "instance_type": i.get("InstanceType"),
-                    "architecture": i.get("Architecture"),
-                    "platform": i.get("PlatformDetails") or i.get("Platform") or "Linux/UNIX",
-                    "state": state,
-                },
-            )
-        )
-    return out
-
-
-def _addresses(addresses: list[dict], region: str) -> list[Resource]:
-    out = []
-    for a in addresses:
-        tags = _tags(a.get("Tags"))
-        out.append(
-            Resource(
-                provider="aws",
-                kind="aws.ec2.elastic_ip",
-                resource_id=a.get("AllocationId") or a["PublicIp"],
-                region=region,
-                name=tags.get("Name", ""),
-                tags=tags,
-                attributes={
-                    "association_id": a.get("AssociationId"),
-                    "instance_id": a.get("InstanceId"),
-                    "network_interface_id": a.get("NetworkInterfaceId"),
-                    "domain": a.get("Domain", "vpc"),
-                    "public_ip": a.get("PublicIp"),
-                },
-                config={"domain": a.get("Domain", "vpc"), "associated": bool(a.get("AssociationId"))},
-                parent_id=a.get("InstanceId"),
-                parent_kind="aws.ec2.instance" if a.get("InstanceId") else None,
-            )
-        )
-    return out
-
-
-def _snapshots(snapshots: list[dict], volume_ids: set[str], region: str) -> list[Resource]:
-    out = []
-    for s in snapshots:
-        tags = _tags(s.get("Tags"))
-        source = s.get("VolumeId")
-        exists = bool(source) and source in volume_ids
-        out.append(
-            Resource(
-                provider="aws",
-                kind="aws.ec2.snapshot",
-                resource_id=s["SnapshotId"],
-                region=region,
-                name=tags.get("Name", ""),
-                tags=tags,
-                created_at=s.get("StartTime"),
-                attributes={
-                    "volume_id": source,
-                    "source_volume_exists": exists,
-                    "size_gb": int(s.get("VolumeSize", 0)),
-                    "state": s.get("State"),
-                },
-                config={
-                    "size_gb": int(s.get("VolumeSize", 0)),
-                    "encrypted": bool(s.get("Encrypted")),
-                    "storage_tier": s.get("StorageTier", "standard"),
-                },
-                parent_id=source,
-                parent_kind="aws.ec2.volume" if source else None,
-                parent_state=("exists" if exists else "deleted") if source else None,
-            )
-        )
-    return out
-
-
-def _nat_gateways(nats: list[dict], cloudwatch, region: str, now: dt.datetime) -> list[Resource]:
-    if not nats:
-        return []
-    sums = nat_traffic(cloudwatch, [n["NatGatewayId"] for n in nats], now)
-    out = []
-    for n in nats:
-        tags = _tags(n.get("Tags"))
-        total, points = sums.get(n["NatGatewayId"], (None, 0))
-        out.append(
-            Resource(
-                provider="aws",
-                kind="aws.ec2.nat_gateway",
-                resource_id=n["NatGatewayId"],
-                region=region,
-                name=tags.get("Name", ""),
-                tags=tags,
-                created_at=n.get("CreateTime"),
-                attributes={
-                    "state": n.get("State"),
-                    "bytes_total": total,
-                    "datapoints": points,
-                    "metric_window_days": NAT_METRIC_WINDOW_DAYS,
-                },
-                config={"connectivity_type": n.get("ConnectivityType", "public")},
-            )
-        )
-    return out
-
-
-def nat_traffic(cloudwatch, nat_ids: list[str], now: dt.datetime) -> dict[str, tuple[float | None, int]]:
-    """Bytes in + out per NAT gateway over the window: one GetMetricData call per 250 gateways."""
-    start = now - dt.timedelta(days=NAT_METRIC_WINDOW_DAYS)
-    totals: dict[str, list] = {nid: [None, 0] for nid in nat_ids}
-    metrics = ("BytesOutToDestination", "BytesInFromSource")
-    for chunk_start in range(0, len(nat_ids), 250):
-        chunk = nat_ids[chunk_start : chunk_start + 250]
-        queries, owner = [], {}
-        for n, nid in enumerate(chunk):
-            for m, metric in enumerate(metrics):
-                qid = f"q{n}_{m}"
-                owner[qid] = nid
-                queries.append(
-                    {
-                        "Id": qid,
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": "AWS/NATGateway",
-                                "MetricName": metric,
-                                "Dimensions": [{"Name": "NatGatewayId", "Value": nid}],
-                            },
-                            "Period": 86400,
-                            "Stat": "Sum",
-                        },
-                    }
+    def validate_access(self, access: Mapping[str, Any], field: str) -> dict[str, Any]:
+        if not isinstance(access, Mapping):
+            raise InvalidArgument(field, "is required")
+        for name in access:
+            if name not in ("role_arn", "account_id", "external_id"):
+                raise InvalidArgument(
+                    f"{field}.{name}", "unknown setting (known: account_id, external_id, role_arn)"
                 )
-        for page in cloudwatch.get_paginator("get_metric_data").paginate(
-            MetricDataQueries=queries, StartTime=start, EndTime=now
-        ):
-            for result in page.get("MetricDataResults", []):
-                entry = totals[owner[result["Id"]]]
-                values = result.get("Values", [])
-                if values:
-                    entry[0] = (entry[0] or 0.0) + float(sum(values))
-                    entry[1] += len(values)
-    # No datapoint at all over the window: CloudWatch saw no traffic (the rule rates it MEDIUM).
-    return {k: (v[0] if v[0] is not None else 0.0, v[1]) for k, v in totals.items()}
+        values = {}
+        for name in ("role_arn", "account_id", "external_id"):
+            value = access.get(name) or ""
+            if not isinstance(value, str):
+                raise InvalidArgument(f"{field}.{name}", "must be a string")
+            values[name] = value
+        m = ROLE_ARN.match(values["role_arn"])
+        if not m:
+            raise InvalidArgument(f"{field}.role_arn", "must look like arn:aws:iam::123456789012:role/NAME")
+        account_id = values["account_id"]
+        if account_id and not ACCOUNT_ID.match(account_id):
+            raise InvalidArgument(f"{field}.account_id", "must be 12 digits")
+        if account_id and account_id != m.group(1):
+            raise InvalidArgument(f"{field}.account_id", "does not match the account of role_arn")
+        if not 2 <= len(values["external_id"]) <= 1224:
+            raise InvalidArgument(f"{field}.external_id", "is required (2-1224 characters)")
+        return {
+            "account_id": m.group(1),
+            "role_arn": values["role_arn"],
+            "external_id": values["external_id"],
+        }
+
+    def valid_scopes(self) -> frozenset[str]:
+        return known_regions(KEY)
+
+    def options_from_settings(self, settings: Any) -> dict[str, Any]:
+        return {"endpoint_url": getattr(settings, "aws_endpoint_url", "") or ""}
+
+    def connect(self, access: Mapping[str, Any], options: Mapping[str, Any]) -> AwsSession:
+        role_arn = access.get("role_arn") if isinstance(access, Mapping) else None
+        if not role_arn:
+            raise FailedPrecondition("the account's AWS access has no role_arn")
+        return AwsSession(
+            AwsAccess(access.get("account_id", ""), role_arn, access.get("external_id", "")),
+            options.get("endpoint_url", "") or "",
+        )
+
+    def _list_scopes(self, conn: AwsSession) -> list[str]:
+        return conn.enabled_regions()
+
+    def prices(self, scope: str) -> AwsPrices:
+        return AwsPrices(scope)
+
+    def describe_error(self, exc: BaseException) -> str:
+        return describe_error(exc)
 
 
-def _load_balancers(elbv2, region: str) -> list[Resource]:
-    lbs = list(_paginate(elbv2, "describe_load_balancers", "LoadBalancers"))
-    if not lbs:
-        return []
-    groups = list(_paginate(elbv2, "describe_target_groups", "TargetGroups"))
-    targets: dict[str, int] = {}
-    group_count: dict[str, int] = {}
-    for g in groups:
-        registered = len(
-            elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"]).get(
-                "TargetHealthDescriptions", []
-            )
-        )
-        for lb_arn in g.get("LoadBalancerArns", []):
-            targets[lb_arn] = targets.get(lb_arn, 0) + registered
-            group_count[lb_arn] = group_count.get(lb_arn, 0) + 1
-    tags: dict[str, dict[str, str]] = {}
-    arns = [lb["LoadBalancerArn"] for lb in lbs]
-    for i in range(0, len(arns), 20):
-        for d in elbv2.describe_tags(ResourceArns=arns[i : i + 20]).get("TagDescriptions", []):
-            tags[d["ResourceArn"]] = _tags(d.get("Tags"))
-    out = []
-    for lb in lbs:
-        arn = lb["LoadBalancerArn"]
-        t = tags.get(arn, {})
-        out.append(
-            Resource(
-                provider="aws",
-                kind="aws.elbv2.load_balancer",
-                resource_id=arn,
-                region=region,
-                name=t.get("Name", "") or lb.get("LoadBalancerName", ""),
-                tags=t,
-                created_at=lb.get("CreatedTime"),
-                attributes={
-                    "type": lb.get("Type", "application"),
-                    "state": lb.get("State", {}).get("Code"),
-                    "registered_targets": targets.get(arn, 0),
-                    "target_group_count": group_count.get(arn, 0),
-                },
-                config={
-                    "type": lb.get("Type", "application"),
-                    "scheme": lb.get("Scheme"),
-                    "target_group_count": group_count.get(arn, 0),
-                },
-            )
-        )
-    return out
+PROVIDER = PROVIDERS.register(AwsProvider())

@@ -1,14 +1,17 @@
 """The one registry of detection rules.
 
-A rule registers under a kebab-case scenario key with the resource kind it evaluates, its
-parameters (typed, with defaults; unknown keys are rejected), the read-only permissions it needs,
-its documentation and a pair of fixtures (one that fires, one near miss that must not). The
-engine lists each resource kind once per region and runs every rule registered for that kind.
+A rule registers under a kebab-case scenario key with the resource kind it evaluates (and the
+other kinds it looks up), its parameters (typed, with defaults; unknown keys are rejected; every
+rule also takes `enabled`), the read-only permissions it needs, its documentation and a pair of
+fixtures (one that fires, one near miss that must not). The engine lists each kind an enabled
+rule needs once per scope and runs every enabled rule of that kind over the same listing.
+Accounts override parameters per rule: `Registry.effective_params`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -29,19 +32,40 @@ class Param:
     minimum: float | None = None
 
 
+ENABLED = Param(
+    bool, True, "Evaluate this rule (false: never, and list its kinds only if another rule needs them)."
+)
+
+
 @dataclass(frozen=True)
 class Fixtures:
     fires: Resource
     silent: Resource  # a near miss: must not fire
     now: dt.datetime
+    # Other resources of the same scope the rule may look up (e.g. the instance a volume is on).
+    related: tuple[Resource, ...] = ()
+
+    def lookup(self) -> Lookup:
+        index = {(r.kind, r.resource_id): r for r in (self.fires, self.silent, *self.related)}
+        return lambda kind, resource_id: index.get((kind, resource_id))
+
+
+# lookup(kind, resource id) -> that resource as listed in the same scope, or None
+Lookup = Callable[[str, str], Resource | None]
+
+
+def _nothing(kind: str, resource_id: str) -> Resource | None:
+    return None
 
 
 @dataclass(frozen=True)
 class Context:
-    """What a rule may know besides the resource: the time and its region's prices."""
+    """What a rule may know besides the resource: the time, its scope's prices, and the other
+    resources listed in the same scope (only kinds the rule declares in `needs` are sure to be)."""
 
     now: dt.datetime
-    prices: Any  # pricing.AwsPrices for the resource's region
+    prices: Any  # the provider's prices for the resource's scope (pricing.AwsPrices for AWS)
+    lookup: Lookup = _nothing
 
 
 Evaluate = Callable[[Resource, Mapping[str, Any], Context], Detection | None]
@@ -59,24 +83,43 @@ class Rule:
     evaluate: Evaluate
     fixtures: Fixtures | None = None
     confidence_doc: str = ""
+    # Other kinds the rule looks up through `Context.lookup` (listed in the same scope).
+    needs: tuple[str, ...] = ()
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Every kind that must be listed completely for this rule to run."""
+        return (self.resource_kind, *self.needs)
+
+    @property
+    def all_params(self) -> dict[str, Param]:
+        """The rule's own parameters plus `enabled`, which every rule accepts."""
+        return {"enabled": ENABLED, **self.params}
 
     def resolve_params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults merged with overrides; an unknown key or a bad value names the parameter."""
-        values = {name: p.default for name, p in self.params.items()}
-        for name, value in (overrides or {}).items():
-            spec = self.params.get(name)
+        """Defaults merged with overrides, `enabled` included; an unknown key or a bad value
+        raises InvalidArgument naming `rule_parameters.<rule key>.<parameter>`."""
+        specs = self.all_params
+        values = {name: p.default for name, p in specs.items()}
+        if overrides is None:
+            return values
+        if not isinstance(overrides, Mapping):
+            raise InvalidArgument(f"rule_parameters.{self.key}", "must be an object of parameter values")
+        for name, value in overrides.items():
+            where = f"rule_parameters.{self.key}.{name}"
+            spec = specs.get(name) if isinstance(name, str) else None
             if spec is None:
-                raise InvalidArgument(
-                    f"rules.{self.key}.{name}", f"unknown parameter (known: {sorted(self.params)})"
-                )
+                raise InvalidArgument(where, f"unknown parameter (known: {sorted(specs)})")
             accepted = (int, float) if spec.type is float else spec.type
             if not isinstance(value, accepted) or isinstance(value, bool) != (spec.type is bool):
-                raise InvalidArgument(f"rules.{self.key}.{name}", f"must be {spec.type.__name__}")
+                raise InvalidArgument(
+                    where, f"must be {'a number' if spec.type is float else spec.type.__name__}"
+                )
             if isinstance(value, float) and not math.isfinite(value):
-                raise InvalidArgument(f"rules.{self.key}.{name}", "must be a finite number")
+                raise InvalidArgument(where, "must be a finite number")
             if spec.minimum is not None and value < spec.minimum:
-                raise InvalidArgument(f"rules.{self.key}.{name}", f"must be >= {spec.minimum}")
-            values[name] = value
+                raise InvalidArgument(where, f"must be >= {spec.minimum}")
+            values[name] = float(value) if spec.type is float else value
         return values
 
 
@@ -98,6 +141,34 @@ class Registry:
     def kinds(self, provider: str) -> set[str]:
         return {r.resource_kind for r in self.rules.values() if r.provider == provider}
 
+    def for_provider(self, provider: str) -> list[Rule]:
+        return [r for r in self.rules.values() if r.provider == provider]
+
+    def effective_params(
+        self, overrides: Mapping[str, Any] | None = None, provider: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """An account's overrides `{rule key: {parameter: value}}` validated, and the effective
+        parameters (`enabled` included) of every rule (of `provider`, when given).
+
+        An unknown rule key raises InvalidArgument("rule_parameters.<rule key>"), an unknown
+        parameter or a bad value InvalidArgument("rule_parameters.<rule key>.<parameter>").
+        """
+        overrides = {} if overrides is None else overrides
+        if not isinstance(overrides, Mapping):
+            raise InvalidArgument("rule_parameters", "must be an object keyed by rule key")
+        for key in overrides:
+            rule = self.rules.get(key) if isinstance(key, str) else None
+            if rule is None or (provider is not None and rule.provider != provider):
+                raise InvalidArgument(
+                    f"rule_parameters.{str(key)[:64]}",
+                    f"unknown rule (known: {', '.join(sorted(r.key for r in self.rules.values() if provider in (None, r.provider)))})",
+                )
+        return {
+            r.key: r.resolve_params(overrides.get(r.key))
+            for r in self.rules.values()
+            if provider is None or r.provider == provider
+        }
+
     def __iter__(self):
         return iter(self.rules.values())
 
@@ -114,6 +185,7 @@ def rule(
     permissions: tuple[str, ...],
     params: Mapping[str, Param] | None = None,
     confidence_doc: str = "",
+    needs: tuple[str, ...] = (),
 ) -> Callable[[Evaluate], Evaluate]:
     """Decorator: registers the function as the rule's evaluation; its docstring is the rule's doc."""
 
@@ -124,11 +196,12 @@ def rule(
                 provider=provider,
                 resource_kind=resource_kind,
                 title=title,
-                doc=(fn.__doc__ or "").strip(),
+                doc=inspect.cleandoc(fn.__doc__ or ""),
                 permissions=permissions,
                 params=dict(params or {}),
                 evaluate=fn,
                 confidence_doc=confidence_doc,
+                needs=needs,
             )
         )
         return fn

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from cloudwaste.scanner.domain import Detection, Resource
+from cloudwaste.scanner.domain import Detection, FindingRef, Resource
 from cloudwaste.scanner.rules import Context, Fixtures, Param, age_days, attach_fixtures, rule
 
 UTC = dt.UTC
@@ -87,20 +87,17 @@ def eip_unassociated(r: Resource, p, ctx: Context) -> Detection | None:
     confidence_doc="HIGH after 90 days stopped, else MEDIUM.",
 )
 def ec2_instance_stopped(r: Resource, p, ctx: Context) -> Detection | None:
-    """A stopped instance costs no compute, but its EBS volumes still bill every month."""
-    if r.attributes.get("state") != "stopped":
-        return None
-    stopped_days = age_days(r.attributes.get("stopped_since"), ctx.now)
+    """A long-stopped instance is likely abandoned. Its compute costs nothing while stopped; its EBS
+    volumes still bill, and each is a finding of its own (`ebs-volume-on-stopped-instance`) whose
+    parent is this one, so this finding costs $0 and the machine's total is the sum of its parts."""
+    stopped_days = _stopped_days(r, ctx)
     if stopped_days is None or stopped_days < p["min_stopped_days"]:
         return None
     volumes = r.attributes.get("attached_volumes", [])
-    cost = sum(
-        (ctx.prices.ebs_volume(v["volume_type"], v["size_gb"], v.get("iops")) for v in volumes), Decimal(0)
-    )
     return Detection(
         scenario="ec2-instance-stopped",
         confidence="HIGH" if stopped_days >= 90 else "MEDIUM",
-        monthly_cost=cost,
+        monthly_cost=Decimal(0),
         evidence={
             "state": "stopped",
             "stopped_days": _r(stopped_days),
@@ -108,6 +105,55 @@ def ec2_instance_stopped(r: Resource, p, ctx: Context) -> Detection | None:
             "attached_volume_count": len(volumes),
             "attached_volume_gb": sum(v["size_gb"] for v in volumes),
         },
+    )
+
+
+def _stopped_days(instance: Resource, ctx: Context) -> float | None:
+    """Days since a stopped instance stopped; None when it is not stopped or the time is unknown."""
+    if instance.attributes.get("state") != "stopped":
+        return None
+    return age_days(instance.attributes.get("stopped_since"), ctx.now)
+
+
+# --- ebs-volume-on-stopped-instance -----------------------------------------------------------------
+
+
+@rule(
+    key="ebs-volume-on-stopped-instance",
+    provider="aws",
+    resource_kind="aws.ec2.volume",
+    needs=("aws.ec2.instance",),
+    title="EBS volume attached to a long-stopped instance",
+    permissions=("ec2:DescribeVolumes", "ec2:DescribeInstances"),
+    params={"min_stopped_days": Param(float, 30.0, "The instance has been stopped at least this long.", 1)},
+    confidence_doc="HIGH after 90 days stopped, else MEDIUM (as for the instance itself).",
+)
+def ebs_volume_on_stopped_instance(r: Resource, p, ctx: Context) -> Detection | None:
+    """A volume attached to a long-stopped instance bills for its size (and IOPS) while nothing runs.
+    It is a part of the instance's `ec2-instance-stopped` finding, which shows the machine's total."""
+    instance_id = r.attributes.get("attached_instance_id")
+    if r.attributes.get("state") != "in-use" or not instance_id:
+        return None
+    instance = ctx.lookup("aws.ec2.instance", instance_id)
+    if instance is None:
+        return None
+    stopped_days = _stopped_days(instance, ctx)
+    if stopped_days is None or stopped_days < p["min_stopped_days"]:
+        return None
+    size, vtype, iops = r.attributes["size_gb"], r.attributes["volume_type"], r.attributes.get("iops")
+    return Detection(
+        scenario="ebs-volume-on-stopped-instance",
+        confidence="HIGH" if stopped_days >= 90 else "MEDIUM",
+        monthly_cost=ctx.prices.ebs_volume(vtype, size, iops),
+        evidence={
+            "state": "in-use",
+            "size_gb": size,
+            "volume_type": vtype,
+            "iops": iops,
+            "instance_state": "stopped",
+            "instance_stopped_days": _r(stopped_days),
+        },
+        parent=FindingRef("aws.ec2.instance", instance_id, "ec2-instance-stopped"),
     )
 
 
@@ -185,6 +231,7 @@ def nat_gateway_idle(r: Resource, p, ctx: Context) -> Detection | None:
         "elasticloadbalancing:DescribeLoadBalancers",
         "elasticloadbalancing:DescribeTargetGroups",
         "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTags",
     ),
     params={"min_age_days": Param(float, 7.0, "Ignore load balancers younger than this (being set up).", 0)},
     confidence_doc="HIGH when it has no target group at all or after 30 days, else MEDIUM.",
@@ -260,6 +307,29 @@ attach_fixtures(
             stopped_since=_days_ago(29),
             instance_type="m5.large",
             attached_volumes=_DISKS,
+        ),
+        now=_NOW,
+    ),
+)
+_STOPPED_45 = _res(
+    "aws.ec2.instance", "i-45", 200, state="stopped", stopped_since=_days_ago(45), instance_type="m5.large"
+)
+_STOPPED_29 = _res(
+    "aws.ec2.instance", "i-29", 200, state="stopped", stopped_since=_days_ago(29), instance_type="m5.large"
+)
+_RUNNING = _res(
+    "aws.ec2.instance", "i-run", 200, state="running", stopped_since=None, instance_type="m5.large"
+)
+attach_fixtures(
+    "ebs-volume-on-stopped-instance",
+    Fixtures(
+        fires=_res("aws.ec2.volume", "vol-on-45", 200, state="in-use", attached_instance_id="i-45", **_VOL),
+        silent=_res("aws.ec2.volume", "vol-on-29", 200, state="in-use", attached_instance_id="i-29", **_VOL),
+        related=(
+            _STOPPED_45,
+            _STOPPED_29,
+            _RUNNING,
+            _res("aws.ec2.volume", "vol-on-run", 200, state="in-use", attached_instance_id="i-run", **_VOL),
         ),
         now=_NOW,
     ),

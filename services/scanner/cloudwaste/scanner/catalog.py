@@ -1,0 +1,149 @@
+"""What the registries hold, for people and tools: the rule catalogue (`cloudwaste rules`), the
+least-privilege read-only IAM policy of a provider (`cloudwaste iam-policy aws`), and the
+consistency checks the meta-tests run over rules, kinds and providers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cloudwaste.scanner.kinds import KindRegistry
+from cloudwaste.scanner.kinds import load_all as load_kinds
+from cloudwaste.scanner.providers import ProviderRegistry
+from cloudwaste.scanner.providers import load_all as load_providers
+from cloudwaste.scanner.rules import Registry, Rule
+from cloudwaste.scanner.rules import load_all as load_rules
+
+
+def rule_permissions(rule: Rule, kinds: KindRegistry | None = None) -> list[str]:
+    """Every IAM permission running the rule takes: its own and its kinds' (with dependencies)."""
+    kinds = kinds if kinds is not None else load_kinds()
+    perms = set(rule.permissions)
+    for kind in kinds.closure(set(rule.kinds)):
+        perms.update(kind.permissions)
+    return sorted(perms)
+
+
+def describe_rules(provider: str | None = None) -> list[dict]:
+    """Every registered rule (of `provider` when given), sorted by key, as plain JSON-able dicts."""
+    registry, kinds = load_rules(), load_kinds()
+    if provider is not None:
+        load_providers().get(provider, field="provider")
+    out = []
+    for rule in sorted(registry, key=lambda r: r.key):
+        if provider is not None and rule.provider != provider:
+            continue
+        out.append(
+            {
+                "key": rule.key,
+                "provider": rule.provider,
+                "kind": rule.resource_kind,
+                "needs": list(rule.needs),
+                "title": rule.title,
+                "doc": rule.doc,
+                "parameters": {
+                    name: {
+                        "type": {bool: "bool", int: "int", float: "number", str: "string"}.get(
+                            p.type, p.type.__name__
+                        ),
+                        "default": p.default,
+                        "doc": p.doc,
+                        **({"minimum": p.minimum} if p.minimum is not None else {}),
+                    }
+                    for name, p in rule.all_params.items()
+                },
+                "permissions": rule_permissions(rule, kinds),
+                "confidence": rule.confidence_doc,
+            }
+        )
+    return out
+
+
+def iam_policy(provider: str, *, rule_parameters: Mapping[str, Any] | None = None) -> dict:
+    """The least-privilege read-only policy the customer's role needs for the enabled rules of
+    `provider` (every rule by default; `rule_parameters` may disable some), as IAM JSON."""
+    prov = load_providers().get(provider, field="provider")
+    registry, kinds = load_rules(), load_kinds()
+    params = registry.effective_params(rule_parameters, prov.key)
+    actions = set(prov.scope_operations)  # listing the account's regions when none are given
+    for key, p in params.items():
+        if p["enabled"]:
+            actions.update(rule_permissions(registry.rules[key], kinds))
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CloudWasteReadOnly",
+                "Effect": "Allow",
+                "Action": sorted(actions),
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+READ_ONLY_VERBS = ("Describe", "Get", "List")
+
+
+def check_registries(
+    rules: Registry | None = None,
+    kinds: KindRegistry | None = None,
+    providers: ProviderRegistry | None = None,
+) -> list[str]:
+    """Every inconsistency between rules, kinds and providers, as readable problems (empty: none)."""
+    rules = rules if rules is not None else load_rules()
+    kinds = kinds if kinds is not None else load_kinds()
+    providers = providers if providers is not None else load_providers()
+    problems: list[str] = []
+    for kind in kinds:
+        where = f"kind {kind.key}"
+        if kind.provider not in providers:
+            problems.append(f"{where}: provider {kind.provider!r} is not registered")
+        if not kind.operations:
+            problems.append(f"{where}: declares no listing operation")
+        for action in (*kind.operations, *kind.extra_permissions):
+            verb = action.split(":", 1)[-1]
+            if ":" not in action or not verb.startswith(READ_ONLY_VERBS):
+                problems.append(f"{where}: {action!r} is not a read-only IAM action")
+        if not kind.ml_config:
+            problems.append(f"{where}: no ML config allow-list")
+        if not kind.id_field or not kind.name_field:
+            problems.append(f"{where}: no id or name field")
+        if not callable(kind.list):
+            problems.append(f"{where}: no listing function")
+        if not kind.doc or not kind.title:
+            problems.append(f"{where}: no title or doc")
+        for dep in kind.requires:
+            if dep not in kinds:
+                problems.append(f"{where}: requires {dep!r}, which nothing registers")
+            elif kinds.get(dep).provider != kind.provider:
+                problems.append(f"{where}: requires {dep!r} of another provider")
+        try:
+            kinds.closure({kind.key})
+        except (KeyError, ValueError) as exc:
+            problems.append(f"{where}: {exc}")
+    for provider in providers:
+        for action in provider.scope_operations:
+            if not action.split(":", 1)[-1].startswith(READ_ONLY_VERBS):
+                problems.append(f"provider {provider.key}: {action!r} is not a read-only IAM action")
+    for rule in rules:
+        where = f"rule {rule.key}"
+        if rule.provider not in providers:
+            problems.append(f"{where}: provider {rule.provider!r} is not registered")
+        missing = [k for k in rule.kinds if k not in kinds]
+        for k in missing:
+            problems.append(f"{where}: kind {k!r} is not registered")
+        for k in rule.kinds:
+            if k in kinds and kinds.get(k).provider != rule.provider:
+                problems.append(f"{where}: kind {k!r} belongs to provider {kinds.get(k).provider!r}")
+        if "enabled" in rule.params:
+            problems.append(f"{where}: declares `enabled`, which every rule has")
+        if not missing:
+            try:
+                needed = {p for kind in kinds.closure(set(rule.kinds)) for p in kind.permissions}
+            except (KeyError, ValueError):
+                continue
+            uncovered = sorted(needed - set(rule.permissions))
+            if uncovered:
+                problems.append(f"{where}: permissions do not cover its kinds' {uncovered}")
+    return problems

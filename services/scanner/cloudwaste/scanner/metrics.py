@@ -1,0 +1,28 @@
+"""The scanner's Prometheus metrics. Label values are bounded: provider keys, IAM action names,
+resource kinds, scenario keys, run states. Never an id, an account or a name."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SCANS = Counter("cloudwaste_scanner_scan_runs_total", "Scan runs finished, by final state.", ["state"])
+SCAN_SECONDS = Histogram(
+    "cloudwaste_scanner_scan_duration_seconds",
+    "Wall time of a scan run.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
+FINDINGS = Counter("cloudwaste_scanner_findings_total", "Findings recorded, by scenario.", ["scenario"])
+# A scope is a region, a subscription, a project or a tenant; the name is kept for dashboards.
+REGIONS = Counter("cloudwaste_scanner_regions_total", "Scopes scanned, by outcome.", ["outcome"])
+RUNNING = Gauge("cloudwaste_scanner_scans_in_progress", "Scan runs being executed by this replica.")
+
+PROVIDER_API_CALLS = Counter(
+    "cloudwaste_scanner_provider_api_calls_total",
+    "Calls made to a cloud provider's API, by provider and operation (as an IAM action).",
+    ["provider", "operation"],
+)
+KIND_FAILURES = Counter(
+    "cloudwaste_scanner_kind_failures_total",
+    "Resource kinds that could not be listed completely in one scope.",
+    ["provider", "kind"],
+)

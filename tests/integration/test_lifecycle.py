@@ -1,0 +1,374 @@
+"""Findings over the time users live with them: an estate of more than a thousand resources, five
+scans, decisions between them, resources deleted and fixed outside CloudWaste, rule parameters
+changed and changed back, and a scanner restart in the middle. Real gRPC, PostgreSQL and moto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import Counter
+
+import grpc
+import pytest
+import sqlalchemy as sa
+from cloudwaste.common.v1 import provider_pb2
+from cloudwaste.core.server import create_server
+from cloudwaste.scanner.v1 import (
+    cloud_account_pb2,
+    finding_pb2,
+    scan_run_pb2,
+    scanner_service_pb2,
+    scanner_service_pb2_grpc,
+)
+from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from tests.integration.conftest import TENANT
+
+ACCOUNT_ID = "345678901234"
+S = finding_pb2
+OPEN, KEPT, IGNORED, DELETED, RESOLVED = (
+    S.FINDING_STATE_OPEN,
+    S.FINDING_STATE_KEPT,
+    S.FINDING_STATE_IGNORED,
+    S.FINDING_STATE_DELETED,
+    S.FINDING_STATE_RESOLVED,
+)
+
+
+@pytest.fixture(scope="module")
+def big_estate(moto_estate):
+    """A second estate, of more than a thousand resources, in its own account of the same moto."""
+    from cloudwaste.sim.aws import seed_estate
+
+    endpoint, _ = moto_estate
+    return endpoint, seed_estate(endpoint, size=1200, seed=11, account_id=ACCOUNT_ID)
+
+
+def create_account(scanner, truth, **extra):
+    return scanner.CreateCloudAccount(
+        scanner_service_pb2.CreateCloudAccountRequest(
+            cloud_account=cloud_account_pb2.CloudAccount(
+                provider=provider_pb2.PROVIDER_AWS,
+                tenant_id=TENANT,
+                display_name="lifecycle",
+                regions=list(truth.regions),
+                ml_collection_enabled=True,
+                aws=cloud_account_pb2.AwsAccess(
+                    role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWaste", external_id="ext-lifecycle"
+                ),
+                **extra,
+            )
+        ),
+        timeout=10,
+    ).cloud_account
+
+
+def scan(scanner, account, timeout=300):
+    run = scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account=account), timeout=10).scan_run
+    deadline = time.monotonic() + timeout
+    while run.state in (scan_run_pb2.SCAN_RUN_STATE_PENDING, scan_run_pb2.SCAN_RUN_STATE_RUNNING):
+        assert time.monotonic() < deadline, "scan did not finish"
+        time.sleep(0.2)
+        run = scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name=run.name), timeout=10).scan_run
+    assert run.state == scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED, run
+    return run
+
+
+def findings(scanner, **filters):
+    out, token = [], ""
+    while True:
+        r = scanner.ListFindings(
+            scanner_service_pb2.ListFindingsRequest(page_size=500, page_token=token, **filters), timeout=30
+        )
+        out.extend(r.findings)
+        token = r.next_page_token
+        if not token:
+            return out
+
+
+def set_state(scanner, finding, state, **kw):
+    return scanner.SetFindingState(
+        scanner_service_pb2.SetFindingStateRequest(name=finding.name, state=state, **kw), timeout=10
+    ).finding
+
+
+def cost(m) -> float:
+    return m.units + m.nanos / 1e9
+
+
+def restart_scanner(stack):
+    """Stops the scanner server and starts a new one on the same database (a new port)."""
+    from cloudwaste.scanner.server import build_app
+
+    settings = stack.settings["scanner"]
+    stack.running["scanner"].stop(1)
+    stack.running["scanner"] = create_server(settings, build_app(settings))
+    channel = grpc.insecure_channel(f"127.0.0.1:{stack.running['scanner'].port}")
+    return scanner_service_pb2_grpc.ScannerServiceStub(channel)
+
+
+def test_findings_live_across_scans_decisions_and_a_restart(stack, big_estate):
+    from cloudwaste.sim.aws import act_on
+
+    endpoint, truth = big_estate
+    assert len(truth.resources) >= 1200
+    scanner = stack.scanner
+    account = create_account(scanner, truth).name
+    waste = {t.resource_id: t for t in truth.waste()}
+
+    # scan 1: exactly the known waste, all new
+    run1 = scan(scanner, account)
+    first = {f.resource_name: f for f in findings(scanner, cloud_account=account)}
+    assert {(f.resource_name, f.category) for f in first.values()} == {
+        (t.resource_id, t.scenario) for t in waste.values()
+    }
+    assert run1.new_findings_count == run1.findings_count == len(waste)
+
+    # the disks of a long-stopped machine are findings of their own, linked to the machine's;
+    # the machine shows the total of its parts and no dollar is counted twice
+    parts = Counter()
+    for f in first.values():
+        if f.parent_finding:
+            parent = next(p for p in first.values() if p.name == f.parent_finding)
+            assert (
+                parent.category == "ec2-instance-stopped" and f.category == "ebs-volume-on-stopped-instance"
+            )
+            parts[parent.name] += cost(f.monthly_cost)
+    assert parts, "the estate has disks on long-stopped machines"
+    for name, total in parts.items():
+        parent = next(p for p in first.values() if p.name == name)
+        assert cost(parent.parts_monthly_cost) == pytest.approx(total, abs=1e-3)
+    assert cost(run1.total_monthly_waste) == pytest.approx(
+        sum(cost(f.monthly_cost) for f in first.values()), abs=0.05
+    )
+
+    # scan 2, nothing changed: the same findings, seen twice, no duplicates
+    run2 = scan(scanner, account)
+    second = findings(scanner, cloud_account=account)
+    assert {f.name for f in second} == {f.name for f in first.values()}
+    assert run2.new_findings_count == 0 and run2.findings_count == len(waste)
+    assert all(f.observation_count == 2 and f.scan_run == run2.name for f in second)
+    assert {f.name for f in findings(scanner, scan_run=run1.name)} == {f.name for f in second}
+
+    # decisions between scans, and changes made outside CloudWaste
+    by_kind: dict[str, list] = {}
+    for f in sorted(first.values(), key=lambda f: f.resource_name):
+        if not f.parent_finding and f.category != "ec2-instance-stopped":
+            by_kind.setdefault(f.category, []).append(f)
+    volumes, eips, snaps = (
+        by_kind["ebs-volume-unattached"],
+        by_kind["eip-unassociated"],
+        by_kind["snapshot-orphaned"],
+    )
+    kept, ignored, deleted = volumes[0:5], volumes[5:8], volumes[8:12]
+    soon = snaps[0]
+    fixed, gone_outside = volumes[12:15], eips[0:4]
+    for f in kept:
+        set_state(scanner, f, KEPT)
+    for f in ignored:
+        set_state(scanner, f, IGNORED)
+    expiry = timestamp_pb2.Timestamp()
+    expiry.FromDatetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2))
+    assert set_state(scanner, soon, IGNORED, ignore_expire_time=expiry).ignore_expire_time.seconds
+    for f in deleted:
+        set_state(scanner, f, DELETED)
+        act_on(endpoint, waste[f.resource_name], "delete", account_id=ACCOUNT_ID)
+    for f in fixed:
+        act_on(endpoint, waste[f.resource_name], "fix", account_id=ACCOUNT_ID)
+    for f in gone_outside:
+        act_on(endpoint, waste[f.resource_name], "delete", account_id=ACCOUNT_ID)
+    decided = {f.name for f in kept + ignored + deleted}  # (soon's ignore may have expired already)
+    assert not decided & {f.name for f in findings(scanner, cloud_account=account)}, "decided ones left OPEN"
+
+    # the scanner restarts; the decisions and the findings are in the database, not in it
+    scanner = restart_scanner(stack)
+    time.sleep(max(0.0, expiry.ToDatetime(tzinfo=dt.UTC).timestamp() - time.time()) + 0.1)
+
+    first_names = {f.name for f in first.values()}
+    run3 = scan(scanner, account)
+    now = {f.name: f for f in findings(scanner, cloud_account=account, all_states=True)}
+    # deleting a volume can orphan its old snapshots: those are new waste, and nothing else is
+    extra = [f for n, f in now.items() if n not in first_names]
+    assert all(f.category == "snapshot-orphaned" and f.state == OPEN for f in extra), extra
+    assert run3.new_findings_count == len(extra)
+    assert len(now) == len(waste) + len(extra), "one finding per resource and rule, whatever happened"
+    for f in kept:
+        assert now[f.name].state == KEPT and now[f.name].observation_count == 3
+    for f in ignored:
+        assert now[f.name].state == IGNORED
+    assert now[soon.name].state == OPEN, "an expired ignore is OPEN again"
+    for f in deleted + gone_outside:
+        g = now[f.name]
+        assert g.state == RESOLVED and g.resolve_reason == S.RESOLVE_REASON_RESOURCE_GONE, g
+        assert g.resolve_scan_run == run3.name
+    for f in fixed:
+        assert now[f.name].resolve_reason == S.RESOLVE_REASON_RESOURCE_CHANGED
+    assert run3.resolved_findings_count == len(deleted) + len(fixed) + len(gone_outside)
+    open_now = findings(scanner, cloud_account=account)  # the default list: OPEN only
+    assert {f.name for f in open_now} == {n for n, f in now.items() if f.state == OPEN}
+    assert len(open_now) == len(waste) - len(kept) - len(ignored) - len(deleted) - len(fixed) - len(
+        gone_outside
+    )
+
+    # ML rows: one per (finding, scan); a decision labels every row of its finding, including rows
+    # of scans made after it; a resource deleted while open is an implicit label, kept apart
+    engine = sa.create_engine(stack.database_url)
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT o.finding_id::text, m.user_action, m.label_source, m.time_to_action_hours "
+                "FROM finding_observations o JOIN ml_training_data m "
+                "ON m.id = o.ml_row_id AND m.detected_at = o.ml_row_detected_at"
+            )
+        ).all()
+    labels: dict[str, list] = {}
+    for fid, action, source, hours in rows:
+        labels.setdefault(f"findings/{fid}", []).append((action, source, hours))
+    assert sum(len(v) for v in labels.values()) == sum(f.observation_count for f in now.values())
+    assert all(v == [("kept", "explicit", v[0][2])] * 3 for v in (labels[f.name] for f in kept))
+    assert all(v[0][2] is not None and v[0][2] >= 0 for v in (labels[f.name] for f in kept))
+    assert all({(a, s) for a, s, _ in labels[f.name]} == {("deleted", "implicit")} for f in gone_outside)
+    assert all({(a, s) for a, s, _ in labels[f.name]} == {("deleted", "explicit")} for f in deleted)
+    assert all({a for a, _, _ in labels[f.name]} == {None} for f in fixed)
+
+    # the account's parameters for a rule change: its findings resolve with that reason...
+    snapshots = [f for f in now.values() if f.category == "snapshot-orphaned" and f.state == OPEN]
+    params = struct_pb2.Struct()
+    params.update({"min_age_days": 100000})
+    mask = field_mask_pb2.FieldMask(paths=["rule_parameters"])
+    upd = cloud_account_pb2.CloudAccount(name=account)
+    upd.rule_parameters["snapshot-orphaned"].CopyFrom(params)
+    scanner.UpdateCloudAccount(
+        scanner_service_pb2.UpdateCloudAccountRequest(cloud_account=upd, update_mask=mask)
+    )
+    run4 = scan(scanner, account)
+    after = {f.name: f for f in findings(scanner, cloud_account=account, all_states=True)}
+    assert all(after[f.name].resolve_reason == S.RESOLVE_REASON_RULE_PARAMETERS_CHANGED for f in snapshots)
+    assert run4.resolved_findings_count == len(snapshots) > 0
+
+    # ...and reopen, as new open cycles, when they are changed back
+    scanner.UpdateCloudAccount(
+        scanner_service_pb2.UpdateCloudAccountRequest(
+            cloud_account=cloud_account_pb2.CloudAccount(name=account), update_mask=mask
+        )
+    )
+    run5 = scan(scanner, account)
+    final = {f.name: f for f in findings(scanner, cloud_account=account, all_states=True)}
+    assert run5.reopened_findings_count == len(snapshots) and run5.new_findings_count == 0
+    assert all(final[f.name].state == OPEN and not final[f.name].resolve_scan_run for f in snapshots)
+    reopened = snapshots[0]
+    set_state(scanner, reopened, DELETED)
+    with engine.connect() as c:
+        cycle = (
+            c.execute(
+                sa.text(
+                    "SELECT m.user_action FROM finding_observations o JOIN ml_training_data m "
+                    "ON m.id = o.ml_row_id AND m.detected_at = o.ml_row_detected_at "
+                    "WHERE o.finding_id = :id ORDER BY m.detected_at"
+                ),
+                {"id": reopened.name.split("/")[1]},
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert cycle[-1] == "deleted" and cycle[:-1] == [None] * (len(cycle) - 1), cycle
+    runs = scanner.ListScanRuns(scanner_service_pb2.ListScanRunsRequest(cloud_account=account, page_size=2))
+    assert [r.name for r in runs.scan_runs] == [run5.name, run4.name] and runs.next_page_token
+
+
+def test_concurrent_decisions_on_one_finding_one_wins_by_etag(stack):
+    run = stack.scan(stack.create_account().name)
+    f = stack.findings(scan_run=run.name)[0]
+    results = []
+    barrier = threading.Barrier(2)
+
+    def decide(state):
+        barrier.wait()
+        try:
+            results.append(set_state(stack.scanner, f, state, etag=f.etag).state)
+        except grpc.RpcError as exc:
+            results.append(exc.code())
+
+    threads = [threading.Thread(target=decide, args=(s,)) for s in (KEPT, DELETED)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(grpc.StatusCode.ABORTED) == 1 and len(results) == 2
+    winner = stack.scanner.GetFinding(scanner_service_pb2.GetFindingRequest(name=f.name)).finding
+    assert winner.state in (KEPT, DELETED) and winner.etag != f.etag
+
+
+def test_accounts_list_update_and_delete_with_erasure(stack):
+    a = stack.create_account()
+    b = stack.create_account(ml=False)
+    listed = stack.scanner.ListCloudAccounts(
+        scanner_service_pb2.ListCloudAccountsRequest(tenant_id=TENANT, page_size=1)
+    )
+    assert listed.cloud_accounts[0].name == a.name and listed.next_page_token
+    rest = stack.scanner.ListCloudAccounts(
+        scanner_service_pb2.ListCloudAccountsRequest(
+            tenant_id=TENANT, page_size=1, page_token=listed.next_page_token
+        )
+    )
+    assert [x.name for x in rest.cloud_accounts] == [b.name] and not rest.next_page_token
+
+    renamed = stack.scanner.UpdateCloudAccount(
+        scanner_service_pb2.UpdateCloudAccountRequest(
+            cloud_account=cloud_account_pb2.CloudAccount(
+                name=a.name, display_name="renamed", tenant_id="ignored"
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        )
+    ).cloud_account
+    assert renamed.display_name == "renamed" and renamed.tenant_id == TENANT
+
+    run = stack.scan(a.name)
+    f = stack.findings(scan_run=run.name)[0]
+    set_state(stack.scanner, f, KEPT)
+    engine = sa.create_engine(stack.database_url)
+    with engine.connect() as c:
+        ml_before = c.execute(sa.text("SELECT count(*) FROM ml_training_data")).scalar()
+    assert ml_before == run.findings_count
+    erased = stack.scanner.DeleteCloudAccount(
+        scanner_service_pb2.DeleteCloudAccountRequest(name=a.name, erase_ml_data=True)
+    )
+    assert erased.scan_runs_deleted == 1 and erased.findings_deleted == run.findings_count
+    assert erased.user_actions_deleted == 1 and erased.ml_rows_deleted == ml_before
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM ml_training_data")).scalar() == 0
+        assert c.execute(sa.text("SELECT count(*) FROM findings")).scalar() == 0
+    engine.dispose()
+    with pytest.raises(grpc.RpcError) as err:
+        stack.scanner.GetCloudAccount(scanner_service_pb2.GetCloudAccountRequest(name=a.name))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"no-such-rule": {"enabled": False}}, "cloud_account.rule_parameters.no-such-rule"),
+        ({"snapshot-orphaned": {"min_age": 3}}, "cloud_account.rule_parameters.snapshot-orphaned.min_age"),
+        (
+            {"snapshot-orphaned": {"min_age_days": "x"}},
+            "cloud_account.rule_parameters.snapshot-orphaned.min_age_days",
+        ),
+    ],
+)
+def test_bad_rule_parameters_name_the_parameter_with_bad_request_details(stack, params, field):
+    extra = {}
+    for rule, values in params.items():
+        st = struct_pb2.Struct()
+        st.update(values)
+        extra[rule] = st
+    with pytest.raises(grpc.RpcError) as err:
+        create_account(stack.scanner, stack.truth, rule_parameters=extra)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith(field), err.value.details()
+    status = rpc_status.from_call(err.value)
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad) and bad.field_violations[0].field == field
