@@ -9,16 +9,14 @@ import grpc
 import pytest
 from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.core.server import create_server
-from cloudwaste.core.settings import (
-    EnricherSettings,
-    ExporterSettings,
-    HashKey,
-    PredictorSettings,
-    ScannerSettings,
-)
+from cloudwaste.core.settings import HashKey
+from cloudwaste.enricher.settings import EnricherSettings
 from cloudwaste.enricher.v1 import enricher_service_pb2_grpc
+from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.v1 import exporter_service_pb2_grpc
+from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.v1 import predictor_service_pb2_grpc
+from cloudwaste.scanner.settings import ScannerSettings
 from cloudwaste.scanner.v1 import (
     cloud_account_pb2,
     scan_run_pb2,

@@ -12,8 +12,9 @@ import pytest
 from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.protoconv import money, money_amount, timestamp
-from cloudwaste.core.settings import HashKey, ScannerSettings, SettingsError
+from cloudwaste.core.settings import HashKey, SettingsError
 from cloudwaste.scanner.providers.aws import stopped_since
+from cloudwaste.scanner.settings import ScannerSettings
 
 ID = uuid.UUID("0b8f1c7e-3d2a-4f5b-9c6d-7e8f9a0b1c2d")
 HASH_KEY = "s3cret-hash-key-material-0123456789abcdef"

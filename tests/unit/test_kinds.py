@@ -246,7 +246,7 @@ def test_aws_scopes_are_regions():
 
 
 def test_aws_options_come_from_the_scanner_settings():
-    from cloudwaste.core.settings import ScannerSettings
+    from cloudwaste.scanner.settings import ScannerSettings
 
     s = ScannerSettings(database_url="postgresql://x/y", aws_endpoint_url="http://127.0.0.1:5000")
     assert providers.options_from_settings(s)["aws"] == {"endpoint_url": "http://127.0.0.1:5000"}

@@ -22,7 +22,8 @@ from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.core.protoconv import money_amount
 from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc, enrichment_run_pb2
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
-from cloudwaste.predictor.v1 import prediction_pb2, predictor_service_pb2, predictor_service_pb2_grpc
+from cloudwaste.predictor.client import waste_features
+from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
 from cloudwaste.scanner.v1 import (
     cloud_account_pb2,
     finding_pb2,
@@ -63,24 +64,6 @@ def list_all_findings(stub, **filters) -> list[finding_pb2.Finding]:
         token = resp.next_page_token
         if not token:
             return out
-
-
-def features_of(f: finding_pb2.Finding) -> prediction_pb2.WasteFeatures:
-    age = 0.0
-    if f.HasField("resource_create_time"):
-        age = max(
-            0.0, (f.event_time.ToDatetime() - f.resource_create_time.ToDatetime()).total_seconds() / 86400
-        )
-    return prediction_pb2.WasteFeatures(
-        provider=f.provider,
-        resource_type=f.resource_type,
-        region=f.region,
-        detection_scenario=f.category,
-        confidence_level=f.confidence,
-        resource_age_days=age,
-        cost_monthly=float(money_amount(f.monthly_cost)),
-        tags=dict(f.resource_labels),
-    )
 
 
 def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
@@ -233,7 +216,7 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     else:
         resp = predictor.PredictWasteBatch(
             predictor_service_pb2.PredictWasteBatchRequest(
-                features=[features_of(f) for f in open_findings[:1000]]
+                features=[waste_features(f) for f in open_findings[:1000]]
             ),
             timeout=30,
         )
@@ -250,7 +233,7 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
                 f"{f.region:<16}{f.resource_name[-40:]}"
             )
         one = predictor.PredictWaste(
-            predictor_service_pb2.PredictWasteRequest(features=features_of(ranked[0][0])), timeout=5
+            predictor_service_pb2.PredictWasteRequest(features=waste_features(ranked[0][0])), timeout=5
         )
         print(f"      PredictWaste on the top one: {one.prediction.waste_probability:.2f}")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
-from cloudwaste.core.settings import EnricherSettings
 from cloudwaste.enricher.servicer import EnricherServicer
+from cloudwaste.enricher.settings import EnricherSettings
 from cloudwaste.enricher.store import EnricherStore
 from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
-from cloudwaste.core.settings import ExporterSettings
 from cloudwaste.exporter.servicer import ExporterServicer
+from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.store import ExporterStore
 from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_grpc
 

@@ -8,26 +8,15 @@ import time
 from cloudwaste.core import names
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.protoconv import timestamp
-from cloudwaste.core.settings import ExporterSettings
+from cloudwaste.exporter.errors import ExportFailed
 from cloudwaste.exporter.export import Progress, export_ml_dataset, resolve_destination
+from cloudwaste.exporter.metrics import BYTES, DURATION, EXPORTS, ROWS
+from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.store import ExporterStore
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
-from prometheus_client import Counter, Histogram
 
 log = logging.getLogger(__name__)
 
-EXPORTS = Counter("cloudwaste_exporter_exports_total", "Export runs finished, by state.", ["state"])
-ROWS = Counter("cloudwaste_exporter_rows_total", "Rows written to export files.")
-BYTES = Counter("cloudwaste_exporter_bytes_total", "Bytes written to export files.")
-DURATION = Histogram(
-    "cloudwaste_exporter_export_duration_seconds",
-    "Wall time of an export.",
-    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
-)
-
-
-class ExportFailed(CloudWasteError):
-    code = "INTERNAL"
 
 
 def export_run_pb(r) -> export_run_pb2.ExportRun:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
-from cloudwaste.core.settings import PredictorSettings
-from cloudwaste.predictor.servicer import MODEL_READY, PredictorServicer
+from cloudwaste.predictor.metrics import MODEL_READY
+from cloudwaste.predictor.servicer import PredictorServicer
 from cloudwaste.predictor.serving import ModelHolder
+from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.store import PredictorStore
 from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
 

@@ -11,9 +11,11 @@ from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.features import waste_row_from_raw
 from cloudwaste.core.protoconv import timestamp
-from cloudwaste.core.settings import PredictorSettings
 from cloudwaste.core.uris import local_path
+from cloudwaste.predictor.errors import TrainingFailed
+from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS, TRAININGS
 from cloudwaste.predictor.serving import ModelHolder
+from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.store import PredictorStore, version_name
 from cloudwaste.predictor.v1 import (
     model_version_pb2,
@@ -22,20 +24,11 @@ from cloudwaste.predictor.v1 import (
     predictor_service_pb2_grpc,
     training_run_pb2,
 )
-from prometheus_client import Counter, Gauge, Histogram
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
-PREDICTIONS = Counter("cloudwaste_predictor_predictions_total", "Rows scored.", ["model_kind"])
-INFERENCE = Histogram(
-    "cloudwaste_predictor_inference_seconds",
-    "ONNX Runtime time per call.",
-    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
-)
-TRAININGS = Counter("cloudwaste_predictor_training_runs_total", "Training runs, by final state.", ["state"])
 _WASTE_PREDICTIONS = PREDICTIONS.labels("waste")
-MODEL_READY = Gauge("cloudwaste_predictor_model_ready", "1 when a waste model is loaded.")  # set by server.py
 
 _PROVIDERS = {
     provider_pb2.PROVIDER_AWS: "aws",
@@ -48,10 +41,6 @@ _CONFIDENCE = {
     confidence_pb2.CONFIDENCE_LEVEL_MEDIUM: "MEDIUM",
     confidence_pb2.CONFIDENCE_LEVEL_HIGH: "HIGH",
 }
-
-
-class TrainingFailed(CloudWasteError):
-    code = "INTERNAL"
 
 
 def features_row(f: prediction_pb2.WasteFeatures, field: str) -> dict:
@@ -68,17 +57,16 @@ def features_row(f: prediction_pb2.WasteFeatures, field: str) -> dict:
         )
     if not math.isfinite(f.cost_monthly) or f.cost_monthly < 0:
         raise InvalidArgument(f"{field}.cost_monthly", f"must be a finite amount >= 0 (got {f.cost_monthly})")
-    if not math.isfinite(f.resource_age_days) or f.resource_age_days < 0:
-        raise InvalidArgument(
-            f"{field}.resource_age_days", f"must be finite and >= 0 (got {f.resource_age_days})"
-        )
+    age = f.resource_age_days if f.HasField("resource_age_days") else None
+    if age is not None and (not math.isfinite(age) or age < 0):
+        raise InvalidArgument(f"{field}.resource_age_days", f"must be finite and >= 0, or unset (got {age})")
     return waste_row_from_raw(
         provider=_PROVIDERS[f.provider],
         resource_type=f.resource_type,
         region=f.region,
         detection_scenario=f.detection_scenario,
         confidence_level=_CONFIDENCE[f.confidence_level],
-        resource_age_days=f.resource_age_days,
+        resource_age_days=age,
         cost_monthly=f.cost_monthly,
         tags=f.tags,
     )

@@ -6,11 +6,11 @@ import grpc
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
-from cloudwaste.core.settings import ScannerSettings
 from cloudwaste.scanner import providers
 from cloudwaste.scanner.engine import Engine
 from cloudwaste.scanner.rules import load_all
 from cloudwaste.scanner.servicer import ScannerServicer
+from cloudwaste.scanner.settings import ScannerSettings
 from cloudwaste.scanner.store import ScannerStore
 from cloudwaste.scanner.v1 import scanner_service_pb2, scanner_service_pb2_grpc
 from cloudwaste.scanner.worker import ScanWorker

@@ -1,0 +1,14 @@
+"""The exporter's Prometheus metrics (names: cloudwaste_exporter_<what>_<unit>; bounded labels)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EXPORTS = Counter("cloudwaste_exporter_exports_total", "Export runs finished, by state.", ["state"])
+ROWS = Counter("cloudwaste_exporter_rows_total", "Rows written to export files.")
+BYTES = Counter("cloudwaste_exporter_bytes_total", "Bytes written to export files.")
+DURATION = Histogram(
+    "cloudwaste_exporter_export_duration_seconds",
+    "Wall time of an export.",
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+)

@@ -1,0 +1,12 @@
+"""The predictor's own domain errors. The one interceptor in cloudwaste.core.server maps every
+CloudWasteError to its status code; nothing here knows gRPC."""
+
+from __future__ import annotations
+
+from cloudwaste.core.errors import CloudWasteError
+
+
+class TrainingFailed(CloudWasteError):
+    """Training could not produce a model (the message says why; safe for the wire)."""
+
+    code = "INTERNAL"

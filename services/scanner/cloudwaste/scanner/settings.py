@@ -1,0 +1,32 @@
+"""The scanner's settings, built once from CLOUDWASTE_* variables at start and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cloudwaste.core.settings import HashKey, ServerSettings, env_float, env_int, env_str
+
+
+@dataclass(frozen=True)
+class ScannerSettings(ServerSettings):
+    hash_key: HashKey = field(default_factory=lambda: HashKey(b"x" * 32, "test"), repr=False)
+    enricher_address: str = ""  # empty: do not notify an enricher
+    aws_endpoint_url: str = ""  # set for moto / local endpoints; empty means real AWS
+    scan_workers: int = 2  # scan runs executed at once by this replica
+    region_concurrency: int = 4  # regions scanned at once within a run
+    poll_seconds: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ScannerSettings:
+        env = os.environ if env is None else env
+        return cls(
+            **cls.common(env),
+            hash_key=HashKey.from_env(env),
+            enricher_address=env_str(env, "ENRICHER_ADDRESS", ""),
+            aws_endpoint_url=env_str(env, "AWS_ENDPOINT_URL", ""),
+            scan_workers=env_int(env, "SCAN_WORKERS", 2, 1, 64),
+            region_concurrency=env_int(env, "REGION_CONCURRENCY", 4, 1, 64),
+            poll_seconds=env_float(env, "POLL_SECONDS", 2.0),
+        )
