@@ -38,7 +38,7 @@ def onnx_models():
     out = []
     for seed in (1, 2):
         rows, y = synthetic_rows(200, seed)
-        model = train.build_pipeline(seed).fit(train._frame(rows), y)
+        model = train.build_pipeline(seed).fit(train.features_frame(rows), y)
         out.append(train.to_onnx(model))
     return out
 
@@ -68,7 +68,7 @@ def test_new_version_is_swapped_in_and_a_broken_one_is_not(onnx_models):
 
 def test_onnx_matches_scikit_learn(onnx_models):
     rows, y = synthetic_rows(300, 4)
-    model = train.build_pipeline(4).fit(train._frame(rows), y)
+    model = train.build_pipeline(4).fit(train.features_frame(rows), y)
     served = WasteModel.from_bytes(train.to_onnx(model), "x")
-    expected = model.predict_proba(train._frame(rows[:50]))[:, 1]
+    expected = model.predict_proba(train.features_frame(rows[:50]))[:, 1]
     assert np.max(np.abs(np.array(served.predict(rows[:50])) - expected)) < 1e-4

@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from cloudwaste.scanner.v1 import (
     scanner_service_pb2,
     scanner_service_pb2_grpc,
 )
+from cloudwaste.sim.aws import act_on
 from cloudwaste.sim.local import LocalDeployment
 from cloudwaste.sim.truth import GroundTruth
 
@@ -66,8 +67,25 @@ def list_all_findings(stub, **filters) -> list[finding_pb2.Finding]:
             return out
 
 
+def scan_and_wait(scanner, account: str, regions: int) -> scan_run_pb2.ScanRun:
+    """StartScan, then GetScanRun until it ends, printing progress per region."""
+    scan = scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account=account), timeout=10).scan_run
+    shown = -1
+    while scan.state in RUNNING:
+        time.sleep(0.25)
+        scan = scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name=scan.name), timeout=10).scan_run
+        if scan.regions_done != shown:
+            shown = scan.regions_done
+            print(
+                f"      regions {scan.regions_done}/{scan.regions_total or regions}, "
+                f"{scan.resources_scanned} resources, {scan.findings_count} findings",
+                flush=True,
+            )
+    return scan
+
+
 def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
-    step = Step(8)
+    step = Step(9)
     truth = GroundTruth.from_json(deploy.truth_path.read_text())
     scanner = scanner_service_pb2_grpc.ScannerServiceStub(grpc.insecure_channel(deploy.addresses["scanner"]))
     enricher = enricher_service_pb2_grpc.EnricherServiceStub(
@@ -97,20 +115,7 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         ),
         timeout=10,
     ).cloud_account
-    scan = scanner.StartScan(
-        scanner_service_pb2.StartScanRequest(cloud_account=account.name), timeout=10
-    ).scan_run
-    shown = -1
-    while scan.state in RUNNING:
-        time.sleep(0.25)
-        scan = scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name=scan.name), timeout=10).scan_run
-        if scan.regions_done != shown:
-            shown = scan.regions_done
-            print(
-                f"      regions {scan.regions_done}/{scan.regions_total or len(truth.regions)}, "
-                f"{scan.resources_scanned} resources, {scan.findings_count} findings",
-                flush=True,
-            )
+    scan = scan_and_wait(scanner, account.name, len(truth.regions))
     state = scan_run_pb2.ScanRunState.Name(scan.state)
     step.done(f"{scan.name}: {state}, {scan.resources_scanned} resources scanned")
     if scan.state != scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED:
@@ -176,6 +181,21 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         + f" -> {sum(decided.values())} labeled ML rows"
     )
 
+    step("Users delete what they marked deleted, and the account is scanned again: decisions stick")
+    marked = list_all_findings(scanner, cloud_account=account.name, state=finding_pb2.FINDING_STATE_DELETED)
+    for f in marked:
+        act_on(deploy.moto_endpoint, by_id[f.resource_name], "delete", account_id=truth.account_id)
+    rescan = scan_and_wait(scanner, account.name, len(truth.regions))
+    after = Counter(
+        finding_pb2.FindingState.Name(f.state).removeprefix("FINDING_STATE_").lower()
+        for f in list_all_findings(scanner, cloud_account=account.name, all_states=True)
+    )
+    print(
+        f"      {len(marked)} resources deleted in the estate; the rescan saw {rescan.findings_count} findings "
+        f"again or anew ({rescan.new_findings_count} new), resolved {rescan.resolved_findings_count}"
+    )
+    step.done("findings now: " + ", ".join(f"{n} {s}" for s, n in sorted(after.items())))
+
     step("Export the anonymized ML table to Parquet (zstd), streaming progress")
     last = None
     for msg in exporter.ExportDataset(
@@ -210,7 +230,7 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     print(f"      ONNX vs scikit-learn max |diff| on the held-out rows: {m['onnx_max_abs_diff']:.1e}")
 
     step("The predictor serves the new model (no restart): PredictWasteBatch on the open findings")
-    open_findings = list_all_findings(scanner, scan_run=scan.name, state=finding_pb2.FINDING_STATE_OPEN)
+    open_findings = list_all_findings(scanner, cloud_account=account.name)  # the default list: OPEN
     if not open_findings:
         print("      no open findings left")
     else:

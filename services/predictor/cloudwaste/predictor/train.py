@@ -37,6 +37,11 @@ def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
 
     Implicit labels (a resource that disappeared while its finding was open, label_source
     "implicit") are not used yet: they are a weaker, differently biased signal.
+
+    A finding seen by several scans has one ML row per scan, all carrying its decision; a kept
+    finding is seen again and again, a deleted one is not. One example per finding (its first
+    row: what was known when it was first detected) keeps that from weighting the labels and
+    from putting the same finding on both sides of the time split.
     """
     names = set(pq.read_schema(path).names)
     table = pq.read_table(
@@ -63,6 +68,10 @@ def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
         and r.get("label_source", "explicit") != "implicit"
     ]
     records.sort(key=lambda r: (r["detected_at"], r["labeled_at"]))
+    first: dict[tuple[str, str], dict] = {}
+    for r in records:
+        first.setdefault((r["resource_hash"], r["detection_scenario"]), r)
+    records = list(first.values())
     rows = [
         waste_row(
             provider=r["provider"],
@@ -80,7 +89,7 @@ def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
     return rows, labels
 
 
-def _frame(rows: list[dict]):
+def features_frame(rows: list[dict]):
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=list(WASTE_FEATURES.names))
@@ -153,7 +162,7 @@ def train_waste_model(path: Path, seed: int = 0) -> TrainedModel:
         raise FailedPrecondition(
             "both the training and the held-out part need deleted and kept/ignored findings"
         )
-    x_train, x_test = _frame(rows[:split]), _frame(rows[split:])
+    x_train, x_test = features_frame(rows[:split]), features_frame(rows[split:])
     model = build_pipeline(seed).fit(x_train, y_train)
     p_model = model.predict_proba(x_test)[:, 1]
 

@@ -510,7 +510,7 @@ def _cycle_rows(finding: Finding):
     )
 
 
-def _label_values(state: str, when: dt.datetime, cycle_start: dt.datetime, source: str = "explicit") -> dict:
+def label_values(state: str, when: dt.datetime, cycle_start: dt.datetime, source: str = "explicit") -> dict:
     if state not in DECISIONS:
         return {"user_action": None, "label_source": None, "labeled_at": None, "time_to_action_hours": None}
     return {
@@ -525,7 +525,7 @@ def _label(s: Session, finding: Finding, state: str, when: dt.datetime, source: 
     s.execute(
         update(MlTrainingData)
         .where(tuple_(MlTrainingData.id, MlTrainingData.detected_at).in_(_cycle_rows(finding)))
-        .values(**_label_values(state, when, finding.cycle_start_time, source))
+        .values(**label_values(state, when, finding.cycle_start_time, source))
     )
 
 
@@ -680,7 +680,7 @@ class _ScopeWriter:
                     detected_at=self.now,
                 )
                 if state in DECISIONS:  # a decision stands for every scan of its cycle
-                    row |= _label_values(state, changed_at, cycle_start)
+                    row |= label_values(state, changed_at, cycle_start)
                 ml_rows.append(row)
             observations.append(
                 {
