@@ -8,7 +8,7 @@ BUF := .tools/node_modules/.bin/buf
 EXTRAS := scanner,enricher,exporter,predictor,dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup protos pg lint test demo bench clean
+.PHONY: help setup protos pg lint test demo up down bench clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,11 +38,20 @@ lint: setup ## ruff + buf lint (STANDARD)
 test: setup ## run the whole test suite (starts its own PostgreSQL and moto)
 	$(VENV)/bin/pytest -q
 
-demo: $(VENV)/.installed protos pg ## the main job end to end on this machine (see README)
-	$(PY) -m cloudwaste.sim.demo
+# SIZE= and SEED= set the simulated estate of `demo` and `up` (e.g. make demo SIZE=2000 SEED=7)
+SIM_ARGS = $(if $(SIZE),--size $(SIZE)) $(if $(SEED),--seed $(SEED))
 
-bench: setup ## PredictWaste latency vs ONNX vs scikit-learn; export memory vs pandas.read_sql
-	@$(PY) bench/predict_bench.py; a=$$?; $(PY) bench/export_bench.py; b=$$?; exit $$(( a > b ? a : b ))
+demo: $(VENV)/.installed protos pg ## the main job end to end on this machine (see README); SIZE=, SEED=
+	$(PY) -m cloudwaste.sim.demo $(SIM_ARGS)
+
+up: $(VENV)/.installed protos pg ## start the stack and keep it running (addresses in .run/stack.json); SIZE=, SEED=
+	$(PY) -m cloudwaste.sim.up $(SIM_ARGS)
+
+down: ## stop the stack that `make up` started, and wait for it
+	@if [ -x $(PY) ]; then $(PY) -m cloudwaste.sim.up --down; else echo "no stack running (no $(VENV))"; fi
+
+bench: setup ## PredictWaste latency vs ONNX vs scikit-learn; export memory vs pandas.read_sql; scan vs raw AWS listing
+	@s=0; for b in predict export scan; do $(PY) bench/$${b}_bench.py; c=$$?; [ $$c -gt $$s ] && s=$$c; done; exit $$s
 
 clean: ## remove the environment and generated code
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

@@ -128,11 +128,11 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     for f in findings:
         per[f.category][0] += 1
         per[f.category][1] += money_amount(f.monthly_cost)
-    print(f"      {'scenario':<28}{'findings':>9}{'$/month':>12}")
+    print(f"      {'rule':<32}{'findings':>9}{'$/month':>12}")
     for cat, (n, cost) in sorted(per.items(), key=lambda kv: -kv[1][1]):
-        print(f"      {cat:<28}{n:>9}{cost:>12,.2f}")
+        print(f"      {cat:<32}{n:>9}{cost:>12,.2f}")
     total = money_amount(scan.total_monthly_waste)
-    print(f"      {'total monthly waste':<28}{len(findings):>9}{total:>12,.2f}")
+    print(f"      {'total monthly waste':<32}{len(findings):>9}{total:>12,.2f}")
     waste_ids = {t.resource_id for t in truth.waste()}
     found_ids = {f.resource_name for f in findings}
     tp = len(waste_ids & found_ids)
@@ -246,10 +246,10 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         print(
             f"      {len(open_findings)} open findings; top 10 by waste probability ({resp.predictions[0].model_version}):"
         )
-        print(f"      {'p(waste)':>8}  {'$/month':>9}  {'scenario':<26}{'region':<16}resource")
+        print(f"      {'p(waste)':>8}  {'$/month':>9}  {'rule':<32}{'region':<16}resource")
         for f, p in ranked[:10]:
             print(
-                f"      {p.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<26}"
+                f"      {p.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<32}"
                 f"{f.region:<16}{f.resource_name[-40:]}"
             )
         one = predictor.PredictWaste(

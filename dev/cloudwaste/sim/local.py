@@ -35,6 +35,9 @@ class LocalDeployment:
     seed: int = 42
     regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-2")
     with_estate: bool = True
+    # An AWS-compatible endpoint (moto, LocalStack...) for the scanner to scan instead of the
+    # simulated estate. When set, start() does not start the estate.
+    aws_endpoint_url: str = ""
     model_poll_seconds: float = 2.0
     pg: EmbeddedPostgres | None = None
     addresses: dict[str, str] = field(default_factory=dict)
@@ -53,6 +56,22 @@ class LocalDeployment:
     @property
     def log_dir(self) -> Path:
         return self.workdir / "logs"
+
+    @property
+    def scanner_aws_endpoint(self) -> str:
+        """The endpoint the scanner talks to: aws_endpoint_url, else the simulated estate's."""
+        return self.aws_endpoint_url or self.moto_endpoint
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def pids(self) -> dict[str, int]:
+        """The pid of every process started here and not stopped yet."""
+        return {name: p.pid for name, p in self._procs.items()}
+
+    def exited(self) -> dict[str, int]:
+        """Processes started here that have exited since, with their exit codes."""
+        return {name: p.returncode for name, p in self._procs.items() if p.poll() is not None}
 
     def start_database(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -111,14 +130,20 @@ class LocalDeployment:
                     "CLOUDWASTE_HASH_KEY": self._hash_key,
                     "CLOUDWASTE_HASH_KEY_ID": "local-1",
                     "CLOUDWASTE_ENRICHER_ADDRESS": self.addresses["enricher"],
-                    "CLOUDWASTE_AWS_ENDPOINT_URL": self.moto_endpoint,
+                    "CLOUDWASTE_AWS_ENDPOINT_URL": self.scanner_aws_endpoint,
                     "CLOUDWASTE_POLL_SECONDS": "0.5",
-                    # the scanner's own identity; it assumes each account's role with it
-                    "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_DEFAULT_REGION": "us-east-1",
                 }
             )
+            # the scanner's own identity; it assumes each account's role with it. moto and
+            # LocalStack accept any keys; an external endpoint keeps the caller's if it has some.
+            identity = {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }
+            if self.aws_endpoint_url and os.environ.get("AWS_ACCESS_KEY_ID"):
+                identity = {k: os.environ.get(k, v) for k, v in identity.items()}
+            env.update(identity)
         if service == "exporter":
             env["CLOUDWASTE_EXPORT_ROOT"] = str(self.export_root)
         if service == "predictor":
@@ -169,7 +194,7 @@ class LocalDeployment:
     def start(self) -> LocalDeployment:
         try:
             self.start_database()
-            if self.with_estate:
+            if self.with_estate and not self.aws_endpoint_url:
                 self.start_estate()
             self.start_services()
         except BaseException:

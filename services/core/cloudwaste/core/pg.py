@@ -84,10 +84,13 @@ class EmbeddedPostgres:
                 raise EmbeddedPostgresError("running as root needs the 'postgres' system user") from None
             for p in (self.root, self.sockdir):
                 os.chown(p, pw.pw_uid, pw.pw_gid)
-            # every parent must be traversable by postgres
+            # every parent must be traversable by postgres (os.access answers for root, not for it)
             for parent in self.root.parents:
-                if not os.access(parent, os.X_OK):
-                    raise EmbeddedPostgresError(f"{parent} is not traversable by the postgres user")
+                st = parent.stat()
+                if not (st.st_uid == pw.pw_uid or st.st_mode & 0o001):
+                    raise EmbeddedPostgresError(
+                        f"{parent} is not traversable by the postgres user (chmod o+x it, or use another folder)"
+                    )
         if not (self.datadir / "PG_VERSION").exists():
             self._run(
                 "initdb", "--no-sync", "-A", "trust", "-U", self.user, "-E", "UTF8", "-D", str(self.datadir)
