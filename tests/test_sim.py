@@ -108,10 +108,47 @@ def test_volumes(moto, truth):
             if r.scenario == sim.EBS_UNATTACHED:
                 assert v["State"] == "available" and not v.get("Attachments")
             else:
-                assert r.scenario is None
+                assert r.scenario in (None, sim.EBS_ON_STOPPED)
                 assert v["State"] == "in-use" and v["Attachments"][0]["InstanceId"].startswith("i-")
             assert v["CreateTime"] < datetime.now(UTC) - timedelta(hours=12)
     assert {"gp2", "gp3"} <= types
+
+
+def test_volumes_on_stopped_instances(moto, truth):
+    """Waste exactly when attached to an instance stopped >= 30 days; its instance is waste too."""
+    now = datetime.now(UTC)
+    seen = Counter()
+    for region in REGIONS:
+        ec2 = client(moto, "ec2", region)
+        instances = {
+            i["InstanceId"]: i for res in ec2.describe_instances()["Reservations"] for i in res["Instances"]
+        }
+        instance_truth = of(truth, sim.INSTANCE, region)
+        for v in ec2.describe_volumes()["Volumes"]:
+            r = of(truth, sim.VOLUME, region)[v["VolumeId"]]
+            if not v.get("Attachments"):
+                assert r.scenario == sim.EBS_UNATTACHED
+                continue
+            inst = instances[v["Attachments"][0]["InstanceId"]]
+            stopped_days = None
+            if inst["State"]["Name"] == "stopped":
+                stamp = REASON.match(inst["StateTransitionReason"]).group(1)
+                stopped_at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+                stopped_days = (now - stopped_at).total_seconds() / 86400
+            if r.scenario == sim.EBS_ON_STOPPED:
+                assert stopped_days is not None and stopped_days >= sim.STOPPED_DAYS
+                assert instance_truth[inst["InstanceId"]].scenario == sim.EC2_STOPPED
+                assert r.decision in ("deleted", "kept", "ignored")
+                assert r.tags == instance_truth[inst["InstanceId"]].tags
+                seen["waste"] += 1
+            else:
+                assert r.scenario is None and r.decision is None
+                assert stopped_days is None or stopped_days < sim.STOPPED_DAYS
+                seen["near_miss" if stopped_days is not None else "running"] += 1
+    assert seen["waste"] and seen["near_miss"] and seen["running"]
+    # every volume of every long-stopped instance, and only those
+    stopped_long = {r.resource_id for r in truth.resources if r.scenario == sim.EC2_STOPPED}
+    assert truth.by_scenario()[sim.EBS_ON_STOPPED] >= len(stopped_long)
 
 
 def test_elastic_ips(moto, truth):
@@ -341,8 +378,19 @@ def test_other_seed_differs():
     ]
 
 
+def _waste_decisions(size: int, seed: int) -> list[tuple[dict[str, str], str, str]]:
+    """(tags, scenario, decision) of every waste resource of a plan, volumes of stopped instances too."""
+    out = []
+    for i in sim._plan(size, seed, REGIONS):
+        if i.scenario is not None:
+            out.append((i.tags, i.scenario, i.decision))
+        out.extend((i.tags, sim.EBS_ON_STOPPED, d) for d in i.disk_decisions)
+    return out
+
+
 def test_decisions_follow_tags_more_than_scenario():
-    items = [i for i in sim._plan(4000, 3, REGIONS) if i.scenario is not None]
+    items = [sim._Item(key="x.y", region="", tags=t, decision=d) for t, _, d in _waste_decisions(4000, 3)]
+    scenario_of = [s for _, s, _ in _waste_decisions(4000, 3)]
     decisions = Counter(i.decision for i in items)
     assert all(decisions[d] > 0.05 * len(items) for d in ("deleted", "kept", "ignored"))
 
@@ -362,14 +410,18 @@ def test_decisions_follow_tags_more_than_scenario():
         delete_rate(i for i in items if environment_class(i.tags["environment"]) == e)
         for e in ("dev", "prod")
     ]
-    by_scenario = [delete_rate(i for i in items if i.scenario == s) for s in sim.SCENARIOS]
+    by_scenario = [
+        delete_rate(i for i, s in zip(items, scenario_of, strict=True) if s == scenario)
+        for scenario in sim.SCENARIOS
+    ]
     assert max(by_env) - min(by_env) > 2 * (max(by_scenario) - min(by_scenario))
 
 
-def test_backdating_needs_moto_in_process():
-    created = sim._Created(volumes=[("vol-0000000000notlocal", datetime.now(UTC))])
+def test_backend_writes_need_moto_in_process():
+    from cloudwaste.sim.estate_moto import BackendWriter
+
     with pytest.raises(RuntimeError, match="same process"):
-        sim._backdate(created, "us-east-1", "999999999999")
+        BackendWriter("999999999999", "us-east-1", probe_vpc_id="vpc-0000000notlocal")
 
 
 def test_cli_serve(tmp_path):

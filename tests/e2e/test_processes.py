@@ -242,3 +242,55 @@ def test_sigterm_drains_and_exits_cleanly(deployment):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     deployment._procs.pop("exporter")
+
+
+def test_account_and_finding_lifecycle_with_grpcurl(deployment):
+    """What an operator does with grpcurl alone: register, scan, decide with an etag (a stale one
+    is ABORTED), change rule parameters with a field mask, list, delete with erasure."""
+    truth = json.loads(deployment.truth_path.read_text())
+    scanner = deployment.addresses["scanner"]
+    svc = "cloudwaste.scanner.v1.ScannerService"
+    aws = {"role_arn": f"arn:aws:iam::{truth['account_id']}:role/ro", "external_id": "e2e-life"}
+    body = {"provider": "PROVIDER_AWS", "tenant_id": "e2e-life", "regions": truth["regions"], "aws": aws}
+    body["ml_collection_enabled"] = True
+    name = json.loads(ok(grpcurl(scanner, f"{svc}/CreateCloudAccount", data={"cloud_account": body})))[
+        "cloud_account"
+    ]["name"]
+    run = json.loads(ok(grpcurl(scanner, f"{svc}/StartScan", data={"cloud_account": name})))["scan_run"]
+    deadline = time.monotonic() + 120
+    while run["state"] in ("SCAN_RUN_STATE_PENDING", "SCAN_RUN_STATE_RUNNING"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        run = json.loads(ok(grpcurl(scanner, f"{svc}/GetScanRun", data={"name": run["name"]})))["scan_run"]
+    finding = json.loads(
+        ok(grpcurl(scanner, f"{svc}/ListFindings", data={"cloud_account": name, "page_size": 1}))
+    )["findings"][0]
+    decide = {"name": finding["name"], "state": "FINDING_STATE_KEPT", "etag": finding["etag"]}
+    kept = json.loads(ok(grpcurl(scanner, f"{svc}/SetFindingState", data=decide)))["finding"]
+    assert kept["state"] == "FINDING_STATE_KEPT" and kept["etag"] != finding["etag"]
+    stale = grpcurl(scanner, f"{svc}/SetFindingState", data={**decide, "state": "FINDING_STATE_DELETED"})
+    assert stale.returncode != 0 and "Aborted" in stale.stderr, stale.stderr
+
+    update = {
+        "cloud_account": {"name": name, "rule_parameters": {"snapshot-orphaned": {"min_age_days": 180}}},
+        "update_mask": {"paths": ["rule_parameters"]},
+    }
+    updated = json.loads(ok(grpcurl(scanner, f"{svc}/UpdateCloudAccount", data=update)))["cloud_account"]
+    assert updated["rule_parameters"] == {"snapshot-orphaned": {"min_age_days": 180}}
+    bad = grpcurl(
+        scanner,
+        f"{svc}/UpdateCloudAccount",
+        data={**update, "cloud_account": {"name": name, "rule_parameters": {"nope": {}}}},
+    )
+    assert "InvalidArgument" in bad.stderr and "cloud_account.rule_parameters.nope" in bad.stderr, bad.stderr
+    listed = json.loads(ok(grpcurl(scanner, f"{svc}/ListCloudAccounts", data={"tenant_id": "e2e-life"})))
+    assert [a["name"] for a in listed["cloud_accounts"]] == [name]
+
+    erased = json.loads(
+        ok(grpcurl(scanner, f"{svc}/DeleteCloudAccount", data={"name": name, "erase_ml_data": True}))
+    )
+    assert (
+        int(erased["findings_deleted"]) == int(run["findings_count"]) and int(erased["ml_rows_deleted"]) > 0
+    )
+    gone = grpcurl(scanner, f"{svc}/GetCloudAccount", data={"name": name})
+    assert "NotFound" in gone.stderr

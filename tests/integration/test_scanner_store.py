@@ -54,3 +54,36 @@ def test_runs_left_running_by_a_dead_scanner_end_failed(database_url):
     assert "start a new scan" in store.get_scan_run(old.id).error_message
     assert store.get_scan_run(fresh.id).state == "RUNNING"
     store.db.dispose()
+
+
+def test_two_replicas_racing_for_runs_never_take_the_same_one(database_url):
+    """Replica A has claimed the oldest run but not committed yet; replica B, on its own connection,
+    must skip that row (it is locked) and take the next run, not the same one."""
+    import threading
+    from contextlib import contextmanager
+
+    a, b = make_store(database_url), make_store(database_url)
+    acc = account(a)
+    first, second = a.create_scan_run(acc.id, []), a.create_scan_run(acc.id, [])
+    real, holding, release = a.db.transaction, threading.Event(), threading.Event()
+
+    @contextmanager
+    def slow_commit():
+        with real() as s:
+            yield s
+            holding.set()  # the claim's row is locked and updated, the commit waits
+            assert release.wait(30)
+
+    a.db.transaction = slow_commit
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("a", a.claim_next_run("replica-a")))
+    t.start()
+    assert holding.wait(30)
+    got["b"] = b.claim_next_run("replica-b")
+    release.set()
+    t.join(30)
+    assert got["a"][0].id == first.id and got["b"][0].id == second.id
+    assert b.get_scan_run(first.id).claimed_by == "replica-a"
+    assert b.get_scan_run(second.id).claimed_by == "replica-b"
+    a.db.dispose()
+    b.db.dispose()
