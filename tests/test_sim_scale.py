@@ -103,15 +103,12 @@ def test_the_default_account_does_not_see_it(moto, truth):
     assert ids.isdisjoint(r.resource_id for r in truth.resources)
 
 
-def test_20k_resources_in_3_regions_under_a_minute(moto):
-    """Seeding takes ~3 s on this 2-core machine, listing all of it through the API ~15 s.
-
-    Fails when seeding takes more than 60 s: moto's per-resource lookups must stay O(1)."""
+def test_20k_resources_in_3_regions_are_all_there(moto):
+    """The simulator seeds 20,000 resources (about 3 s here; speed is `make bench`'s business, not
+    a test's) and every one is visible through the API with its tags."""
     started = time.perf_counter()
     big = seed_estate(moto.endpoint_url, size=20_000, seed=5, regions=REGIONS, account_id="333333333333")
-    elapsed = time.perf_counter() - started
-    print(f"seeding 20,000 resources: {elapsed:.1f} s")
-    assert elapsed < 60, f"seeding 20,000 resources took {elapsed:.1f} s"
+    print(f"seeding 20,000 resources: {time.perf_counter() - started:.1f} s")
     assert 20_000 <= len(big.resources) <= 20_003
     by_scenario = big.by_scenario()
     for key, scenario in sim._SCENARIO_OF.items():
@@ -120,11 +117,10 @@ def test_20k_resources_in_3_regions_under_a_minute(moto):
     assert by_scenario[sim.EC2_STOPPED] <= by_scenario[sim.EBS_ON_STOPPED] <= 2 * by_scenario[sim.EC2_STOPPED]
     # The scanner's largest listing stays linear: every volume of the biggest region.
     ec2 = _client(moto, "ec2", REGIONS[0], account="333333333333")
-    started = time.perf_counter()
     volumes = [v for page in ec2.get_paginator("describe_volumes").paginate() for v in page["Volumes"]]
-    listing = time.perf_counter() - started
-    print(f"describe_volumes of {len(volumes)}: {listing:.1f} s")
-    assert listing < 20, f"describe_volumes of {len(volumes)} volumes took {listing:.1f} s"
+    assert len(volumes) == sum(
+        1 for r in big.resources if r.region == REGIONS[0] and r.resource_type == sim.VOLUME
+    )
     # And every one of the 20,000 resources is there, with its tags.
     started = time.perf_counter()
     _assert_seen_exactly(_seen_by_describe(moto, "333333333333"), big)
@@ -142,3 +138,33 @@ def test_same_seed_same_shape_above_1000(moto, truth):
 
     assert shape(again) == shape(truth)
     assert {r.resource_id for r in again.resources}.isdisjoint(r.resource_id for r in truth.resources)
+
+
+def test_fast_lookups_answer_as_moto_does(truth):
+    from moto.backends import get_backend
+    from moto.ec2.exceptions import InvalidInstanceIdError
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.models.tags import TagBackend
+
+    region = REGIONS[0]
+    ec2 = get_backend("ec2")[ACCOUNT][region]
+    original_tags = TagBackend.describe_tags._cloudwaste_original
+    ids = [
+        r.resource_id for r in truth.resources if r.region == region and not r.resource_id.startswith("arn:")
+    ]
+    for rid in [*ids[:40], "vol-0000000000unknown"]:
+        query = {"resource-id": [rid]}
+        assert ec2.describe_tags(filters=query) == original_tags(ec2, filters=query)
+    for query in ({"resource-id": ids[5:9]}, {"resource-id": [ids[0][:4] + "*"]}, {"key": ["team"]}, None):
+        assert ec2.describe_tags(filters=query) == original_tags(ec2, filters=query)
+
+    original_get = InstanceBackend.get_instance._cloudwaste_original
+    instance_ids = [
+        r.resource_id for r in truth.resources if r.region == region and r.resource_type == sim.INSTANCE
+    ]
+    for iid in instance_ids[:20]:
+        assert ec2.get_instance(iid) is original_get(ec2, iid)
+        assert ec2.get_instance_by_id(iid) is original_get(ec2, iid)
+    assert ec2.get_instance_by_id("i-00000000000unknown") is None
+    with pytest.raises(InvalidInstanceIdError):
+        ec2.get_instance("i-00000000000unknown")

@@ -16,15 +16,22 @@ or from the command line::
 How it works
 ------------
 :func:`seed_estate` first draws a *plan* from the seed alone (which resources, in which region,
-their tags, ages, scenarios and simulated decisions), then creates every resource with real boto3
-calls against ``endpoint_url`` (dummy ``testing`` credentials; tags are set through the create
-calls' ``TagSpecifications`` so moto does not need extra tagging calls), and finally *backdates*
-what the AWS API cannot set (creation, launch, stop and snapshot times) by editing moto's backend
-objects directly.
+their tags, ages, scenarios and simulated decisions). Per region it then creates the network (a
+VPC and two subnets) with real boto3 calls against ``endpoint_url``, and every other resource
+straight in moto's backend, through the same backend methods moto's request handlers call
+(:mod:`.estate_moto`), setting there what the AWS API cannot set (creation, launch, stop and
+snapshot times). Through HTTP each call costs ~8 ms of moto's request handling, which made 20,000
+resources take minutes; this way they take about 20 s, and the resources are the same moto
+objects, seen by every describe call, paginator and filter. Seeding also makes moto's per-resource
+tag lookup O(1) (process-wide, same results), without which both seeding and a scanner's listing
+are quadratic in the number of tagged resources of a region.
 
-That last step only works when the moto server runs **in the same process** as the caller, which
-is what :func:`start_moto` and the ``serve`` command do. Against an out-of-process moto server
-``seed_estate`` raises :class:`RuntimeError` rather than produce an estate whose ages are wrong.
+This only works when the moto server runs **in the same process** as the caller, which is what
+:func:`start_moto` and the ``serve`` command do. Against an out-of-process moto server
+``seed_estate`` raises :class:`RuntimeError` rather than produce a partial estate.
+
+Between two scans, :func:`act_on` deletes or fixes a resource the way a user would, through
+ordinary boto3 calls.
 
 Determinism: the same ``seed``, ``size`` and ``regions`` give the same estate shape, tags,
 scenarios and decisions; only the ids (assigned by moto) and the absolute times (relative to
@@ -32,16 +39,22 @@ scenarios and decisions; only the ids (assigned by moto) and the absolute times 
 
 Waste scenarios (``TruthResource.scenario``) and deliberate near misses (not waste):
 
-============================  =====================================================  ====================================
-scenario                      waste                                                  near miss (scenario ``None``)
-============================  =====================================================  ====================================
-``ebs-volume-unattached``     volume in state ``available``                          volumes attached to instances
-``eip-unassociated``          Elastic IP without association                         EIPs on running instances and NATs
-``ec2-instance-stopped``      instance stopped 31-400 days ago                       instance stopped 5-20 days ago
-``snapshot-orphaned``         snapshot of a deleted volume, older than 90 days       same, 5-80 days old
-``nat-gateway-idle``          NAT gateway > 30 days old, 30 days of zero traffic     NAT gateway created 3 days ago, idle
-``load-balancer-no-targets``  ALB whose target groups have no targets, or none       ALBs with registered targets
-============================  =====================================================  ====================================
+==================================  =====================================================  ====================================
+scenario                            waste                                                  near miss (scenario ``None``)
+==================================  =====================================================  ====================================
+``ebs-volume-unattached``           volume in state ``available``                          volumes attached to running instances
+``eip-unassociated``                Elastic IP without association                         EIPs on running instances and NATs
+``ec2-instance-stopped``            instance stopped 32-400 days ago                       instance stopped 5-20 days ago
+``ebs-volume-on-stopped-instance``  volume attached to an instance stopped 32-400 days     volumes of instances stopped 5-20
+                                    ago (every volume of a ``ec2-instance-stopped`` one)   days ago
+``snapshot-orphaned``               snapshot of a deleted volume, older than 90 days       same, 5-80 days old
+``nat-gateway-idle``                NAT gateway > 30 days old, 30 days of zero traffic     NAT gateway created 3 days ago, idle
+``load-balancer-no-targets``        ALB whose target groups have no targets, or none       ALBs with registered targets
+==================================  =====================================================  ====================================
+
+A volume on a long-stopped instance is waste of its own (the scanner's rule fires on a volume
+attached to an instance stopped >= 30 days); the instance keeps ``ec2-instance-stopped``. Each such
+volume gets its own decision, drawn with its own monthly cost and the days since the stop as age.
 
 The stop time of an instance is in its ``StateTransitionReason``, formatted as AWS does:
 ``"User initiated (YYYY-MM-DD HH:MM:SS GMT)"``. NAT gateway traffic is in CloudWatch
@@ -82,10 +95,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .estate_moto import BackendWriter, install_fast_lookups, naive
 from .profile import DecisionModel, draw_tags
 from .truth import GroundTruth, TruthResource, atomic_write_text
 
 __all__ = [
+    "ACTIONS",
     "DEFAULT_ACCOUNT_ID",
     "DEFAULT_REGIONS",
     "RESOURCE_TYPES",
@@ -93,6 +108,7 @@ __all__ = [
     "GroundTruth",
     "MotoHandle",
     "TruthResource",
+    "act_on",
     "boto3_client",
     "estimate_monthly_cost",
     "main",
@@ -112,6 +128,7 @@ LOAD_BALANCER = "aws.elbv2.load_balancer"
 RESOURCE_TYPES: tuple[str, ...] = (VOLUME, ELASTIC_IP, INSTANCE, SNAPSHOT, NAT_GATEWAY, LOAD_BALANCER)
 
 EBS_UNATTACHED = "ebs-volume-unattached"
+EBS_ON_STOPPED = "ebs-volume-on-stopped-instance"
 EIP_UNASSOCIATED = "eip-unassociated"
 EC2_STOPPED = "ec2-instance-stopped"
 SNAPSHOT_ORPHANED = "snapshot-orphaned"
@@ -124,6 +141,7 @@ SCENARIOS: tuple[str, ...] = (
     SNAPSHOT_ORPHANED,
     NAT_IDLE,
     LB_NO_TARGETS,
+    EBS_ON_STOPPED,
 )
 
 #: Thresholds the scenarios are built around (the scanner's rules use the same ones).
@@ -326,6 +344,8 @@ class _Item:
     traffic: tuple[tuple[float, float], ...] = ()  # NAT: (bytes out, bytes in) per day, newest first
     scheme: str = "internet-facing"
     decision: str | None = None
+    # instance.stopped_long: the decision on each of its volumes (waste of their own).
+    disk_decisions: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -353,6 +373,12 @@ def estimate_monthly_cost(resource_type: str, **details: Any) -> float:
 
     ``details``: for volumes ``volume_type``, ``size`` and optional ``iops``; for snapshots
     ``size``; for stopped instances ``volumes`` (an iterable of such volume dicts).
+
+    A volume costs the same under both volume scenarios (``ebs-volume-unattached`` and
+    ``ebs-volume-on-stopped-instance``): its size and IOPS, whatever it is attached to. A stopped
+    instance is priced as the sum of its volumes (what it still costs while stopped); each of those
+    volumes also gets its own decision at its own cost. Summing these estimates over the waste of an
+    estate therefore counts the volumes of stopped instances twice.
     """
     if resource_type == VOLUME:
         return _Disk(details["volume_type"], int(details["size"]), details.get("iops")).monthly_cost
@@ -476,8 +502,10 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
             items.append(item)
 
     # Top up with running instances until the estate has at least `size` resources.
-    while sum(i.resource_count for i in items) < size:
+    total = sum(i.resource_count for i in items)
+    while total < size:
         items.append(new_instance(pick_region(), "running"))
+        total += items[-1].resource_count
 
     # Wiring that needs the final item list: snapshot sources and load balancer targets.
     by_region: dict[str, list[int]] = {r: [] for r in regions}
@@ -518,11 +546,25 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
                 age_days=None if item.kind == "elastic_ip" else item.age_days,
                 monthly_cost=_item_cost(item),
             )
+    # Then the volumes of long-stopped instances, each priced on its own; after the loop above so
+    # that the other decisions do not depend on them.
+    for item in items:
+        if item.key == "instance.stopped_long":
+            item.disk_decisions = tuple(
+                model.draw(
+                    decision_rng,
+                    tags=item.tags,
+                    scenario=EBS_ON_STOPPED,
+                    age_days=item.age_days,
+                    monthly_cost=disk.monthly_cost,
+                )
+                for disk in item.disks
+            )
     return items
 
 
 # --------------------------------------------------------------------------------------------
-# Execution: boto3 calls, then backdating in moto's backends
+# Execution: a VPC through the API, then everything else straight into moto's backends
 # --------------------------------------------------------------------------------------------
 
 
@@ -534,22 +576,10 @@ def _tag_spec(resource_type: str, tags: dict[str, str]) -> list[dict[str, Any]]:
     return [{"ResourceType": resource_type, "Tags": _tag_list(tags)}]
 
 
-def _naive(dt: datetime) -> datetime:
-    """moto keeps naive UTC datetimes."""
-    return dt.astimezone(UTC).replace(tzinfo=None, microsecond=0)
-
-
-@dataclass
-class _Created:
-    """What seeding one region produced, in creation order."""
-
-    truth: list[TruthResource] = field(default_factory=list)
-    # Backdating work: (kind, id, datetime[, extra]).
-    instances: list[tuple[str, datetime, datetime | None]] = field(default_factory=list)
-    volumes: list[tuple[str, datetime]] = field(default_factory=list)
-    snapshots: list[tuple[str, datetime]] = field(default_factory=list)
-    nat_gateways: list[tuple[str, datetime]] = field(default_factory=list)
-    load_balancers: list[tuple[str, datetime]] = field(default_factory=list)
+def _lb_name(item: _Item, n: int) -> str:
+    # ELBv2 names: at most 32 alphanumerics or hyphens, unique in the region.
+    role = re.sub(r"[^a-z0-9]", "", re.split(r"[-\s.@]", item.tags["Name"].lower())[0])[:8] or "alb"
+    return f"{item.tags['team']}-{role}-{n:04d}"
 
 
 def _seed_region(
@@ -557,25 +587,23 @@ def _seed_region(
     region: str,
     region_index: int,
     items: list[tuple[int, _Item]],
-    all_items: list[_Item],
     now: datetime,
     account_id: str,
-    session: Any,
-) -> _Created:
-    ec2 = boto3_client("ec2", endpoint_url, region, account_id=account_id, session=session)
-    elbv2 = boto3_client("elbv2", endpoint_url, region, account_id=account_id, session=session)
-    cloudwatch = boto3_client("cloudwatch", endpoint_url, region, account_id=account_id, session=session)
-    out = _Created()
+) -> list[TruthResource]:
+    """Create one region's part of the plan; returns its truth, in creation order."""
+    ec2 = boto3_client("ec2", endpoint_url, region, account_id=account_id)
+    truth: list[TruthResource] = []
 
     def ago(days: float) -> datetime:
         return now - timedelta(days=days)
 
-    def add(rid: str, rtype: str, tags: dict[str, str], item: _Item | None = None) -> None:
-        scenario = item.scenario if item is not None else None
-        decision = item.decision if item is not None else None
-        out.truth.append(TruthResource(rid, rtype, region, scenario, decision, dict(tags)))
+    def add(
+        rid: str, rtype: str, tags: dict[str, str], scenario: str | None = None, decision: str | None = None
+    ) -> None:
+        truth.append(TruthResource(rid, rtype, region, scenario, decision, dict(tags)))
 
-    # Network: one VPC and two subnets in two zones (ALBs need two).
+    # Network through the API: one VPC and two subnets in two zones (ALBs need two). It also
+    # proves that the server runs in this process (BackendWriter checks the VPC is there).
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
     net_tags = {"Name": f"sim-{region}", "environment": "prod", "team": "infra"}
     vpc_id = ec2.create_vpc(
@@ -584,93 +612,64 @@ def _seed_region(
     subnets = [
         ec2.create_subnet(
             VpcId=vpc_id,
-            CidrBlock=f"10.{region_index % 250}.{16 * i}.0/20",
+            # /18s: room for thousands of instance and NAT gateway addresses per subnet.
+            CidrBlock=f"10.{region_index % 250}.{64 * i}.0/18",
             AvailabilityZone=zone,
             TagSpecifications=_tag_spec("subnet", {**net_tags, "Name": f"sim-{zone}"}),
         )["Subnet"]["SubnetId"]
         for i, zone in enumerate(zones)
     ]
+    writer = BackendWriter(account_id, region, probe_vpc_id=vpc_id)
 
-    # Instances (their volumes are tagged like the instance, through the same call).
-    instance_ids: dict[int, str] = {}
+    # Instances, tagged like their volumes (RunInstances with TagSpecifications for both).
+    instances: dict[int, Any] = {}
     volume_ids: dict[tuple[int, int], str] = {}
+    stopped: list[tuple[Any, datetime]] = []
     for n, (idx, item) in enumerate(p for p in items if p[1].kind == "instance"):
-        mappings = []
-        for d, disk in enumerate(item.disks):
-            ebs: dict[str, Any] = {
-                "VolumeSize": disk.size,
-                "VolumeType": disk.volume_type,
-                "DeleteOnTermination": d == 0,
-            }
-            if disk.iops:
-                ebs["Iops"] = disk.iops
-            mappings.append({"DeviceName": _ROOT_DEVICE if d == 0 else _DATA_DEVICE, "Ebs": ebs})
-        resp = ec2.run_instances(
-            ImageId=_FAKE_AMI,
-            InstanceType=item.instance_type,
-            MinCount=1,
-            MaxCount=1,
-            SubnetId=subnets[n % len(subnets)],
-            BlockDeviceMappings=mappings,
-            TagSpecifications=[
-                {"ResourceType": "instance", "Tags": _tag_list(item.tags)},
-                {"ResourceType": "volume", "Tags": _tag_list(item.tags)},
+        instance = writer.run_instance(
+            image_id=_FAKE_AMI,
+            instance_type=item.instance_type,
+            subnet_id=subnets[n % len(subnets)],
+            disks=[
+                (_ROOT_DEVICE if d == 0 else _DATA_DEVICE, disk.size, disk.volume_type, d == 0)
+                for d, disk in enumerate(item.disks)
             ],
+            tags=item.tags,
+            launched=ago(item.launch_days),
         )
-        instance_ids[idx] = resp["Instances"][0]["InstanceId"]
-    if instance_ids:
-        reservations = ec2.describe_instances(InstanceIds=list(instance_ids.values()))["Reservations"]
-        devices = {
-            inst["InstanceId"]: {
-                m["DeviceName"]: m["Ebs"]["VolumeId"] for m in inst.get("BlockDeviceMappings", [])
-            }
-            for res in reservations
-            for inst in res["Instances"]
-        }
-        for idx, iid in instance_ids.items():
-            for d in range(len(all_items[idx].disks)):
-                volume_ids[(idx, d)] = devices[iid][_ROOT_DEVICE if d == 0 else _DATA_DEVICE]
-    stopped = [instance_ids[idx] for idx, item in items if item.key.startswith("instance.stopped")]
-    if stopped:
-        ec2.stop_instances(InstanceIds=stopped)
-    for idx, item in items:
-        if item.kind != "instance":
-            continue
-        iid = instance_ids[idx]
-        launched = ago(item.launch_days)
-        stopped_at = None if item.variant == "running" else ago(item.age_days)
-        out.instances.append((iid, launched, stopped_at))
-        add(iid, INSTANCE, item.tags, item)
+        instances[idx] = instance
+        if item.variant != "running":
+            stopped.append((instance, ago(item.age_days)))
+        add(instance.id, INSTANCE, item.tags, item.scenario, item.decision)
         for d in range(len(item.disks)):
-            vid = volume_ids[(idx, d)]
-            out.volumes.append((vid, launched))
-            add(vid, VOLUME, item.tags)
+            vid = instance.block_device_mapping[_ROOT_DEVICE if d == 0 else _DATA_DEVICE].volume_id
+            volume_ids[(idx, d)] = vid
+            decision = item.disk_decisions[d] if item.disk_decisions else None
+            add(vid, VOLUME, item.tags, EBS_ON_STOPPED if decision else None, decision)
         if item.eip_tags is not None:
-            alloc = ec2.allocate_address(
-                Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.eip_tags)
-            )
-            ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)
-            add(alloc["AllocationId"], ELASTIC_IP, item.eip_tags)
+            address = writer.allocate_address(item.eip_tags)
+            writer.associate_address(address.allocation_id, instance)
+            add(address.allocation_id, ELASTIC_IP, item.eip_tags)
+    if stopped:
+        writer.stop_instances([i for i, _ in stopped], [t for _, t in stopped])
 
     # Unattached volumes and unassociated Elastic IPs.
     for idx, item in items:
         if item.kind == "volume":
             disk = item.disks[0]
-            vid = ec2.create_volume(
-                AvailabilityZone=zones[idx % len(zones)],
-                Size=disk.size,
-                VolumeType=disk.volume_type,
-                TagSpecifications=_tag_spec("volume", item.tags),
-                **({"Iops": disk.iops} if disk.iops else {}),
-            )["VolumeId"]
-            volume_ids[(idx, 0)] = vid
-            out.volumes.append((vid, ago(item.age_days)))
-            add(vid, VOLUME, item.tags, item)
+            volume = writer.create_volume(
+                zone=zones[idx % len(zones)],
+                size=disk.size,
+                volume_type=disk.volume_type,
+                iops=disk.iops,
+                tags=item.tags,
+                created=ago(item.age_days),
+            )
+            volume_ids[(idx, 0)] = volume.id
+            add(volume.id, VOLUME, item.tags, item.scenario, item.decision)
         elif item.kind == "elastic_ip":
-            alloc_id = ec2.allocate_address(
-                Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.tags)
-            )["AllocationId"]
-            add(alloc_id, ELASTIC_IP, item.tags, item)
+            address = writer.allocate_address(item.tags)
+            add(address.allocation_id, ELASTIC_IP, item.tags, item.scenario, item.decision)
 
     # Snapshots: of live volumes, and of volumes deleted since (orphans).
     for idx, item in items:
@@ -682,22 +681,21 @@ def _seed_region(
             description = f"nightly backup of {name}"
         else:
             disk = item.disks[0]
-            source_volume = ec2.create_volume(
-                AvailabilityZone=zones[idx % len(zones)],
-                Size=disk.size,
-                VolumeType=disk.volume_type,
-                **({"Iops": disk.iops} if disk.iops else {}),
-            )["VolumeId"]
+            source_volume = writer.create_volume(
+                zone=zones[idx % len(zones)],
+                size=disk.size,
+                volume_type=disk.volume_type,
+                iops=disk.iops,
+                tags=None,
+                created=ago(item.age_days + 1),
+            ).id
             description = f"{name} before decommissioning"
-        sid = ec2.create_snapshot(
-            VolumeId=source_volume,
-            Description=description,
-            TagSpecifications=_tag_spec("snapshot", item.tags),
-        )["SnapshotId"]
+        snapshot = writer.create_snapshot(
+            volume_id=source_volume, description=description, tags=item.tags, started=ago(item.age_days)
+        )
         if item.source is None:
-            ec2.delete_volume(VolumeId=source_volume)
-        out.snapshots.append((sid, ago(item.age_days)))
-        add(sid, SNAPSHOT, item.tags, item)
+            writer.delete_volume(source_volume)
+        add(snapshot.id, SNAPSHOT, item.tags, item.scenario, item.decision)
 
     # NAT gateways, each with its Elastic IP, and their daily traffic in CloudWatch.
     metric_data: list[dict[str, Any]] = []
@@ -705,93 +703,53 @@ def _seed_region(
         if item.kind != "nat_gateway":
             continue
         assert item.eip_tags is not None
-        alloc_id = ec2.allocate_address(
-            Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", item.eip_tags)
-        )["AllocationId"]
-        nat_id = ec2.create_nat_gateway(
-            SubnetId=subnets[idx % len(subnets)],
-            AllocationId=alloc_id,
-            TagSpecifications=_tag_spec("natgateway", item.tags),
-        )["NatGateway"]["NatGatewayId"]
-        out.nat_gateways.append((nat_id, ago(item.age_days)))
-        add(nat_id, NAT_GATEWAY, item.tags, item)
-        add(alloc_id, ELASTIC_IP, item.eip_tags)
-        for day, (bytes_out, bytes_in) in enumerate(item.traffic):
-            stamp = now - timedelta(days=day, hours=12)
-            for metric, value in zip(NAT_METRICS, (bytes_out, bytes_in), strict=True):
-                metric_data.append(
-                    {
-                        "MetricName": metric,
-                        "Dimensions": [{"Name": "NatGatewayId", "Value": nat_id}],
-                        "Timestamp": stamp,
-                        "Value": float(value),
-                        "Unit": "Bytes",
-                    }
-                )
-    for start in range(0, len(metric_data), 500):
-        cloudwatch.put_metric_data(Namespace=NAT_NAMESPACE, MetricData=metric_data[start : start + 500])
+        address = writer.allocate_address(item.eip_tags)
+        nat = writer.create_nat_gateway(
+            subnet_id=subnets[idx % len(subnets)],
+            allocation_id=address.allocation_id,
+            tags=item.tags,
+            created=ago(item.age_days),
+        )
+        add(nat.id, NAT_GATEWAY, item.tags, item.scenario, item.decision)
+        add(address.allocation_id, ELASTIC_IP, item.eip_tags)
+        metric_data.extend(_nat_datapoints(nat.id, item.traffic, now))
+    if metric_data:
+        writer.put_metric_data(NAT_NAMESPACE, metric_data)
 
     # Application load balancers: with targets, with empty target groups, with none.
     for n, (_idx, item) in enumerate(p for p in items if p[1].kind == "load_balancer"):
-        # ELBv2 names: at most 32 alphanumerics or hyphens, unique in the region.
-        role = re.sub(r"[^a-z0-9]", "", re.split(r"[-\s.@]", item.tags["Name"].lower())[0])[:8] or "alb"
-        name = f"{item.tags['team']}-{role}-{n:03d}"
-        arn = elbv2.create_load_balancer(
-            Name=name,
-            Subnets=subnets,
-            Scheme=item.scheme,
-            Type="application",
-            Tags=_tag_list(item.tags),
-        )["LoadBalancers"][0]["LoadBalancerArn"]
+        name = _lb_name(item, n)
+        lb = writer.create_load_balancer(
+            name=name, subnet_ids=subnets, scheme=item.scheme, tags=item.tags, created=ago(item.age_days)
+        )
         if item.variant != "no_tg":
-            tg_arn = elbv2.create_target_group(
-                Name=f"{name[:28]}-tg", Protocol="HTTP", Port=80, VpcId=vpc_id, TargetType="instance"
-            )["TargetGroups"][0]["TargetGroupArn"]
-            elbv2.create_listener(
-                LoadBalancerArn=arn,
-                Protocol="HTTP",
-                Port=80,
-                DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+            group = writer.create_forwarding_target_group(
+                load_balancer_arn=lb.arn, name=f"{name[:28]}-tg", vpc_id=vpc_id
             )
             if item.targets:
-                elbv2.register_targets(
-                    TargetGroupArn=tg_arn, Targets=[{"Id": instance_ids[t], "Port": 80} for t in item.targets]
-                )
-        out.load_balancers.append((arn, ago(item.age_days)))
-        add(arn, LOAD_BALANCER, item.tags, item)
+                writer.register_targets(group.arn, [instances[t].id for t in item.targets])
+        add(lb.arn, LOAD_BALANCER, item.tags, item.scenario, item.decision)
+    return truth
+
+
+def _nat_datapoints(
+    nat_id: str, traffic: Sequence[tuple[float, float]], now: datetime, *, newest_hours_ago: float = 12
+) -> list[dict[str, Any]]:
+    """PutMetricData entries: one per metric a day, newest first (naive UTC timestamps)."""
+    out = []
+    for day, (bytes_out, bytes_in) in enumerate(traffic):
+        stamp = naive(now - timedelta(days=day, hours=newest_hours_ago))
+        for metric, value in zip(NAT_METRICS, (bytes_out, bytes_in), strict=True):
+            out.append(
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "NatGatewayId", "Value": nat_id}],
+                    "Timestamp": stamp,
+                    "Value": float(value),
+                    "Unit": "Bytes",
+                }
+            )
     return out
-
-
-def _backdate(created: _Created, region: str, account_id: str) -> None:
-    """Set the times the AWS API cannot: works only with moto running in this process."""
-    from moto.backends import get_backend
-    from moto.core.utils import iso_8601_datetime_with_milliseconds
-
-    ec2 = get_backend("ec2")[account_id][region]
-    elbv2 = get_backend("elbv2")[account_id][region]
-    probe = created.volumes[0][0] if created.volumes else None
-    if probe is not None and probe not in ec2.volumes:
-        raise RuntimeError(
-            "seed_estate must run in the same process as the moto server it seeds (use start_moto): "
-            f"volume {probe} is not in this process's moto backend for {account_id}/{region}"
-        )
-    for iid, launched, stopped_at in created.instances:
-        instance = ec2.get_instance(iid)
-        instance.launch_time = _naive(launched)
-        if stopped_at is not None:
-            # AWS's format; moto's own says "UTC".
-            instance._reason = f"User initiated ({_naive(stopped_at):%Y-%m-%d %H:%M:%S} GMT)"
-    for vid, created_at in created.volumes:
-        volume = ec2.volumes[vid]
-        volume.create_time = _naive(created_at)
-        if volume.attachment is not None:
-            volume.attachment.attach_time = _naive(created_at)
-    for sid, started in created.snapshots:
-        ec2.snapshots[sid].start_time = _naive(started)
-    for nat_id, created_at in created.nat_gateways:
-        ec2.nat_gateways[nat_id]._created_at = _naive(created_at)
-    for arn, created_at in created.load_balancers:
-        elbv2.load_balancers[arn].created_time = iso_8601_datetime_with_milliseconds(_naive(created_at))
 
 
 def seed_estate(
@@ -832,13 +790,12 @@ def seed_estate(
     _prepare_moto_environment()
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
+    install_fast_lookups()
     items = _plan(size, seed, regions)
     resources: list[TruthResource] = []
     for region_index, region in enumerate(regions):
         region_items = [(idx, item) for idx, item in enumerate(items) if item.region == region]
-        created = _seed_region(endpoint_url, region, region_index, region_items, items, now, account_id, None)
-        _backdate(created, region, account_id)
-        resources.extend(created.truth)
+        resources.extend(_seed_region(endpoint_url, region, region_index, region_items, now, account_id))
     return GroundTruth(
         seed=seed,
         size=size,
@@ -847,6 +804,210 @@ def seed_estate(
         created_at=now.isoformat(),
         resources=tuple(resources),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# What users do between two scans
+# --------------------------------------------------------------------------------------------
+
+#: The actions :func:`act_on` takes.
+ACTIONS: tuple[str, ...] = ("delete", "fix")
+
+_SPARE_DEVICES = tuple(f"/dev/sd{c}" for c in "ghijklmnopqrstuvwxyz")
+
+
+def act_on(
+    endpoint_url: str,
+    resource: TruthResource,
+    action: str,
+    *,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    now: datetime | None = None,
+) -> None:
+    """Change one resource of a seeded estate the way a user would between two scans.
+
+    Everything goes through ordinary boto3 calls (with ``x-moto-account-id`` for a non-default
+    ``account_id``, see :func:`boto3_client`), so it works against any moto server, in this process
+    or not, and a scanner sees the change through the same describe calls it always makes.
+
+    Args:
+        endpoint_url: The moto server the estate was seeded into.
+        resource: A resource of the ground truth (any, waste or not; its type and region matter).
+        action: ``"delete"`` removes the resource as AWS would:
+
+            * volume: detached (forced) if attached, then deleted;
+            * Elastic IP: disassociated if associated, then released;
+            * instance: terminated; AWS (and moto) delete the volumes marked DeleteOnTermination
+              (the root volume here) and detach the others, which stay behind as ``available``;
+            * snapshot: deleted;
+            * NAT gateway: deleted (state ``deleted``); its Elastic IP stays allocated, as in AWS;
+            * load balancer: deleted with its listeners; its target groups stay, as in AWS.
+
+            ``"fix"`` keeps the resource but makes it no longer waste:
+
+            * volume: attached to a running instance in its availability zone (detached first
+              from a stopped instance it may be on);
+            * Elastic IP: associated with a running instance of the region, preferably one
+              without an Elastic IP yet;
+            * instance: started;
+            * NAT gateway: non-zero ``BytesOutToDestination`` and ``BytesInFromSource``
+              datapoints an hour before ``now``;
+            * load balancer: a running instance of its VPC registered in its first target
+              group, or in a new HTTP:80 target group with a listener forwarding to it when it
+              has none;
+            * snapshot: not supported (nothing short of deleting it gives it a source volume).
+        account_id: The account the estate was seeded into (``GroundTruth.account_id``).
+        now: Reference time for the NAT gateway datapoints; defaults to the current UTC time.
+
+    Raises:
+        ValueError: Unknown ``action`` or resource type, or ``"fix"`` on a snapshot.
+        LookupError: ``"fix"`` needs a running instance (same zone for a volume, same VPC for
+            a load balancer) and the region has none.
+        botocore.exceptions.ClientError: The API refused (e.g. the resource is already gone).
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {ACTIONS}, not {action!r}")
+    handler = _ACTIONS.get((resource.resource_type, action))
+    if handler is None:
+        if resource.resource_type == SNAPSHOT and action == "fix":
+            raise ValueError("a snapshot cannot be fixed (its source volume is gone): delete it instead")
+        raise ValueError(f"unknown resource type {resource.resource_type!r}")
+    when = (now or datetime.now(UTC)).astimezone(UTC)
+    handler(_Clients(endpoint_url, resource.region, account_id), resource.resource_id, when)
+
+
+class _Clients:
+    """boto3 clients for one region of one account, made on first use."""
+
+    def __init__(self, endpoint_url: str, region: str, account_id: str) -> None:
+        self._args = (endpoint_url, region)
+        self._account_id = account_id
+        self._made: dict[str, Any] = {}
+
+    def __getattr__(self, service: str) -> Any:
+        if service.startswith("_"):
+            raise AttributeError(service)
+        if service not in self._made:
+            self._made[service] = boto3_client(service, *self._args, account_id=self._account_id)
+        return self._made[service]
+
+
+def _running_instances(ec2: Any, **filters: str) -> list[dict[str, Any]]:
+    flt = [{"Name": "instance-state-name", "Values": ["running"]}]
+    flt += [{"Name": k, "Values": [v]} for k, v in filters.items()]
+    return [
+        inst
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=flt)
+        for res in page["Reservations"]
+        for inst in res["Instances"]
+    ]
+
+
+def _delete_volume(c: _Clients, volume_id: str, _now: datetime) -> None:
+    volume = c.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    # With the InstanceId: moto fails (HTTP 500) without it.
+    for attachment in volume.get("Attachments") or []:
+        c.ec2.detach_volume(VolumeId=volume_id, InstanceId=attachment["InstanceId"], Force=True)
+    c.ec2.delete_volume(VolumeId=volume_id)
+
+
+def _fix_volume(c: _Clients, volume_id: str, _now: datetime) -> None:
+    volume = c.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    for attachment in volume.get("Attachments") or []:
+        c.ec2.detach_volume(VolumeId=volume_id, InstanceId=attachment["InstanceId"], Force=True)
+    candidates = _running_instances(c.ec2, **{"availability-zone": volume["AvailabilityZone"]})
+    if not candidates:
+        raise LookupError(f"no running instance in {volume['AvailabilityZone']} to attach {volume_id} to")
+    target = candidates[0]
+    used = {m["DeviceName"] for m in target.get("BlockDeviceMappings", [])}
+    device = next(d for d in _SPARE_DEVICES if d not in used)
+    c.ec2.attach_volume(VolumeId=volume_id, InstanceId=target["InstanceId"], Device=device)
+
+
+def _delete_address(c: _Clients, allocation_id: str, _now: datetime) -> None:
+    address = c.ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
+    if address.get("AssociationId"):
+        c.ec2.disassociate_address(AssociationId=address["AssociationId"])
+    c.ec2.release_address(AllocationId=allocation_id)
+
+
+def _fix_address(c: _Clients, allocation_id: str, _now: datetime) -> None:
+    with_eip = {a.get("InstanceId") for a in c.ec2.describe_addresses()["Addresses"]}
+    candidates = _running_instances(c.ec2)
+    if not candidates:
+        raise LookupError(f"no running instance to associate {allocation_id} with")
+    free = [i for i in candidates if i["InstanceId"] not in with_eip]
+    c.ec2.associate_address(AllocationId=allocation_id, InstanceId=(free or candidates)[0]["InstanceId"])
+
+
+def _delete_instance(c: _Clients, instance_id: str, _now: datetime) -> None:
+    c.ec2.terminate_instances(InstanceIds=[instance_id])
+
+
+def _fix_instance(c: _Clients, instance_id: str, _now: datetime) -> None:
+    c.ec2.start_instances(InstanceIds=[instance_id])
+
+
+def _delete_snapshot(c: _Clients, snapshot_id: str, _now: datetime) -> None:
+    c.ec2.delete_snapshot(SnapshotId=snapshot_id)
+
+
+def _delete_nat_gateway(c: _Clients, nat_id: str, _now: datetime) -> None:
+    c.ec2.delete_nat_gateway(NatGatewayId=nat_id)
+
+
+def _fix_nat_gateway(c: _Clients, nat_id: str, now: datetime) -> None:
+    points = _nat_datapoints(nat_id, [(2.5e9, 4.0e8)], now, newest_hours_ago=1)
+    c.cloudwatch.put_metric_data(Namespace=NAT_NAMESPACE, MetricData=points)
+
+
+def _delete_load_balancer(c: _Clients, arn: str, _now: datetime) -> None:
+    c.elbv2.delete_load_balancer(LoadBalancerArn=arn)
+
+
+def _fix_load_balancer(c: _Clients, arn: str, _now: datetime) -> None:
+    lb = c.elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+    candidates = _running_instances(c.ec2, **{"vpc-id": lb["VpcId"]})
+    if not candidates:
+        raise LookupError(f"no running instance in {lb['VpcId']} to register behind {arn}")
+    # All target groups, not DescribeTargetGroups(LoadBalancerArn=...): see the module docstring.
+    groups = [
+        g
+        for page in c.elbv2.get_paginator("describe_target_groups").paginate()
+        for g in page["TargetGroups"]
+        if arn in g.get("LoadBalancerArns", [])
+    ]
+    if groups:
+        group_arn = groups[0]["TargetGroupArn"]
+    else:
+        name = f"{lb['LoadBalancerName'][:25]}-fixtg"
+        group_arn = c.elbv2.create_target_group(
+            Name=name, Protocol="HTTP", Port=80, VpcId=lb["VpcId"], TargetType="instance"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        c.elbv2.create_listener(
+            LoadBalancerArn=arn,
+            Protocol="HTTP",
+            Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": group_arn}],
+        )
+    c.elbv2.register_targets(
+        TargetGroupArn=group_arn, Targets=[{"Id": candidates[0]["InstanceId"], "Port": 80}]
+    )
+
+
+_ACTIONS: dict[tuple[str, str], Callable[[_Clients, str, datetime], None]] = {
+    (VOLUME, "delete"): _delete_volume,
+    (VOLUME, "fix"): _fix_volume,
+    (ELASTIC_IP, "delete"): _delete_address,
+    (ELASTIC_IP, "fix"): _fix_address,
+    (INSTANCE, "delete"): _delete_instance,
+    (INSTANCE, "fix"): _fix_instance,
+    (SNAPSHOT, "delete"): _delete_snapshot,
+    (NAT_GATEWAY, "delete"): _delete_nat_gateway,
+    (NAT_GATEWAY, "fix"): _fix_nat_gateway,
+    (LOAD_BALANCER, "delete"): _delete_load_balancer,
+    (LOAD_BALANCER, "fix"): _fix_load_balancer,
+}
 
 
 # --------------------------------------------------------------------------------------------

@@ -173,6 +173,8 @@ class DecisionModel:
         "snapshot-orphaned": 0.2,
         "nat-gateway-idle": -0.1,
         "load-balancer-no-targets": 0.0,
+        # A disk of a stopped machine: kept a little more often than a loose one (restarts happen).
+        "ebs-volume-on-stopped-instance": -0.1,
     }
 
     def score(
