@@ -209,9 +209,8 @@ def test_findings_live_across_scans_decisions_and_a_restart(stack, big_estate):
     assert run3.resolved_findings_count == len(deleted) + len(fixed) + len(gone_outside)
     open_now = findings(scanner, cloud_account=account)  # the default list: OPEN only
     assert {f.name for f in open_now} == {n for n, f in now.items() if f.state == OPEN}
-    assert len(open_now) == len(waste) - len(kept) - len(ignored) - len(deleted) - len(fixed) - len(
-        gone_outside
-    )
+    closed = len(kept) + len(ignored) + len(deleted) + len(fixed) + len(gone_outside)
+    assert len(open_now) == len(waste) + len(extra) - closed
 
     # ML rows: one per (finding, scan); a decision labels every row of its finding, including rows
     # of scans made after it; a resource deleted while open is an implicit label, kept apart
@@ -233,6 +232,9 @@ def test_findings_live_across_scans_decisions_and_a_restart(stack, big_estate):
     assert all({(a, s) for a, s, _ in labels[f.name]} == {("deleted", "implicit")} for f in gone_outside)
     assert all({(a, s) for a, s, _ in labels[f.name]} == {("deleted", "explicit")} for f in deleted)
     assert all({a for a, _, _ in labels[f.name]} == {None} for f in fixed)
+    # an ignore that expired: the rows of the scans made while ignored say so, the later one not
+    soon_labels = sorted((a or "", s or "") for a, s, _ in labels[soon.name])
+    assert soon_labels == [("", ""), ("ignored", "explicit"), ("ignored", "explicit")], soon_labels
 
     # the account's parameters for a rule change: its findings resolve with that reason...
     snapshots = [f for f in now.values() if f.category == "snapshot-orphaned" and f.state == OPEN]

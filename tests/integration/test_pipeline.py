@@ -94,20 +94,21 @@ def test_filters_and_page_tokens(stack):
 
 
 def test_a_failing_region_is_recorded_and_the_others_are_kept(stack, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
     from cloudwaste.scanner.providers import aws
 
     real = aws.AwsProvider.list_kind
 
     def flaky(self, conn, kind, scope, now, dependencies):
         if scope == "eu-west-1":  # every kind fails there: the region fails as a whole
-            raise RuntimeError("simulated outage in eu-west-1")
+            raise EndpointConnectionError(endpoint_url="https://ec2.eu-west-1.amazonaws.com/")
         return real(self, conn, kind, scope, now, dependencies)
 
     monkeypatch.setattr(aws.AwsProvider, "list_kind", flaky)
     run = stack.scan(stack.create_account().name)
     assert run.state == scan_run_pb2.SCAN_RUN_STATE_PARTIALLY_SUCCEEDED
     failed = [r for r in run.region_results if not r.succeeded]
-    assert [r.region for r in failed] == ["eu-west-1"] and "simulated outage" in failed[0].error_message
+    assert [r.region for r in failed] == ["eu-west-1"] and "Could not connect" in failed[0].error_message
     findings = stack.findings(scan_run=run.name)
     expected = {t.resource_id for t in stack.truth.waste() if t.region != "eu-west-1"}
     assert {f.resource_name for f in findings} == expected

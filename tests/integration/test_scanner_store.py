@@ -28,18 +28,27 @@ def account(store: ScannerStore):
 
 def test_each_pending_run_is_claimed_once(database_url):
     store = make_store(database_url)
-    acc = account(store)
-    runs = {store.create_scan_run(acc.id, []).id for _ in range(3)}
+    runs = {store.create_scan_run(account(store).id, []).id for _ in range(3)}
     claimed = [store.claim_next_run("w1"), store.claim_next_run("w2"), store.claim_next_run("w1")]
     assert {c[0].id for c in claimed} == runs
     assert store.claim_next_run("w3") is None
     store.db.dispose()
 
 
-def test_runs_left_running_by_a_dead_scanner_end_failed(database_url):
+def test_one_account_has_one_scan_running_at_a_time(database_url):
     store = make_store(database_url)
     acc = account(store)
-    old, fresh = store.create_scan_run(acc.id, []), store.create_scan_run(acc.id, [])
+    first, second = store.create_scan_run(acc.id, []), store.create_scan_run(acc.id, [])
+    assert store.claim_next_run("w1")[0].id == first.id
+    assert store.claim_next_run("w2") is None  # waits until the first one ends
+    store.finish_run(first.id, [], "stopped")
+    assert store.claim_next_run("w2")[0].id == second.id
+    store.db.dispose()
+
+
+def test_runs_left_running_by_a_dead_scanner_end_failed(database_url):
+    store = make_store(database_url)
+    old, fresh = store.create_scan_run(account(store).id, []), store.create_scan_run(account(store).id, [])
     store.claim_next_run("w1")
     store.claim_next_run("w1")
     engine = sa.create_engine(database_url)
@@ -63,8 +72,7 @@ def test_two_replicas_racing_for_runs_never_take_the_same_one(database_url):
     from contextlib import contextmanager
 
     a, b = make_store(database_url), make_store(database_url)
-    acc = account(a)
-    first, second = a.create_scan_run(acc.id, []), a.create_scan_run(acc.id, [])
+    first, second = a.create_scan_run(account(a).id, []), a.create_scan_run(account(a).id, [])
     real, holding, release = a.db.transaction, threading.Event(), threading.Event()
 
     @contextmanager

@@ -380,15 +380,18 @@ def test_a_scope_where_nothing_can_be_listed_fails_as_a_whole():
     assert out["zone-a"].succeeded and _scenarios(out["zone-a"]) == ALL_FINDINGS
 
 
-def test_a_rule_that_raises_skips_only_its_verdicts():
+def test_a_rule_that_raises_is_reported_and_resolves_nothing():
     engine, _, _ = _engine()
 
     def boom(r, p, ctx):
-        raise ValueError("bad rule")
+        if r.resource_id.endswith("2"):
+            raise ValueError("bad rule")
+        return Detection("exploding-rule", "LOW", Decimal(1), {})
 
     engine.registry.register(_rule("exploding-rule", DISK, boom))
     o = _scan(engine)["zone-a"]
-    assert o.succeeded and _scenarios(o) == ALL_FINDINGS
+    assert o.succeeded and _scenarios(o) == ALL_FINDINGS  # its verdicts on the other disks are dropped too
+    assert "exploding-rule" in o.rule_errors and "exploding-rule" not in o.rule_params
 
 
 def test_a_scope_that_cannot_be_saved_is_reported_failed_and_the_others_go_on():

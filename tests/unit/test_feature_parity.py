@@ -29,7 +29,9 @@ TAGS = {"Name": "db-backup-jane@example.com", "env": "Production", "Criticality"
 
 def _both_paths(resource: Resource, detection: Detection) -> tuple[dict, dict]:
     draft = FindingDraft(resource, detection, "MEDIUM")
-    ml = base_row(draft, key=HashKey(b"k" * 32, "k1"), tenant_id="t", account_ref="123456789012", detected_at=NOW)
+    ml = base_row(
+        draft, key=HashKey(b"k" * 32, "k1"), tenant_id="t", account_ref="123456789012", detected_at=NOW
+    )
     training = waste_row(
         provider=ml["provider"],
         resource_type=ml["resource_type"],

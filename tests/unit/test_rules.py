@@ -175,7 +175,8 @@ def test_silent_fixture_yields_none(key):
 def test_fixtures_through_engine_evaluate(key):
     fx = RULES[key].fixtures
     ctx = Context(now=fx.now, prices=AwsPrices(fx.fires.region), lookup=fx.lookup())
-    drafts = evaluate([fx.fires, fx.silent, *fx.related], {key: (RULES[key], _params(key))}, ctx)
+    drafts, errors = evaluate([fx.fires, fx.silent, *fx.related], {key: (RULES[key], _params(key))}, ctx)
+    assert errors == {}
     assert [d.resource.resource_id for d in drafts] == [fx.fires.resource_id]
 
 
@@ -338,19 +339,20 @@ def test_evaluate_survives_a_raising_rule(caplog):
     reg.register(_rule("other-kind-rule", kind="aws.ec2.snapshot", fn=_boom))
     resources = [_res("aws.ec2.volume", rid="vol-a"), _res("aws.ec2.volume", rid="vol-b")]
     with caplog.at_level(logging.ERROR, logger="cloudwaste.scanner.engine"):
-        drafts = evaluate(resources, _all(reg), _ctx())
+        drafts, errors = evaluate(resources, _all(reg), _ctx())
+    assert set(errors) == {"raising-rule"}  # the snapshot rule had no resource to fail on
     assert [d.resource.resource_id for d in drafts] == ["vol-a", "vol-b"]
     assert all(isinstance(d, FindingDraft) for d in drafts)
     assert all(d.detection.scenario == "always-fires" and d.severity == "HIGH" for d in drafts)
-    assert sum("rule failed" in rec.getMessage() for rec in caplog.records) == 2
+    assert sum("rule failed" in rec.getMessage() for rec in caplog.records) == 1  # once per rule
 
 
 def test_evaluate_with_raising_rule_registered_last():
     reg = Registry()
     reg.register(_rule("always-fires", fn=_always))
     reg.register(_rule("raising-rule", fn=_boom))
-    drafts = evaluate([_res("aws.ec2.volume")], _all(reg), _ctx())
-    assert len(drafts) == 1
+    drafts, errors = evaluate([_res("aws.ec2.volume")], _all(reg), _ctx())
+    assert len(drafts) == 1 and set(errors) == {"raising-rule"}
 
 
 def test_evaluate_global_registry_on_all_fixtures():
@@ -359,7 +361,7 @@ def test_evaluate_global_registry_on_all_fixtures():
     related = [r for k in KEYS for r in RULES[k].fixtures.related]
     now = RULES[KEYS[0]].fixtures.now
     ctx = Context(now=now, prices=AwsPrices("eu-west-1"), lookup=_lookup(related))
-    drafts = evaluate(fires + silent, _all(REGISTRY), ctx)
+    drafts, _ = evaluate(fires + silent, _all(REGISTRY), ctx)
     assert sorted(d.detection.scenario for d in drafts) == KEYS
 
 
@@ -562,7 +564,7 @@ def test_stopped_machine_total_is_the_sum_of_its_parts():
         attributes={**host.attributes, "attached_volumes": [{"size_gb": 100, "volume_type": "gp3"}] * 3},
     )
     ctx = Context(now=NOW, prices=AwsPrices(REGION), lookup=_lookup([instance, *disks]))
-    drafts = evaluate([instance, *disks], _all(REGISTRY), ctx)
+    drafts, _ = evaluate([instance, *disks], _all(REGISTRY), ctx)
     by_rule = {}
     for d in drafts:
         by_rule.setdefault(d.detection.scenario, []).append(d)

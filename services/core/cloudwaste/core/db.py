@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from cloudwaste.core.errors import Unavailable
+import psycopg
+from cloudwaste.core.errors import Aborted, Unavailable
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +29,11 @@ class Database:
             with session.begin():
                 yield session
         except OperationalError as exc:
-            raise Unavailable(f"database unavailable: {exc.orig.__class__.__name__}") from exc
+            if isinstance(exc.orig, psycopg.errors.TransactionRollbackError):  # deadlock, serialization
+                raise Aborted(
+                    "the database aborted the transaction (a conflict with another one); retry"
+                ) from exc
+            raise Unavailable("the database is unavailable; retry later") from exc
         finally:
             session.close()
 

@@ -129,6 +129,8 @@ class Finding(Base):
     state_change_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ignore_expire_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     resolve_reason: Mapped[str | None] = mapped_column(String(32))
+    # The state the finding had when it was resolved: KEPT and IGNORED come back when it reopens.
+    resolved_from_state: Mapped[str | None] = mapped_column(String(16))
     resolve_scan_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     parent_finding_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("findings.id", ondelete="SET NULL"), index=True

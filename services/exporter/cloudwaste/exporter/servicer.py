@@ -18,7 +18,6 @@ from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporte
 log = logging.getLogger(__name__)
 
 
-
 def export_run_pb(r) -> export_run_pb2.ExportRun:
     return export_run_pb2.ExportRun(
         name=names.format("exportRuns", r.id),

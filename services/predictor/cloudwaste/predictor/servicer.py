@@ -135,7 +135,7 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
             run, mv = self.store.register(run.id, "waste", trained, activate=not request.skip_activation)
         except Exception as exc:
             message = (
-                str(exc) if isinstance(exc, CloudWasteError) else f"training failed: {exc.__class__.__name__}"
+                str(exc) if isinstance(exc, CloudWasteError) else "training failed unexpectedly; see the predictor log"
             )
             log.exception("training failed", extra={"training_run": str(run.id)})
             self.store.fail_training_run(run.id, message)

@@ -48,6 +48,7 @@ def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
         path,
         columns=[
             *(["label_source"] if "label_source" in names else []),
+            "resource_hash",
             "detected_at",
             "labeled_at",
             "provider",

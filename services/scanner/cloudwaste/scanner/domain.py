@@ -70,6 +70,8 @@ class ScopeOutcome:
     # Resource kinds listed completely in this scope, and the ones that failed, with why.
     kinds_listed: frozenset[str] = frozenset()
     kind_errors: dict[str, str] = field(default_factory=dict)
+    # Rules that raised while evaluating this scope: their findings here are left as they were.
+    rule_errors: dict[str, str] = field(default_factory=dict)
     # Rules that ran over complete listings here, with the parameters they ran with. Only a finding
     # of one of these rules may be resolved by this scan; a failed kind never resolves anything.
     rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -19,7 +19,7 @@ from typing import Any
 from cloudwaste.scanner.domain import FindingDraft, Resource, ScopeOutcome, severity_for
 from cloudwaste.scanner.kinds import Kind, KindRegistry
 from cloudwaste.scanner.kinds import load_all as load_kinds
-from cloudwaste.scanner.metrics import KIND_FAILURES
+from cloudwaste.scanner.metrics import KIND_FAILURES, RULE_FAILURES
 from cloudwaste.scanner.providers import Provider, ProviderRegistry
 from cloudwaste.scanner.providers import load_all as load_providers
 from cloudwaste.scanner.rules import Context, Registry, Rule
@@ -60,22 +60,31 @@ def evaluate(
     resources: Iterable[Resource],
     rules: Mapping[str, tuple[Rule, Mapping[str, Any]]],
     ctx: Context,
-) -> list[FindingDraft]:
-    """Runs each rule on the resources of its kind; a rule that raises skips that resource only."""
+) -> tuple[list[FindingDraft], dict[str, str]]:
+    """Runs each rule on the resources of its kind. A rule that raises is reported (rule key ->
+    message) and its findings in this scope are dropped: a rule that did not run over every
+    resource must not make the store resolve anything."""
     by_kind: dict[str, list[tuple[Rule, Mapping[str, Any]]]] = {}
     for rule, params in rules.values():
         by_kind.setdefault(rule.resource_kind, []).append((rule, params))
-    drafts = []
+    drafts: list[FindingDraft] = []
+    failures: dict[str, int] = {}
     for res in resources:
         for rule, params in by_kind.get(res.kind, ()):
             try:
                 detection = rule.evaluate(res, params, ctx)
             except Exception:
-                log.exception("rule failed", extra={"rule": rule.key, "kind": res.kind})
+                if rule.key not in failures:
+                    log.exception("rule failed", extra={"rule": rule.key, "kind": res.kind})
+                failures[rule.key] = failures.get(rule.key, 0) + 1
                 continue
             if detection is not None:
                 drafts.append(FindingDraft(res, detection, severity_for(detection.monthly_cost)))
-    return drafts
+    errors = {
+        key: f"the rule failed on {n} resource(s); its findings here were left as they were (see the scanner log)"
+        for key, n in failures.items()
+    }
+    return [d for d in drafts if d.detection.scenario not in errors], errors
 
 
 class Engine:
@@ -175,14 +184,20 @@ class Engine:
             if all(k in listings for k in rule.kinds)
         }
         resources = [r for rs in listings.values() for r in rs]
+        drafts, rule_errors = evaluate(resources, runnable, ctx)
+        for key in rule_errors:
+            RULE_FAILURES.labels(provider.key, key).inc()
         return ScopeOutcome(
             scope=scope,
             succeeded=True,
             resources_scanned=len(resources),
-            findings=evaluate(resources, runnable, ctx),
+            findings=drafts,
             kinds_listed=frozenset(listings),
             kind_errors=errors,
-            rule_params={key: dict(params) for key, (_, params) in runnable.items()},
+            rule_errors=rule_errors,
+            rule_params={
+                key: dict(params) for key, (_, params) in runnable.items() if key not in rule_errors
+            },
             listed=frozenset(index),
         )
 
@@ -212,10 +227,10 @@ class Engine:
                 outcome = fut.result()
                 try:
                     on_scope(outcome)
-                except Exception as exc:  # persisting failed: the scope counts as failed, others go on
+                except Exception:  # persisting failed: the scope counts as failed, others go on
                     log.exception("saving scope failed", extra={"scope": outcome.scope})
                     outcome = ScopeOutcome(
-                        outcome.scope, False, f"could not save findings: {exc.__class__.__name__}"
+                        outcome.scope, False, "could not save findings; see the scanner log"
                     )
                     on_scope(outcome)
                 outcomes.append(outcome)

@@ -26,3 +26,8 @@ KIND_FAILURES = Counter(
     "Resource kinds that could not be listed completely in one scope.",
     ["provider", "kind"],
 )
+RULE_FAILURES = Counter(
+    "cloudwaste_scanner_rule_failures_total",
+    "Rules that raised while evaluating one scope (their findings there were left as they were).",
+    ["provider", "rule"],
+)

@@ -178,7 +178,7 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             display_name=display_name,
             regions=regions,
             access=access,
-            ml_collection_enabled=a.ml_collection_enabled,
+            ml_collection_enabled=a.ml_collection_enabled if a.HasField("ml_collection_enabled") else True,
             rule_parameters=_rule_parameters(a, key),
         )
         return scanner_service_pb2.CreateCloudAccountResponse(cloud_account=_account_pb(account))
@@ -221,7 +221,9 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         if "rule_parameters" in paths:
             changes["rule_parameters"] = _rule_parameters(a, current.provider)
         if "ml_collection_enabled" in paths:
-            changes["ml_collection_enabled"] = a.ml_collection_enabled
+            changes["ml_collection_enabled"] = (
+                a.ml_collection_enabled if a.HasField("ml_collection_enabled") else True
+            )
         account = self.store.update_account(account_id, changes)
         return scanner_service_pb2.UpdateCloudAccountResponse(cloud_account=_account_pb(account))
 
@@ -299,7 +301,10 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         if request.HasField("ignore_expire_time"):
             if state != "IGNORED":
                 raise InvalidArgument("ignore_expire_time", "is only valid with FINDING_STATE_IGNORED")
-            expiry = request.ignore_expire_time.ToDatetime(tzinfo=dt.UTC)
+            try:
+                expiry = request.ignore_expire_time.ToDatetime(tzinfo=dt.UTC)
+            except (ValueError, OverflowError):
+                raise InvalidArgument("ignore_expire_time", "is not a valid timestamp") from None
             if expiry <= dt.datetime.now(dt.UTC):
                 raise InvalidArgument("ignore_expire_time", "must be in the future")
         finding = self.store.set_finding_state(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 
 from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
@@ -30,10 +32,26 @@ from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.core.settings import HashKey
 from cloudwaste.scanner.domain import FindingDraft, ScopeOutcome, severity_for
 from cloudwaste.scanner.mlrows import base_row
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    DateTime,
+    Numeric,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 TERMINAL = ("SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED")
 ACTIVE = ("PENDING", "RUNNING")
@@ -51,10 +69,13 @@ def etag(finding: Finding) -> str:
 
 
 def ensure_ml_partition(session: Session, when: dt.datetime) -> None:
-    """Creates the month partition of ml_training_data that `when` falls in, if missing."""
+    """Creates the month partition of ml_training_data that `when` falls in, if missing. The lock
+    is only taken to create it (once a month), so saves do not queue behind each other."""
     start = dt.datetime(when.year, when.month, 1, tzinfo=dt.UTC)
     end = dt.datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=dt.UTC)
     name = f"ml_training_data_y{start.year}m{start.month:02d}"
+    if session.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is not None:
+        return
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
     session.execute(
         text(
@@ -149,9 +170,28 @@ class ScannerStore:
         """Applies already-validated changes (display_name, regions, rule_parameters, ml_collection_enabled)."""
         with self.db.transaction() as s:
             account = _account(s, account_id, lock=True)
+            now = utcnow()
+            if changes.get("regions"):  # scopes no longer scanned: their findings would never resolve
+                removed = s.execute(
+                    select(Finding)
+                    .where(
+                        Finding.cloud_account_id == account_id,
+                        Finding.state != "RESOLVED",
+                        Finding.region.not_in(changes["regions"]),
+                    )
+                    .order_by(Finding.id)
+                    .with_for_update()
+                ).scalars()
+                for f in removed:
+                    f.resolved_from_state, f.state, f.resolve_reason = (
+                        effective_state(f, now),
+                        "RESOLVED",
+                        "SCOPE_REMOVED",
+                    )
+                    f.state_change_time, f.resolve_scan_run_id, f.version = now, None, f.version + 1
             for name, value in changes.items():
                 setattr(account, name, value)
-            account.update_time = utcnow()
+            account.update_time = now
             s.flush()
             s.refresh(account)
             return account
@@ -200,7 +240,7 @@ class ScannerStore:
     # --- scan runs --------------------------------------------------------------------------
     def create_scan_run(self, account_id: uuid.UUID, regions: list[str]) -> ScanRun:
         with self.db.transaction() as s:
-            account = _account(s, account_id)
+            account = _account(s, account_id, share=True)
             if account.regions:
                 unknown = sorted(set(regions) - set(account.regions))
                 if unknown:
@@ -250,11 +290,17 @@ class ScannerStore:
         return _page(rows, page_size, filters)
 
     def claim_next_run(self, worker: str) -> tuple[ScanRun, CloudAccount] | None:
-        """Takes the oldest pending run; replicas never take the same one (SKIP LOCKED)."""
+        """Takes the oldest pending run of an account with no run in progress; replicas never take
+        the same one (SKIP LOCKED). Two runs of one account that still overlap (claimed at the same
+        instant) are safe: scope saves are serialized and an older outcome never overwrites a newer."""
         with self.db.transaction() as s:
+            other = aliased(ScanRun)
+            busy = exists().where(
+                other.cloud_account_id == ScanRun.cloud_account_id, other.state == "RUNNING"
+            )
             run = s.execute(
                 select(ScanRun)
-                .where(ScanRun.state == "PENDING")
+                .where(ScanRun.state == "PENDING", ~busy)
                 .order_by(ScanRun.create_time)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -276,6 +322,17 @@ class ScannerStore:
         """One scope of a run, in one transaction: findings created or updated (decisions kept,
         resolved ones reopened), one observation and one ML row each, what is gone resolved, and the
         scope's result on the run."""
+        for attempt in range(3):  # a deadlock or serialization failure: the whole save again
+            try:
+                return self._save_scope(run_id, account, outcome, detected_at)
+            except Aborted:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+
+    def _save_scope(
+        self, run_id: uuid.UUID, account: CloudAccount, outcome: ScopeOutcome, detected_at: dt.datetime
+    ) -> None:
         with self.db.transaction() as s:
             counts = _ScopeWriter(s, self.hash_key, run_id, account, outcome, detected_at).write()
             result = {
@@ -285,6 +342,7 @@ class ScannerStore:
                 "resources_scanned": outcome.resources_scanned,
                 "findings_count": len(outcome.findings),
                 "failed_kinds": dict(outcome.kind_errors),
+                "failed_rules": dict(outcome.rule_errors),
                 "resolved_findings_count": counts["resolved"],
             }
             s.execute(
@@ -309,12 +367,14 @@ class ScannerStore:
         ok = [o for o in outcomes if o.succeeded]
         if error or not outcomes or not ok:
             state = "FAILED"
-        elif len(ok) < len(outcomes) or any(o.kind_errors for o in outcomes):
+        elif len(ok) < len(outcomes) or any(o.kind_errors or o.rule_errors for o in outcomes):
             state = "PARTIALLY_SUCCEEDED"
         else:
             state = "SUCCEEDED"
         with self.db.transaction() as s:
-            run = s.get(ScanRun, run_id)
+            run = s.get(ScanRun, run_id, with_for_update=True)
+            if run.state != "RUNNING":  # already ended, e.g. failed as stale: that verdict stands
+                return run
             run.state, run.end_time = state, utcnow()
             if error:
                 run.error_message = error
@@ -363,12 +423,11 @@ class ScannerStore:
     # --- findings ---------------------------------------------------------------------------
     def get_finding(self, finding_id: uuid.UUID) -> Finding:
         with self.db.transaction() as s:
-            _expire_ignores(s)
             finding = s.get(Finding, finding_id)
             if finding is None:
                 raise NotFound(f"findings/{finding_id} does not exist")
             _attach_parts(s, [finding])
-            return finding
+        return _shown([finding])[0]
 
     def list_findings(
         self, flt: FindingFilter, page_size: int, page_token: str
@@ -382,12 +441,15 @@ class ScannerStore:
         if flt.cloud_account_id:
             conds.append(Finding.cloud_account_id == flt.cloud_account_id)
         if flt.state or not flt.all_states:
-            conds.append(Finding.state == (flt.state or "OPEN"))
+            conds.append(_state_condition(flt.state or "OPEN"))
         if flt.category:
             conds.append(Finding.scenario == flt.category)
         position = pagination.decode_keyset(page_token, flt.as_dict())
         with self.db.transaction() as s:
-            _expire_ignores(s)
+            if flt.scan_run_id and s.get(ScanRun, flt.scan_run_id) is None:
+                raise NotFound(f"scanRuns/{flt.scan_run_id} does not exist")
+            if flt.cloud_account_id:
+                _account(s, flt.cloud_account_id)
             total = s.execute(select(func.count()).select_from(Finding).where(*conds)).scalar_one()
             query = select(Finding).where(*conds)
             if position:
@@ -402,7 +464,7 @@ class ScannerStore:
             )
             rows, token = _page(rows, page_size, flt.as_dict())
             _attach_parts(s, rows)
-        return rows, token, total
+        return _shown(rows), token, total
 
     def set_finding_state(
         self,
@@ -415,7 +477,6 @@ class ScannerStore:
         """Records the decision and labels the ML rows of the finding's current open cycle."""
         now = utcnow()
         with self.db.transaction() as s:
-            _expire_ignores(s)
             finding = s.execute(
                 select(Finding).where(Finding.id == finding_id).with_for_update()
             ).scalar_one_or_none()
@@ -430,9 +491,12 @@ class ScannerStore:
                 raise FailedPrecondition(
                     f"findings/{finding_id} is RESOLVED ({finding.resolve_reason}): there is nothing left to decide"
                 )
+            if effective_state(finding, now) != finding.state:  # an expired ignore: OPEN, as it was shown
+                finding.state, finding.ignore_expire_time = "OPEN", None
             expiry = ignore_expire_time if state == "IGNORED" else None
             if state == finding.state and expiry == finding.ignore_expire_time:
                 _attach_parts(s, [finding])
+                s.flush()
                 return finding
             s.add(UserAction(finding_id=finding.id, action=state, previous_state=finding.state))
             finding.state, finding.state_change_time, finding.ignore_expire_time = state, now, expiry
@@ -446,9 +510,11 @@ class ScannerStore:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _account(s: Session, account_id: uuid.UUID, lock: bool = False) -> CloudAccount:
+def _account(s: Session, account_id: uuid.UUID, lock: bool = False, share: bool = False) -> CloudAccount:
     query = select(CloudAccount).where(CloudAccount.id == account_id)
-    account = s.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if lock or share:
+        query = query.with_for_update(read=share and not lock)
+    account = s.execute(query).scalar_one_or_none()
     if account is None:
         raise NotFound(f"cloudAccounts/{account_id} does not exist")
     return account
@@ -469,18 +535,45 @@ def _page(rows: list, page_size: int, filters: dict) -> tuple[list, str]:
     return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, filters)
 
 
-def _expire_ignores(s: Session) -> None:
-    """IGNORED findings whose expiry has passed are OPEN again."""
-    s.execute(
-        update(Finding)
-        .where(Finding.state == "IGNORED", Finding.ignore_expire_time <= func.now())
-        .values(
-            state="OPEN",
-            state_change_time=Finding.ignore_expire_time,
-            ignore_expire_time=None,
-            version=Finding.version + 1,
-        )
+def effective_state(finding, now: dt.datetime | None = None) -> str:
+    """The state a user sees: an IGNORED finding whose expiry has passed is OPEN. Scans write the
+    transition when they next see the finding; reads never write."""
+    expiry = finding.ignore_expire_time
+    if finding.state == "IGNORED" and expiry is not None and expiry <= (now or utcnow()):
+        return "OPEN"
+    return finding.state
+
+
+def _newer_than(finding: Finding, now: dt.datetime) -> bool:
+    """Whether a scan that started after `now` already wrote this finding."""
+    if finding.event_time is not None and finding.event_time > now:
+        return True
+    return (
+        finding.state == "RESOLVED"
+        and finding.state_change_time is not None
+        and finding.state_change_time > now
     )
+
+
+def _shown(findings: list[Finding]) -> list[Finding]:
+    """Detached findings as users see them (effective state), after their session is closed."""
+    now = utcnow()
+    for f in findings:
+        f.state = effective_state(f, now)
+    return findings
+
+
+def _state_condition(state: str):
+    now = func.now()
+    expired = and_(Finding.state == "IGNORED", Finding.ignore_expire_time <= now)
+    if state == "OPEN":
+        return or_(Finding.state == "OPEN", expired)
+    if state == "IGNORED":
+        return and_(
+            Finding.state == "IGNORED",
+            or_(Finding.ignore_expire_time.is_(None), Finding.ignore_expire_time > now),
+        )
+    return Finding.state == state
 
 
 def _attach_parts(s: Session, findings: list[Finding]) -> None:
@@ -521,6 +614,28 @@ def label_values(state: str, when: dt.datetime, cycle_start: dt.datetime, source
     }
 
 
+def _label_many(s: Session, finding_ids: list[uuid.UUID], state: str, when: dt.datetime, source: str) -> None:
+    """Labels the current-cycle ML rows of many findings in one statement."""
+    hours = func.round(
+        cast(
+            func.extract("epoch", literal(when, DateTime(timezone=True)) - Finding.cycle_start_time) / 3600,
+            Numeric,
+        ),
+        4,
+    )
+    s.execute(
+        update(MlTrainingData)
+        .where(
+            MlTrainingData.id == FindingObservation.ml_row_id,
+            MlTrainingData.detected_at == FindingObservation.ml_row_detected_at,
+            FindingObservation.finding_id == Finding.id,
+            FindingObservation.ml_row_detected_at >= Finding.cycle_start_time,
+            Finding.id.in_(finding_ids),
+        )
+        .values(user_action=state.lower(), label_source=source, labeled_at=when, time_to_action_hours=hours)
+    )
+
+
 def _label(s: Session, finding: Finding, state: str, when: dt.datetime, source: str = "explicit") -> None:
     s.execute(
         update(MlTrainingData)
@@ -555,10 +670,20 @@ class _ScopeWriter:
         counts = {"new": 0, "reopened": 0, "resolved": 0, "cost": Decimal(0)}
         if not self.outcome.succeeded:
             return counts  # nothing was listed: nothing may change
+        # One writer per (account, scope) at a time: two runs of one account never interleave here.
+        self.s.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+            {"k": f"cloudwaste.scope:{self.account.id}:{self.outcome.scope}"},
+        )
         drafts = self._deduplicated(self.outcome.findings)
         existing = self._existing(
             {d.detection.scenario for d in drafts} | set(self.outcome.rule_params) | self._disabled()
         )
+        # A newer scan already wrote these: this (older) outcome leaves them alone.
+        newer = {k for k, f in existing.items() if _newer_than(f, self.now)}
+        for k in newer:
+            del existing[k]
+        drafts = [d for d in drafts if (d.resource.resource_id, d.detection.scenario) not in newer]
         inserts, updates, ids = [], [], {}
         for draft in drafts:
             k = (draft.resource.resource_id, draft.detection.scenario)
@@ -576,13 +701,35 @@ class _ScopeWriter:
                 ids[k] = (row["id"], "OPEN", None, self.now)
                 continue
             row |= {"id": old.id, "observation_count": old.observation_count + 1}
-            state, changed_at, cycle = old.state, old.state_change_time, old.cycle_start_time
+            state, changed_at, cycle = (
+                effective_state(old, self.now),
+                old.state_change_time,
+                old.cycle_start_time,
+            )
             if old.state == "RESOLVED":
-                state, changed_at, cycle = "OPEN", self.now, self.now
-                row |= {"resolve_reason": None, "resolve_scan_run_id": None, "cycle_start_time": cycle}
+                # back: the user's KEPT or IGNORED stands again; otherwise a new open cycle
+                restored = effective_state(
+                    SimpleNamespace(state=old.resolved_from_state, ignore_expire_time=old.ignore_expire_time),
+                    self.now,
+                )
+                state, changed_at = (restored if restored in ("KEPT", "IGNORED") else "OPEN"), self.now
+                if state == "OPEN":
+                    cycle = self.now
+                    row["ignore_expire_time"] = None
+                row |= {
+                    "resolve_reason": None,
+                    "resolve_scan_run_id": None,
+                    "resolved_from_state": None,
+                    "cycle_start_time": cycle,
+                }
                 counts["reopened"] += 1
+            elif state != old.state:  # an IGNORED whose expiry passed: OPEN, as reads already show it
+                changed_at = old.ignore_expire_time
+                row["ignore_expire_time"] = None
             if state != old.state:
-                row |= {"state": state, "state_change_time": changed_at, "version": old.version + 1}
+                row["state"], row["state_change_time"] = state, changed_at
+                if old.state == "RESOLVED":
+                    row["version"] = old.version + 1
             updates.append(row)
             ids[k] = (old.id, state, changed_at, cycle)
         self._link_parents(drafts, inserts + updates, ids)
@@ -617,6 +764,7 @@ class _ScopeWriter:
                 Finding.region == self.outcome.scope,
                 Finding.scenario.in_(sorted(scenarios)),
             )
+            .order_by(Finding.id)
             .with_for_update()
         ).scalars()
         return {(f.resource_id, f.scenario): f for f in rows}
@@ -698,35 +846,44 @@ class _ScopeWriter:
             self.s.execute(pg_insert(FindingObservation).on_conflict_do_nothing(), observations)
 
     def _resolve(self, unseen: dict[tuple[str, str], Finding]) -> int:
-        """Findings this scope no longer shows, among the rules that ran over complete listings."""
+        """Findings this scope no longer shows, among the rules that ran over complete listings.
+        Two statements whatever their number: one for the findings, one for the implicit labels."""
         disabled = self._disabled()
-        resolved = 0
+        rows, implicit = [], []
         for finding in unseen.values():
             if finding.state == "RESOLVED":
                 continue
             if finding.scenario in disabled:
                 reason = PARAMS_CHANGED
             elif finding.scenario not in self.outcome.rule_params:
-                continue  # its rule did not run here (a kind failed): leave it as it was
+                continue  # its rule did not run here (a kind or the rule failed): leave it as it was
             elif (finding.resource_type, finding.resource_id) not in self.outcome.listed:
                 reason = GONE
-            elif (finding.rule_params or {}) != _jsonable(self.outcome.rule_params[finding.scenario]):
+            elif finding.rule_params and finding.rule_params != _jsonable(
+                self.outcome.rule_params[finding.scenario]
+            ):
                 reason = PARAMS_CHANGED
             else:
-                reason = CHANGED
-            if finding.state == "OPEN" and reason == GONE and self.ml:
-                # Deleted outside CloudWaste while open: an implicit label, kept apart from decisions.
-                _label(self.s, finding, "DELETED", self.now, source="implicit")
-            finding.state, finding.resolve_reason, finding.resolve_scan_run_id = (
-                "RESOLVED",
-                reason,
-                self.run_id,
+                reason = CHANGED  # ({} parameters: recorded before they were kept; assume unchanged)
+            state = effective_state(finding, self.now)
+            if state == "OPEN" and reason == GONE:
+                implicit.append(finding.id)  # deleted outside CloudWaste while open
+            rows.append(
+                {
+                    "id": finding.id,
+                    "state": "RESOLVED",
+                    "resolve_reason": reason,
+                    "resolve_scan_run_id": self.run_id,
+                    "resolved_from_state": state,
+                    "state_change_time": self.now,
+                    "version": finding.version + 1,
+                }
             )
-            finding.state_change_time, finding.ignore_expire_time = self.now, None
-            finding.version += 1
-            resolved += 1
-        self.s.flush()
-        return resolved
+        if implicit and self.ml:
+            _label_many(self.s, implicit, "DELETED", self.now, source="implicit")
+        if rows:
+            self.s.execute(update(Finding), rows)
+        return len(rows)
 
 
 def _jsonable(d: dict) -> dict:

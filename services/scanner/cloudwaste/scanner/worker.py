@@ -109,9 +109,9 @@ class ScanWorker:
             outcomes = self.engine.scan_scopes(plan, save, self._stop.is_set)
         except CloudWasteError as exc:
             error = str(exc)
-        except Exception as exc:
+        except Exception:
             log.exception("scan failed", extra={"scan_run": str(run.id)})
-            error = f"scan failed: {exc.__class__.__name__}"
+            error = "scan failed unexpectedly; see the scanner log"
         finally:
             RUNNING.dec()
         final = self.store.finish_run(run.id, outcomes, error)

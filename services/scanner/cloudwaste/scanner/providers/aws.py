@@ -18,7 +18,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.session import get_session
 from cloudwaste.core.errors import FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.core.regions import known_regions
 from cloudwaste.scanner.kinds.aws import stopped_since
@@ -48,7 +50,9 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}"[:300]
-    return f"{exc.__class__.__name__}: {exc}"[:300]
+    if isinstance(exc, BotoCoreError):  # connection, timeout, retries exhausted: botocore says what
+        return str(exc)[:300]
+    return "unexpected error while calling AWS (see the scanner log)"
 
 
 def iam_action(service_name: str, operation_name: str) -> str:
@@ -67,24 +71,37 @@ class AwsSession:
         )
         base = boto3.Session()
         sts = base.client("sts", endpoint_url=self.endpoint_url, config=self.config, region_name="us-east-1")
-        try:
-            creds = sts.assume_role(
+
+        def assume() -> dict[str, str]:
+            c = sts.assume_role(
                 RoleArn=access.role_arn,
                 RoleSessionName="cloudwaste-scan",
                 ExternalId=access.external_id,
                 DurationSeconds=3600,
             )["Credentials"]
+            expiry = c["Expiration"]
+            return {
+                "access_key": c["AccessKeyId"],
+                "secret_key": c["SecretAccessKey"],
+                "token": c["SessionToken"],
+                "expiry_time": expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry),
+            }
+
+        try:
+            first = assume()
         except ClientError as exc:
             raise FailedPrecondition(f"cannot assume {access.role_arn}: {describe_error(exc)}") from exc
         except ParamValidationError as exc:
             raise FailedPrecondition(f"the account's access settings are invalid: {exc}") from exc
         except BotoCoreError as exc:
             raise Unavailable(f"AWS STS unreachable: {exc}") from exc
-        self.session = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
+        # Assumed again before they expire, so a scan longer than the role session goes on.
+        credentials = RefreshableCredentials.create_from_metadata(
+            metadata=first, refresh_using=assume, method="sts-assume-role"
         )
+        botocore_session = get_session()
+        botocore_session._credentials = credentials  # botocore has no public setter for this
+        self.session = boto3.Session(botocore_session=botocore_session)
         # Registered before any client exists: every client of this session inherits the hook.
         self.session.events.register("before-call.*.*", _record_call)
         self._clients: dict[tuple[str, str], Any] = {}

@@ -110,6 +110,7 @@ def upgrade() -> None:
     op.add_column("findings", sa.Column("cycle_start_time", sa.DateTime(timezone=True), nullable=True))
     op.add_column("findings", sa.Column("ignore_expire_time", sa.DateTime(timezone=True), nullable=True))
     op.add_column("findings", sa.Column("resolve_reason", sa.String(length=32), nullable=True))
+    op.add_column("findings", sa.Column("resolved_from_state", sa.String(length=16), nullable=True))
     op.add_column("findings", sa.Column("resolve_scan_run_id", sa.UUID(), nullable=True))
     op.add_column("findings", sa.Column("parent_finding_id", sa.UUID(), nullable=True))
     op.add_column(
@@ -119,7 +120,28 @@ def upgrade() -> None:
         "UPDATE findings f SET create_time = s.first_seen, cycle_start_time = s.first_seen, "
         "observation_count = s.seen FROM finding_survivor s WHERE s.id = f.id AND s.survivor = f.id"
     )
+    # the survivor shows what the newest scan saw
+    op.execute(
+        """
+        UPDATE findings f SET last_scan_run_id = n.scan_run_id, event_time = n.event_time
+        FROM (SELECT DISTINCT ON (s.survivor) s.survivor, o.last_scan_run_id AS scan_run_id, o.event_time
+              FROM finding_survivor s JOIN findings o ON o.id = s.id
+              ORDER BY s.survivor, o.event_time DESC) n
+        WHERE f.id = n.survivor
+        """
+    )
     op.execute("DELETE FROM findings f USING finding_survivor s WHERE s.id = f.id AND s.survivor <> f.id")
+    # a decision labels every ML row of its finding, timed from the first detection
+    op.execute(
+        """
+        UPDATE ml_training_data m
+        SET user_action = lower(f.state), label_source = 'explicit', labeled_at = f.state_change_time,
+            time_to_action_hours = round((extract(epoch FROM f.state_change_time - f.create_time) / 3600)::numeric, 4)
+        FROM finding_observations o JOIN findings f ON f.id = o.finding_id
+        WHERE m.id = o.ml_row_id AND m.detected_at = o.ml_row_detected_at
+          AND f.state IN ('DELETED', 'KEPT', 'IGNORED') AND f.state_change_time IS NOT NULL
+        """
+    )
     op.alter_column("findings", "cycle_start_time", nullable=False)
     op.drop_column("findings", "ml_row_id")
     op.drop_column("findings", "ml_row_detected_at")
