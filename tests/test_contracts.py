@@ -84,3 +84,95 @@ def test_migrations_match_the_models_and_downgrade_cleanly(database_url):
         "cost_trend_data",
     } <= names
     assert partitioned == "r"  # range-partitioned by month
+
+
+def test_migration_folds_per_scan_findings_into_stable_ones(database_url):
+    """Data written by the skeleton (one finding per resource per scan) survives the upgrade: one
+    finding per identity, an observation per scan, the decision on every ML row of the finding."""
+    from alembic import command
+    from cloudwaste.core.migrate import alembic_config
+
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0001")
+    engine = sa.create_engine(database_url)
+    t1, t2 = "2026-10-01 00:00:00+00", "2026-10-08 00:00:00+00"
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "CREATE TABLE ml_training_data_y2026m10 PARTITION OF ml_training_data "
+                "FOR VALUES FROM ('2026-10-01') TO ('2026-11-01')"
+            )
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO cloud_accounts VALUES ('00000000-0000-0000-0000-00000000000a', 't', 'aws', 'd', "
+                "'{eu-west-1}', '{}', true, now())"
+            )
+        )
+        for run, at in (("1", t1), ("2", t2)):
+            c.execute(
+                sa.text(
+                    "INSERT INTO scan_runs (id, cloud_account_id, state, regions, region_results, "
+                    "resources_scanned, findings_count, total_monthly_waste, create_time, enrichment_attempts) "
+                    f"VALUES ('00000000-0000-0000-0000-00000000000{run}', '00000000-0000-0000-0000-00000000000a', "
+                    f"'SUCCEEDED', '{{eu-west-1}}', '[]', 1, 1, 1, '{at}', 0)"
+                )
+            )
+        rows = [  # finding, run, resource, state, ml row, time
+            ("f1", "1", "vol-a", "OPEN", "m1", t1),
+            ("f2", "2", "vol-a", "KEPT", "m2", t2),
+            ("f3", "1", "vol-b", "OPEN", "m3", t1),
+        ]
+        for fid, run, rid, state, mid, at in rows:
+            c.execute(
+                sa.text(
+                    "INSERT INTO ml_training_data (id, detected_at, schema_version, hash_key_id, resource_hash, "
+                    "account_hash, tenant_hash, provider, resource_type, region_group, detection_scenario, "
+                    "confidence_level, cost_monthly, resource_config, user_action) VALUES "
+                    f"('{_uuid(mid)}', '{at}', 1, 'k', 'h', 'a', 't', 'aws', 'aws.ec2.volume', 'eu', "
+                    f"'ebs-volume-unattached', 'HIGH', 1, '{{}}', {repr(state.lower()) if state != 'OPEN' else 'NULL'})"
+                )
+            )
+            c.execute(
+                sa.text(
+                    "INSERT INTO findings (id, scan_run_id, cloud_account_id, provider, resource_id, resource_type, "
+                    "resource_display_name, region, scenario, severity, confidence, state, monthly_cost, currency, "
+                    "evidence, tags, resource_config, event_time, create_time, state_change_time, ml_row_id, "
+                    "ml_row_detected_at) VALUES "
+                    f"('{_uuid(fid)}', '00000000-0000-0000-0000-00000000000{run}', "
+                    f"'00000000-0000-0000-0000-00000000000a', 'aws', '{rid}', 'aws.ec2.volume', '', 'eu-west-1', "
+                    f"'ebs-volume-unattached', 'LOW', 'HIGH', '{state}', 1, 'USD', '{{}}', '{{}}', '{{}}', '{at}', "
+                    f"'{at}', {repr(t2) if state != 'OPEN' else 'NULL'}, '{_uuid(mid)}', '{at}')"
+                )
+            )
+    command.upgrade(cfg, "head")
+    with engine.connect() as c:
+        findings = c.execute(
+            sa.text(
+                "SELECT resource_id, state, observation_count, last_scan_run_id::text, create_time "
+                "FROM findings ORDER BY resource_id"
+            )
+        ).all()
+        labels = c.execute(
+            sa.text(
+                "SELECT f.resource_id, m.user_action, m.label_source, m.time_to_action_hours "
+                "FROM finding_observations o JOIN findings f ON f.id = o.finding_id "
+                "JOIN ml_training_data m ON m.id = o.ml_row_id AND m.detected_at = o.ml_row_detected_at "
+                "ORDER BY f.resource_id, m.detected_at"
+            )
+        ).all()
+    engine.dispose()
+    assert [(r[0], r[1], r[2], r[3][-1]) for r in findings] == [
+        ("vol-a", "KEPT", 2, "2"),
+        ("vol-b", "OPEN", 1, "1"),
+    ]
+    assert [tuple(r[:3]) for r in labels] == [
+        ("vol-a", "kept", "explicit"),
+        ("vol-a", "kept", "explicit"),
+        ("vol-b", None, None),
+    ]
+    assert labels[0][3] == labels[1][3] == 168.0  # from the first detection to the decision
+
+
+def _uuid(short: str) -> str:
+    return f"00000000-0000-0000-0000-{int(short[1:]) + (0 if short[0] == 'f' else 100):012d}"

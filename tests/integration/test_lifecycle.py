@@ -374,3 +374,45 @@ def test_bad_rule_parameters_name_the_parameter_with_bad_request_details(stack, 
     status = rpc_status.from_call(err.value)
     bad = error_details_pb2.BadRequest()
     assert status.details[0].Unpack(bad) and bad.field_violations[0].field == field
+
+
+def test_a_scanner_stopped_mid_scan_loses_and_resolves_nothing(stack, big_estate):
+    """SIGTERM-like stop while a scan is between regions: the regions already saved stay saved,
+    the others are reported interrupted and resolve nothing; the next scan completes the picture."""
+    from cloudwaste.core.settings import replace
+    from cloudwaste.scanner.server import build_app
+
+    _, truth = big_estate
+    stack.running["scanner"].stop(1)
+    settings = replace(stack.settings["scanner"], region_concurrency=1)  # one region after another
+    stack.running["scanner"] = create_server(settings, build_app(settings))
+    scanner = scanner_service_pb2_grpc.ScannerServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{stack.running['scanner'].port}")
+    )
+    account = create_account(scanner, truth).name
+    full = scan(scanner, account)
+    expected = {f.name for f in findings(scanner, cloud_account=account)}
+
+    run = scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account=account)).scan_run
+    deadline = time.monotonic() + 120
+    while run.regions_done < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+        run = scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name=run.name)).scan_run
+    assert run.state == scan_run_pb2.SCAN_RUN_STATE_RUNNING, "the scan ended before it could be stopped"
+    stack.running["scanner"].stop(5)  # what SIGTERM does: drain, stop the worker between kinds
+
+    scanner = restart_scanner(stack)
+    run = scanner.GetScanRun(scanner_service_pb2.GetScanRunRequest(name=run.name)).scan_run
+    assert run.state == scan_run_pb2.SCAN_RUN_STATE_PARTIALLY_SUCCEEDED, run
+    interrupted = [r for r in run.region_results if not r.succeeded]
+    assert interrupted and all("interrupted" in r.error_message for r in interrupted)
+    assert run.resolved_findings_count == 0
+    after = {f.name: f for f in findings(scanner, cloud_account=account, all_states=True)}
+    assert set(after) == expected and all(f.state == OPEN for f in after.values())
+    saved = {r.region for r in run.region_results if r.succeeded}
+    assert all(f.observation_count == (2 if f.region in saved else 1) for f in after.values())
+
+    again = scan(scanner, account)
+    assert again.findings_count == full.findings_count and again.new_findings_count == 0
+    assert {f.name for f in findings(scanner, cloud_account=account)} == expected

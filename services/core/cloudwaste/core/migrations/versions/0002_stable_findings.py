@@ -189,6 +189,7 @@ def downgrade() -> None:
         "observation_count",
         "parent_finding_id",
         "resolve_scan_run_id",
+        "resolved_from_state",
         "resolve_reason",
         "ignore_expire_time",
         "cycle_start_time",
