@@ -14,6 +14,7 @@ import helm_python
 import kubernetes_validate
 import pytest
 import yaml
+from cloudwaste.core.cli import build_parser
 
 CHART = Path(__file__).resolve().parents[1] / "deploy" / "helm" / "cloudwaste"
 RELEASE = "demo"
@@ -26,6 +27,17 @@ METRICS_PORT = 9090
 KUBE_VERSIONS = sorted({"1.27", "1.30", ".".join(kubernetes_validate.latest_version().split(".")[:2])})
 DATABASE_SECRET = (f"{RELEASE}-cloudwaste-database", "url")
 ML_HASH_SECRET = f"{RELEASE}-cloudwaste-ml-hash-key"
+PROD_ACCOUNT = "cloudAccounts/0b6f2c1e-5d3a-4f7b-9c8e-1a2b3c4d5e6f"
+DEV_ACCOUNT = "cloudAccounts/7d1e9a40-2b6c-4e8f-a1d3-5c7b9e0f2a4d"
+SCAN_SCHEDULES = [
+    {
+        "name": "nightly-prod",
+        "cloudAccount": PROD_ACCOUNT,
+        "schedule": "0 2 * * *",
+        "regions": ["eu-west-1", "us-east-1"],
+    },
+    {"name": "weekly-dev", "cloudAccount": DEV_ACCOUNT, "schedule": "@weekly"},
+]
 
 OVERRIDES: dict[str, Any] = {
     "fullnameOverride": "cw",
@@ -39,6 +51,7 @@ OVERRIDES: dict[str, Any] = {
     "exporter": {"persistence": {"existingClaim": "cw-exports"}},
     "predictor": {"replicas": 2, "modelPollSeconds": 120},
     "export": {"schedule": "30 1 * * 0", "startingDeadlineSeconds": 600},
+    "scans": {"schedules": SCAN_SCHEDULES, "activeDeadlineSeconds": 5400},
 }
 
 Manifests = list[dict[str, Any]]
@@ -90,6 +103,15 @@ def _component(doc: dict[str, Any]) -> str:
 
 def _deployments(docs: Manifests) -> dict[str, dict[str, Any]]:
     return {_component(d): d for d in _of_kind(docs, "Deployment")}
+
+
+def _cronjobs(docs: Manifests, component: str) -> Manifests:
+    return [d for d in _of_kind(docs, "CronJob") if _component(d) == component]
+
+
+def _export_cronjob(docs: Manifests) -> dict[str, Any]:
+    (cronjob,) = _cronjobs(docs, "export")
+    return cronjob
 
 
 def _container(pod_spec: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +308,7 @@ def test_migration_job_is_a_pre_install_pre_upgrade_hook(default):
 
 
 def test_weekly_export_cronjob(default):
-    cronjob = _one(default, "CronJob")
+    cronjob = _export_cronjob(default)
     spec = cronjob["spec"]
     assert spec["schedule"] == "0 3 * * 1"  # Monday 03:00
     assert spec["concurrencyPolicy"] == "Forbid"
@@ -309,6 +331,123 @@ def test_weekly_export_cronjob(default):
     _assert_hardened(pod_spec)
 
 
+# --- scheduled scans ---------------------------------------------------------------------------
+
+
+def _scan_args(cronjob: dict[str, Any]):
+    """The scan CronJob's command, parsed by the real `cloudwaste` parser."""
+    command = _container(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])["command"]
+    assert command[:2] == ["cloudwaste", "scan"]
+    return build_parser().parse_args(command[1:])
+
+
+def test_no_scheduled_scans_by_default(default):
+    assert _cronjobs(default, "scan") == []
+
+
+def test_each_schedule_is_a_cronjob_scanning_its_account_through_the_scanner(override):
+    scanner_service = _deployments(override)["scanner"]["metadata"]["name"]
+    cronjobs = _cronjobs(override, "scan")
+    assert len(cronjobs) == len(SCAN_SCHEDULES)
+    names = {c["metadata"]["name"] for c in cronjobs}
+    assert len(names) == len(SCAN_SCHEDULES)
+
+    for entry in SCAN_SCHEDULES:
+        (cronjob,) = [c for c in cronjobs if c["metadata"]["name"].endswith(entry["name"])]
+        spec = cronjob["spec"]
+        assert spec["schedule"] == entry["schedule"]
+        assert spec["concurrencyPolicy"] == "Forbid"  # never two scans of one account at once
+
+        args = _scan_args(cronjob)
+        assert args.command == "scan"
+        assert args.account == entry["cloudAccount"]
+        assert (args.region or []) == entry.get("regions", [])
+        assert args.wait is True  # the Job's outcome is the run's outcome
+        assert args.scanner_address == f"{scanner_service}:{GRPC_PORT}"
+        # The CLI gives up (with a message) before the Job's deadline kills it.
+        deadline = spec["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+        assert deadline == 5400
+        assert 0 < args.max_wait < deadline
+        assert args.timeout < deadline - args.max_wait
+
+        job_spec = spec["jobTemplate"]["spec"]
+        pod_spec = job_spec["template"]["spec"]
+        assert pod_spec["restartPolicy"] == "Never"
+        assert pod_spec["automountServiceAccountToken"] is False
+        _assert_hardened(pod_spec)
+        # A gRPC client only: no database URL, no secrets, no volume but the /tmp emptyDir.
+        container = _container(pod_spec)
+        assert not [e for e in container.get("env", []) if "valueFrom" in e]
+        assert "envFrom" not in container
+        assert all("emptyDir" in v for v in pod_spec["volumes"])
+
+
+def test_a_partially_succeeded_scan_fails_the_job_without_a_retry(override):
+    for cronjob in _cronjobs(override, "scan"):
+        job_spec = cronjob["spec"]["jobTemplate"]["spec"]
+        container = _container(job_spec["template"]["spec"])["name"]
+        fail_now = {
+            code
+            for rule in job_spec["podFailurePolicy"]["rules"]
+            if rule["action"] == "FailJob"
+            and rule["onExitCodes"]["operator"] == "In"
+            and rule["onExitCodes"].get("containerName", container) == container
+            for code in rule["onExitCodes"]["values"]
+        }
+        assert 3 in fail_now  # PARTIALLY_SUCCEEDED
+        assert 1 not in fail_now  # FAILED / unreachable scanner: retried up to backoffLimit
+
+
+def _with_schedule(**changes: Any) -> dict[str, Any]:
+    entry = {**SCAN_SCHEDULES[0], **changes}
+    return {"scans": {"schedules": [{k: v for k, v in entry.items() if v is not None}]}}
+
+
+@pytest.mark.parametrize(
+    ("values", "where"),
+    [
+        (_with_schedule(cloudAccount="cloudAccounts/prod"), "cloudAccount"),
+        (_with_schedule(cloudAccount="0b6f2c1e-5d3a-4f7b-9c8e-1a2b3c4d5e6f"), "cloudAccount"),
+        (_with_schedule(cloudAccount="cloudAccounts/0B6F2C1E-5D3A-4F7B-9C8E-1A2B3C4D5E6F"), "cloudAccount"),
+        (_with_schedule(name="Nightly_Prod"), "name"),
+        (_with_schedule(schedule=""), "schedule"),
+        (_with_schedule(schedule=None), "schedule"),
+        (_with_schedule(cloudAccount=None), "cloudAccount"),
+        (_with_schedule(region=["eu-west-1"]), "region"),
+        ({"scans": {"schedules": [], "schedule": "0 2 * * *"}}, "schedule"),
+        ({"scans": {"schedules": SCAN_SCHEDULES, "activeDeadlineSeconds": 60}}, "activeDeadlineSeconds"),
+    ],
+    ids=[
+        "account-not-uuid",
+        "account-without-collection",
+        "account-upper-case",
+        "name-not-dns-label",
+        "empty-schedule",
+        "missing-schedule",
+        "missing-account",
+        "unknown-entry-key",
+        "unknown-scans-key",
+        "deadline-shorter-than-margin",
+    ],
+)
+def test_schema_rejects_bad_scan_schedules(chart, values, where):
+    with pytest.raises(helm_python.HelmValuesError, match=rf"/scans.*{where}"):
+        chart.render(values, name=RELEASE, namespace=NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    "schedules",
+    [
+        [SCAN_SCHEDULES[0], {**SCAN_SCHEDULES[1], "name": SCAN_SCHEDULES[0]["name"]}],
+        [{**SCAN_SCHEDULES[0], "name": "a" * 40}],
+    ],
+    ids=["duplicate-name", "cronjob-name-too-long"],
+)
+def test_scan_names_that_would_clash_or_overflow_fail_the_render(chart, schedules):
+    with pytest.raises(helm_python.HelmRenderError, match=r"scans\.schedules"):
+        chart.render({"scans": {"schedules": schedules}}, name=RELEASE, namespace=NAMESPACE)
+
+
 # --- values overrides --------------------------------------------------------------------------
 
 
@@ -323,7 +462,7 @@ def test_overrides_reach_the_manifests(override):
     assert deployments["enricher"]["metadata"]["name"] == "cw-enricher"
     pod_specs = [d["spec"]["template"]["spec"] for d in deployments.values()]
     pod_specs.append(_one(override, "Job")["spec"]["template"]["spec"])
-    pod_specs.append(_one(override, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    pod_specs.extend(c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in _of_kind(override, "CronJob"))
     for pod_spec in pod_specs:
         container = _container(pod_spec)
         assert container["image"] == "ghcr.io/cloudwaste/cloudwaste:1.2.3"
@@ -344,7 +483,7 @@ def test_overrides_reach_the_manifests(override):
     migrate_env = _env(_container(_one(override, "Job")["spec"]["template"]["spec"]))
     assert _secret_ref(migrate_env, "CLOUDWASTE_DATABASE_URL") == ("pg-credentials", "dsn")
 
-    cronjob = _one(override, "CronJob")
+    cronjob = _export_cronjob(override)
     assert cronjob["spec"]["schedule"] == "30 1 * * 0"
     assert cronjob["spec"]["startingDeadlineSeconds"] == 600
     command = _container(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])["command"]

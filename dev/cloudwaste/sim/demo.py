@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import grpc
+from botocore.exceptions import ClientError
 from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.core.protoconv import money_amount
 from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc, enrichment_run_pb2
@@ -183,8 +184,12 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
 
     step("Users delete what they marked deleted, and the account is scanned again: decisions stick")
     marked = list_all_findings(scanner, cloud_account=account.name, state=finding_pb2.FINDING_STATE_DELETED)
-    for f in marked:
-        act_on(deploy.moto_endpoint, by_id[f.resource_name], "delete", account_id=truth.account_id)
+    for f in sorted(marked, key=lambda f: not f.parent_finding):  # a machine's disks before the machine
+        try:
+            act_on(deploy.moto_endpoint, by_id[f.resource_name], "delete", account_id=truth.account_id)
+        except ClientError as exc:  # already gone with its machine (a root volume deleted on termination)
+            if not exc.response.get("Error", {}).get("Code", "").endswith("NotFound"):
+                raise
     rescan = scan_and_wait(scanner, account.name, len(truth.regions))
     after = Counter(
         finding_pb2.FindingState.Name(f.state).removeprefix("FINDING_STATE_").lower()
