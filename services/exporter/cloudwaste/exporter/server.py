@@ -5,6 +5,7 @@ from __future__ import annotations
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
+from cloudwaste.exporter.runs import Exports
 from cloudwaste.exporter.servicer import ExporterServicer
 from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.store import ExporterStore
@@ -13,7 +14,8 @@ from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_gr
 
 def build_app(settings: ExporterSettings) -> App:
     db = Database(settings.database_url)
-    servicer = ExporterServicer(ExporterStore(db), settings)
+    store = ExporterStore(db)
+    servicer = ExporterServicer(Exports(store, settings), store)
     name = exporter_service_pb2.DESCRIPTOR.services_by_name["ExporterService"].full_name
     return App(
         name="exporter",

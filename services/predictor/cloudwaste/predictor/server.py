@@ -10,6 +10,7 @@ from cloudwaste.predictor.servicer import PredictorServicer
 from cloudwaste.predictor.serving import ModelHolder
 from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.store import PredictorStore
+from cloudwaste.predictor.training import Trainer
 from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
 
 
@@ -18,7 +19,7 @@ def build_app(settings: PredictorSettings) -> App:
     store = PredictorStore(db)
     holder = ModelHolder(store.active_model, store.active_name, settings.model_poll_seconds)
     MODEL_READY.set_function(lambda: 1.0 if holder.ready else 0.0)
-    servicer = PredictorServicer(store, holder, settings)
+    servicer = PredictorServicer(store, holder, Trainer(store, holder, settings))
     name = predictor_service_pb2.DESCRIPTOR.services_by_name["PredictorService"].full_name
     return App(
         name="predictor",

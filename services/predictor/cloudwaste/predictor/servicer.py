@@ -1,22 +1,20 @@
-"""PredictorService: validates raw features, answers from the active ONNX model, trains new ones."""
+"""PredictorService: a thin adapter. Validates raw features and answers from the active ONNX model;
+training is the Trainer's (training.py)."""
 
 from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
-from cloudwaste.core.errors import CloudWasteError, InvalidArgument
+from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.core.features import waste_row_from_raw
 from cloudwaste.core.protoconv import timestamp
-from cloudwaste.core.uris import local_path
-from cloudwaste.predictor.errors import TrainingFailed
-from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS, TRAININGS
+from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS
 from cloudwaste.predictor.serving import ModelHolder
-from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.store import PredictorStore, version_name
+from cloudwaste.predictor.training import Trainer
 from cloudwaste.predictor.v1 import (
     model_version_pb2,
     prediction_pb2,
@@ -87,8 +85,8 @@ def model_version_pb(mv) -> model_version_pb2.ModelVersion:
 
 
 class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
-    def __init__(self, store: PredictorStore, holder: ModelHolder, settings: PredictorSettings) -> None:
-        self.store, self.holder, self.settings = store, holder, settings
+    def __init__(self, store: PredictorStore, holder: ModelHolder, trainer: Trainer) -> None:
+        self.store, self.holder, self.trainer = store, holder, trainer
 
     def PredictWaste(self, request, context):
         if not request.HasField("features"):
@@ -118,34 +116,8 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
             ]
         )
 
-    def _dataset_path(self, uri: str) -> Path:
-        example = "file:///exports/ml_training_data-....parquet"
-        path = local_path("dataset_uri", uri, self.settings.dataset_root, example)
-        if not path.is_file():
-            raise InvalidArgument("dataset_uri", f"{path} does not exist")
-        return path
-
     def TrainModels(self, request, context):
-        path = self._dataset_path(request.dataset_uri)
-        from cloudwaste.predictor.train import train_waste_model
-
-        run = self.store.create_training_run(request.dataset_uri)
-        try:
-            trained = train_waste_model(path)
-            run, mv = self.store.register(run.id, "waste", trained, activate=not request.skip_activation)
-        except Exception as exc:
-            message = (
-                str(exc) if isinstance(exc, CloudWasteError) else "training failed unexpectedly; see the predictor log"
-            )
-            log.exception("training failed", extra={"training_run": str(run.id)})
-            self.store.fail_training_run(run.id, message)
-            TRAININGS.labels("FAILED").inc()
-            if isinstance(exc, CloudWasteError):
-                raise
-            raise TrainingFailed(message) from exc
-        TRAININGS.labels("SUCCEEDED").inc()
-        if mv.active:
-            self.holder.refresh()
+        run, mv = self.trainer.train(request.dataset_uri, activate=not request.skip_activation)
         return predictor_service_pb2.TrainModelsResponse(
             training_run=training_run_pb2.TrainingRun(
                 name=names.format("trainingRuns", run.id),
@@ -159,13 +131,7 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
 
     def ListModelVersions(self, request, context):
         size = pagination.page_size(request.page_size, default=50, maximum=500)
-        filters = {"kind": request.model_kind}
-        after = pagination.decode_keyset(request.page_token, filters)
-        rows = self.store.list_versions(request.model_kind or None, size + 1, after)
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = pagination.encode_keyset(rows[-1].create_time, rows[-1].id, filters)
+        rows, token = self.store.list_versions(request.model_kind or None, size, request.page_token)
         return predictor_service_pb2.ListModelVersionsResponse(
             model_versions=[model_version_pb(mv) for mv in rows], next_page_token=token
         )

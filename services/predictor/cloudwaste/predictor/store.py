@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
 from cloudwaste.core.models import ModelVersion, TrainingRun
 from cloudwaste.predictor.train import TrainedModel
@@ -86,9 +87,11 @@ class PredictorStore:
             return (version_name(kind, row[0]), row[1]) if row else None
 
     def list_versions(
-        self, kind: str | None, limit: int, after: tuple[dt.datetime, uuid.UUID] | None
-    ) -> list[ModelVersion]:
-        """Newest first; `after` is the (create_time, id) of the last row of the previous page."""
+        self, kind: str | None, page_size: int, page_token: str
+    ) -> tuple[list[ModelVersion], str]:
+        """Newest first, keyset-paginated on (create_time, id)."""
+        filters = {"kind": kind or ""}
+        after = pagination.decode_keyset(page_token, filters)
         with self.db.transaction() as s:
             q = select(ModelVersion)
             if kind:
@@ -96,4 +99,8 @@ class PredictorStore:
             if after is not None:
                 q = q.where(tuple_(ModelVersion.create_time, ModelVersion.id) < tuple_(*after))
             order = (ModelVersion.create_time.desc(), ModelVersion.id.desc())
-            return list(s.execute(q.order_by(*order).limit(limit)).scalars())
+            rows = list(s.execute(q.order_by(*order).limit(page_size + 1)).scalars())
+        if len(rows) <= page_size:
+            return rows, ""
+        rows = rows[:page_size]
+        return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, filters)
