@@ -82,6 +82,46 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    """The monthly CronJob: PurgeExpiredData on the exporter, then print the audit record."""
+    import grpc
+    from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_grpc, purge_run_pb2
+
+    address = args.exporter_address or os.environ.get("CLOUDWASTE_EXPORTER_ADDRESS", "")
+    if not address:
+        print("cloudwaste purge: pass --exporter-address or set CLOUDWASTE_EXPORTER_ADDRESS", file=sys.stderr)
+        return 2
+    request = exporter_service_pb2.PurgeExpiredDataRequest(dry_run=args.dry_run)
+    for field in ("ml_retention_days", "export_retention_days", "partitions_ahead"):
+        if getattr(args, field) is not None:
+            setattr(request, field, getattr(args, field))
+    stub = exporter_service_pb2_grpc.ExporterServiceStub(grpc.insecure_channel(address))
+    try:
+        run = stub.PurgeExpiredData(request, timeout=args.timeout, wait_for_ready=True).purge_run
+    except grpc.RpcError as exc:
+        print(
+            f"cloudwaste purge: exporter at {address} answered {exc.code().name}: {exc.details()}",
+            file=sys.stderr,
+        )
+        return 1
+    verb = "would remove" if run.dry_run else "removed"
+    print(f"{run.name}: {purge_run_pb2.PurgeRunState.Name(run.state).removeprefix('PURGE_RUN_STATE_')}")
+    print(
+        f"  ML rows older than {run.ml_cutoff_time.ToDatetime():%Y-%m-%d} ({run.ml_retention_days} days): "
+        f"{verb} {run.ml_rows_removed} rows in {len(run.ml_partitions_dropped)} partitions "
+        f"{', '.join(run.ml_partitions_dropped) or ''}".rstrip()
+    )
+    print(
+        f"  exports older than {run.export_retention_days} days: {verb} {run.export_runs_removed} runs, "
+        f"{len(run.export_files_removed)} files"
+    )
+    print(f"  partitions created ahead: {', '.join(run.ml_partitions_created) or 'none needed'}")
+    if run.state != purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED:
+        print(f"cloudwaste purge: {run.error_message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------
 # Scanner clients
 # --------------------------------------------------------------------------------------------------
@@ -429,6 +469,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--labeled-only", action="store_true")
     e.add_argument("--timeout", type=float, default=3600.0, help="deadline in seconds")
     e.set_defaults(fn=_export)
+    pu = sub.add_parser(
+        "purge",
+        help="apply the retention policy (the monthly CronJob): PurgeExpiredData on the exporter",
+        description="Drops ML month partitions past the ML retention, deletes export runs and files past "
+        "theirs, creates the coming months' partitions, and prints the audit record. Exit 0 when it "
+        "succeeded, 1 otherwise, 2 usage.",
+    )
+    pu.add_argument(
+        "--exporter-address", default="", help="host:port (default: $CLOUDWASTE_EXPORTER_ADDRESS)"
+    )
+    pu.add_argument("--ml-retention-days", type=int, help="default 1095 (three years)")
+    pu.add_argument("--export-retention-days", type=int, help="default 365")
+    pu.add_argument(
+        "--partitions-ahead", type=int, help="months of ML partitions to create ahead (default 3)"
+    )
+    pu.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
+    pu.add_argument("--timeout", type=float, default=600.0, help="deadline in seconds")
+    pu.set_defaults(fn=_purge)
 
     sc = sub.add_parser(
         "scan",
