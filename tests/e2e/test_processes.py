@@ -294,3 +294,29 @@ def test_account_and_finding_lifecycle_with_grpcurl(deployment):
     )
     gone = grpcurl(scanner, f"{svc}/GetCloudAccount", data={"name": name})
     assert "NotFound" in gone.stderr
+
+
+def test_cronjob_purge_command(deployment):
+    """What the monthly purge CronJob runs: a dry run reports, a real run creates the coming months'
+    partitions, and a bad retention is a usage failure naming the field."""
+    import sys
+
+    def purge(*args: str) -> subprocess.CompletedProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "cloudwaste.core.cli",
+            "purge",
+            "--exporter-address",
+            deployment.addresses["exporter"],
+        ]
+        return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
+
+    dry = purge("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "purgeRuns/" in dry.stdout and "would remove" in dry.stdout
+    real = purge("--partitions-ahead", "6")
+    assert real.returncode == 0, real.stderr
+    assert "removed 0 rows" in real.stdout and "ml_training_data_y" in real.stdout
+    bad = purge("--ml-retention-days", "3")
+    assert bad.returncode == 1 and "ml_retention_days" in bad.stderr

@@ -3,7 +3,8 @@
 Ownership (a service never writes another's tables): scanner owns cloud_accounts, scan_runs,
 findings, user_actions and the base columns of ml_training_data; the enricher owns
 enrichment_runs, the enrichment columns of ml_training_data, cloudwatch_metrics_history and
-cost_trend_data; the exporter owns export_runs; the predictor owns training_runs and model_versions.
+cost_trend_data; the exporter owns export_runs, purge_runs and the partitions of ml_training_data
+(it creates them ahead and drops expired ones; the scanner creates a missing one as a fallback); the predictor owns training_runs and model_versions.
 """
 
 from __future__ import annotations
@@ -264,6 +265,28 @@ class ExportRun(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     create_time: Mapped[dt.datetime] = _now()
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PurgeRun(Base):
+    """One application of the retention policy: the audit record of what it removed (exporter)."""
+
+    __tablename__ = "purge_runs"
+    id: Mapped[uuid.UUID] = _pk()
+    state: Mapped[str] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    ml_retention_days: Mapped[int] = mapped_column(Integer)
+    export_retention_days: Mapped[int] = mapped_column(Integer)
+    ml_cutoff_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ml_partitions_dropped: Mapped[list] = mapped_column(JSONB, default=list)
+    ml_rows_removed: Mapped[int] = mapped_column(BigInteger, default=0)
+    ml_partitions_created: Mapped[list] = mapped_column(JSONB, default=list)
+    export_runs_removed: Mapped[int] = mapped_column(BigInteger, default=0)
+    export_files_removed: Mapped[list] = mapped_column(JSONB, default=list)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    create_time: Mapped[dt.datetime] = _now()
+    end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_purge_runs_create_time", "create_time", "id"),)
 
 
 class ModelVersion(Base):

@@ -12,3 +12,5 @@ DURATION = Histogram(
     "Wall time of an export.",
     buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
 )
+PURGES = Counter("cloudwaste_exporter_purge_runs_total", "Retention purges finished, by state.", ["state"])
+PURGED_ML_ROWS = Counter("cloudwaste_exporter_purged_ml_rows_total", "ML rows removed by retention.")

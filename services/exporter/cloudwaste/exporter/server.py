@@ -5,6 +5,7 @@ from __future__ import annotations
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
+from cloudwaste.exporter.purge import Purger, delete_local_file
 from cloudwaste.exporter.runs import Exports
 from cloudwaste.exporter.servicer import ExporterServicer
 from cloudwaste.exporter.settings import ExporterSettings
@@ -15,7 +16,8 @@ from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_gr
 def build_app(settings: ExporterSettings) -> App:
     db = Database(settings.database_url)
     store = ExporterStore(db)
-    servicer = ExporterServicer(Exports(store, settings), store)
+    purger = Purger(db, store, lambda uri: delete_local_file(uri, settings.export_root))
+    servicer = ExporterServicer(Exports(store, settings), store, purger)
     name = exporter_service_pb2.DESCRIPTOR.services_by_name["ExporterService"].full_name
     return App(
         name="exporter",

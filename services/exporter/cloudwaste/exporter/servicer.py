@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from cloudwaste.core import names
+from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.core.protoconv import timestamp
+from cloudwaste.exporter.purge import Purger, RetentionPolicy
 from cloudwaste.exporter.runs import Exports
 from cloudwaste.exporter.store import ExporterStore
-from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
+from cloudwaste.exporter.v1 import (
+    export_run_pb2,
+    exporter_service_pb2,
+    exporter_service_pb2_grpc,
+    purge_run_pb2,
+)
 
 
 def export_run_pb(r) -> export_run_pb2.ExportRun:
@@ -28,9 +34,28 @@ def export_run_pb(r) -> export_run_pb2.ExportRun:
     )
 
 
+def purge_run_pb(r) -> purge_run_pb2.PurgeRun:
+    return purge_run_pb2.PurgeRun(
+        name=names.format("purgeRuns", r.id),
+        state=purge_run_pb2.PurgeRunState.Value(f"PURGE_RUN_STATE_{r.state}"),
+        dry_run=r.dry_run,
+        ml_retention_days=r.ml_retention_days,
+        export_retention_days=r.export_retention_days,
+        ml_cutoff_time=timestamp(r.ml_cutoff_time),
+        ml_partitions_dropped=list(r.ml_partitions_dropped or []),
+        ml_rows_removed=r.ml_rows_removed,
+        ml_partitions_created=list(r.ml_partitions_created or []),
+        export_runs_removed=r.export_runs_removed,
+        export_files_removed=list(r.export_files_removed or []),
+        error_message=r.error_message or "",
+        create_time=timestamp(r.create_time),
+        end_time=timestamp(r.end_time),
+    )
+
+
 class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
-    def __init__(self, exports: Exports, store: ExporterStore) -> None:
-        self.exports, self.store = exports, store
+    def __init__(self, exports: Exports, store: ExporterStore, purger: Purger) -> None:
+        self.exports, self.store, self.purger = exports, store, purger
 
     def ExportDataset(self, request, context):
         if request.format not in (
@@ -46,3 +71,28 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
     def GetExportRun(self, request, context):
         run = self.store.get(names.parse("name", request.name, "exportRuns"))
         return exporter_service_pb2.GetExportRunResponse(export_run=export_run_pb(run))
+
+    def PurgeExpiredData(self, request, context):
+        defaults = RetentionPolicy()
+        policy = RetentionPolicy(
+            ml_retention_days=request.ml_retention_days
+            if request.HasField("ml_retention_days")
+            else defaults.ml_retention_days,
+            export_retention_days=request.export_retention_days
+            if request.HasField("export_retention_days")
+            else defaults.export_retention_days,
+            partitions_ahead=request.partitions_ahead
+            if request.HasField("partitions_ahead")
+            else defaults.partitions_ahead,
+            dry_run=request.dry_run,
+        )
+        return exporter_service_pb2.PurgeExpiredDataResponse(
+            purge_run=purge_run_pb(self.purger.purge(policy))
+        )
+
+    def ListPurgeRuns(self, request, context):
+        size = pagination.page_size(request.page_size, default=50, maximum=500)
+        rows, token = self.store.list_purge_runs(size, request.page_token)
+        return exporter_service_pb2.ListPurgeRunsResponse(
+            purge_runs=[purge_run_pb(r) for r in rows], next_page_token=token
+        )

@@ -1,13 +1,15 @@
-"""Exporter's bookkeeping table: export_runs."""
+"""Exporter's bookkeeping tables: export_runs and purge_runs (the retention audit record)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
+from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import NotFound
-from cloudwaste.core.models import ExportRun
+from cloudwaste.core.models import ExportRun, PurgeRun
+from sqlalchemy import delete, select, tuple_
 
 
 class ExporterStore:
@@ -39,3 +41,65 @@ class ExporterStore:
             if run is None:
                 raise NotFound(f"exportRuns/{run_id} does not exist")
             return run
+
+    # --- retention -------------------------------------------------------------------------------
+    def export_runs_before(self, cutoff: dt.datetime) -> list[ExportRun]:
+        """Ended export runs created before `cutoff` (a running one is never touched)."""
+        with self.db.transaction() as s:
+            return list(
+                s.execute(
+                    select(ExportRun)
+                    .where(ExportRun.create_time < cutoff, ExportRun.state != "RUNNING")
+                    .order_by(ExportRun.create_time)
+                ).scalars()
+            )
+
+    def delete_export_runs(self, ids: list[uuid.UUID]) -> None:
+        if ids:
+            with self.db.transaction() as s:
+                s.execute(delete(ExportRun).where(ExportRun.id.in_(ids)))
+
+    def create_purge_run(self, policy, ml_cutoff: dt.datetime) -> PurgeRun:
+        with self.db.transaction() as s:
+            run = PurgeRun(
+                state="RUNNING",
+                dry_run=policy.dry_run,
+                ml_retention_days=policy.ml_retention_days,
+                export_retention_days=policy.export_retention_days,
+                ml_cutoff_time=ml_cutoff,
+                ml_partitions_dropped=[],
+                ml_rows_removed=0,
+                ml_partitions_created=[],
+                export_runs_removed=0,
+                export_files_removed=[],
+            )
+            s.add(run)
+            s.flush()
+            s.refresh(run)
+            return run
+
+    def finish_purge_run(self, run_id: uuid.UUID, state: str, **values) -> PurgeRun:
+        with self.db.transaction() as s:
+            run = s.get(PurgeRun, run_id)
+            run.state, run.end_time = state, dt.datetime.now(dt.UTC)
+            for k, v in values.items():
+                setattr(run, k, v)
+            s.flush()
+            return run
+
+    def list_purge_runs(self, page_size: int, page_token: str) -> tuple[list[PurgeRun], str]:
+        """Newest first, keyset-paginated on (create_time, id)."""
+        after = pagination.decode_keyset(page_token, {})
+        query = select(PurgeRun)
+        if after is not None:
+            query = query.where(tuple_(PurgeRun.create_time, PurgeRun.id) < tuple_(*after))
+        with self.db.transaction() as s:
+            rows = list(
+                s.execute(
+                    query.order_by(PurgeRun.create_time.desc(), PurgeRun.id.desc()).limit(page_size + 1)
+                ).scalars()
+            )
+        if len(rows) <= page_size:
+            return rows, ""
+        rows = rows[:page_size]
+        return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, {})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
 
-from cloudwaste.core import pagination
+from cloudwaste.core import pagination, partitions
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from cloudwaste.core.models import (
@@ -66,23 +66,6 @@ def utcnow() -> dt.datetime:
 
 def etag(finding: Finding) -> str:
     return f"v{finding.version}"
-
-
-def ensure_ml_partition(session: Session, when: dt.datetime) -> None:
-    """Creates the month partition of ml_training_data that `when` falls in, if missing. The lock
-    is only taken to create it (once a month), so saves do not queue behind each other."""
-    start = dt.datetime(when.year, when.month, 1, tzinfo=dt.UTC)
-    end = dt.datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=dt.UTC)
-    name = f"ml_training_data_y{start.year}m{start.month:02d}"
-    if session.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is not None:
-        return
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
-    session.execute(
-        text(
-            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF ml_training_data "
-            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -815,7 +798,7 @@ class _ScopeWriter:
     def _observe(self, drafts: list[FindingDraft], ids: dict) -> None:
         ml_rows, observations = [], []
         if self.ml and drafts:
-            ensure_ml_partition(self.s, self.now)
+            partitions.ensure_for(self.s, self.now)
         for d in drafts:
             finding_id, state, changed_at, cycle_start = ids[(d.resource.resource_id, d.detection.scenario)]
             row = None

@@ -1,0 +1,84 @@
+"""Month partitions of ml_training_data (range-partitioned on detected_at), named
+`ml_training_data_yYYYYmMM`. Shared by the scanner (a row's month must exist when it is written)
+and the exporter's retention purge (creates the coming months ahead, drops expired ones)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+PARENT = "ml_training_data"
+_NAME = re.compile(rf"^{PARENT}_y(\d{{4}})m(\d{{2}})$")
+
+
+@dataclass(frozen=True)
+class MonthPartition:
+    name: str
+    start: dt.datetime  # inclusive
+    end: dt.datetime  # exclusive: the first instant of the next month
+
+
+def month_of(when: dt.datetime) -> MonthPartition:
+    when = when.astimezone(dt.UTC)
+    start = dt.datetime(when.year, when.month, 1, tzinfo=dt.UTC)
+    end = dt.datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=dt.UTC)
+    return MonthPartition(f"{PARENT}_y{start.year}m{start.month:02d}", start, end)
+
+
+def months_ahead(now: dt.datetime, count: int) -> list[MonthPartition]:
+    """The month of `now` and the `count - 1` after it."""
+    out, month = [], month_of(now)
+    for _ in range(count):
+        out.append(month)
+        month = month_of(month.end)
+    return out
+
+
+def existing(session: Session) -> list[MonthPartition]:
+    """The month partitions that exist, oldest first (tables not named by this scheme are ignored)."""
+    names = session.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :parent"
+        ),
+        {"parent": PARENT},
+    ).scalars()
+    out = []
+    for name in names:
+        m = _NAME.match(name)
+        if m:
+            out.append(month_of(dt.datetime(int(m.group(1)), int(m.group(2)), 1, tzinfo=dt.UTC)))
+    return sorted(out, key=lambda p: p.start)
+
+
+def ensure(session: Session, month: MonthPartition) -> bool:
+    """Creates the partition if it is missing; returns whether it did. The lock is only taken to
+    create (once a month), so writers do not queue behind each other."""
+    if session.execute(text("SELECT to_regclass(:n)"), {"n": month.name}).scalar() is not None:
+        return False
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": month.name})
+    if session.execute(text("SELECT to_regclass(:n)"), {"n": month.name}).scalar() is not None:
+        return False
+    session.execute(
+        text(
+            f"CREATE TABLE {month.name} PARTITION OF {PARENT} "
+            f"FOR VALUES FROM ('{month.start.isoformat()}') TO ('{month.end.isoformat()}')"
+        )
+    )
+    return True
+
+
+def ensure_for(session: Session, when: dt.datetime) -> None:
+    """The partition that `when` falls in exists (created if missing)."""
+    ensure(session, month_of(when))
+
+
+def drop(session: Session, month: MonthPartition) -> int:
+    """Drops a whole month of ML rows; returns how many rows it held."""
+    rows = session.execute(text(f"SELECT count(*) FROM {month.name}")).scalar_one()
+    session.execute(text(f"DROP TABLE {month.name}"))
+    return rows

@@ -1,0 +1,131 @@
+"""The monthly retention purge through the exporter's gRPC API, against a real PostgreSQL: whole
+expired months of ML rows dropped, the month holding the cutoff kept, coming months created ahead,
+expired exports deleted with their files, and an audit record of all of it (dry runs included)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import grpc
+import pytest
+import sqlalchemy as sa
+from cloudwaste.core import partitions
+from cloudwaste.exporter.v1 import exporter_service_pb2, purge_run_pb2
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _seed(url: str, export_root) -> dict:
+    """ML rows in three months (40 and 36 months ago, this month) and two export runs with files."""
+    engine = sa.create_engine(url)
+    old, edge = NOW - dt.timedelta(days=40 * 30), NOW - dt.timedelta(days=1095 - 10)
+    counts = {}
+    with engine.begin() as c:
+        for when, n in ((old, 3), (edge, 2), (NOW, 4)):
+            month = partitions.month_of(when)
+            c.execute(
+                sa.text(
+                    f"CREATE TABLE IF NOT EXISTS {month.name} PARTITION OF ml_training_data "
+                    f"FOR VALUES FROM ('{month.start.isoformat()}') TO ('{month.end.isoformat()}')"
+                )
+            )
+            for _ in range(n):
+                c.execute(
+                    sa.text(
+                        "INSERT INTO ml_training_data (id, detected_at, schema_version, hash_key_id, resource_hash, "
+                        "account_hash, tenant_hash, provider, resource_type, region_group, detection_scenario, "
+                        "confidence_level, cost_monthly, resource_config) VALUES (:id, :at, 2, 'k', 'h', 'a', 't', "
+                        "'aws', 'aws.ec2.volume', 'eu', 'ebs-volume-unattached', 'HIGH', 1, '{}')"
+                    ),
+                    {"id": uuid.uuid4(), "at": month.start + dt.timedelta(hours=1)},
+                )
+            counts[month.name] = n
+        files = {}
+        for age in (400, 10):
+            dataset, manifest = export_root / f"old-{age}.parquet", export_root / f"old-{age}.manifest.json"
+            dataset.write_bytes(b"x")
+            manifest.write_text("{}")
+            files[age] = (dataset, manifest)
+            c.execute(
+                sa.text(
+                    "INSERT INTO export_runs (id, state, format, destination_uri, labeled_only, dataset_uri, "
+                    "manifest_uri, row_count, size_bytes, schema_version, create_time) VALUES (:id, 'SUCCEEDED', "
+                    "'PARQUET', :dest, false, :d, :m, 1, 1, 2, :at)"
+                ),
+                {
+                    "id": uuid.uuid4(),
+                    "dest": export_root.as_uri(),
+                    "d": dataset.as_uri(),
+                    "m": manifest.as_uri(),
+                    "at": NOW - dt.timedelta(days=age),
+                },
+            )
+    engine.dispose()
+    return {
+        "counts": counts,
+        "old": partitions.month_of(old).name,
+        "edge": partitions.month_of(edge).name,
+        "files": files,
+    }
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        names = set(
+            c.execute(
+                sa.text("SELECT relname FROM pg_class WHERE relname LIKE 'ml_training_data_y%'")
+            ).scalars()
+        )
+    engine.dispose()
+    return names
+
+
+def test_purge_drops_expired_months_creates_ahead_and_records_it(stack):
+    seeded = _seed(stack.database_url, stack.export_root)
+    before = _tables(stack.database_url)
+    ahead = {m.name for m in partitions.months_ahead(NOW, 3)}
+
+    dry = stack.exporter.PurgeExpiredData(
+        exporter_service_pb2.PurgeExpiredDataRequest(dry_run=True)
+    ).purge_run
+    assert dry.dry_run and dry.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED
+    assert list(dry.ml_partitions_dropped) == [seeded["old"]] and dry.ml_rows_removed == 3
+    assert _tables(stack.database_url) == before, "a dry run removes and creates nothing"
+    assert all(p.exists() for pair in seeded["files"].values() for p in pair)
+
+    run = stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest()).purge_run
+    assert run.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED and not run.dry_run
+    assert run.ml_retention_days == 1095 and run.export_retention_days == 365
+    assert list(run.ml_partitions_dropped) == [seeded["old"]] and run.ml_rows_removed == 3
+    after = _tables(stack.database_url)
+    assert seeded["old"] not in after and seeded["edge"] in after, "the month holding the cutoff stays"
+    assert ahead <= after and set(run.ml_partitions_created) == ahead - before
+    old_files, new_files = seeded["files"][400], seeded["files"][10]
+    assert run.export_runs_removed == 1 and set(run.export_files_removed) == {p.as_uri() for p in old_files}
+    assert not any(p.exists() for p in old_files) and all(p.exists() for p in new_files)
+
+    again = stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest()).purge_run
+    assert again.ml_rows_removed == 0 and not again.ml_partitions_created and again.export_runs_removed == 0
+
+    audit = stack.exporter.ListPurgeRuns(exporter_service_pb2.ListPurgeRunsRequest(page_size=2))
+    assert [r.name for r in audit.purge_runs] == [again.name, run.name] and audit.next_page_token
+    rest = stack.exporter.ListPurgeRuns(
+        exporter_service_pb2.ListPurgeRunsRequest(page_token=audit.next_page_token)
+    )
+    assert [r.name for r in rest.purge_runs] == [dry.name]
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"ml_retention_days": 5}, "ml_retention_days"),
+        ({"export_retention_days": 0}, "export_retention_days"),
+        ({"partitions_ahead": 99}, "partitions_ahead"),
+    ],
+)
+def test_bad_retention_is_invalid_argument_naming_the_field(stack, request_fields, field):
+    with pytest.raises(grpc.RpcError) as err:
+        stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest(**request_fields))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith(field)
