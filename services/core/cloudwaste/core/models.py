@@ -263,6 +263,8 @@ class ExportRun(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     schema_version: Mapped[int] = mapped_column(Integer, default=ML_SCHEMA_VERSION)
     error_message: Mapped[str | None] = mapped_column(Text)
+    # The data quality report of the exported rows (exporter/quality.py), once it succeeded.
+    quality: Mapped[dict | None] = mapped_column(JSONB)
     create_time: Mapped[dt.datetime] = _now()
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

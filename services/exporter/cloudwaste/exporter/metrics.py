@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EXPORTS = Counter("cloudwaste_exporter_exports_total", "Export runs finished, by state.", ["state"])
 ROWS = Counter("cloudwaste_exporter_rows_total", "Rows written to export files.")
@@ -14,3 +14,9 @@ DURATION = Histogram(
 )
 PURGES = Counter("cloudwaste_exporter_purge_runs_total", "Retention purges finished, by state.", ["state"])
 PURGED_ML_ROWS = Counter("cloudwaste_exporter_purged_ml_rows_total", "ML rows removed by retention.")
+QUALITY_SCORE = Gauge(
+    "cloudwaste_exporter_data_quality_score", "Data quality score (0-100) of the last successful export."
+)
+LAST_SUCCESS = Gauge(
+    "cloudwaste_exporter_last_success_timestamp_seconds", "When the last export succeeded (Unix time)."
+)

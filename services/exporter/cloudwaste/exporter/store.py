@@ -103,3 +103,14 @@ class ExporterStore:
             return rows, ""
         rows = rows[:page_size]
         return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, {})
+
+    def previous_columns(self) -> list[str] | None:
+        """The columns of the newest successful export that recorded them (for schema drift)."""
+        with self.db.transaction() as s:
+            quality = s.execute(
+                select(ExportRun.quality)
+                .where(ExportRun.state == "SUCCEEDED", ExportRun.quality.is_not(None))
+                .order_by(ExportRun.create_time.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return list(quality["columns"]) if quality and "columns" in quality else None

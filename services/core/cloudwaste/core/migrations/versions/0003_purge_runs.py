@@ -1,4 +1,4 @@
-"""purge_runs: the retention audit record
+"""purge_runs: the retention audit record; the data quality report of each export
 
 Revision ID: 0003
 Revises: 0002
@@ -35,8 +35,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_purge_runs_create_time", "purge_runs", ["create_time", "id"], unique=False)
+    op.add_column("export_runs", sa.Column("quality", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("export_runs", "quality")
     op.drop_index("ix_purge_runs_create_time", table_name="purge_runs")
     op.drop_table("purge_runs")
