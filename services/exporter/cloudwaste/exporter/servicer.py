@@ -16,8 +16,16 @@ from cloudwaste.exporter.v1 import (
 )
 
 
+def quality_pb(q: dict | None) -> export_run_pb2.DataQuality | None:
+    if not q:
+        return None
+    fields = export_run_pb2.DataQuality.DESCRIPTOR.fields_by_name
+    return export_run_pb2.DataQuality(**{k: v for k, v in q.items() if k in fields})
+
+
 def export_run_pb(r) -> export_run_pb2.ExportRun:
     return export_run_pb2.ExportRun(
+        quality=quality_pb(r.quality),
         name=names.format("exportRuns", r.id),
         state=export_run_pb2.ExportRunState.Value(f"EXPORT_RUN_STATE_{r.state}"),
         format=export_run_pb2.DatasetFormat.Value(f"DATASET_FORMAT_{r.format}"),
