@@ -115,7 +115,8 @@ def _purge(args: argparse.Namespace) -> int:
         f"  exports older than {run.export_retention_days} days: {verb} {run.export_runs_removed} runs, "
         f"{len(run.export_files_removed)} files"
     )
-    print(f"  partitions created ahead: {', '.join(run.ml_partitions_created) or 'none needed'}")
+    made = "partitions it would create ahead" if run.dry_run else "partitions created ahead"
+    print(f"  {made}: {', '.join(run.ml_partitions_created) or 'none needed'}")
     if run.state != purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED:
         print(f"cloudwaste purge: {run.error_message}", file=sys.stderr)
         return 1
