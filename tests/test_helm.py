@@ -7,6 +7,7 @@ helm-python-sdk and kubernetes-validate are dev dependencies: a missing one is a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from cloudwaste.core.cli import build_parser
+
+from .test_images import missing_dependencies, read_dockerfile, service_extras
 
 CHART = Path(__file__).resolve().parents[1] / "deploy" / "helm" / "cloudwaste"
 RELEASE = "demo"
@@ -27,6 +30,8 @@ METRICS_PORT = 9090
 KUBE_VERSIONS = sorted({"1.27", "1.30", ".".join(kubernetes_validate.latest_version().split(".")[:2])})
 DATABASE_SECRET = (f"{RELEASE}-cloudwaste-database", "url")
 ML_HASH_SECRET = f"{RELEASE}-cloudwaste-ml-hash-key"
+# values.yaml image.repository: each workload runs "<repository>-<service>:<tag>".
+IMAGE_REPOSITORY = "ghcr.io/cloudwaste/cloudwaste"
 PROD_ACCOUNT = "cloudAccounts/0b6f2c1e-5d3a-4f7b-9c8e-1a2b3c4d5e6f"
 DEV_ACCOUNT = "cloudAccounts/7d1e9a40-2b6c-4e8f-a1d3-5c7b9e0f2a4d"
 SCAN_SCHEDULES = [
@@ -41,7 +46,11 @@ SCAN_SCHEDULES = [
 
 OVERRIDES: dict[str, Any] = {
     "fullnameOverride": "cw",
-    "image": {"tag": "1.2.3", "pullPolicy": "Always"},
+    "image": {
+        "repository": "registry.example.com:5000/platform/cloudwaste",
+        "tag": "1.2.3",
+        "pullPolicy": "Always",
+    },
     "imagePullSecrets": [{"name": "ghcr-pull"}],
     "logLevel": "DEBUG",
     "database": {"existingSecret": "pg-credentials", "secretKeys": {"url": "dsn"}},
@@ -52,6 +61,14 @@ OVERRIDES: dict[str, Any] = {
     "predictor": {"replicas": 2, "modelPollSeconds": 120},
     "export": {"schedule": "30 1 * * 0", "startingDeadlineSeconds": 600},
     "scans": {"schedules": SCAN_SCHEDULES, "activeDeadlineSeconds": 5400},
+    "purge": {
+        "schedule": "0 4 1 */3 *",
+        "mlRetentionDays": 730,
+        "exportRetentionDays": 90,
+        "partitionsAhead": 6,
+        "dryRun": True,
+        "activeDeadlineSeconds": 900,
+    },
 }
 
 Manifests = list[dict[str, Any]]
@@ -74,18 +91,19 @@ def chart():
 
 
 @pytest.fixture(scope="module")
-def rendered(chart) -> dict[str, Manifests]:
-    return {"default": _render(chart, None), "override": _render(chart, OVERRIDES)}
+def default(chart) -> Manifests:
+    return _render(chart, None)
 
 
 @pytest.fixture(scope="module")
-def default(rendered) -> Manifests:
-    return rendered["default"]
+def override(chart) -> Manifests:
+    return _render(chart, OVERRIDES)
 
 
-@pytest.fixture(scope="module")
-def override(rendered) -> Manifests:
-    return rendered["override"]
+@pytest.fixture
+def rendered(request, variant: str) -> Manifests:
+    """The manifests of the test's `variant` parameter: the `default` or `override` fixture."""
+    return request.getfixturevalue(variant)
 
 
 def _of_kind(docs: Manifests, kind: str) -> Manifests:
@@ -112,6 +130,37 @@ def _cronjobs(docs: Manifests, component: str) -> Manifests:
 def _export_cronjob(docs: Manifests) -> dict[str, Any]:
     (cronjob,) = _cronjobs(docs, "export")
     return cronjob
+
+
+def _workloads(docs: Manifests) -> list[tuple[str, dict[str, Any]]]:
+    """("Kind/name", pod spec) of every Deployment, Job and CronJob."""
+    found = []
+    for doc in docs:
+        spec = doc["spec"]
+        if doc["kind"] == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        if doc["kind"] in ("Deployment", "Job", "CronJob"):
+            found.append((f"{doc['kind']}/{doc['metadata']['name']}", spec["template"]["spec"]))
+        else:
+            assert "template" not in spec, f"{doc['kind']} runs pods: check its containers here too"
+    return found
+
+
+def _commands(pod_spec: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
+    """(container, the command it runs) of every container of a pod."""
+    containers = pod_spec["containers"] + pod_spec.get("initContainers", [])
+    return [(c, [*c.get("command", []), *c.get("args", [])]) for c in containers]
+
+
+def _image_service(image: str, repository: str, tag: str) -> str | None:
+    """The service extra an image was built with: the Dockerfile's `--build-arg SERVICE=<service>`
+    image is pushed as `<repository>-<service>:<tag>`, and `<repository>:<tag>` is what a build
+    without the build argument makes (the Dockerfile's default, if it has one)."""
+    if image == f"{repository}:{tag}":
+        return read_dockerfile().default_service
+    services = "|".join(sorted(service_extras()))
+    match = re.fullmatch(rf"{re.escape(repository)}-({services}):{re.escape(tag)}", image)
+    return match.group(1) if match else None
 
 
 def _container(pod_spec: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +214,7 @@ def test_helm_lint_strict_is_clean(values):
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 @pytest.mark.parametrize("variant", ["default", "override"])
 def test_every_manifest_passes_strict_kubernetes_schema(rendered, variant, kube_version):
-    docs = rendered[variant]
+    docs = rendered
     assert docs
     for doc in docs:
         try:
@@ -178,7 +227,7 @@ def test_every_manifest_passes_strict_kubernetes_schema(rendered, variant, kube_
 
 def test_renders_exactly_the_expected_objects(default):
     kinds = sorted(doc["kind"] for doc in default)
-    assert kinds == sorted(["Deployment"] * 4 + ["Service"] * 4 + ["Job", "CronJob"])
+    assert kinds == sorted(["Deployment"] * 4 + ["Service"] * 4 + ["Job", "CronJob", "CronJob"])
     assert sorted(_deployments(default)) == sorted(SERVICES)
     names = [(doc["kind"], doc["metadata"]["name"]) for doc in default]
     assert len(names) == len(set(names))
@@ -204,9 +253,66 @@ def test_schema_rejects_unknown_keys(chart, values):
     assert any("not allowed" in error for error in report["errors"])
 
 
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "ghcr.io/cloudwaste/cloudwaste:0.1.0",
+        "ghcr.io/cloudwaste/cloudwaste@sha256:0f1e",
+        "ghcr.io/cloudwaste/",
+        "",
+    ],
+    ids=["with-a-tag", "with-a-digest", "trailing-slash", "empty"],
+)
+def test_schema_rejects_an_image_repository_that_is_not_a_prefix(chart, repository):
+    """The chart appends "-<service>:<tag>" to it, so it cannot carry a tag or digest itself."""
+    with pytest.raises(helm_python.HelmValuesError, match="/image/repository"):
+        chart.render({"image": {"repository": repository}}, name=RELEASE, namespace=NAMESPACE)
+
+
 def test_schema_rejects_wrong_types(chart):
     with pytest.raises(helm_python.HelmValuesError, match="/scanner/replicas"):
         chart.render({"scanner": {"replicas": "three"}}, name=RELEASE, namespace=NAMESPACE)
+
+
+# --- what every workload runs, and in which image ------------------------------------------------
+
+
+def _image_values(variant: str) -> tuple[str, str]:
+    image = OVERRIDES["image"] if variant == "override" else {}
+    return image.get("repository", IMAGE_REPOSITORY), image.get("tag", "0.1.0")
+
+
+@pytest.mark.parametrize("variant", ["default", "override"])
+def test_every_container_command_parses_with_the_cli(rendered, variant):
+    workloads = _workloads(rendered)
+    assert {where.split("/")[0] for where, _ in workloads} == {"Deployment", "Job", "CronJob"}
+    for where, pod_spec in workloads:
+        for _, command in _commands(pod_spec):
+            assert command[:1] == ["cloudwaste"], f"{where} runs {command}, not the cloudwaste CLI"
+            try:
+                build_parser().parse_args(command[1:])
+            except SystemExit:
+                pytest.fail(f"{where}: the cloudwaste CLI rejects {command} (its message is above)")
+
+
+@pytest.mark.parametrize("variant", ["default", "override"])
+def test_every_workload_runs_an_image_that_has_what_its_command_needs(rendered, variant):
+    """The image's service extra (plus the base dependencies) provides every third-party module
+    that the code the command runs imports; see tests/test_images.py."""
+    repository, tag = _image_values(variant)
+    problems = []
+    for where, pod_spec in _workloads(rendered):
+        for container, command in _commands(pod_spec):
+            image = container["image"]
+            service = _image_service(image, repository, tag)
+            if service is None:
+                problems.append(f"{where}: {image} is none of the images the Dockerfile builds")
+                continue
+            problems += [
+                f"{where} runs `{' '.join(command)}` in {image}: {problem}"
+                for problem in missing_dependencies(command[1:], service)
+            ]
+    assert not problems, "\n".join(problems)
 
 
 # --- Deployments and Services ------------------------------------------------------------------
@@ -219,7 +325,8 @@ def test_deployment_probes_ports_and_security(default, service):
     container = _container(pod_spec)
 
     assert container["command"] == ["cloudwaste", "serve", service]
-    assert container["image"] == "ghcr.io/cloudwaste/cloudwaste:0.1.0"  # Chart appVersion
+    # The service's own image (Chart appVersion): its extra has what serving it needs.
+    assert container["image"] == f"{IMAGE_REPOSITORY}-{service}:0.1.0"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": GRPC_PORT, "metrics": METRICS_PORT}
     for probe in ("readinessProbe", "livenessProbe"):
@@ -448,6 +555,102 @@ def test_scan_names_that_would_clash_or_overflow_fail_the_render(chart, schedule
         chart.render({"scans": {"schedules": schedules}}, name=RELEASE, namespace=NAMESPACE)
 
 
+# --- monthly retention purge -------------------------------------------------------------------
+
+
+def _purge_cronjob(docs: Manifests) -> dict[str, Any]:
+    (cronjob,) = _cronjobs(docs, "purge")
+    return cronjob
+
+
+def _purge_args(cronjob: dict[str, Any]):
+    """The purge CronJob's command, parsed by the real `cloudwaste` parser."""
+    command = _container(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])["command"]
+    assert command[:2] == ["cloudwaste", "purge"]
+    return build_parser().parse_args(command[1:])
+
+
+def test_monthly_purge_cronjob(default):
+    cronjob = _purge_cronjob(default)
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "0 2 1 * *"  # the 1st of the month, 02:00
+    assert spec["timeZone"] == "Etc/UTC"
+    assert spec["concurrencyPolicy"] == "Forbid"  # never two purges at once
+
+    args = _purge_args(cronjob)
+    exporter_service = _deployments(default)["exporter"]["metadata"]["name"]
+    assert args.exporter_address == f"{exporter_service}:{GRPC_PORT}"
+    assert (args.ml_retention_days, args.export_retention_days, args.partitions_ahead) == (1095, 365, 3)
+    assert args.dry_run is False
+    # The CLI gives up (with a message naming the exporter) before the Job's deadline kills it.
+    deadline = spec["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    assert 0 < args.timeout < deadline
+
+    pod_spec = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod_spec["restartPolicy"] == "Never"
+    assert pod_spec["automountServiceAccountToken"] is False
+    _assert_hardened(pod_spec)
+    # A gRPC client only: the exporter drops the partitions and deletes the files.
+    container = _container(pod_spec)
+    assert not [e for e in container.get("env", []) if "valueFrom" in e]
+    assert all("emptyDir" in v for v in pod_spec["volumes"])
+
+
+def test_purge_values_reach_the_command(override):
+    cronjob = _purge_cronjob(override)
+    assert cronjob["spec"]["schedule"] == "0 4 1 */3 *"
+    assert cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 900
+    args = _purge_args(cronjob)
+    assert args.exporter_address == f"cw-exporter:{GRPC_PORT}"
+    assert (args.ml_retention_days, args.export_retention_days, args.partitions_ahead) == (730, 90, 6)
+    assert args.dry_run is True
+    assert 0 < args.timeout < 900
+
+
+def test_purge_without_retention_values_leaves_them_to_the_exporter(chart):
+    values = {"purge": {"mlRetentionDays": None, "exportRetentionDays": None, "partitionsAhead": None}}
+    args = _purge_args(_purge_cronjob(_render(chart, values)))
+    assert (args.ml_retention_days, args.export_retention_days, args.partitions_ahead) == (None, None, None)
+
+
+def test_purge_can_be_disabled(chart):
+    docs = _render(chart, {"purge": {"enabled": False}})
+    assert _cronjobs(docs, "purge") == []
+    assert len(_cronjobs(docs, "export")) == 1
+
+
+@pytest.mark.parametrize(
+    ("purge", "where"),
+    [
+        ({"mlRetentionDays": 30}, "mlRetentionDays"),
+        ({"mlRetentionDays": "1095"}, "mlRetentionDays"),
+        ({"exportRetentionDays": 0}, "exportRetentionDays"),
+        ({"partitionsAhead": 0}, "partitionsAhead"),
+        ({"partitionsAhead": 25}, "partitionsAhead"),
+        ({"schedule": ""}, "schedule"),
+        ({"concurrencyPolicy": "Never"}, "concurrencyPolicy"),
+        ({"activeDeadlineSeconds": 30}, "activeDeadlineSeconds"),
+        ({"dryRun": "yes"}, "dryRun"),
+        ({"retentionDays": 365}, "retentionDays"),
+    ],
+    ids=[
+        "ml-retention-under-a-month",
+        "ml-retention-a-string",
+        "export-retention-zero",
+        "no-partitions-ahead",
+        "partitions-ahead-over-24",
+        "empty-schedule",
+        "unknown-concurrency-policy",
+        "deadline-shorter-than-margin",
+        "dry-run-not-a-boolean",
+        "unknown-key",
+    ],
+)
+def test_schema_rejects_bad_purge_values(chart, purge, where):
+    with pytest.raises(helm_python.HelmValuesError, match=rf"/purge.*{where}|{where}.*/purge"):
+        chart.render({"purge": purge}, name=RELEASE, namespace=NAMESPACE)
+
+
 # --- values overrides --------------------------------------------------------------------------
 
 
@@ -465,7 +668,7 @@ def test_overrides_reach_the_manifests(override):
     pod_specs.extend(c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in _of_kind(override, "CronJob"))
     for pod_spec in pod_specs:
         container = _container(pod_spec)
-        assert container["image"] == "ghcr.io/cloudwaste/cloudwaste:1.2.3"
+        assert _image_service(container["image"], OVERRIDES["image"]["repository"], "1.2.3") in SERVICES
         assert container["imagePullPolicy"] == "Always"
         assert pod_spec["imagePullSecrets"] == [{"name": "ghcr-pull"}]
         assert _env(container)["CLOUDWASTE_LOG_LEVEL"]["value"] == "DEBUG"

@@ -81,10 +81,20 @@ In-cluster gRPC address of a component's Service, e.g. "<fullname>-exporter:5005
 {{- end }}
 
 {{/*
-The one image every container runs.
+The image of one service, "<image.repository>-<service>:<tag>": the Dockerfile built with
+`--build-arg SERVICE=<service>`, which installs the base dependencies plus that service's extra.
+Every image holds the `cloudwaste` CLI and all the code; only the third-party packages differ.
+Takes a dict: "context" (the root context) and "service".
+  {{ include "cloudwaste.image" (dict "context" $ "service" "exporter") }}
+Which workload runs which image (values.yaml, image):
+  Deployment <service>       -> <service>
+  migration hook Job         -> enricher (cloudwaste.core only: the base dependencies, the smallest image)
+  export and purge CronJobs  -> exporter (gRPC clients of the exporter)
+  scheduled scan CronJobs    -> scanner  (a gRPC client of the scanner)
 */}}
 {{- define "cloudwaste.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $values := .context.Values.image }}
+{{- printf "%s-%s:%s" $values.repository .service (default .context.Chart.AppVersion $values.tag) }}
 {{- end }}
 
 {{- define "cloudwaste.databaseSecretName" -}}
