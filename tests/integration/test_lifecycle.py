@@ -416,3 +416,54 @@ def test_a_scanner_stopped_mid_scan_loses_and_resolves_nothing(stack, big_estate
     again = scan(scanner, account)
     assert again.findings_count == full.findings_count and again.new_findings_count == 0
     assert {f.name for f in findings(scanner, cloud_account=account)} == expected
+
+
+def test_erasing_a_tenant_removes_its_ml_rows_only_and_lists_exports_to_rewrite(stack):
+    """GDPR erasure of one tenant: every ML row it produced goes (an account deleted earlier without
+    erasure included), another tenant's rows stay, and exports written since are named."""
+    from cloudwaste.exporter.v1 import exporter_service_pb2
+
+    engine = sa.create_engine(stack.database_url)
+
+    def rows() -> int:
+        with engine.connect() as c:
+            return c.execute(sa.text("SELECT count(*) FROM ml_training_data")).scalar()
+
+    gone = stack.create_account()  # tenant TENANT, deleted below without erasing its ML rows
+    stack.scan(gone.name)
+    stack.scanner.DeleteCloudAccount(scanner_service_pb2.DeleteCloudAccountRequest(name=gone.name))
+    kept = stack.create_account()
+    first = stack.scan(kept.name)
+    other = stack.scanner.CreateCloudAccount(
+        scanner_service_pb2.CreateCloudAccountRequest(
+            cloud_account=cloud_account_pb2.CloudAccount(
+                provider=provider_pb2.PROVIDER_AWS,
+                tenant_id="another-tenant",
+                regions=list(stack.truth.regions),
+                aws=cloud_account_pb2.AwsAccess(
+                    role_arn=f"arn:aws:iam::{stack.truth.account_id}:role/CloudWaste", external_id="ext-other"
+                ),
+            )
+        )
+    ).cloud_account
+    others = stack.scan(other.name)
+    export = list(
+        stack.exporter.ExportDataset(
+            exporter_service_pb2.ExportDatasetRequest(destination_uri=stack.export_root.as_uri())
+        )
+    )[-1].export_run
+    total = rows()
+    assert total == 2 * first.findings_count + others.findings_count
+
+    erased = stack.scanner.EraseTenantData(scanner_service_pb2.EraseTenantDataRequest(tenant_id=TENANT))
+    assert erased.ml_rows_deleted == 2 * first.findings_count
+    assert list(erased.exports_to_rewrite) == [export.dataset_uri]
+    assert rows() == others.findings_count
+    again = stack.scanner.EraseTenantData(scanner_service_pb2.EraseTenantDataRequest(tenant_id=TENANT))
+    assert again.ml_rows_deleted == 0 and list(again.exports_to_rewrite) == []
+    engine.dispose()
+    with pytest.raises(grpc.RpcError) as err:
+        stack.scanner.EraseTenantData(scanner_service_pb2.EraseTenantDataRequest(tenant_id=" "))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith(
+        "tenant_id"
+    )

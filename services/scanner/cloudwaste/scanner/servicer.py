@@ -238,6 +238,13 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             ml_rows_deleted=erased.ml_rows,
         )
 
+    def EraseTenantData(self, request, context):
+        tenant = _text("tenant_id", request.tenant_id, required=True, limit=128)
+        deleted, exports = self.store.erase_tenant(tenant)
+        return scanner_service_pb2.EraseTenantDataResponse(
+            ml_rows_deleted=deleted, exports_to_rewrite=exports
+        )
+
     # --- scan runs --------------------------------------------------------------------------
     def StartScan(self, request, context):
         account_id = names.parse("cloud_account", request.cloud_account, "cloudAccounts")

@@ -22,6 +22,7 @@ from cloudwaste.core.db import Database
 from cloudwaste.core.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from cloudwaste.core.models import (
     CloudAccount,
+    ExportRun,
     Finding,
     FindingObservation,
     MlTrainingData,
@@ -219,6 +220,39 @@ class ScannerStore:
             runs = s.execute(delete(ScanRun).where(ScanRun.cloud_account_id == account_id)).rowcount
             s.delete(account)
             return Erasure(runs, findings, actions, ml_rows)
+
+    def erase_tenant(self, tenant_id: str) -> tuple[int, list[str]]:
+        """Deletes every ML row of the tenant (by its keyed hash, and through the observations of
+        its accounts' findings for rows hashed with an older key). Returns the count and the
+        dataset URIs of exports written since its first row (they may hold some)."""
+        tenant_hash = keyed_hash(self.hash_key, "tenant", tenant_id)
+        with self.db.transaction() as s:
+            observed = (
+                select(FindingObservation.ml_row_id, FindingObservation.ml_row_detected_at)
+                .join(Finding, Finding.id == FindingObservation.finding_id)
+                .join(CloudAccount, CloudAccount.id == Finding.cloud_account_id)
+                .where(CloudAccount.tenant_id == tenant_id, FindingObservation.ml_row_id.is_not(None))
+            )
+            mine = or_(
+                MlTrainingData.tenant_hash == tenant_hash,
+                tuple_(MlTrainingData.id, MlTrainingData.detected_at).in_(observed),
+            )
+            first = s.execute(select(func.min(MlTrainingData.detected_at)).where(mine)).scalar()
+            deleted = s.execute(delete(MlTrainingData).where(mine)).rowcount
+            exports = []
+            if first is not None:
+                exports = list(
+                    s.execute(
+                        select(ExportRun.dataset_uri)
+                        .where(
+                            ExportRun.state == "SUCCEEDED",
+                            ExportRun.dataset_uri.is_not(None),
+                            ExportRun.end_time >= first,
+                        )
+                        .order_by(ExportRun.create_time)
+                    ).scalars()
+                )
+            return deleted, exports
 
     # --- scan runs --------------------------------------------------------------------------
     def create_scan_run(self, account_id: uuid.UUID, regions: list[str]) -> ScanRun:
