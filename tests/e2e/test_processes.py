@@ -236,14 +236,6 @@ def test_cronjob_export_command_and_migrate_command(deployment, tmp_path):
     assert migrate.returncode == 0 and "at head" in migrate.stdout, migrate.stderr
 
 
-def test_sigterm_drains_and_exits_cleanly(deployment):
-    # last test of the module: stop the exporter with SIGTERM and check it exits 0 promptly
-    proc = deployment._procs["exporter"]
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
-    deployment._procs.pop("exporter")
-
-
 def test_account_and_finding_lifecycle_with_grpcurl(deployment):
     """What an operator does with grpcurl alone: register, scan, decide with an etag (a stale one
     is ABORTED), change rule parameters with a field mask, list, delete with erasure."""
@@ -320,3 +312,11 @@ def test_cronjob_purge_command(deployment):
     assert "removed 0 rows" in real.stdout and "ml_training_data_y" in real.stdout
     bad = purge("--ml-retention-days", "3")
     assert bad.returncode == 1 and "ml_retention_days" in bad.stderr
+
+
+def test_sigterm_drains_and_exits_cleanly(deployment):
+    # last test of the module: stop the exporter with SIGTERM and check it exits 0 promptly
+    proc = deployment._procs["exporter"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    deployment._procs.pop("exporter")

@@ -165,6 +165,9 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
         and msgs[-1].export_run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED
     )
     exp = msgs[-1].export_run
+    q = exp.quality  # measured over the exported rows: all enriched, a known share labeled
+    assert q.row_count == len(findings) and q.enriched_share == 1.0 and 0 < q.score <= 100
+    assert q.labeled_share == pytest.approx(len(decided) / len(findings)) and q.duplicate_share == 0.0
     files = sorted(p.name for p in stack.export_root.iterdir())
     assert len(files) == 2 and not any(n.startswith(".") for n in files)
     path = stack.export_root / files[1] if files[1].endswith(".parquet") else stack.export_root / files[0]

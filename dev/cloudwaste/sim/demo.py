@@ -212,6 +212,12 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         last = msg
     exp = last.export_run
     print(f"      {exp.dataset_uri}")
+    q = exp.quality
+    print(
+        f"      data quality {q.score:.0f}/100: {q.enriched_share:.0%} enriched, {q.labeled_share:.0%} labeled "
+        f"({q.deleted_share_of_labeled:.0%} of them deleted), {q.duplicate_share:.0%} duplicates, "
+        f"newest row {q.freshness_days * 24:.1f} h old"
+    )
     step.done(
         f"{exp.row_count} rows, {exp.size_bytes / 1024:.1f} KiB, sha256 {exp.sha256[:16]}..., "
         f"manifest {Path(exp.manifest_uri).name}"

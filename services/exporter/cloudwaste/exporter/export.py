@@ -1,18 +1,17 @@
 """Streams the anonymized ML table out of PostgreSQL into Parquet with bounded memory.
 
-A server-side cursor feeds fixed-size Arrow record batches to a zstd ParquetWriter; the file is
-written under a temporary name, fsynced, hashed and renamed into place, then its manifest likewise,
-so a reader never sees a partial file. Only the columns in EXPORT_SCHEMA leave the database: the
-row id, and anything that could identify a customer, never do.
+A server-side cursor feeds fixed-size Arrow record batches to a zstd ParquetWriter writing a local
+temporary file; once complete it is published atomically through the storage layer
+(`cloudwaste.core.storage`: file:// or s3://), then its manifest likewise, so a reader never sees a
+partial file, and a manifest only next to a complete dataset. Only the columns in EXPORT_SCHEMA leave
+the database: the row id, and anything that could identify a customer, never do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import os
-import tempfile
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.core.models import ML_SCHEMA_VERSION
-from cloudwaste.core.uris import local_path
+from cloudwaste.core.storage import Storage
+from cloudwaste.core.uris import file_path
+
+log = logging.getLogger(__name__)
 
 # (column, arrow type, SQL expression). JSONB leaves as JSON text.
 _COLUMNS: list[tuple[str, pa.DataType, str]] = [
@@ -69,57 +71,65 @@ class Progress:
 
 @dataclass(frozen=True)
 class Result:
-    dataset_path: Path
-    manifest_path: Path
+    dataset_uri: str
+    manifest_uri: str
     row_count: int
     size_bytes: int
     sha256: str
 
+    @property
+    def dataset_path(self) -> Path:
+        """The local path of a file:// dataset."""
+        return file_path("dataset_uri", self.dataset_uri)
 
-def resolve_destination(uri: str, export_root: str) -> Path:
-    """A file:// URI inside the export root -> its folder (created if missing)."""
-    path = local_path("destination_uri", uri, export_root, "file:///exports")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    @property
+    def manifest_path(self) -> Path:
+        return file_path("manifest_uri", self.manifest_uri)
+
+
+EXAMPLE = "file:///exports or s3://bucket/exports"
+
+
+def resolve_destination(uri: str, storage: Storage) -> str:
+    """The normalized folder URI a destination names, which must lie under the storage root."""
+    folder = storage.resolve("destination_uri", uri, EXAMPLE)
+    if storage.info(folder) is not None:
+        raise InvalidArgument("destination_uri", "names a file; give the folder to export into")
+    return folder
 
 
 def _libpq_url(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_ml_dataset(
     database_url: str,
-    folder: Path,
+    destination: str | Path,
     run_id: uuid.UUID,
     *,
+    storage: Storage | None = None,
     labeled_only: bool = False,
     batch_rows: int = 10_000,
 ) -> Iterator[Progress | Result]:
-    """Yields Progress after every batch, then one Result once both files are in place."""
+    """Yields Progress after every batch, then one Result once both files are in place.
+
+    `destination` is a folder URI under `storage`'s root, or, without `storage`, a local folder.
+    """
+    if storage is None:
+        storage = Storage(str(destination))
+        folder = storage.root.uri
+    else:
+        folder = storage.resolve("destination_uri", str(destination), EXAMPLE)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    final = folder / f"ml_training_data-{stamp}-{run_id.hex[:8]}.parquet"
-    manifest_path = final.with_suffix(".manifest.json")
-    if final.exists() or manifest_path.exists():
-        raise InvalidArgument("destination_uri", f"{final.name} already exists; refusing to overwrite")
+    name = f"ml_training_data-{stamp}-{run_id.hex[:8]}"
+    dataset_uri = storage.join(folder, f"{name}.parquet")
+    manifest_uri = storage.join(folder, f"{name}.manifest.json")
+    if storage.exists(dataset_uri) or storage.exists(manifest_uri):
+        raise InvalidArgument("destination_uri", f"{name}.parquet already exists; refusing to overwrite")
     where = "WHERE user_action IS NOT NULL" if labeled_only else ""
     select_list = ", ".join(expr for _, _, expr in _COLUMNS)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{final.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    # A local temporary file (next to the destination for file://), published when complete.
+    with storage.stage(dataset_uri) as staged:
         with psycopg.connect(_libpq_url(database_url)) as conn:
             total = conn.execute(f"SELECT count(*) FROM ml_training_data {where}").fetchone()[0]
             yield Progress(0, total)
@@ -127,7 +137,7 @@ def export_ml_dataset(
             with (
                 conn.transaction(),
                 conn.cursor(name=f"export_{run_id.hex}") as cur,
-                pq.ParquetWriter(tmp, EXPORT_SCHEMA, compression="zstd") as writer,
+                pq.ParquetWriter(staged.path, EXPORT_SCHEMA, compression="zstd") as writer,
             ):
                 cur.itersize = batch_rows
                 # no ORDER BY: sorting the whole table spills to disk; consumers sort (the trainer does)
@@ -144,28 +154,29 @@ def export_ml_dataset(
                     writer.write_batch(batch)
                     written += len(rows)
                     yield Progress(written, max(total, written))
-        digest = hashlib.sha256()
-        with tmp.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-            os.fsync(fh.fileno())
-        size = tmp.stat().st_size
-        os.replace(tmp, final)
-        manifest = {
-            "dataset": final.name,
-            "table": "ml_training_data",
-            "format": "parquet",
-            "compression": "zstd",
-            "row_count": written,
-            "size_bytes": size,
-            "sha256": digest.hexdigest(),
-            "schema_version": ML_SCHEMA_VERSION,
-            "labeled_only": labeled_only,
-            "columns": [{"name": f.name, "type": str(f.type)} for f in EXPORT_SCHEMA],
-            "created_at": dt.datetime.now(dt.UTC).isoformat(),
-            "export_run": f"exportRuns/{run_id}",
-        }
-        _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
-        yield Result(final, manifest_path, written, size, digest.hexdigest())
-    finally:
-        tmp.unlink(missing_ok=True)
+    data = staged.written
+    assert data is not None
+    manifest = {
+        "dataset": f"{name}.parquet",
+        "table": "ml_training_data",
+        "format": "parquet",
+        "compression": "zstd",
+        "row_count": written,
+        "size_bytes": data.size_bytes,
+        "sha256": data.sha256,
+        "schema_version": ML_SCHEMA_VERSION,
+        "labeled_only": labeled_only,
+        "columns": [{"name": f.name, "type": str(f.type)} for f in EXPORT_SCHEMA],
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "export_run": f"exportRuns/{run_id}",
+    }
+    try:
+        storage.write_bytes(manifest_uri, json.dumps(manifest, indent=2).encode())
+    except BaseException:
+        # all or nothing: a dataset without its manifest is withdrawn
+        try:
+            storage.delete(data.uri)
+        except Exception:
+            log.exception("could not withdraw %s after its manifest failed", data.uri)
+        raise
+    yield Result(data.uri, manifest_uri, written, data.size_bytes, data.sha256)

@@ -16,7 +16,6 @@ from cloudwaste.core import partitions
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.models import PurgeRun
-from cloudwaste.core.uris import local_path
 from cloudwaste.exporter.metrics import PURGED_ML_ROWS, PURGES
 from cloudwaste.exporter.store import ExporterStore
 from sqlalchemy import text
@@ -45,8 +44,9 @@ class RetentionPolicy:
 
 
 class Purger:
-    def __init__(self, db: Database, store: ExporterStore, delete_file: Callable[[str], None]) -> None:
-        """`delete_file(uri)` removes one export file; a file already gone is not an error."""
+    def __init__(self, db: Database, store: ExporterStore, delete_file: Callable[[str], object]) -> None:
+        """`delete_file(uri)` removes one export file (storage.Storage.delete); one already gone is
+        not an error."""
         self.db, self.store, self.delete_file = db, store, delete_file
 
     def purge(self, policy: RetentionPolicy, now: dt.datetime | None = None) -> PurgeRun:
@@ -95,8 +95,3 @@ class Purger:
             PURGED_ML_ROWS.inc(done["ml_rows_removed"])
         log.info("purge finished", extra={"purge_run": str(record.id), "ml_rows": done["ml_rows_removed"]})
         return self.store.finish_purge_run(record.id, "SUCCEEDED", **done)
-
-
-def delete_local_file(uri: str, root: str) -> None:
-    """Deletes one file:// export file under `root`; one already gone is not an error."""
-    local_path("export file", uri, root, "file:///exports/...").unlink(missing_ok=True)

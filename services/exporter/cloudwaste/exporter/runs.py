@@ -1,11 +1,13 @@
 """Export runs: the exporter's logic around one export (no gRPC here).
 
-Records the run, streams the dataset through `export.export_ml_dataset`, and ends the run
+Records the run, streams the dataset through `export.export_ml_dataset` to the configured storage
+(file:// or s3://, `cloudwaste.core.storage`), and ends the run
 SUCCEEDED with its files or FAILED with a message safe to show. The servicer only maps it to protos.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -13,9 +15,11 @@ from dataclasses import dataclass
 
 from cloudwaste.core.errors import CloudWasteError
 from cloudwaste.core.models import ExportRun
+from cloudwaste.core.storage import Storage
 from cloudwaste.exporter.errors import ExportFailed
-from cloudwaste.exporter.export import Progress, export_ml_dataset, resolve_destination
-from cloudwaste.exporter.metrics import BYTES, DURATION, EXPORTS, ROWS
+from cloudwaste.exporter.export import EXPORT_SCHEMA, Progress, export_ml_dataset, resolve_destination
+from cloudwaste.exporter.metrics import BYTES, DURATION, EXPORTS, LAST_SUCCESS, QUALITY_SCORE, ROWS
+from cloudwaste.exporter.quality import QualityReport, measure
 from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.store import ExporterStore
 
@@ -30,15 +34,18 @@ class ExportProgress:
 
 
 class Exports:
-    def __init__(self, store: ExporterStore, settings: ExporterSettings) -> None:
+    def __init__(
+        self, store: ExporterStore, settings: ExporterSettings, storage: Storage | None = None
+    ) -> None:
         self.store, self.settings = store, settings
+        self.storage = storage or settings.storage()  # file:// or s3://, confined to the export root
 
     def run(
         self, destination_uri: str, labeled_only: bool, still_wanted: Callable[[], bool] = lambda: True
     ) -> Iterator[ExportProgress]:
         """Exports the ML table to `destination_uri`, yielding progress; the last item carries the
         finished run. Stops (and fails the run) when `still_wanted()` turns false."""
-        folder = resolve_destination(destination_uri, self.settings.export_root)
+        folder = resolve_destination(destination_uri, self.storage)
         run = self.store.create(destination_uri, "PARQUET", labeled_only)
         started = time.perf_counter()
         try:
@@ -46,6 +53,7 @@ class Exports:
                 self.settings.database_url,
                 folder,
                 run.id,
+                storage=self.storage,
                 labeled_only=labeled_only,
                 batch_rows=self.settings.batch_rows,
             ):
@@ -54,11 +62,13 @@ class Exports:
                         raise ExportFailed("client went away; export abandoned")
                     yield ExportProgress(run, item.rows_written, item.rows_total)
                     continue
+                quality = self._quality(labeled_only)
                 run = self.store.finish(
                     run.id,
                     state="SUCCEEDED",
-                    dataset_uri=item.dataset_path.as_uri(),
-                    manifest_uri=item.manifest_path.as_uri(),
+                    quality=quality.to_json(),
+                    dataset_uri=item.dataset_uri,
+                    manifest_uri=item.manifest_uri,
                     row_count=item.row_count,
                     size_bytes=item.size_bytes,
                     sha256=item.sha256,
@@ -67,6 +77,8 @@ class Exports:
                 ROWS.inc(item.row_count)
                 BYTES.inc(item.size_bytes)
                 DURATION.observe(time.perf_counter() - started)
+                QUALITY_SCORE.set(quality.score)
+                LAST_SUCCESS.set_to_current_time()
                 yield ExportProgress(run, item.row_count, item.row_count)
         except Exception as exc:
             message = (
@@ -80,3 +92,15 @@ class Exports:
             if isinstance(exc, CloudWasteError):
                 raise
             raise ExportFailed(message) from exc
+
+    def _quality(self, labeled_only: bool) -> QualityReport:
+        """The data quality report of the rows just exported (measured as they stand at its end)."""
+        previous = self.store.previous_columns()
+        with self.store.db.transaction() as s:
+            return measure(
+                s,
+                labeled_only=labeled_only,
+                columns=[f.name for f in EXPORT_SCHEMA],
+                previous_columns=previous,
+                now=dt.datetime.now(dt.UTC),
+            )

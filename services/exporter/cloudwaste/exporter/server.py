@@ -5,7 +5,7 @@ from __future__ import annotations
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
-from cloudwaste.exporter.purge import Purger, delete_local_file
+from cloudwaste.exporter.purge import Purger
 from cloudwaste.exporter.runs import Exports
 from cloudwaste.exporter.servicer import ExporterServicer
 from cloudwaste.exporter.settings import ExporterSettings
@@ -16,8 +16,9 @@ from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_gr
 def build_app(settings: ExporterSettings) -> App:
     db = Database(settings.database_url)
     store = ExporterStore(db)
-    purger = Purger(db, store, lambda uri: delete_local_file(uri, settings.export_root))
-    servicer = ExporterServicer(Exports(store, settings), store, purger)
+    exports = Exports(store, settings)
+    purger = Purger(db, store, exports.storage.delete)  # file:// or s3://, like the exports
+    servicer = ExporterServicer(exports, store, purger)
     name = exporter_service_pb2.DESCRIPTOR.services_by_name["ExporterService"].full_name
     return App(
         name="exporter",

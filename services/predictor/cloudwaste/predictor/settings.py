@@ -1,4 +1,18 @@
-"""The predictor's settings, built once from CLOUDWASTE_* variables at start and passed down."""
+"""The predictor's settings, built once from CLOUDWASTE_* variables at start and passed down.
+
+Where TrainModels may read datasets (every dataset_uri must lie under the root):
+
+- CLOUDWASTE_DATASET_ROOT (falls back to CLOUDWASTE_EXPORT_ROOT, then ``/exports``): a local folder
+  path (meaning ``file://<path>``), a ``file://`` URI, or ``s3://bucket[/prefix]`` on AWS S3 or any
+  S3-compatible store.
+- CLOUDWASTE_S3_ENDPOINT_URL: for s3:// roots on a store other than AWS (MinIO, moto, LocalStack):
+  ``http(s)://host[:port]``, used with path-style addressing. Unset: AWS S3.
+- CLOUDWASTE_S3_REGION: the bucket's region (unset: the AWS SDK's own lookup).
+
+S3 credentials come from the standard AWS chain (AWS_* environment variables, the shared config
+files, web identity / IRSA on EKS, the instance profile); the predictor needs s3:GetObject and
+s3:ListBucket on the prefix.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +21,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cloudwaste.core.settings import ServerSettings, env_float, env_str
+from cloudwaste.core.storage import Storage, storage_settings
 
 
 @dataclass(frozen=True)
 class PredictorSettings(ServerSettings):
     model_poll_seconds: float = 30.0
-    dataset_root: str = "/exports"  # TrainModels reads datasets only from under this folder
+    dataset_root: str = "/exports"  # a path or a file:// / s3:// URI; TrainModels reads only under it
+    s3_endpoint_url: str | None = None  # S3-compatible store (MinIO, moto); None: AWS S3
+    s3_region: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PredictorSettings:
         env = os.environ if env is None else env
+        storage = storage_settings(env, "DATASET_ROOT", env_str(env, "EXPORT_ROOT", "/exports"))
         return cls(
             **cls.common(env),
             model_poll_seconds=env_float(env, "MODEL_POLL_SECONDS", 30.0),
-            dataset_root=env_str(env, "DATASET_ROOT", env_str(env, "EXPORT_ROOT", "/exports")),
+            dataset_root=storage["root"],
+            s3_endpoint_url=storage["s3_endpoint_url"],
+            s3_region=storage["s3_region"],
+        )
+
+    def storage(self) -> Storage:
+        return Storage(
+            self.dataset_root,
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_region=self.s3_region,
+            setting="CLOUDWASTE_DATASET_ROOT",
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.core.features import WASTE_FEATURES, waste_row
@@ -32,8 +33,11 @@ class TrainedModel:
     feature_spec: dict
 
 
-def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
+def load_labeled_rows(source: Path | str | pa.NativeFile) -> tuple[list[dict], np.ndarray]:
     """Feature rows and labels from explicit decisions, oldest decision first.
+
+    `source` is a local path or an open random-access file (what `Storage.open_input` returns for
+    file:// and s3:// datasets alike).
 
     Implicit labels (a resource that disappeared while its finding was open, label_source
     "implicit") are not used yet: they are a weaker, differently biased signal.
@@ -43,25 +47,25 @@ def load_labeled_rows(path: Path) -> tuple[list[dict], np.ndarray]:
     row: what was known when it was first detected) keeps that from weighting the labels and
     from putting the same finding on both sides of the time split.
     """
-    names = set(pq.read_schema(path).names)
-    table = pq.read_table(
-        path,
-        columns=[
-            *(["label_source"] if "label_source" in names else []),
-            "resource_hash",
-            "detected_at",
-            "labeled_at",
-            "provider",
-            "resource_type",
-            "region_group",
-            "detection_scenario",
-            "confidence_level",
-            "resource_age_days",
-            "cost_monthly",
-            "tags_anonymized",
-            "user_action",
-        ],
-    )
+    with pq.ParquetFile(source) as parquet:  # closes only what it opened itself
+        names = set(parquet.schema_arrow.names)
+        table = parquet.read(
+            columns=[
+                *(["label_source"] if "label_source" in names else []),
+                "resource_hash",
+                "detected_at",
+                "labeled_at",
+                "provider",
+                "resource_type",
+                "region_group",
+                "detection_scenario",
+                "confidence_level",
+                "resource_age_days",
+                "cost_monthly",
+                "tags_anonymized",
+                "user_action",
+            ],
+        )
     records = [
         r
         for r in table.to_pylist()
@@ -150,8 +154,8 @@ def to_onnx(model) -> bytes:
     return onx.SerializeToString()
 
 
-def train_waste_model(path: Path, seed: int = 0) -> TrainedModel:
-    rows, y = load_labeled_rows(path)
+def train_waste_model(source: Path | str | pa.NativeFile, seed: int = 0) -> TrainedModel:
+    rows, y = load_labeled_rows(source)
     if len(rows) < MIN_LABELED_ROWS:
         raise FailedPrecondition(
             f"the dataset has {len(rows)} labeled rows; at least {MIN_LABELED_ROWS} are needed "

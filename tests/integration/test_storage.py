@@ -1,0 +1,247 @@
+"""Exports and training through the storage layer, on file:// and on s3:// (moto's S3, served in
+this process by the session's moto server), through the real gRPC servicers and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import boto3
+import grpc
+import pandas as pd
+import pyarrow.fs as pafs
+import pytest
+from cloudwaste.core.server import create_server
+from cloudwaste.core.storage import Storage
+from cloudwaste.exporter.settings import ExporterSettings
+from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
+from cloudwaste.predictor.settings import PredictorSettings
+from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
+from cloudwaste.scanner.v1 import finding_pb2, scanner_service_pb2
+
+DECISION = {
+    "deleted": finding_pb2.FINDING_STATE_DELETED,
+    "kept": finding_pb2.FINDING_STATE_KEPT,
+    "ignored": finding_pb2.FINDING_STATE_IGNORED,
+}
+
+
+@dataclass
+class Stored:
+    """An exporter and a predictor whose roots are on one backend, next to the `stack`."""
+
+    kind: str
+    root: str  # the configured root URI
+    storage: Storage  # the same root, for the test's own looks
+    exporter: exporter_service_pb2_grpc.ExporterServiceStub
+    predictor: predictor_service_pb2_grpc.PredictorServiceStub
+    everything: object  # () -> every stored file name under the root, temporary ones included
+
+    def export(self, destination: str) -> list:
+        return list(
+            self.exporter.ExportDataset(
+                exporter_service_pb2.ExportDatasetRequest(destination_uri=destination), timeout=120
+            )
+        )
+
+
+@pytest.fixture(params=["file", "s3"])
+def stored(request, stack, moto_estate, tmp_path):
+    """Exporter and predictor servers on the stack's database, with their roots on file:// (a tmp
+    folder) or s3:// (a fresh bucket in the session's moto server)."""
+    from cloudwaste.exporter.server import build_app as exporter_app
+    from cloudwaste.predictor.server import build_app as predictor_app
+
+    endpoint, _ = moto_estate
+    s3_options: dict = {}
+    if request.param == "file":
+        folder = tmp_path / "store"
+        folder.mkdir()
+        root = folder.as_uri()
+
+        def everything():
+            return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+    else:
+        bucket = f"cw-exports-{uuid.uuid4().hex[:10]}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        root = f"s3://{bucket}/ml"
+        s3_options = {"s3_endpoint_url": endpoint, "s3_region": "us-east-1"}
+
+        def everything():
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+            pending = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+            return sorted(k[len("ml/") :] for k in keys if not k.endswith("/")) + [
+                f"upload:{u['Key']}" for u in pending
+            ]
+
+    common = dict(
+        database_url=stack.database_url,
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        metrics_port=-1,
+        shutdown_grace_seconds=1,
+    )
+    xs = ExporterSettings(**common, export_root=root, batch_rows=50, **s3_options)
+    ps = PredictorSettings(**common, dataset_root=root, model_poll_seconds=0.3, **s3_options)
+    running = {
+        "exporter": create_server(xs, exporter_app(xs)),
+        "predictor": create_server(ps, predictor_app(ps)),
+    }
+    channels = {k: grpc.insecure_channel(f"127.0.0.1:{v.port}") for k, v in running.items()}
+    yield Stored(
+        kind=request.param,
+        root=root,
+        storage=Storage(root, **s3_options),
+        exporter=exporter_service_pb2_grpc.ExporterServiceStub(channels["exporter"]),
+        predictor=predictor_service_pb2_grpc.PredictorServiceStub(channels["predictor"]),
+        everything=everything,
+    )
+    for c in channels.values():
+        c.close()
+    for r in running.values():
+        r.stop(0.5)
+
+
+def labeled_estate(stack) -> tuple[int, int]:
+    """Scan the estate, wait for enrichment, record the simulated decisions: (findings, decisions)."""
+    run = stack.scan(stack.create_account().name)
+    findings = stack.findings(scan_run=run.name)
+    stack.wait_enriched(run.name)
+    by_id = {t.resource_id: t for t in stack.truth.resources}
+    decided = [f for f in findings if by_id[f.resource_name].decision]
+    for f in decided:
+        stack.scanner.SetFindingState(
+            scanner_service_pb2.SetFindingStateRequest(
+                name=f.name, state=DECISION[by_id[f.resource_name].decision]
+            )
+        )
+    return len(findings), len(decided)
+
+
+def test_export_then_train_from_the_same_storage(stack, stored):
+    n_findings, n_decided = labeled_estate(stack)
+    destination = f"{stored.root}/weekly"
+    msgs = stored.export(destination)
+    exp = msgs[-1].export_run
+    assert exp.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED, exp.error_message
+    assert msgs[0].rows_total == n_findings and len(msgs) > 3  # streamed in batches of 50
+    assert exp.destination_uri == destination
+    assert exp.dataset_uri.startswith(f"{destination}/ml_training_data-") and exp.dataset_uri.endswith(
+        ".parquet"
+    )
+    assert exp.manifest_uri == exp.dataset_uri.removesuffix(".parquet") + ".manifest.json"
+    # exactly the dataset and its manifest, no temporary file or pending upload left
+    name = exp.dataset_uri.rsplit("/", 1)[1]
+    assert stored.everything() == sorted(
+        [f"weekly/{name}", f"weekly/{name.removesuffix('.parquet')}.manifest.json"]
+    )
+
+    # read back by a plain client of the backend: sha256, manifest, and the rows with pandas
+    with stored.storage.open_input(exp.dataset_uri) as fh:
+        data = fh.read()
+    assert hashlib.sha256(data).hexdigest() == exp.sha256 and len(data) == exp.size_bytes
+    with stored.storage.open_input(exp.manifest_uri) as fh:
+        manifest = json.loads(fh.read())
+    assert manifest["dataset"] == name and manifest["sha256"] == exp.sha256
+    assert manifest["row_count"] == exp.row_count == n_findings
+    fs, path = stored.storage.arrow_path(exp.dataset_uri)
+    if stored.kind == "s3":
+        assert isinstance(fs, pafs.S3FileSystem)
+    frame = pd.read_parquet(path, filesystem=fs)
+    assert len(frame) == n_findings and "id" not in frame.columns
+    assert frame["user_action"].notna().sum() == n_decided
+
+    tr = stored.predictor.TrainModels(
+        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=300
+    ).training_run
+    assert tr.dataset_uri == exp.dataset_uri
+    assert (
+        tr.model_version.active and tr.model_version.training_rows + tr.model_version.test_rows == n_decided
+    )
+
+
+def _invalid(call, field: str) -> str:
+    with pytest.raises(grpc.RpcError) as err:
+        call()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert err.value.details().startswith(f"{field}: "), err.value.details()
+    return err.value.details()
+
+
+def test_outside_the_root_is_invalid_argument_naming_the_field(stack, stored):
+    other = "file:///etc" if stored.kind == "s3" else "s3://some-bucket/ml"
+    root_bucket_or_path = stored.storage.root.bucket or stored.storage.root.path
+    for uri in (other, f"{stored.root}-sibling/x", f"{stored.root}/../escape", "gs://bucket/x"):
+        details = _invalid(lambda uri=uri: stored.export(uri), "destination_uri")
+        assert root_bucket_or_path not in details.replace(uri, "")  # the root is not revealed
+        _invalid(
+            lambda uri=uri: stored.predictor.TrainModels(
+                predictor_service_pb2.TrainModelsRequest(dataset_uri=f"{uri}/d.parquet")
+            ),
+            "dataset_uri",
+        )
+    missing = f"{stored.root}/nope/ml_training_data-x.parquet"
+    details = _invalid(
+        lambda: stored.predictor.TrainModels(predictor_service_pb2.TrainModelsRequest(dataset_uri=missing)),
+        "dataset_uri",
+    )
+    assert details == f"dataset_uri: {missing} does not exist"
+    assert stored.everything() == []
+
+
+def test_an_export_that_fails_half_way_leaves_nothing_visible(stack, stored, monkeypatch):
+    from cloudwaste.exporter import export
+
+    n_findings, _ = labeled_estate(stack)
+    assert n_findings > 50  # two batches at least: the second one fails, after the first was written
+    real = export.pq.ParquetWriter
+
+    class FailingWriter(real):
+        batches = 0
+
+        def write_batch(self, batch, *args, **kwargs):
+            FailingWriter.batches += 1
+            if FailingWriter.batches == 2:
+                raise OSError("disk went away")
+            return super().write_batch(batch, *args, **kwargs)
+
+    monkeypatch.setattr(export, "pq", SimpleNamespace(ParquetWriter=FailingWriter))
+    with pytest.raises(grpc.RpcError) as err:
+        stored.export(f"{stored.root}/weekly")
+    assert err.value.code() == grpc.StatusCode.INTERNAL and "export failed" in err.value.details()
+    assert FailingWriter.batches == 2
+    assert stored.everything() == []
+
+
+def test_a_failed_manifest_withdraws_its_dataset(stack, stored, monkeypatch):
+    labeled_estate(stack)
+    real = Storage.write_bytes
+
+    def failing(self, uri, data, **kwargs):
+        if uri.endswith(".manifest.json"):
+            raise OSError("no space left for the manifest")
+        return real(self, uri, data, **kwargs)
+
+    monkeypatch.setattr(Storage, "write_bytes", failing)
+    with pytest.raises(grpc.RpcError):
+        stored.export(f"{stored.root}/weekly")
+    assert stored.everything() == []
+
+
+def test_a_local_folder_destination_without_a_storage(database_url, tmp_path):
+    """The form the benchmarks use: export_ml_dataset(url, folder, run_id) writes file:// there."""
+    from cloudwaste.exporter.export import Result, export_ml_dataset
+
+    folder = tmp_path / "out" / "nested"
+    result = [e for e in export_ml_dataset(database_url, folder, uuid.uuid4()) if isinstance(e, Result)][-1]
+    assert result.dataset_uri.startswith(folder.resolve().as_uri() + "/") and result.row_count == 0
+    assert hashlib.sha256(result.dataset_path.read_bytes()).hexdigest() == result.sha256
+    assert json.loads(result.manifest_path.read_text())["size_bytes"] == result.size_bytes
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [result.dataset_path.name, result.manifest_path.name]
+    )
