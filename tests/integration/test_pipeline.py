@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from cloudwaste.enricher.v1 import enricher_service_pb2
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2
-from cloudwaste.predictor.v1 import prediction_pb2, predictor_service_pb2
+from cloudwaste.predictor.client import wait_for_serving, wait_for_training
+from cloudwaste.predictor.v1 import prediction_pb2, predictor_service_pb2, training_run_pb2
 from cloudwaste.scanner.v1 import finding_pb2, scan_run_pb2, scanner_service_pb2
 
 from tests.integration.conftest import EXTERNAL_ID, TENANT
@@ -198,14 +199,23 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
         stack.predictor.PredictWaste(predictor_service_pb2.PredictWasteRequest(features=features))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "TrainModels" in err.value.details()
 
-    tr = stack.predictor.TrainModels(
-        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=300
+    queued = stack.predictor.TrainModels(
+        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri, request_id="train-1"),
+        timeout=30,
     ).training_run
+    assert queued.state == training_run_pb2.TRAINING_RUN_STATE_PENDING  # returned at once; a worker trains
+    again = stack.predictor.TrainModels(
+        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri, request_id="train-1"),
+        timeout=30,
+    ).training_run
+    assert again.name == queued.name  # idempotent with a request id
+    tr = wait_for_training(stack.predictor, queued, timeout=300)
+    assert tr.state == training_run_pb2.TRAINING_RUN_STATE_SUCCEEDED, tr.error_message
     mv = tr.model_version
     assert mv.name == "models/waste/versions/1" and mv.active
     assert mv.metrics["onnx_max_abs_diff"] < 1e-4
     assert mv.training_rows + mv.test_rows == len(decided)
-    p1 = stack.predictor.PredictWaste(predictor_service_pb2.PredictWasteRequest(features=features)).prediction
+    p1 = wait_for_serving(stack.predictor, mv.name, features)
     assert 0.0 <= p1.waste_probability <= 1.0 and p1.model_version == mv.name
     batch = stack.predictor.PredictWasteBatch(
         predictor_service_pb2.PredictWasteBatchRequest(features=[features, features])
@@ -213,12 +223,19 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     assert [b.waste_probability for b in batch] == pytest.approx([p1.waste_probability] * 2)
 
     # a second model is picked up without restart; ListModelVersions shows both
-    tr2 = stack.predictor.TrainModels(
-        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=300
-    ).training_run
+    tr2 = wait_for_training(
+        stack.predictor,
+        stack.predictor.TrainModels(
+            predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri)
+        ).training_run,
+    )
     assert tr2.model_version.name == "models/waste/versions/2"
-    p2 = stack.predictor.PredictWaste(predictor_service_pb2.PredictWasteRequest(features=features)).prediction
-    assert p2.model_version == "models/waste/versions/2"
+    assert (
+        wait_for_serving(stack.predictor, "models/waste/versions/2", features).model_version
+        == tr2.model_version.name
+    )
+    runs = stack.predictor.ListTrainingRuns(predictor_service_pb2.ListTrainingRunsRequest(page_size=1))
+    assert [r.name for r in runs.training_runs] == [tr2.name] and runs.next_page_token
     versions = stack.predictor.ListModelVersions(predictor_service_pb2.ListModelVersionsRequest(page_size=1))
     assert len(versions.model_versions) == 1 and versions.next_page_token
     assert versions.model_versions[0].active and versions.model_versions[0].version == 2

@@ -18,6 +18,7 @@ from cloudwaste.core.server import create_server
 from cloudwaste.core.storage import Storage
 from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
+from cloudwaste.predictor.client import wait_for_training
 from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
 from cloudwaste.scanner.v1 import finding_pb2, scanner_service_pb2
@@ -86,6 +87,9 @@ def stored(request, stack, moto_estate, tmp_path):
         metrics_port=-1,
         shutdown_grace_seconds=1,
     )
+    # One storage configuration per database, as in a deployment: the stack's own predictor (and its
+    # training worker, configured for another root) stops, this one takes over.
+    stack.running.pop("predictor").stop(0.5)
     xs = ExporterSettings(**common, export_root=root, batch_rows=50, **s3_options)
     ps = PredictorSettings(**common, dataset_root=root, model_poll_seconds=0.3, **s3_options)
     running = {
@@ -156,9 +160,12 @@ def test_export_then_train_from_the_same_storage(stack, stored):
     assert len(frame) == n_findings and "id" not in frame.columns
     assert frame["user_action"].notna().sum() == n_decided
 
-    tr = stored.predictor.TrainModels(
-        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=300
-    ).training_run
+    tr = wait_for_training(
+        stored.predictor,
+        stored.predictor.TrainModels(
+            predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=30
+        ).training_run,
+    )
     assert tr.dataset_uri == exp.dataset_uri
     assert (
         tr.model_version.active and tr.model_version.training_rows + tr.model_version.test_rows == n_decided

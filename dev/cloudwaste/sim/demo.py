@@ -23,7 +23,7 @@ from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.core.protoconv import money_amount
 from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc, enrichment_run_pb2
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
-from cloudwaste.predictor.client import waste_features
+from cloudwaste.predictor.client import wait_for_serving, wait_for_training, waste_features
 from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
 from cloudwaste.scanner.v1 import (
     cloud_account_pb2,
@@ -224,9 +224,14 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     )
 
     step("Train the waste model from the export (time-based split) -> ONNX -> model registry")
-    tr = predictor.TrainModels(
-        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=600
+    queued = predictor.TrainModels(
+        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=30
     ).training_run
+    print(f"      {queued.name} queued; the predictor's training worker (its own process) trains it")
+    tr = wait_for_training(predictor, queued, timeout=600)
+    if not tr.model_version.name:
+        print(f"      training failed: {tr.error_message}")
+        return 1
     mv = tr.model_version
     m, b = mv.metrics, mv.baseline_metrics
     print(f"      {mv.name}: trained on {mv.training_rows} decisions, held out the newest {mv.test_rows}")
@@ -242,6 +247,8 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
 
     step("The predictor serves the new model (no restart): PredictWasteBatch on the open findings")
     open_findings = list_all_findings(scanner, cloud_account=account.name)  # the default list: OPEN
+    if open_findings:  # the serving process picks the new active model up on its next poll
+        wait_for_serving(predictor, mv.name, waste_features(open_findings[0]))
     if not open_findings:
         print("      no open findings left")
     else:

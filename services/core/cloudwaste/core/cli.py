@@ -123,6 +123,58 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    """A training worker in this process: `--worker` claims queued runs until SIGTERM; otherwise
+    trains one dataset now (a Kubernetes Job or CronJob). Settings come from the predictor's
+    CLOUDWASTE_* variables (database, dataset root, S3)."""
+    import signal
+    import threading
+
+    from cloudwaste.core import logs
+    from cloudwaste.core.errors import CloudWasteError
+    from cloudwaste.core.settings import SettingsError
+    from cloudwaste.predictor.settings import PredictorSettings
+
+    try:
+        settings = PredictorSettings.from_env()
+    except SettingsError as exc:
+        print(f"cloudwaste train: {exc}", file=sys.stderr)
+        return 2
+    logs.configure("predictor-training", settings.log_level)
+    if args.worker:
+        from cloudwaste.predictor.worker import run_worker
+
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        run_worker(settings, stop)
+        return 0
+    from cloudwaste.core.db import Database
+    from cloudwaste.predictor.store import PredictorStore
+    from cloudwaste.predictor.training import Trainer
+    from cloudwaste.predictor.worker import worker_id
+
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        store = PredictorStore(db)
+        dataset = args.dataset_uri or store.latest_export_uri()
+        if not dataset:
+            print("cloudwaste train: no successful export yet; pass --dataset-uri", file=sys.stderr)
+            return 1
+        run, mv = Trainer(store, None, settings).train_now(dataset, not args.skip_activation, worker_id())
+    except CloudWasteError as exc:
+        print(f"cloudwaste train: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(
+        f"trainingRuns/{run.id}: SUCCEEDED, models/waste/versions/{mv.version} ({'active' if mv.active else 'not activated'})"
+    )
+    for key in ("roc_auc", "brier"):
+        print(f"  held-out {key}: {mv.metrics[key]:.3f} (rule-only {mv.baseline_metrics[key]:.3f})")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------
 # Scanner clients
 # --------------------------------------------------------------------------------------------------
@@ -488,6 +540,18 @@ def build_parser() -> argparse.ArgumentParser:
     pu.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
     pu.add_argument("--timeout", type=float, default=600.0, help="deadline in seconds")
     pu.set_defaults(fn=_purge)
+    tr = sub.add_parser(
+        "train",
+        help="train the waste model in this process (a Job), or --worker: claim queued training runs",
+        description="Without --worker: train on --dataset-uri (default: the newest successful export), "
+        "register the model and activate it; the predictors pick it up. Exit 0 when it succeeded, 1 "
+        "otherwise, 2 usage. With --worker: claim TrainModels' queued runs until SIGTERM. Settings "
+        "from the predictor's CLOUDWASTE_* variables.",
+    )
+    tr.add_argument("--worker", action="store_true", help="claim and train queued runs until SIGTERM")
+    tr.add_argument("--dataset-uri", default="", help="file:// or s3:// under CLOUDWASTE_DATASET_ROOT")
+    tr.add_argument("--skip-activation", action="store_true", help="register the model without activating it")
+    tr.set_defaults(fn=_train)
 
     sc = sub.add_parser(
         "scan",

@@ -318,11 +318,19 @@ class ModelVersion(Base):
 
 
 class TrainingRun(Base):
+    """Long work a training worker claims (SKIP LOCKED): PENDING -> RUNNING -> SUCCEEDED | FAILED."""
+
     __tablename__ = "training_runs"
     id: Mapped[uuid.UUID] = _pk()
     state: Mapped[str] = mapped_column(String(16))
     dataset_uri: Mapped[str] = mapped_column(Text)
+    activate: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
     model_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("model_versions.id"))
     error_message: Mapped[str | None] = mapped_column(Text)
     create_time: Mapped[dt.datetime] = _now()
+    start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_training_runs_state_create_time", "state", "create_time"),)

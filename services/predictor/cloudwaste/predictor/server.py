@@ -12,6 +12,7 @@ from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.store import PredictorStore
 from cloudwaste.predictor.training import Trainer
 from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
+from cloudwaste.predictor.worker import LocalTrainingWorker
 
 
 def build_app(settings: PredictorSettings) -> App:
@@ -20,6 +21,11 @@ def build_app(settings: PredictorSettings) -> App:
     holder = ModelHolder(store.active_model, store.active_name, settings.model_poll_seconds)
     MODEL_READY.set_function(lambda: 1.0 if holder.ready else 0.0)
     servicer = PredictorServicer(store, holder, Trainer(store, holder, settings))
+    on_start, on_stop = [holder.start], [holder.stop]
+    if settings.training_worker == "process":  # training never runs on the serving threads
+        worker = LocalTrainingWorker(settings)
+        on_start.append(worker.start)
+        on_stop.insert(0, lambda: worker.stop(settings.shutdown_grace_seconds))
     name = predictor_service_pb2.DESCRIPTOR.services_by_name["PredictorService"].full_name
     return App(
         name="predictor",
@@ -27,8 +33,8 @@ def build_app(settings: PredictorSettings) -> App:
         register=lambda server: predictor_service_pb2_grpc.add_PredictorServiceServicer_to_server(
             servicer, server
         ),
-        on_start=[holder.start],
-        on_stop=[holder.stop, db.dispose],
+        on_start=on_start,
+        on_stop=[*on_stop, db.dispose],
     )
 
 

@@ -84,6 +84,21 @@ def model_version_pb(mv) -> model_version_pb2.ModelVersion:
     )
 
 
+def training_run_pb(run, mv) -> training_run_pb2.TrainingRun:
+    return training_run_pb2.TrainingRun(
+        name=names.format("trainingRuns", run.id),
+        state=training_run_pb2.TrainingRunState.Value(f"TRAINING_RUN_STATE_{run.state}"),
+        dataset_uri=run.dataset_uri,
+        model_version=model_version_pb(mv) if mv is not None else None,
+        error_message=run.error_message or "",
+        create_time=timestamp(run.create_time),
+        start_time=timestamp(run.start_time),
+        end_time=timestamp(run.end_time),
+        activate=run.activate,
+        request_id=run.request_id or "",
+    )
+
+
 class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
     def __init__(self, store: PredictorStore, holder: ModelHolder, trainer: Trainer) -> None:
         self.store, self.holder, self.trainer = store, holder, trainer
@@ -117,16 +132,21 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         )
 
     def TrainModels(self, request, context):
-        run, mv = self.trainer.train(request.dataset_uri, activate=not request.skip_activation)
-        return predictor_service_pb2.TrainModelsResponse(
-            training_run=training_run_pb2.TrainingRun(
-                name=names.format("trainingRuns", run.id),
-                state=training_run_pb2.TRAINING_RUN_STATE_SUCCEEDED,
-                dataset_uri=run.dataset_uri,
-                model_version=model_version_pb(mv),
-                create_time=timestamp(run.create_time),
-                end_time=timestamp(run.end_time),
-            )
+        request_id = request.request_id
+        if len(request_id) > 128 or "\x00" in request_id:
+            raise InvalidArgument("request_id", "must be at most 128 characters, without NUL")
+        run = self.trainer.queue(request.dataset_uri, not request.skip_activation, request_id)
+        return predictor_service_pb2.TrainModelsResponse(training_run=training_run_pb(run, None))
+
+    def GetTrainingRun(self, request, context):
+        run, mv = self.store.get_training_run(names.parse("name", request.name, "trainingRuns"))
+        return predictor_service_pb2.GetTrainingRunResponse(training_run=training_run_pb(run, mv))
+
+    def ListTrainingRuns(self, request, context):
+        size = pagination.page_size(request.page_size, default=50, maximum=500)
+        rows, token = self.store.list_training_runs(size, request.page_token)
+        return predictor_service_pb2.ListTrainingRunsResponse(
+            training_runs=[training_run_pb(run, mv) for run, mv in rows], next_page_token=token
         )
 
     def ListModelVersions(self, request, context):

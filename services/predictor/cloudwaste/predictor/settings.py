@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cloudwaste.core.settings import ServerSettings, env_float, env_str
+from cloudwaste.core.settings import ServerSettings, SettingsError, env_float, env_str
 from cloudwaste.core.storage import Storage, storage_settings
 
 
@@ -30,6 +30,10 @@ class PredictorSettings(ServerSettings):
     dataset_root: str = "/exports"  # a path or a file:// / s3:// URI; TrainModels reads only under it
     s3_endpoint_url: str | None = None  # S3-compatible store (MinIO, moto); None: AWS S3
     s3_region: str | None = None
+    # Who trains: "process" starts a training worker as a child process of this predictor (one
+    # machine, or a small cluster); "none" leaves it to `cloudwaste train --worker` or a Job.
+    training_worker: str = "process"
+    training_poll_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PredictorSettings:
@@ -41,6 +45,8 @@ class PredictorSettings(ServerSettings):
             dataset_root=storage["root"],
             s3_endpoint_url=storage["s3_endpoint_url"],
             s3_region=storage["s3_region"],
+            training_worker=_choice(env, "TRAINING_WORKER", "process", ("process", "none")),
+            training_poll_seconds=env_float(env, "TRAINING_POLL_SECONDS", 2.0),
         )
 
     def storage(self) -> Storage:
@@ -50,3 +56,10 @@ class PredictorSettings(ServerSettings):
             s3_region=self.s3_region,
             setting="CLOUDWASTE_DATASET_ROOT",
         )
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env_str(env, name, default).lower()
+    if value not in allowed:
+        raise SettingsError(f"CLOUDWASTE_{name}={value!r} must be one of {', '.join(allowed)}")
+    return value

@@ -7,7 +7,8 @@ import uuid
 
 from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
-from cloudwaste.core.models import ModelVersion, TrainingRun
+from cloudwaste.core.errors import InvalidArgument, NotFound
+from cloudwaste.core.models import ExportRun, ModelVersion, TrainingRun
 from cloudwaste.predictor.train import TrainedModel
 from sqlalchemy import func, select, tuple_, update
 
@@ -20,13 +21,100 @@ class PredictorStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create_training_run(self, dataset_uri: str) -> TrainingRun:
+    def create_training_run(
+        self, dataset_uri: str, activate: bool = True, request_id: str = ""
+    ) -> TrainingRun:
+        """A PENDING run for a training worker. With a request id, a repeated call returns the run
+        the first one created (AIP-155); the id reused for another dataset is an error."""
         with self.db.transaction() as s:
-            run = TrainingRun(state="RUNNING", dataset_uri=dataset_uri)
+            if request_id:
+                s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"training_runs:{request_id}"))))
+                same = s.execute(
+                    select(TrainingRun).where(TrainingRun.request_id == request_id)
+                ).scalar_one_or_none()
+                if same is not None:
+                    if same.dataset_uri != dataset_uri or same.activate != activate:
+                        raise InvalidArgument(
+                            "request_id", "was already used for a different training request"
+                        )
+                    return same
+            run = TrainingRun(
+                state="PENDING", dataset_uri=dataset_uri, activate=activate, request_id=request_id or None
+            )
             s.add(run)
             s.flush()
             s.refresh(run)
             return run
+
+    def latest_export_uri(self) -> str | None:
+        """The dataset of the newest successful export (a read of the exporter's table)."""
+        with self.db.transaction() as s:
+            return s.execute(
+                select(ExportRun.dataset_uri)
+                .where(ExportRun.state == "SUCCEEDED", ExportRun.dataset_uri.is_not(None))
+                .order_by(ExportRun.create_time.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    def claim_training_run(self, worker: str, run_id: uuid.UUID | None = None) -> TrainingRun | None:
+        """Takes the oldest PENDING run (or this one); workers never take the same (SKIP LOCKED)."""
+        with self.db.transaction() as s:
+            query = select(TrainingRun).where(TrainingRun.state == "PENDING")
+            if run_id is not None:
+                query = query.where(TrainingRun.id == run_id)
+            run = s.execute(
+                query.order_by(TrainingRun.create_time).limit(1).with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if run is None:
+                return None
+            run.state, run.claimed_by, run.start_time = "RUNNING", worker, dt.datetime.now(dt.UTC)
+            s.flush()
+            return run
+
+    def fail_stale_training_runs(self, older_than: dt.timedelta) -> int:
+        """Runs left RUNNING by a worker that died end FAILED: no run stays RUNNING for ever."""
+        now = dt.datetime.now(dt.UTC)
+        with self.db.transaction() as s:
+            return s.execute(
+                update(TrainingRun)
+                .where(TrainingRun.state == "RUNNING", TrainingRun.start_time < now - older_than)
+                .values(
+                    state="FAILED",
+                    end_time=now,
+                    error_message="the training worker running this stopped; train again",
+                )
+            ).rowcount
+
+    def get_training_run(self, run_id: uuid.UUID) -> tuple[TrainingRun, ModelVersion | None]:
+        with self.db.transaction() as s:
+            run = s.get(TrainingRun, run_id)
+            if run is None:
+                raise NotFound(f"trainingRuns/{run_id} does not exist")
+            mv = s.get(ModelVersion, run.model_version_id) if run.model_version_id else None
+            return run, mv
+
+    def list_training_runs(
+        self, page_size: int, page_token: str
+    ) -> tuple[list[tuple[TrainingRun, ModelVersion | None]], str]:
+        """Newest first, keyset-paginated on (create_time, id)."""
+        after = pagination.decode_keyset(page_token, {})
+        query = select(TrainingRun, ModelVersion).outerjoin(
+            ModelVersion, ModelVersion.id == TrainingRun.model_version_id
+        )
+        if after is not None:
+            query = query.where(tuple_(TrainingRun.create_time, TrainingRun.id) < tuple_(*after))
+        with self.db.transaction() as s:
+            rows = [
+                tuple(r)
+                for r in s.execute(
+                    query.order_by(TrainingRun.create_time.desc(), TrainingRun.id.desc()).limit(page_size + 1)
+                ).all()
+            ]
+        if len(rows) <= page_size:
+            return rows, ""
+        rows = rows[:page_size]
+        last = rows[-1][0]
+        return rows, pagination.encode_keyset(last.create_time, last.id, {})
 
     def fail_training_run(self, run_id: uuid.UUID, message: str) -> None:
         with self.db.transaction() as s:

@@ -1,5 +1,9 @@
 """Training runs: the predictor's logic around training one model (no gRPC here).
 
+TrainModels only queues a PENDING run; a training worker (a process of its own: `cloudwaste train
+--worker`, a Kubernetes Job running `cloudwaste train`, or the predictor's local worker process on
+one machine, see worker.py) claims it and trains. The serving threads never train.
+
 Checks the dataset (file:// or s3://, read through `cloudwaste.core.storage` under the configured
 dataset root), records the run, trains (train.py), registers the ONNX model, and swaps it into
 serving when it is activated. A failure ends the run FAILED with a message safe to show.
@@ -7,9 +11,10 @@ serving when it is activated. A failure ends the run FAILED with a message safe 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
-from cloudwaste.core.errors import CloudWasteError, InvalidArgument
+from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument
 from cloudwaste.core.models import ModelVersion, TrainingRun
 from cloudwaste.core.storage import Storage
 from cloudwaste.predictor.errors import TrainingFailed
@@ -20,12 +25,15 @@ from cloudwaste.predictor.store import PredictorStore
 
 log = logging.getLogger(__name__)
 
+# A run RUNNING this long has lost its worker (training the demo's data takes seconds).
+STALE_AFTER = dt.timedelta(hours=2)
+
 
 class Trainer:
     def __init__(
         self,
         store: PredictorStore,
-        holder: ModelHolder,
+        holder: ModelHolder | None,
         settings: PredictorSettings,
         storage: Storage | None = None,
     ) -> None:
@@ -42,22 +50,25 @@ class Trainer:
             raise InvalidArgument("dataset_uri", f"{uri} does not exist")
         return resolved
 
-    def train(self, dataset_uri: str, activate: bool = True) -> tuple[TrainingRun, ModelVersion]:
-        """Trains the waste model on the export at `dataset_uri`; the new version serves at once
-        when activated."""
-        resolved = self.dataset(dataset_uri)
+    def queue(self, dataset_uri: str, activate: bool = True, request_id: str = "") -> TrainingRun:
+        """Checks the dataset and queues a PENDING run for a training worker (the RPC path)."""
+        self.dataset(dataset_uri)
+        return self.store.create_training_run(dataset_uri, activate, request_id)
+
+    def execute(self, run: TrainingRun) -> tuple[TrainingRun, ModelVersion]:
+        """Trains a claimed run: the model is registered, and activated if the run says so."""
         from cloudwaste.predictor.train import train_waste_model  # the training stack loads lazily
 
-        run = self.store.create_training_run(dataset_uri)
         try:
+            resolved = self.dataset(run.dataset_uri)
             with self.storage.open_input(resolved) as source:
                 trained = train_waste_model(source)
-            run, mv = self.store.register(run.id, "waste", trained, activate=activate)
+            run, mv = self.store.register(run.id, "waste", trained, activate=run.activate)
         except Exception as exc:
             message = (
                 str(exc)
                 if isinstance(exc, CloudWasteError)
-                else "training failed unexpectedly; see the predictor log"
+                else "training failed unexpectedly; see the training worker's log"
             )
             log.exception("training failed", extra={"training_run": str(run.id)})
             self.store.fail_training_run(run.id, message)
@@ -66,6 +77,29 @@ class Trainer:
                 raise
             raise TrainingFailed(message) from exc
         TRAININGS.labels("SUCCEEDED").inc()
-        if mv.active:
+        if mv.active and self.holder is not None:
             self.holder.refresh()
+        log.info("training finished", extra={"training_run": str(run.id), "model_version": mv.version})
         return run, mv
+
+    def train_now(
+        self, dataset_uri: str, activate: bool = True, worker: str = "cli"
+    ) -> tuple[TrainingRun, ModelVersion]:
+        """Queues, claims and executes one run in this process (`cloudwaste train`, a Kubernetes Job)."""
+        queued = self.queue(dataset_uri, activate)
+        run = self.store.claim_training_run(worker, queued.id)
+        if run is None:  # another worker took it first
+            raise FailedPrecondition(f"trainingRuns/{queued.id} was claimed by another training worker")
+        return self.execute(run)
+
+    def run_pending(self, worker: str) -> bool:
+        """Executes the oldest pending run, if any; returns whether there was one."""
+        self.store.fail_stale_training_runs(STALE_AFTER)
+        run = self.store.claim_training_run(worker)
+        if run is None:
+            return False
+        try:
+            self.execute(run)
+        except CloudWasteError:
+            pass  # recorded on the run
+        return True
