@@ -16,6 +16,9 @@ import kubernetes_validate
 import pytest
 import yaml
 from cloudwaste.core.cli import build_parser
+from cloudwaste.core.storage import parse_root
+from cloudwaste.exporter.settings import ExporterSettings
+from cloudwaste.predictor.settings import PredictorSettings
 
 from .test_images import missing_dependencies, read_dockerfile, service_extras
 
@@ -30,6 +33,17 @@ METRICS_PORT = 9090
 KUBE_VERSIONS = sorted({"1.27", "1.30", ".".join(kubernetes_validate.latest_version().split(".")[:2])})
 DATABASE_SECRET = (f"{RELEASE}-cloudwaste-database", "url")
 ML_HASH_SECRET = f"{RELEASE}-cloudwaste-ml-hash-key"
+# values.yaml storage.root and the ServiceAccount the chart creates by default.
+STORAGE_ROOT = "s3://cloudwaste-ml/exports"
+SERVICE_ACCOUNT = f"{RELEASE}-cloudwaste"
+# The workloads that reach the storage, as (kind, component): they run as the storage identity.
+STORAGE_WORKLOADS = {
+    ("Deployment", "exporter"),
+    ("Deployment", "predictor"),
+    ("CronJob", "export"),
+    ("CronJob", "training"),
+}
+ROLE_ARN = "arn:aws:iam::123456789012:role/cloudwaste-storage"
 # values.yaml image.repository: each workload runs "<repository>-<service>:<tag>".
 IMAGE_REPOSITORY = "ghcr.io/cloudwaste/cloudwaste"
 PROD_ACCOUNT = "cloudAccounts/0b6f2c1e-5d3a-4f7b-9c8e-1a2b3c4d5e6f"
@@ -57,9 +71,27 @@ OVERRIDES: dict[str, Any] = {
     "mlHashKey": {"existingSecret": "ml-hash", "secretKeys": {"key": "k", "keyId": "kid"}},
     "scanner": {"replicas": 3, "extraEnv": [{"name": "AWS_REGION", "value": "eu-west-1"}]},
     "enricher": {"replicas": 2},
-    "exporter": {"persistence": {"existingClaim": "cw-exports"}},
-    "predictor": {"replicas": 2, "modelPollSeconds": 120},
+    # Static keys from a Secret, on an S3-compatible store; no ServiceAccount of the chart's.
+    "storage": {
+        "root": "s3://ml-data.example/cloudwaste/exports",
+        "s3": {
+            "endpointUrl": "http://minio.storage.svc:9000",
+            "region": "eu-west-1",
+            "existingSecret": "minio-credentials",
+            "secretKeys": {"accessKeyId": "access", "secretAccessKey": "secret"},
+        },
+    },
+    "serviceAccount": {"create": False},
+    "exporter": {"staging": {"sizeLimit": "20Gi"}},
+    "predictor": {"replicas": 2, "modelPollSeconds": 120, "trainingWorker": "none"},
     "export": {"schedule": "30 1 * * 0", "startingDeadlineSeconds": 600},
+    "training": {
+        "schedule": "30 4 * * 0",
+        "timeZone": "Europe/Paris",
+        "backoffLimit": 3,
+        "activeDeadlineSeconds": 7200,
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+    },
     "scans": {"schedules": SCAN_SCHEDULES, "activeDeadlineSeconds": 5400},
     "purge": {
         "schedule": "0 4 1 */3 *",
@@ -70,6 +102,18 @@ OVERRIDES: dict[str, Any] = {
         "activeDeadlineSeconds": 900,
     },
 }
+
+# A file:// root on a shared claim (today's exporter volume, now also read by the trainers).
+FILE_OVERRIDES: dict[str, Any] = {
+    "storage": {"root": "file:///data/exports"},
+    "exporter": {"persistence": {"existingClaim": "cw-exports"}},
+}
+# Credentials from workload identity: IRSA annotations on the chart's ServiceAccount.
+IRSA_OVERRIDES: dict[str, Any] = {
+    "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": ROLE_ARN}},
+    "storage": {"s3": {"region": "us-west-2"}},
+}
+VARIANTS = ["default", "override", "file_storage", "irsa"]
 
 Manifests = list[dict[str, Any]]
 
@@ -100,9 +144,19 @@ def override(chart) -> Manifests:
     return _render(chart, OVERRIDES)
 
 
+@pytest.fixture(scope="module")
+def file_storage(chart) -> Manifests:
+    return _render(chart, FILE_OVERRIDES)
+
+
+@pytest.fixture(scope="module")
+def irsa(chart) -> Manifests:
+    return _render(chart, IRSA_OVERRIDES)
+
+
 @pytest.fixture
 def rendered(request, variant: str) -> Manifests:
-    """The manifests of the test's `variant` parameter: the `default` or `override` fixture."""
+    """The manifests of the test's `variant` parameter: one of the VARIANTS fixtures."""
     return request.getfixturevalue(variant)
 
 
@@ -127,6 +181,12 @@ def _cronjobs(docs: Manifests, component: str) -> Manifests:
     return [d for d in _of_kind(docs, "CronJob") if _component(d) == component]
 
 
+def _pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a Deployment, Job or CronJob."""
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]
+
+
 def _export_cronjob(docs: Manifests) -> dict[str, Any]:
     (cronjob,) = _cronjobs(docs, "export")
     return cronjob
@@ -136,7 +196,7 @@ def _workloads(docs: Manifests) -> list[tuple[str, dict[str, Any]]]:
     """("Kind/name", pod spec) of every Deployment, Job and CronJob."""
     found = []
     for doc in docs:
-        spec = doc["spec"]
+        spec = doc.get("spec", {})
         if doc["kind"] == "CronJob":
             spec = spec["jobTemplate"]["spec"]
         if doc["kind"] in ("Deployment", "Job", "CronJob"):
@@ -202,7 +262,9 @@ def _assert_hardened(pod_spec: dict[str, Any]) -> None:
 # --- lint and schemas ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values", [None, OVERRIDES], ids=["default", "override"])
+@pytest.mark.parametrize(
+    "values", [None, OVERRIDES, FILE_OVERRIDES, IRSA_OVERRIDES], ids=VARIANTS
+)
 def test_helm_lint_strict_is_clean(values):
     report = helm_python.lint(CHART, values, strict=True)
     assert report["total_charts_linted"] == 1
@@ -212,7 +274,7 @@ def test_helm_lint_strict_is_clean(values):
 
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
-@pytest.mark.parametrize("variant", ["default", "override"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_every_manifest_passes_strict_kubernetes_schema(rendered, variant, kube_version):
     docs = rendered
     assert docs
@@ -227,7 +289,10 @@ def test_every_manifest_passes_strict_kubernetes_schema(rendered, variant, kube_
 
 def test_renders_exactly_the_expected_objects(default):
     kinds = sorted(doc["kind"] for doc in default)
-    assert kinds == sorted(["Deployment"] * 4 + ["Service"] * 4 + ["Job", "CronJob", "CronJob"])
+    assert kinds == sorted(
+        ["Deployment"] * 4 + ["Service"] * 4 + ["Job"] + ["CronJob"] * 3 + ["ServiceAccount"]
+    )
+    assert sorted(_component(c) for c in _of_kind(default, "CronJob")) == ["export", "purge", "training"]
     assert sorted(_deployments(default)) == sorted(SERVICES)
     names = [(doc["kind"], doc["metadata"]["name"]) for doc in default]
     assert len(names) == len(set(names))
@@ -282,7 +347,7 @@ def _image_values(variant: str) -> tuple[str, str]:
     return image.get("repository", IMAGE_REPOSITORY), image.get("tag", "0.1.0")
 
 
-@pytest.mark.parametrize("variant", ["default", "override"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_every_container_command_parses_with_the_cli(rendered, variant):
     workloads = _workloads(rendered)
     assert {where.split("/")[0] for where, _ in workloads} == {"Deployment", "Job", "CronJob"}
@@ -295,7 +360,7 @@ def test_every_container_command_parses_with_the_cli(rendered, variant):
                 pytest.fail(f"{where}: the cloudwaste CLI rejects {command} (its message is above)")
 
 
-@pytest.mark.parametrize("variant", ["default", "override"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_every_workload_runs_an_image_that_has_what_its_command_needs(rendered, variant):
     """The image's service extra (plus the base dependencies) provides every third-party module
     that the code the command runs imports; see tests/test_images.py."""
@@ -355,27 +420,59 @@ def test_service_specific_environment(default):
 
     enricher_service = services["enricher"]["metadata"]["name"]
     assert envs["scanner"]["CLOUDWASTE_ENRICHER_ADDRESS"]["value"] == f"{enricher_service}:50051"
-    assert envs["exporter"]["CLOUDWASTE_EXPORT_ROOT"]["value"] == "/exports"
+    assert envs["exporter"]["CLOUDWASTE_EXPORT_ROOT"]["value"] == STORAGE_ROOT
+    assert envs["predictor"]["CLOUDWASTE_DATASET_ROOT"]["value"] == STORAGE_ROOT
     assert envs["predictor"]["CLOUDWASTE_MODEL_POLL_SECONDS"]["value"] == "30"
+    assert envs["predictor"]["CLOUDWASTE_TRAINING_WORKER"]["value"] == "process"
     only = {
         "CLOUDWASTE_ENRICHER_ADDRESS": "scanner",
         "CLOUDWASTE_EXPORT_ROOT": "exporter",
+        "TMPDIR": "exporter",
+        "CLOUDWASTE_DATASET_ROOT": "predictor",
         "CLOUDWASTE_MODEL_POLL_SECONDS": "predictor",
+        "CLOUDWASTE_TRAINING_WORKER": "predictor",
     }
     for name, owner in only.items():
         assert [s for s, env in envs.items() if name in env] == [owner]
 
 
-def test_exporter_volume_is_empty_dir_by_default(default):
-    exporter = _deployments(default)["exporter"]
-    pod_spec = exporter["spec"]["template"]["spec"]
+def _volume_at(pod_spec: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The volume mounted at `path` in the pod's container, or None."""
     mounts = {m["mountPath"]: m["name"] for m in _container(pod_spec)["volumeMounts"]}
     volumes = {v["name"]: v for v in pod_spec["volumes"]}
-    assert volumes[mounts["/exports"]] == {"name": mounts["/exports"], "emptyDir": {}}
+    return volumes[mounts[path]] if path in mounts else None
+
+
+def test_exporter_stages_in_a_writable_tmpdir_and_mounts_no_export_volume_for_s3(default):
+    """An s3:// root needs no export volume, but each file is staged locally first: TMPDIR is an
+    emptyDir (the root filesystem is read-only)."""
+    exporter = _deployments(default)["exporter"]
+    pod_spec = exporter["spec"]["template"]["spec"]
+    tmpdir = _env(_container(pod_spec))["TMPDIR"]["value"]
+    assert _volume_at(pod_spec, tmpdir) == {"name": "staging", "emptyDir": {}}
     assert "strategy" not in exporter["spec"]
-    for service in ("scanner", "enricher", "predictor"):
-        other = _container(_deployments(default)[service]["spec"]["template"]["spec"])
-        assert "/exports" not in {m["mountPath"] for m in other["volumeMounts"]}
+    for doc in _of_kind(default, "Deployment") + _of_kind(default, "CronJob"):
+        pod_spec = _pod_spec(doc)
+        assert all("persistentVolumeClaim" not in v for v in pod_spec["volumes"]), doc["metadata"]["name"]
+        assert "/exports" not in {m["mountPath"] for m in _container(pod_spec)["volumeMounts"]}
+
+
+def test_exporter_staging_size_limit_reaches_the_empty_dir(override):
+    pod_spec = _deployments(override)["exporter"]["spec"]["template"]["spec"]
+    tmpdir = _env(_container(pod_spec))["TMPDIR"]["value"]
+    assert _volume_at(pod_spec, tmpdir)["emptyDir"] == {"sizeLimit": "20Gi"}
+
+
+def test_a_file_root_without_a_claim_is_the_exporters_empty_dir_when_nothing_trains(chart):
+    """Today's behaviour, kept where it harms nobody: with training off, a file:// root without a
+    claim is an emptyDir in the exporter pod."""
+    docs = _render(chart, {"storage": {"root": "file:///exports"}, "training": {"enabled": False}})
+    exporter = _deployments(docs)["exporter"]
+    pod_spec = exporter["spec"]["template"]["spec"]
+    assert _env(_container(pod_spec))["CLOUDWASTE_EXPORT_ROOT"]["value"] == "file:///exports"
+    assert _volume_at(pod_spec, "/exports") == {"name": "exports", "emptyDir": {}}
+    assert "strategy" not in exporter["spec"]
+    assert _cronjobs(docs, "training") == []
 
 
 def test_services_expose_grpc_and_metrics_and_select_one_deployment(default):
@@ -432,7 +529,7 @@ def test_weekly_export_cronjob(default):
         "--exporter-address",
         f"{exporter_service}:50051",
         "--destination",
-        "file:///exports",
+        STORAGE_ROOT,
     ]
     assert pod_spec["restartPolicy"] == "Never"
     _assert_hardened(pod_spec)
@@ -693,11 +790,308 @@ def test_overrides_reach_the_manifests(override):
     assert command[command.index("--exporter-address") + 1] == "cw-exporter:50051"
 
 
-def test_exporter_claim_override_mounts_the_pvc_and_recreates(override):
-    exporter = _deployments(override)["exporter"]
+def test_exporter_claim_override_mounts_the_pvc_and_recreates(file_storage):
+    exporter = _deployments(file_storage)["exporter"]
     pod_spec = exporter["spec"]["template"]["spec"]
-    mounts = {m["mountPath"]: m["name"] for m in _container(pod_spec)["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod_spec["volumes"]}
-    assert volumes[mounts["/exports"]]["persistentVolumeClaim"] == {"claimName": "cw-exports"}
+    assert _volume_at(pod_spec, "/data/exports")["persistentVolumeClaim"] == {"claimName": "cw-exports"}
+    assert not [m for m in _container(pod_spec)["volumeMounts"] if m.get("readOnly")]
     # A ReadWriteOnce claim cannot be attached to the old and the new pod during a rolling update.
     assert exporter["spec"]["strategy"] == {"type": "Recreate"}
+    # The readers mount it read-only.
+    for doc in (_deployments(file_storage)["predictor"], *_cronjobs(file_storage, "training")):
+        mounts = _container(_pod_spec(doc))["volumeMounts"]
+        (mount,) = [m for m in mounts if m["mountPath"] == "/data/exports"]
+        assert mount["readOnly"] is True
+
+
+# --- one storage for the exporter, the predictor and training -----------------------------------
+
+
+def _settings_env(container: dict[str, Any]) -> dict[str, str]:
+    """The container's env as the process sees it, with a placeholder for each Secret value."""
+    return {e["name"]: e.get("value", f"<{e['name']} from a Secret>") for e in container["env"]}
+
+
+def _storage_pods(docs: Manifests) -> dict[str, dict[str, Any]]:
+    """The pod specs that write or read the exports, by component."""
+    pods = {c: _pod_spec(d) for c, d in _deployments(docs).items() if c in ("exporter", "predictor")}
+    for cronjob in _cronjobs(docs, "export") + _cronjobs(docs, "training"):
+        pods[_component(cronjob)] = _pod_spec(cronjob)
+    return pods
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_export_destination_exporter_predictor_and_training_share_one_storage(rendered, variant):
+    """What the export CronJob asks for, where the exporter writes, where the predictor's training
+    worker and the training CronJob read: one root, as the services themselves parse their env.
+    For a file:// root, that folder is one claim in every pod (an emptyDir, or no volume at all,
+    is a folder no other pod ever sees: the weekly export was written where training never looked)."""
+    pods = _storage_pods(rendered)
+    assert set(pods) == {"exporter", "predictor", "export", "training"}
+    export_args = build_parser().parse_args(_container(pods["export"])["command"][1:])
+    exporter = ExporterSettings.from_env(_settings_env(_container(pods["exporter"])))
+    predictor = PredictorSettings.from_env(_settings_env(_container(pods["predictor"])))
+    trainer = PredictorSettings.from_env(_settings_env(_container(pods["training"])))
+
+    roots = {
+        "export CronJob --destination": export_args.destination,
+        "exporter CLOUDWASTE_EXPORT_ROOT": exporter.export_root,
+        "predictor CLOUDWASTE_DATASET_ROOT": predictor.dataset_root,
+        "training CronJob CLOUDWASTE_DATASET_ROOT": trainer.dataset_root,
+    }
+    assert len({parse_root(root) for root in roots.values()}) == 1, roots
+    assert len(set(roots.values())) == 1, roots  # spelled the same, too
+    # The same store: one endpoint and region for the writer and both readers.
+    assert (
+        (exporter.s3_endpoint_url, exporter.s3_region)
+        == (predictor.s3_endpoint_url, predictor.s3_region)
+        == (trainer.s3_endpoint_url, trainer.s3_region)
+    )
+
+    root = parse_root(exporter.export_root)
+    if root.scheme == "file":
+        backing = {name: _volume_at(pods[name], root.path) for name in ("exporter", "predictor", "training")}
+        claims = {
+            name: (volume or {}).get("persistentVolumeClaim", {}).get("claimName")
+            for name, volume in backing.items()
+        }
+        assert None not in claims.values() and len(set(claims.values())) == 1, backing
+    else:
+        assert root.scheme == "s3"
+
+
+def test_storage_values_reach_the_exporter_the_predictor_and_training(override, default):
+    pods = _storage_pods(override)
+    for name in ("exporter", "predictor", "training"):
+        env = _env(_container(pods[name]))
+        assert env["CLOUDWASTE_S3_ENDPOINT_URL"]["value"] == "http://minio.storage.svc:9000", name
+        assert env["CLOUDWASTE_S3_REGION"]["value"] == "eu-west-1", name
+    assert _env(_container(pods["exporter"]))["CLOUDWASTE_EXPORT_ROOT"]["value"] == (
+        "s3://ml-data.example/cloudwaste/exports"
+    )
+    # Without them, neither variable is set: the SDK's own region lookup, AWS S3.
+    for name, pod_spec in _storage_pods(default).items():
+        env = _env(_container(pod_spec))
+        assert "CLOUDWASTE_S3_ENDPOINT_URL" not in env and "CLOUDWASTE_S3_REGION" not in env, name
+
+
+@pytest.mark.parametrize(
+    ("values", "where"),
+    [
+        ({"exporter": {"persistence": {"existingClaim": "cw-exports"}}}, "existingClaim"),
+        ({"storage": {"root": "file:///exports"}}, "training.enabled"),
+        ({"storage": {"root": "file:///tmp"}, "training": {"enabled": False}}, "storage.root"),
+    ],
+    ids=["claim-with-an-s3-root", "file-root-on-an-empty-dir-while-training", "file-root-on-tmp"],
+)
+def test_storage_that_training_would_never_see_fails_the_render(chart, values, where):
+    with pytest.raises(helm_python.HelmRenderError, match=re.escape(where)):
+        chart.render(values, name=RELEASE, namespace=NAMESPACE)
+
+
+# --- storage credentials ------------------------------------------------------------------------
+
+
+_STATIC_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def _all_pods(docs: Manifests) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every pod spec by (kind, component)."""
+    kinds = ("Deployment", "Job", "CronJob")
+    return {(d["kind"], _component(d)): _pod_spec(d) for d in docs if d["kind"] in kinds}
+
+
+def test_static_credentials_come_from_the_existing_secret_for_the_storage_pods_only(override):
+    for key, pod_spec in _all_pods(override).items():
+        env = _env(_container(pod_spec))
+        if key in STORAGE_WORKLOADS - {("CronJob", "export")}:
+            assert _secret_ref(env, "AWS_ACCESS_KEY_ID") == ("minio-credentials", "access"), key
+            assert _secret_ref(env, "AWS_SECRET_ACCESS_KEY") == ("minio-credentials", "secret"), key
+        else:  # the export CronJob is a gRPC client: the exporter holds the keys
+            assert not set(_STATIC_KEYS) & set(env), key
+        # serviceAccount.create false, no name: the namespace's default, as before.
+        assert "serviceAccountName" not in pod_spec, key
+        assert pod_spec["automountServiceAccountToken"] is False, key
+    assert not _of_kind(override, "ServiceAccount")
+
+
+@pytest.mark.parametrize("variant", ["default", "irsa"])
+def test_workload_identity_is_the_charts_service_account_on_the_storage_pods(rendered, variant):
+    (account,) = _of_kind(rendered, "ServiceAccount")
+    assert account["metadata"]["name"] == SERVICE_ACCOUNT
+    assert account["metadata"]["namespace"] == NAMESPACE
+    assert account["automountServiceAccountToken"] is False
+    annotations = account["metadata"].get("annotations", {})
+    assert annotations == ({"eks.amazonaws.com/role-arn": ROLE_ARN} if variant == "irsa" else {})
+    for key, pod_spec in _all_pods(rendered).items():
+        expected = SERVICE_ACCOUNT if key in STORAGE_WORKLOADS else None
+        assert pod_spec.get("serviceAccountName") == expected, key
+        # No Kubernetes API token; the EKS webhook projects its own web identity token.
+        assert pod_spec["automountServiceAccountToken"] is False, key
+        env = _env(_container(pod_spec))
+        assert not set(_STATIC_KEYS) & set(env), key  # no static keys to override IRSA
+
+
+def test_an_existing_service_account_is_used_and_not_created(chart):
+    docs = _render(chart, {"serviceAccount": {"create": False, "name": "cloudwaste-s3"}})
+    assert not _of_kind(docs, "ServiceAccount")
+    for key, pod_spec in _all_pods(docs).items():
+        expected = "cloudwaste-s3" if key in STORAGE_WORKLOADS else None
+        assert pod_spec.get("serviceAccountName") == expected, key
+
+
+# --- weekly training ----------------------------------------------------------------------------
+
+
+def _training_cronjob(docs: Manifests) -> dict[str, Any]:
+    (cronjob,) = _cronjobs(docs, "training")
+    return cronjob
+
+
+def test_weekly_training_cronjob_trains_after_the_export(default):
+    cronjob = _training_cronjob(default)
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "0 5 * * 1"  # Monday 05:00
+    export = _export_cronjob(default)["spec"]
+    assert spec["timeZone"] == export["timeZone"] == "Etc/UTC"
+    # Same day, later hour: the newest export is this week's.
+    minute, hour, *rest = spec["schedule"].split()
+    e_minute, e_hour, *e_rest = export["schedule"].split()
+    assert rest == e_rest and (int(hour), int(minute)) > (int(e_hour), int(e_minute))
+    assert spec["concurrencyPolicy"] == "Forbid"
+    for knob in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit", "startingDeadlineSeconds"):
+        assert isinstance(spec[knob], int), knob
+    job_spec = spec["jobTemplate"]["spec"]
+    assert isinstance(job_spec["backoffLimit"], int)
+    assert job_spec["activeDeadlineSeconds"] == 3600
+    fail_now = {
+        code
+        for rule in job_spec["podFailurePolicy"]["rules"]
+        if rule["action"] == "FailJob"
+        for code in rule["onExitCodes"]["values"]
+    }
+    assert fail_now == {2}  # bad settings; exit 1 (no export yet, a failed run) is retried
+
+    pod_spec = job_spec["template"]["spec"]
+    container = _container(pod_spec)
+    assert container["image"] == f"{IMAGE_REPOSITORY}-predictor:0.1.0"
+    args = build_parser().parse_args(container["command"][1:])
+    assert args.command == "train"
+    assert args.worker is False  # one run, then exit: the Job's outcome is the run's
+    assert args.dataset_uri == ""  # the newest successful export
+    assert args.skip_activation is False
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+
+    env = _env(container)
+    assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == DATABASE_SECRET
+    assert env["CLOUDWASTE_DATASET_ROOT"]["value"] == STORAGE_ROOT
+    # It calls no gRPC service.
+    assert not [name for name in env if name.endswith("_ADDRESS")]
+    settings = PredictorSettings.from_env(_settings_env(container))
+    assert settings.dataset_root == STORAGE_ROOT
+    assert pod_spec["restartPolicy"] == "Never"
+    _assert_hardened(pod_spec)
+
+
+def test_training_runs_in_the_image_that_has_the_training_stack(default):
+    """`cloudwaste train` imports cloudwaste.predictor (scikit-learn, skl2onnx, onnxruntime...):
+    only the predictor's image has it."""
+    container = _container(_pod_spec(_training_cronjob(default)))
+    command = container["command"][1:]
+    assert _image_service(container["image"], IMAGE_REPOSITORY, "0.1.0") == "predictor"
+    assert missing_dependencies(command, "predictor") == []
+    for other in ("scanner", "enricher", "exporter"):
+        assert missing_dependencies(command, other), other
+
+
+def test_training_values_reach_the_cronjob(override):
+    spec = _training_cronjob(override)["spec"]
+    assert spec["schedule"] == "30 4 * * 0"
+    assert spec["timeZone"] == "Europe/Paris"
+    job_spec = spec["jobTemplate"]["spec"]
+    assert (job_spec["backoffLimit"], job_spec["activeDeadlineSeconds"]) == (3, 7200)
+    container = _container(job_spec["template"]["spec"])
+    assert container["image"] == f"{OVERRIDES['image']['repository']}-predictor:1.2.3"
+    assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
+    assert _secret_ref(_env(container), "CLOUDWASTE_DATABASE_URL") == ("pg-credentials", "dsn")
+
+
+def test_training_can_be_disabled(chart):
+    docs = _render(chart, {"training": {"enabled": False}})
+    assert _cronjobs(docs, "training") == []
+    assert len(_cronjobs(docs, "export")) == 1
+
+
+@pytest.mark.parametrize(("variant", "worker"), [("default", "process"), ("override", "none")])
+def test_predictor_training_worker_setting(rendered, variant, worker):
+    container = _container(_pod_spec(_deployments(rendered)["predictor"]))
+    assert _env(container)["CLOUDWASTE_TRAINING_WORKER"]["value"] == worker
+    assert PredictorSettings.from_env(_settings_env(container)).training_worker == worker
+
+
+# --- schema: storage, service account, training ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "where"),
+    [
+        ({"storage": {"root": "/exports"}}, "/storage/root"),
+        ({"storage": {"root": "file://exports"}}, "/storage/root"),
+        ({"storage": {"root": "gs://bucket/exports"}}, "/storage/root"),
+        ({"storage": {"root": "s3://Bad_Bucket/exports"}}, "/storage/root"),
+        ({"storage": {"root": "s3://cloudwaste-ml/exports/"}}, "/storage/root"),
+        ({"storage": {"root": ""}}, "/storage/root"),
+        ({"storage": {"root": None}}, "/storage"),
+        ({"storage": {"s3": {"endpointUrl": "minio:9000"}}}, "/storage/s3/endpointUrl"),
+        ({"storage": {"s3": {"endpointUrl": "http://minio:9000/bucket"}}}, "/storage/s3/endpointUrl"),
+        ({"storage": {"s3": {"region": "EU West 1"}}}, "/storage/s3/region"),
+        ({"storage": {"s3": {"existingSecret": "S3_Keys"}}}, "/storage/s3/existingSecret"),
+        ({"storage": {"s3": {"secretKeys": {"accessKeyId": ""}}}}, "/storage/s3/secretKeys/accessKeyId"),
+        ({"storage": {"s3": {"accessKey": "AKIA..."}}}, "/storage/s3"),
+        ({"storage": {"bucket": "cloudwaste-ml"}}, "/storage"),
+        ({"serviceAccount": {"create": "yes"}}, "/serviceAccount/create"),
+        ({"serviceAccount": {"name": "Cloud_Waste"}}, "/serviceAccount/name"),
+        (
+            {"serviceAccount": {"annotations": {"eks.amazonaws.com/sts-regional-endpoints": True}}},
+            "/serviceAccount/annotations",
+        ),
+        ({"serviceAccount": {"roleArn": ROLE_ARN}}, "/serviceAccount"),
+        ({"predictor": {"trainingWorker": "thread"}}, "/predictor/trainingWorker"),
+        ({"exporter": {"staging": {"sizeLimit": "20 GB"}}}, "/exporter/staging/sizeLimit"),
+        ({"training": {"schedule": ""}}, "/training/schedule"),
+        ({"training": {"concurrencyPolicy": "Never"}}, "/training/concurrencyPolicy"),
+        ({"training": {"activeDeadlineSeconds": 0}}, "/training/activeDeadlineSeconds"),
+        ({"training": {"enabled": "true"}}, "/training/enabled"),
+        ({"training": {"datasetUri": "s3://x/y"}}, "/training"),
+    ],
+    ids=[
+        "root-a-plain-path",
+        "root-file-without-absolute-path",
+        "root-unsupported-scheme",
+        "root-invalid-bucket",
+        "root-trailing-slash",
+        "root-empty",
+        "root-null",
+        "endpoint-without-scheme",
+        "endpoint-with-a-path",
+        "region-not-a-region",
+        "secret-not-a-name",
+        "secret-key-empty",
+        "inline-keys-unknown",
+        "unknown-storage-key",
+        "create-not-boolean",
+        "account-name-not-dns",
+        "annotation-not-string",
+        "unknown-service-account-key",
+        "unknown-training-worker",
+        "staging-size-not-a-quantity",
+        "empty-training-schedule",
+        "unknown-concurrency-policy",
+        "zero-training-deadline",
+        "enabled-not-boolean",
+        "unknown-training-key",
+    ],
+)
+def test_schema_rejects_bad_storage_account_and_training_values(chart, values, where):
+    with pytest.raises(helm_python.HelmValuesError, match=re.escape(where)):
+        chart.render(values, name=RELEASE, namespace=NAMESPACE)

@@ -52,6 +52,14 @@ CLIENT_COMMANDS = [
     ],
 ]
 
+# The commands the chart runs that run a service's own code outside that service's Deployment, and
+# the image they need: `cloudwaste train` (the training CronJob) imports cloudwaste.predictor, whose
+# training stack (scikit-learn, skl2onnx, onnxruntime, pandas) only the predictor's extra installs.
+SERVICE_COMMANDS = [
+    (["train"], "predictor"),
+    (["train", "--worker"], "predictor"),
+]
+
 
 # --- what an image installs ---------------------------------------------------------------------
 
@@ -298,6 +306,16 @@ def test_each_service_image_has_what_serving_it_needs(service):
 @pytest.mark.parametrize("argv", CLIENT_COMMANDS, ids=[a[0] for a in CLIENT_COMMANDS])
 def test_migrate_and_the_client_commands_need_only_the_base_dependencies(argv):
     assert missing_dependencies(argv, None) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "service"), SERVICE_COMMANDS, ids=[" ".join(argv) for argv, _ in SERVICE_COMMANDS]
+)
+def test_service_commands_run_in_their_service_image_only(argv, service):
+    assert missing_dependencies(argv, service) == []
+    assert missing_dependencies(argv, None), "needs nothing beyond the base dependencies: a CLIENT_COMMAND"
+    for other in sorted(set(SERVICES) - {service}):
+        assert missing_dependencies(argv, other), f"`cloudwaste {' '.join(argv)}` runs in {other}'s image"
 
 
 def test_the_check_sees_what_each_service_adds():

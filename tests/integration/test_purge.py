@@ -5,6 +5,7 @@ expired exports deleted with their files, and an audit record of all of it (dry 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 import grpc
@@ -129,3 +130,53 @@ def test_bad_retention_is_invalid_argument_naming_the_field(stack, request_field
     with pytest.raises(grpc.RpcError) as err:
         stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest(**request_fields))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith(field)
+
+
+def test_a_second_purge_while_one_runs_does_nothing(stack):
+    engine = sa.create_engine(stack.database_url)
+    with engine.connect() as held:  # what a purge still running holds
+        held.execute(sa.text("SELECT pg_advisory_lock(hashtext('cloudwaste.purge'))"))
+        with pytest.raises(grpc.RpcError) as err:
+            stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest())
+        held.execute(sa.text("SELECT pg_advisory_unlock(hashtext('cloudwaste.purge'))"))
+    engine.dispose()
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "another purge" in err.value.details()
+
+
+def test_dropping_an_expired_month_does_not_block_writes_to_the_others(stack):
+    """DETACH ... CONCURRENTLY: while the purge waits for a transaction that still writes this
+    month's rows, new rows keep coming in (a plain DROP TABLE would make them wait behind it)."""
+    import threading
+
+    seeded = _seed(stack.database_url, stack.export_root)
+    engine = sa.create_engine(stack.database_url)
+    insert = (
+        "INSERT INTO ml_training_data (id, detected_at, schema_version, hash_key_id, resource_hash, account_hash, "
+        "tenant_hash, provider, resource_type, region_group, detection_scenario, confidence_level, cost_monthly, "
+        "resource_config) VALUES (gen_random_uuid(), now(), 2, 'k', 'h', 'a', 't', 'aws', 'aws.ec2.volume', 'eu', "
+        "'ebs-volume-unattached', 'HIGH', 1, '{}')"
+    )
+    writer = engine.connect()
+    writer.execute(sa.text(insert))  # an open transaction writing this month: the detach must wait for it
+    result = {}
+    purge = threading.Thread(
+        target=lambda: result.setdefault(
+            "run", stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest(), timeout=60)
+        )
+    )
+    purge.start()
+    time.sleep(1.0)  # the purge is now waiting in its detach
+    with engine.connect() as other:
+        other.execute(sa.text("SET lock_timeout = '2s'"))
+        other.execute(sa.text(insert))  # not blocked
+        other.commit()
+    assert purge.is_alive(), "the purge did not wait for the open writer"
+    writer.commit()
+    writer.close()
+    purge.join(60)
+    engine.dispose()
+    run = result["run"].purge_run
+    assert run.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED and list(run.ml_partitions_dropped) == [
+        seeded["old"]
+    ]
+    assert seeded["old"] not in _tables(stack.database_url)

@@ -135,8 +135,8 @@ CLOUDWASTE_HASH_KEY / CLOUDWASTE_HASH_KEY_ID (scanner and enricher).
 {{- end }}
 
 {{/*
-Pod-level security context: non-root with a fixed UID/GID (fsGroup makes a claim mounted at
-/exports writable), RuntimeDefault seccomp.
+Pod-level security context: non-root with a fixed UID/GID (fsGroup makes the claim of a file://
+storage root writable), RuntimeDefault seccomp.
 */}}
 {{- define "cloudwaste.podSecurityContext" -}}
 runAsNonRoot: true
@@ -162,4 +162,103 @@ capabilities:
     - ALL
 seccompProfile:
   type: RuntimeDefault
+{{- end }}
+
+{{/*
+The ServiceAccount of the pods that reach the storage (exporter, predictor, export and training
+CronJobs): "<fullname>" (or serviceAccount.name) when the chart creates it, else
+serviceAccount.name, "" meaning the namespace's default (no serviceAccountName rendered).
+*/}}
+{{- define "cloudwaste.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cloudwaste.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The storage root's scheme ("s3" or "file"); values.schema.json admits only these two.
+*/}}
+{{- define "cloudwaste.storageScheme" -}}
+{{- if hasPrefix "s3://" .Values.storage.root }}s3{{ else }}file{{ end }}
+{{- end }}
+
+{{/*
+The local folder of a file:// storage root, where its volume is mounted ("/exports" for
+file:///exports). Fails on a folder the chart already mounts an emptyDir at.
+*/}}
+{{- define "cloudwaste.storagePath" -}}
+{{- $path := trimPrefix "file://" .Values.storage.root }}
+{{- if has $path (list "/tmp" "/staging") }}
+{{- fail (printf "storage.root: %s is a folder the chart already mounts an emptyDir at; use another, e.g. file:///exports" .Values.storage.root) }}
+{{- end }}
+{{- $path }}
+{{- end }}
+
+{{/*
+Fails the render on storage settings that would leave the exports where their readers never see
+them. Included once per render (by the exporter's Deployment).
+*/}}
+{{- define "cloudwaste.checkStorage" -}}
+{{- $claim := .Values.exporter.persistence.existingClaim }}
+{{- if eq (include "cloudwaste.storageScheme" .) "s3" }}
+{{- if $claim }}
+{{- fail (printf "exporter.persistence.existingClaim (%q) is only used with a file:// storage.root, and storage.root is %s; remove the claim, or set storage.root to file:///exports to write on it" $claim .Values.storage.root) }}
+{{- end }}
+{{- else if and .Values.training.enabled (not $claim) }}
+{{- fail (printf "storage.root is %s without exporter.persistence.existingClaim: the exports would live in the exporter pod's emptyDir, which the training CronJob never sees. Use an s3:// root, set exporter.persistence.existingClaim (ReadWriteMany), or set training.enabled=false" .Values.storage.root) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Storage env of a container that reaches the storage. Takes a dict: "context" (the root
+context) and "rootVariable" (CLOUDWASTE_EXPORT_ROOT for the exporter, CLOUDWASTE_DATASET_ROOT
+for the predictor and `cloudwaste train`). The root is the same storage.root for all of them.
+*/}}
+{{- define "cloudwaste.storageEnv" -}}
+{{- $storage := .context.Values.storage -}}
+- name: {{ .rootVariable }}
+  value: {{ $storage.root | quote }}
+{{- with $storage.s3.endpointUrl }}
+- name: CLOUDWASTE_S3_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $storage.s3.region }}
+- name: CLOUDWASTE_S3_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- with $storage.s3.existingSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $storage.s3.secretKeys.accessKeyId }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $storage.s3.secretKeys.secretAccessKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+The volume mount (into "readOnly" pods: the predictor and the training CronJob) and the volume
+of a file:// storage root backed by exporter.persistence.existingClaim. Nothing for s3:// roots
+or without a claim. Takes a dict: "context" and "readOnly".
+*/}}
+{{- define "cloudwaste.sharedExportsMount" -}}
+{{- if and (eq (include "cloudwaste.storageScheme" .context) "file") .context.Values.exporter.persistence.existingClaim -}}
+- name: exports
+  mountPath: {{ include "cloudwaste.storagePath" .context }}
+  readOnly: {{ .readOnly }}
+{{- end }}
+{{- end }}
+
+{{- define "cloudwaste.sharedExportsVolume" -}}
+{{- if and (eq (include "cloudwaste.storageScheme" .) "file") .Values.exporter.persistence.existingClaim -}}
+- name: exports
+  persistentVolumeClaim:
+    claimName: {{ .Values.exporter.persistence.existingClaim }}
+{{- end }}
 {{- end }}

@@ -77,8 +77,21 @@ def ensure_for(session: Session, when: dt.datetime) -> None:
     ensure(session, month_of(when))
 
 
-def drop(session: Session, month: MonthPartition) -> int:
-    """Drops a whole month of ML rows; returns how many rows it held."""
-    rows = session.execute(text(f"SELECT count(*) FROM {month.name}")).scalar_one()
-    session.execute(text(f"DROP TABLE {month.name}"))
-    return rows
+def drop_concurrently(engine, month: MonthPartition, lock_timeout: str = "10s") -> None:
+    """Detaches the month without blocking writers to the other months (DETACH ... CONCURRENTLY
+    takes no lock that stops inserts into the parent), then drops it. Runs outside a transaction.
+    A detach left pending by an interrupted purge is finalized first."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text(f"SET lock_timeout = '{lock_timeout}'"))
+        pending = conn.execute(
+            text(
+                "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE c.relname = :n"
+            ),
+            {"n": month.name},
+        ).scalar()
+        if pending is not None:  # still attached
+            how = "FINALIZE" if pending else "CONCURRENTLY"
+            conn.execute(text(f"ALTER TABLE {PARENT} DETACH PARTITION {month.name} {how}"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {month.name}"))

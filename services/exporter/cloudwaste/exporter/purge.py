@@ -7,6 +7,7 @@ request path has to), and records what it did (or, on a dry run, what it would d
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 
 from cloudwaste.core import partitions
 from cloudwaste.core.db import Database
-from cloudwaste.core.errors import CloudWasteError, InvalidArgument
+from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument
 from cloudwaste.core.models import PurgeRun
 from cloudwaste.exporter.metrics import PURGED_ML_ROWS, PURGES
 from cloudwaste.exporter.store import ExporterStore
 from sqlalchemy import text
 
 log = logging.getLogger(__name__)
+
+# An export RUNNING this long lost its exporter (a crash, an OOM kill): it ends FAILED.
+STALE_EXPORT = dt.timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -52,46 +56,87 @@ class Purger:
     def purge(self, policy: RetentionPolicy, now: dt.datetime | None = None) -> PurgeRun:
         now = now or dt.datetime.now(dt.UTC)
         ml_cutoff = now - dt.timedelta(days=policy.ml_retention_days)
-        record = self.store.create_purge_run(policy, ml_cutoff)
-        done: dict = {"ml_partitions_dropped": [], "ml_rows_removed": 0, "ml_partitions_created": []}
-        try:
-            with self.db.transaction() as s:
-                for month in partitions.existing(s):
-                    if month.end > ml_cutoff:
-                        continue  # some of its days are still within the retention
-                    if policy.dry_run:
-                        done["ml_rows_removed"] += s.execute(
-                            text(f"SELECT count(*) FROM {month.name}")
-                        ).scalar_one()
-                    else:
-                        done["ml_rows_removed"] += partitions.drop(s, month)
-                    done["ml_partitions_dropped"].append(month.name)
-                have = {m.name for m in partitions.existing(s)}
-                for month in partitions.months_ahead(now, policy.partitions_ahead):
-                    if month.name in have:
-                        continue
-                    if not policy.dry_run:
-                        partitions.ensure(s, month)
-                    done["ml_partitions_created"].append(month.name)
-            expired = self.store.export_runs_before(now - dt.timedelta(days=policy.export_retention_days))
-            files = [uri for run in expired for uri in (run.dataset_uri, run.manifest_uri) if uri]
+        with self._only_purge():
+            record = self.store.create_purge_run(policy, ml_cutoff)
+            done: dict = {"ml_partitions_dropped": [], "ml_rows_removed": 0, "ml_partitions_created": []}
+            problems: list[str] = []
+            try:
+                self._ml_rows(policy, ml_cutoff, now, done, problems)
+                self._exports(policy, now, done, problems)
+            except Exception as exc:
+                message = (
+                    str(exc)
+                    if isinstance(exc, CloudWasteError)
+                    else "purge failed unexpectedly; see the exporter log"
+                )
+                log.exception("purge failed", extra={"purge_run": str(record.id)})
+                self.store.finish_purge_run(record.id, "FAILED", error_message=message, **done)
+                PURGES.labels("FAILED").inc()
+                raise
+            state = "FAILED" if problems else "SUCCEEDED"
+            PURGES.labels(state).inc()
             if not policy.dry_run:
-                for uri in files:
-                    self.delete_file(uri)
-                self.store.delete_export_runs([run.id for run in expired])
-            done |= {"export_runs_removed": len(expired), "export_files_removed": files}
-        except Exception as exc:
-            message = (
-                str(exc)
-                if isinstance(exc, CloudWasteError)
-                else "purge failed unexpectedly; see the exporter log"
+                PURGED_ML_ROWS.inc(done["ml_rows_removed"])
+            log.info(
+                "purge finished", extra={"purge_run": str(record.id), "ml_rows": done["ml_rows_removed"]}
             )
-            log.exception("purge failed", extra={"purge_run": str(record.id)})
-            self.store.finish_purge_run(record.id, "FAILED", error_message=message, **done)
-            PURGES.labels("FAILED").inc()
-            raise
-        PURGES.labels("SUCCEEDED").inc()
+            message = "; ".join(problems)[:1000] or None
+            return self.store.finish_purge_run(record.id, state, error_message=message, **done)
+
+    @contextlib.contextmanager
+    def _only_purge(self):
+        """One purge at a time (a CronJob retry while the first still runs): a session lock."""
+        with self.db.engine.connect() as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(hashtext('cloudwaste.purge'))")).scalar():
+                raise FailedPrecondition("another purge is running; this one did nothing")
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext('cloudwaste.purge'))"))
+                conn.commit()
+
+    def _ml_rows(self, policy, ml_cutoff, now, done: dict, problems: list[str]) -> None:
+        with self.db.transaction() as s:
+            existing = partitions.existing(s)
+            expired = [m for m in existing if m.end <= ml_cutoff]  # every day of it past the retention
+            counts = {m.name: s.execute(text(f"SELECT count(*) FROM {m.name}")).scalar_one() for m in expired}
+        for month in expired:
+            if not policy.dry_run:
+                try:
+                    partitions.drop_concurrently(self.db.engine, month)
+                except Exception:
+                    log.exception("could not drop a partition", extra={"partition": month.name})
+                    problems.append(f"{month.name} was busy or could not be dropped; the next purge retries")
+                    continue
+            done["ml_partitions_dropped"].append(month.name)
+            done["ml_rows_removed"] += counts[month.name]
+        have = {m.name for m in existing}
+        wanted = [m for m in partitions.months_ahead(now, policy.partitions_ahead) if m.name not in have]
+        if wanted and not policy.dry_run:
+            with self.db.transaction() as s:
+                for month in wanted:
+                    partitions.ensure(s, month)
+        done["ml_partitions_created"] = [m.name for m in wanted]
+
+    def _exports(self, policy, now, done: dict, problems: list[str]) -> None:
         if not policy.dry_run:
-            PURGED_ML_ROWS.inc(done["ml_rows_removed"])
-        log.info("purge finished", extra={"purge_run": str(record.id), "ml_rows": done["ml_rows_removed"]})
-        return self.store.finish_purge_run(record.id, "SUCCEEDED", **done)
+            self.store.fail_stale_export_runs(now - STALE_EXPORT)
+        expired = self.store.export_runs_before(now - dt.timedelta(days=policy.export_retention_days))
+        removed, kept_runs = [], set()
+        for run in expired:
+            for uri in (run.dataset_uri, run.manifest_uri):
+                if not uri:
+                    continue
+                if policy.dry_run:
+                    removed.append(uri)
+                    continue
+                try:
+                    self.delete_file(uri)
+                    removed.append(uri)
+                except Exception:  # e.g. a file under a root this exporter no longer uses
+                    log.exception("could not delete an export file", extra={"export_run": str(run.id)})
+                    problems.append(f"exportRuns/{run.id}: a file could not be deleted; the run is kept")
+                    kept_runs.add(run.id)
+        if not policy.dry_run:
+            self.store.delete_export_runs([run.id for run in expired if run.id not in kept_runs])
+        done |= {"export_runs_removed": len(expired) - len(kept_runs), "export_files_removed": removed}

@@ -48,7 +48,10 @@ class Exports:
         folder = resolve_destination(destination_uri, self.storage)
         run = self.store.create(destination_uri, "PARQUET", labeled_only)
         started = time.perf_counter()
+        published: list[str] = []
         try:
+            # Measured first: once the files are published, only the run's record can still fail.
+            quality = self._quality(labeled_only)
             for item in export_ml_dataset(
                 self.settings.database_url,
                 folder,
@@ -62,7 +65,7 @@ class Exports:
                         raise ExportFailed("client went away; export abandoned")
                     yield ExportProgress(run, item.rows_written, item.rows_total)
                     continue
-                quality = self._quality(labeled_only)
+                published = [item.dataset_uri, item.manifest_uri]
                 run = self.store.finish(
                     run.id,
                     state="SUCCEEDED",
@@ -73,6 +76,7 @@ class Exports:
                     size_bytes=item.size_bytes,
                     sha256=item.sha256,
                 )
+                published = []
                 EXPORTS.labels("SUCCEEDED").inc()
                 ROWS.inc(item.row_count)
                 BYTES.inc(item.size_bytes)
@@ -80,6 +84,9 @@ class Exports:
                 QUALITY_SCORE.set(quality.score)
                 LAST_SUCCESS.set_to_current_time()
                 yield ExportProgress(run, item.row_count, item.row_count)
+        except GeneratorExit:  # the client went away while a progress message was on its way
+            self._fail(run.id, "client went away; export abandoned", published)
+            raise
         except Exception as exc:
             message = (
                 str(exc)
@@ -87,14 +94,25 @@ class Exports:
                 else "export failed unexpectedly; see the exporter log"
             )
             log.exception("export failed", extra={"export_run": str(run.id)})
-            self.store.finish(run.id, state="FAILED", error_message=message[:1000])
-            EXPORTS.labels("FAILED").inc()
+            self._fail(run.id, message, published)
             if isinstance(exc, CloudWasteError):
                 raise
             raise ExportFailed(message) from exc
 
+    def _fail(self, run_id, message: str, published: list[str]) -> None:
+        """Ends the run FAILED; files already published for it are withdrawn, so nothing escapes
+        retention and erasure by belonging to no run."""
+        for uri in published:
+            try:
+                self.storage.delete(uri)
+            except Exception:
+                log.exception("could not withdraw an export file", extra={"export_run": str(run_id)})
+        self.store.finish(run_id, state="FAILED", error_message=message[:1000])
+        EXPORTS.labels("FAILED").inc()
+
     def _quality(self, labeled_only: bool) -> QualityReport:
-        """The data quality report of the rows just exported (measured as they stand at its end)."""
+        """The data quality report of the rows about to be exported (measured as they stand when
+        the export starts)."""
         previous = self.store.previous_columns()
         with self.store.db.transaction() as s:
             return measure(

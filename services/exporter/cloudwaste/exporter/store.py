@@ -9,7 +9,7 @@ from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import NotFound
 from cloudwaste.core.models import ExportRun, PurgeRun
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select, tuple_, update
 
 
 class ExporterStore:
@@ -114,3 +114,16 @@ class ExporterStore:
                 .limit(1)
             ).scalar_one_or_none()
         return list(quality["columns"]) if quality and "columns" in quality else None
+
+    def fail_stale_export_runs(self, started_before: dt.datetime) -> int:
+        """Exports left RUNNING by an exporter that died end FAILED: no run stays RUNNING for ever."""
+        with self.db.transaction() as s:
+            return s.execute(
+                update(ExportRun)
+                .where(ExportRun.state == "RUNNING", ExportRun.create_time < started_before)
+                .values(
+                    state="FAILED",
+                    end_time=dt.datetime.now(dt.UTC),
+                    error_message="the exporter running this export stopped; export again",
+                )
+            ).rowcount
