@@ -262,9 +262,7 @@ def _assert_hardened(pod_spec: dict[str, Any]) -> None:
 # --- lint and schemas ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "values", [None, OVERRIDES, FILE_OVERRIDES, IRSA_OVERRIDES], ids=VARIANTS
-)
+@pytest.mark.parametrize("values", [None, OVERRIDES, FILE_OVERRIDES, IRSA_OVERRIDES], ids=VARIANTS)
 def test_helm_lint_strict_is_clean(values):
     report = helm_python.lint(CHART, values, strict=True)
     assert report["total_charts_linted"] == 1
@@ -762,7 +760,9 @@ def test_overrides_reach_the_manifests(override):
     assert deployments["enricher"]["metadata"]["name"] == "cw-enricher"
     pod_specs = [d["spec"]["template"]["spec"] for d in deployments.values()]
     pod_specs.append(_one(override, "Job")["spec"]["template"]["spec"])
-    pod_specs.extend(c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in _of_kind(override, "CronJob"))
+    pod_specs.extend(
+        c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in _of_kind(override, "CronJob")
+    )
     for pod_spec in pod_specs:
         container = _container(pod_spec)
         assert _image_service(container["image"], OVERRIDES["image"]["repository"], "1.2.3") in SERVICES

@@ -460,7 +460,13 @@ def test_erasing_a_tenant_removes_its_ml_rows_only_and_lists_exports_to_rewrite(
     assert list(erased.exports_to_rewrite) == [export.dataset_uri]
     assert rows() == others.findings_count
     again = stack.scanner.EraseTenantData(scanner_service_pb2.EraseTenantDataRequest(tenant_id=TENANT))
-    assert again.ml_rows_deleted == 0 and list(again.exports_to_rewrite) == []
+    assert again.ml_rows_deleted == 0 and list(again.exports_to_rewrite) == [export.dataset_uri]  # a retry
+    # and no more is collected for it: a new scan of its account writes no ML row
+    stack.scan(kept.name)
+    assert rows() == others.findings_count
+    assert not stack.scanner.GetCloudAccount(
+        scanner_service_pb2.GetCloudAccountRequest(name=kept.name)
+    ).cloud_account.ml_collection_enabled
     engine.dispose()
     with pytest.raises(grpc.RpcError) as err:
         stack.scanner.EraseTenantData(scanner_service_pb2.EraseTenantDataRequest(tenant_id=" "))

@@ -252,3 +252,27 @@ def test_a_local_folder_destination_without_a_storage(database_url, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [result.dataset_path.name, result.manifest_path.name]
     )
+
+
+def test_a_client_that_goes_away_mid_export_leaves_a_failed_run_and_no_file(stack, tmp_path):
+    """gRPC closes the response generator when the caller cancels: the run must end FAILED (not
+    stay RUNNING for ever) and nothing may be published."""
+    from cloudwaste.core.db import Database
+    from cloudwaste.exporter.runs import Exports
+    from cloudwaste.exporter.settings import ExporterSettings
+    from cloudwaste.exporter.store import ExporterStore
+
+    labeled_estate(stack)
+    root = tmp_path / "cancel"
+    root.mkdir()
+    db = Database(stack.database_url)
+    store = ExporterStore(db)
+    settings = ExporterSettings(database_url=stack.database_url, export_root=str(root), batch_rows=5)
+    stream = Exports(store, settings).run(root.as_uri(), labeled_only=False)
+    first = next(stream)
+    next(stream)
+    stream.close()  # what grpc does when the client cancels
+    run = store.get(first.run.id)
+    db.dispose()
+    assert run.state == "FAILED" and "client went away" in run.error_message
+    assert [p for p in root.rglob("*") if p.is_file()] == []

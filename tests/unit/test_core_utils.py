@@ -263,3 +263,11 @@ def test_stopped_since_other_prefixes():
 )
 def test_stopped_since_garbage_is_none(reason):
     assert stopped_since(reason) is None
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "inf", "nan", "1e9"])
+def test_a_poll_interval_that_would_spin_or_never_wake_fails_at_start(raw):
+    from cloudwaste.predictor.settings import PredictorSettings
+
+    with pytest.raises(SettingsError, match="CLOUDWASTE_MODEL_POLL_SECONDS"):
+        PredictorSettings.from_env({**ENV, "CLOUDWASTE_MODEL_POLL_SECONDS": raw})

@@ -37,12 +37,18 @@ def env_int(env: Mapping[str, str], name: str, default: int, lo: int = 0, hi: in
     return value
 
 
-def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+def env_float(
+    env: Mapping[str, str], name: str, default: float, lo: float = 0.0, hi: float = 86_400.0
+) -> float:
+    """A finite number between `lo` and `hi` (a poll of 0 would spin, inf would never wake)."""
     raw = env_str(env, name, str(default))
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise SettingsError(f"CLOUDWASTE_{name}={raw!r} is not a number") from None
+    if not lo <= value <= hi:  # also rejects nan and inf
+        raise SettingsError(f"CLOUDWASTE_{name}={raw} must be between {lo:g} and {hi:g}")
+    return value
 
 
 @dataclass(frozen=True)

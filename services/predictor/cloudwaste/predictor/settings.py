@@ -41,12 +41,12 @@ class PredictorSettings(ServerSettings):
         storage = storage_settings(env, "DATASET_ROOT", env_str(env, "EXPORT_ROOT", "/exports"))
         return cls(
             **cls.common(env),
-            model_poll_seconds=env_float(env, "MODEL_POLL_SECONDS", 30.0),
+            model_poll_seconds=env_float(env, "MODEL_POLL_SECONDS", 30.0, 0.05, 3600),
             dataset_root=storage["root"],
             s3_endpoint_url=storage["s3_endpoint_url"],
             s3_region=storage["s3_region"],
             training_worker=_choice(env, "TRAINING_WORKER", "process", ("process", "none")),
-            training_poll_seconds=env_float(env, "TRAINING_POLL_SECONDS", 2.0),
+            training_poll_seconds=env_float(env, "TRAINING_POLL_SECONDS", 2.0, 0.05, 3600),
         )
 
     def storage(self) -> Storage:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.core.features import WASTE_FEATURES, waste_row
@@ -47,31 +48,33 @@ def load_labeled_rows(source: Path | str | pa.NativeFile) -> tuple[list[dict], n
     row: what was known when it was first detected) keeps that from weighting the labels and
     from putting the same finding on both sides of the time split.
     """
+    records = []
     with pq.ParquetFile(source) as parquet:  # closes only what it opened itself
         names = set(parquet.schema_arrow.names)
-        table = parquet.read(
-            columns=[
-                *(["label_source"] if "label_source" in names else []),
-                "resource_hash",
-                "detected_at",
-                "labeled_at",
-                "provider",
-                "resource_type",
-                "region_group",
-                "detection_scenario",
-                "confidence_level",
-                "resource_age_days",
-                "cost_monthly",
-                "tags_anonymized",
-                "user_action",
-            ],
-        )
-    records = [
-        r
-        for r in table.to_pylist()
-        if r["user_action"] in ("deleted", "kept", "ignored")
-        and r.get("label_source", "explicit") != "implicit"
-    ]
+        columns = [
+            *(["label_source"] if "label_source" in names else []),
+            "resource_hash",
+            "detected_at",
+            "labeled_at",
+            "provider",
+            "resource_type",
+            "region_group",
+            "detection_scenario",
+            "confidence_level",
+            "resource_age_days",
+            "cost_monthly",
+            "tags_anonymized",
+            "user_action",
+        ]
+        # Batch by batch, keeping only explicitly labeled rows: memory follows the labels, not the
+        # export (most rows of a large export carry no decision).
+        for batch in parquet.iter_batches(batch_size=65_536, columns=columns):
+            keep = pc.is_in(batch.column("user_action"), value_set=pa.array(["deleted", "kept", "ignored"]))
+            if "label_source" in names:
+                keep = pc.and_(
+                    keep, pc.fill_null(pc.not_equal(batch.column("label_source"), "implicit"), True)
+                )
+            records.extend(batch.filter(keep).to_pylist())
     records.sort(key=lambda r: (r["detected_at"], r["labeled_at"]))
     first: dict[tuple[str, str], dict] = {}
     for r in records:

@@ -28,5 +28,5 @@ class ScannerSettings(ServerSettings):
             aws_endpoint_url=env_str(env, "AWS_ENDPOINT_URL", ""),
             scan_workers=env_int(env, "SCAN_WORKERS", 2, 1, 64),
             region_concurrency=env_int(env, "REGION_CONCURRENCY", 4, 1, 64),
-            poll_seconds=env_float(env, "POLL_SECONDS", 2.0),
+            poll_seconds=env_float(env, "POLL_SECONDS", 2.0, 0.05, 3600),
         )

@@ -223,10 +223,17 @@ class ScannerStore:
 
     def erase_tenant(self, tenant_id: str) -> tuple[int, list[str]]:
         """Deletes every ML row of the tenant (by its keyed hash, and through the observations of
-        its accounts' findings for rows hashed with an older key). Returns the count and the
-        dataset URIs of exports written since its first row (they may hold some)."""
+        its accounts' findings for rows hashed with an older key), and stops collecting more (its
+        accounts are opted out). Returns the count and every export still kept, finished or
+        running: any of them may hold the tenant's rows, so each is to be rewritten without it
+        (the same list on a retry)."""
         tenant_hash = keyed_hash(self.hash_key, "tenant", tenant_id)
         with self.db.transaction() as s:
+            s.execute(
+                update(CloudAccount)
+                .where(CloudAccount.tenant_id == tenant_id)
+                .values(ml_collection_enabled=False, update_time=utcnow())
+            )
             observed = (
                 select(FindingObservation.ml_row_id, FindingObservation.ml_row_detected_at)
                 .join(Finding, Finding.id == FindingObservation.finding_id)
@@ -237,21 +244,14 @@ class ScannerStore:
                 MlTrainingData.tenant_hash == tenant_hash,
                 tuple_(MlTrainingData.id, MlTrainingData.detected_at).in_(observed),
             )
-            first = s.execute(select(func.min(MlTrainingData.detected_at)).where(mine)).scalar()
             deleted = s.execute(delete(MlTrainingData).where(mine)).rowcount
-            exports = []
-            if first is not None:
-                exports = list(
-                    s.execute(
-                        select(ExportRun.dataset_uri)
-                        .where(
-                            ExportRun.state == "SUCCEEDED",
-                            ExportRun.dataset_uri.is_not(None),
-                            ExportRun.end_time >= first,
-                        )
-                        .order_by(ExportRun.create_time)
-                    ).scalars()
-                )
+            exports = list(
+                s.execute(
+                    select(func.coalesce(ExportRun.dataset_uri, ExportRun.destination_uri))
+                    .where(ExportRun.state.in_(("SUCCEEDED", "RUNNING")))
+                    .order_by(ExportRun.create_time)
+                ).scalars()
+            )
             return deleted, exports
 
     # --- scan runs --------------------------------------------------------------------------
