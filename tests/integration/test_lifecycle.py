@@ -166,8 +166,15 @@ def test_findings_live_across_scans_decisions_and_a_restart(stack, big_estate):
     kept, ignored, deleted = volumes[0:5], volumes[5:8], volumes[8:12]
     soon = snaps[0]
     fixed, gone_outside = volumes[12:15], eips[0:4]
+    from prometheus_client import REGISTRY
+
+    def decisions(kind: str) -> float:
+        return REGISTRY.get_sample_value("cloudwaste_scanner_decisions_total", {"decision": kind}) or 0.0
+
+    kept_before = decisions("kept")
     for f in kept:
         set_state(scanner, f, KEPT)
+    assert decisions("kept") - kept_before == len(kept)  # what the dashboard counts
     for f in ignored:
         set_state(scanner, f, IGNORED)
     expiry = timestamp_pb2.Timestamp()

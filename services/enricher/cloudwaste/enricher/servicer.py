@@ -16,6 +16,7 @@ def _pb(er) -> enrichment_run_pb2.EnrichmentRun:
         attempts=er.attempts,
         create_time=timestamp(er.create_time),
         update_time=timestamp(er.update_time),
+        error_message=er.error_message or "",
     )
 
 

@@ -4,14 +4,17 @@ ML rows and its own enrichment_runs bookkeeping. Idempotent: running it twice gi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 
 from cloudwaste.core.db import Database
-from cloudwaste.core.errors import FailedPrecondition, NotFound
+from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, NotFound
 from cloudwaste.core.models import EnrichmentRun, Finding, FindingObservation, MlTrainingData, ScanRun
 from cloudwaste.enricher.features import anonymize_tags, temporal_features
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+log = logging.getLogger(__name__)
 
 TERMINAL = ("SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED")
 BATCH = 1000
@@ -42,6 +45,22 @@ class EnricherStore:
                     },
                 )
             )
+        try:
+            return self._enrich_rows(scan_run_id)
+        except Exception as exc:  # the run ends FAILED, never RUNNING for ever; the scanner retries
+            message = (
+                str(exc) if isinstance(exc, CloudWasteError) else "enrichment failed; see the enricher log"
+            )
+            log.exception("enrichment failed", extra={"scan_run": str(scan_run_id)})
+            with self.db.transaction() as s:
+                s.execute(
+                    update(EnrichmentRun)
+                    .where(EnrichmentRun.scan_run_id == scan_run_id)
+                    .values(state="FAILED", error_message=message[:1000], update_time=func.now())
+                )
+            raise
+
+    def _enrich_rows(self, scan_run_id: uuid.UUID) -> EnrichmentRun:
         now = dt.datetime.now(dt.UTC)
         enriched = 0
         with self.db.transaction() as s:

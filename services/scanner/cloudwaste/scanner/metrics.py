@@ -31,3 +31,11 @@ RULE_FAILURES = Counter(
     "Rules that raised while evaluating one scope (their findings there were left as they were).",
     ["provider", "rule"],
 )
+ML_ROWS = Counter("cloudwaste_scanner_ml_rows_total", "ML rows collected (one per finding and scan).")
+DECISIONS = Counter(
+    "cloudwaste_scanner_decisions_total", "User decisions recorded, by decision.", ["decision"]
+)
+IMPLICIT_LABELS = Counter(
+    "cloudwaste_scanner_implicit_labels_total",
+    "Open findings whose resource disappeared (implicit 'deleted').",
+)

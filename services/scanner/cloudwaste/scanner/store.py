@@ -31,6 +31,7 @@ from cloudwaste.core.models import (
 )
 from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.core.settings import HashKey
+from cloudwaste.scanner import metrics
 from cloudwaste.scanner.domain import FindingDraft, ScopeOutcome, severity_for
 from cloudwaste.scanner.mlrows import base_row
 from sqlalchemy import (
@@ -377,6 +378,8 @@ class ScannerStore:
                     reopened_findings_count=ScanRun.reopened_findings_count + counts["reopened"],
                 )
             )
+        metrics.ML_ROWS.inc(counts["ml_rows"])  # committed: counted once, whatever the retries
+        metrics.IMPLICIT_LABELS.inc(counts["implicit"])
 
     def finish_run(
         self, run_id: uuid.UUID, outcomes: list[ScopeOutcome], error: str | None = None
@@ -521,7 +524,8 @@ class ScannerStore:
             _label(s, finding, state, now)
             s.flush()
             _attach_parts(s, [finding])
-            return finding
+        metrics.DECISIONS.labels(state.lower()).inc()
+        return _shown([finding])[0]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -682,9 +686,10 @@ class _ScopeWriter:
             now,
         )
         self.ml = bool(account.ml_collection_enabled)
+        self.ml_rows = self.implicit = 0
 
     def write(self) -> dict:
-        counts = {"new": 0, "reopened": 0, "resolved": 0, "cost": Decimal(0)}
+        counts = {"new": 0, "reopened": 0, "resolved": 0, "cost": Decimal(0), "ml_rows": 0, "implicit": 0}
         if not self.outcome.succeeded:
             return counts  # nothing was listed: nothing may change
         # One writer per (account, scope) at a time: two runs of one account never interleave here.
@@ -756,7 +761,9 @@ class _ScopeWriter:
         if updates:
             self.s.execute(update(Finding), updates)
         self._observe(drafts, ids)
+        counts["ml_rows"] = self.ml_rows
         counts["resolved"] = self._resolve(existing)
+        counts["implicit"] = self.implicit
         counts["cost"] = sum((d.detection.monthly_cost for d in drafts), Decimal(0))
         return counts
 
@@ -859,6 +866,7 @@ class _ScopeWriter:
             )
         if ml_rows:
             self.s.execute(insert(MlTrainingData), ml_rows)
+        self.ml_rows = len(ml_rows)
         if observations:
             self.s.execute(pg_insert(FindingObservation).on_conflict_do_nothing(), observations)
 
@@ -896,6 +904,7 @@ class _ScopeWriter:
                     "version": finding.version + 1,
                 }
             )
+        self.implicit = len(implicit) if self.ml else 0
         if implicit and self.ml:
             _label_many(self.s, implicit, "DELETED", self.now, source="implicit")
         if rows:
