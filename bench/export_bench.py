@@ -32,6 +32,7 @@ from _harness import Target, log, ml_rows, report_targets, run_in_tempdir  # ben
 
 DEFAULT_ROWS = 300_000
 RSS_VS_PANDAS = 0.5  # exporter peak RSS at N / pandas peak RSS at N, at most
+VS_COPY = 2.0  # export wall time / COPY TO STDOUT of the same rows, at most
 RSS_GROWTH = 1.5  # exporter peak RSS at N / at N/4, below (bounded memory)
 START, SPAN_DAYS = dt.datetime(2026, 3, 1, tzinfo=dt.UTC), 90
 CHILD_TIMEOUT_S = 900
@@ -45,7 +46,7 @@ def prepare(url: str) -> None:
     """Migrated schema and the scanner's month partitions for the rows' detection period."""
     import sqlalchemy as sa
     from cloudwaste.core.migrate import upgrade
-    from cloudwaste.scanner.store import ensure_ml_partition
+    from cloudwaste.core.partitions import ensure_for as ensure_ml_partition
     from sqlalchemy.orm import Session
 
     upgrade(url)
@@ -137,7 +138,25 @@ def child_pandas(url: str, out: Path, expect: int) -> dict:
     }
 
 
-CHILDREN = {"exporter": child_exporter, "pandas": child_pandas}
+def child_copy(url: str, out: Path, expect: int) -> dict:
+    """PostgreSQL's own COPY of the same columns to a file: the floor any export pays."""
+    import psycopg
+    from cloudwaste.exporter.export import EXPORT_SCHEMA, select_list
+
+    path = out / "ml_training_data-copy.bin"
+    t0 = time.perf_counter()
+    with psycopg.connect(_libpq(url)) as conn, conn.cursor() as cur, path.open("wb") as fh:
+        with cur.copy(
+            f"COPY (SELECT {select_list()} FROM ml_training_data) TO STDOUT (FORMAT binary)"
+        ) as copy:
+            for chunk in copy:
+                fh.write(chunk)
+    wall, peak = time.perf_counter() - t0, _peak_rss_mb()
+    assert len(EXPORT_SCHEMA) > 0
+    return {"wall_s": wall, "peak_rss_mb": peak, "file_mb": path.stat().st_size / 1e6, "checks": {}}
+
+
+CHILDREN = {"exporter": child_exporter, "pandas": child_pandas, "copy": child_copy}
 
 
 def run_child(method: str, url: str, out: Path, expect: int) -> dict:
@@ -178,6 +197,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         log(f"loaded {n:,} + {q:,} product-built rows in {loaded['seconds']:.1f} s")
         runs = []
         for method, url, rows in (
+            ("copy", urls[0], n),
             ("exporter", urls[0], n),
             ("pandas", urls[0], n),
             ("exporter", urls[1], q),
@@ -202,6 +222,8 @@ def report(r: dict) -> tuple[list[Target], list[str]]:
         )
     n, q = r["rows"], r["quarter_rows"]
     cw, pd_, cwq, pdq = get("exporter", n), get("pandas", n), get("exporter", q), get("pandas", q)
+    copy = get("copy", n)
+    vs_copy = cw["wall_s"] / copy["wall_s"]
     print(f"wall at {n:,} rows: exporter / pandas = {cw['wall_s'] / pd_['wall_s']:.2f}x")
     failed = [
         f"{x['method']} at {x['rows']:,} rows: {k}"
@@ -214,6 +236,13 @@ def report(r: dict) -> tuple[list[Target], list[str]]:
     growth, pd_growth = cw["peak_rss_mb"] / cwq["peak_rss_mb"], pd_["peak_rss_mb"] / pdq["peak_rss_mb"]
     rss_ratio = cw["peak_rss_mb"] / pd_["peak_rss_mb"]
     return [
+        Target(
+            f"export of {n:,} rows to Parquet within {VS_COPY:g}x of PostgreSQL's COPY of them",
+            f"{cw['wall_s']:.2f} s ({n / cw['wall_s']:,.0f} rows/s)",
+            f"COPY TO STDOUT {copy['wall_s']:.2f} s",
+            vs_copy,
+            vs_copy <= VS_COPY,
+        ),
         Target(
             f"exporter peak RSS at {n:,} rows <= {RSS_VS_PANDAS:g}x pandas",
             f"{cw['peak_rss_mb']:.0f} MB",
