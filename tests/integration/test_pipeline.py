@@ -162,7 +162,7 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
         )
     )
     assert (
-        msgs[0].rows_total == len(findings)
+        msgs[-1].rows_total == msgs[-1].rows_written == len(findings)
         and msgs[-1].export_run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED
     )
     exp = msgs[-1].export_run

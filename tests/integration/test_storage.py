@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -133,7 +134,9 @@ def test_export_then_train_from_the_same_storage(stack, stored):
     msgs = stored.export(destination)
     exp = msgs[-1].export_run
     assert exp.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED, exp.error_message
-    assert msgs[0].rows_total == n_findings and len(msgs) > 3  # streamed in batches of 50
+    assert msgs[-1].rows_total == msgs[-1].rows_written == n_findings
+    written = [m.rows_written for m in msgs]
+    assert written == sorted(written)  # progress as the worker records it, never backwards
     assert exp.destination_uri == destination
     assert exp.dataset_uri.startswith(f"{destination}/ml_training_data-") and exp.dataset_uri.endswith(
         ".parquet"
@@ -218,9 +221,9 @@ def test_an_export_that_fails_half_way_leaves_nothing_visible(stack, stored, mon
             return super().write_batch(batch, *args, **kwargs)
 
     monkeypatch.setattr(export, "pq", SimpleNamespace(ParquetWriter=FailingWriter))
-    with pytest.raises(grpc.RpcError) as err:
-        stored.export(f"{stored.root}/weekly")
-    assert err.value.code() == grpc.StatusCode.INTERNAL and "export failed" in err.value.details()
+    run = stored.export(f"{stored.root}/weekly")[-1].export_run  # the run carries the failure
+    assert run.state == export_run_pb2.EXPORT_RUN_STATE_FAILED and "export failed" in run.error_message
+    assert "OSError" not in run.error_message and not run.dataset_uri
     assert FailingWriter.batches == 2
     assert stored.everything() == []
 
@@ -235,8 +238,8 @@ def test_a_failed_manifest_withdraws_its_dataset(stack, stored, monkeypatch):
         return real(self, uri, data, **kwargs)
 
     monkeypatch.setattr(Storage, "write_bytes", failing)
-    with pytest.raises(grpc.RpcError):
-        stored.export(f"{stored.root}/weekly")
+    run = stored.export(f"{stored.root}/weekly")[-1].export_run
+    assert run.state == export_run_pb2.EXPORT_RUN_STATE_FAILED and run.error_message
     assert stored.everything() == []
 
 
@@ -254,25 +257,29 @@ def test_a_local_folder_destination_without_a_storage(database_url, tmp_path):
     )
 
 
-def test_a_client_that_goes_away_mid_export_leaves_a_failed_run_and_no_file(stack, tmp_path):
-    """gRPC closes the response generator when the caller cancels: the run must end FAILED (not
-    stay RUNNING for ever) and nothing may be published."""
-    from cloudwaste.core.db import Database
-    from cloudwaste.exporter.runs import Exports
-    from cloudwaste.exporter.settings import ExporterSettings
-    from cloudwaste.exporter.store import ExporterStore
-
+def test_a_client_that_goes_away_stops_watching_not_the_export(stack):
+    """The export is a run the exporter's worker owns: a caller that cancels (or whose deadline
+    passes) stops receiving progress; the run still finishes, and a retry with the same request id
+    follows that same run instead of starting another."""
     labeled_estate(stack)
-    root = tmp_path / "cancel"
-    root.mkdir()
-    db = Database(stack.database_url)
-    store = ExporterStore(db)
-    settings = ExporterSettings(database_url=stack.database_url, export_root=str(root), batch_rows=5)
-    stream = Exports(store, settings).run(root.as_uri(), labeled_only=False)
+    request = exporter_service_pb2.ExportDatasetRequest(
+        destination_uri=stack.export_root.as_uri(), request_id="weekly-2026-48"
+    )
+    stream = stack.exporter.ExportDataset(request)
     first = next(stream)
-    next(stream)
-    stream.close()  # what grpc does when the client cancels
-    run = store.get(first.run.id)
-    db.dispose()
-    assert run.state == "FAILED" and "client went away" in run.error_message
-    assert [p for p in root.rglob("*") if p.is_file()] == []
+    stream.cancel()
+    run = first.export_run
+    for _ in range(300):
+        run = stack.exporter.GetExportRun(exporter_service_pb2.GetExportRunRequest(name=run.name)).export_run
+        if run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED:
+            break
+        time.sleep(0.1)
+    assert run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED and run.dataset_uri
+    again = list(stack.exporter.ExportDataset(request))
+    assert [m.export_run.name for m in again] == [run.name] and again[
+        -1
+    ].export_run.dataset_uri == run.dataset_uri
+    other = exporter_service_pb2.ExportDatasetRequest(
+        destination_uri=stack.export_root.as_uri(), request_id="weekly-2026-48", labeled_only=True
+    )
+    assert _invalid(lambda: list(stack.exporter.ExportDataset(other)), "request_id")

@@ -70,12 +70,16 @@ def _export(args: argparse.Namespace) -> int:
     try:
         for msg in stub.ExportDataset(request, timeout=args.timeout, wait_for_ready=True):
             last = msg
-            print(f"export {msg.export_run.name}: {msg.rows_written}/{msg.rows_total} rows", flush=True)
+            state = export_run_pb2.ExportRunState.Name(msg.export_run.state).removeprefix("EXPORT_RUN_STATE_")
+            print(
+                f"export {msg.export_run.name}: {state}, {msg.rows_written}/{msg.rows_total} rows", flush=True
+            )
     except grpc.RpcError as exc:
         print(f"export failed: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
     if last is None or last.export_run.state != export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED:
-        print("export did not finish", file=sys.stderr)
+        why = last.export_run.error_message if last is not None else ""
+        print(f"export did not succeed: {why or 'no final state received'}", file=sys.stderr)
         return 1
     run = last.export_run
     print(f"wrote {run.dataset_uri} ({run.row_count} rows, {run.size_bytes} bytes, sha256 {run.sha256})")

@@ -265,8 +265,16 @@ class ExportRun(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     # The data quality report of the exported rows (exporter/quality.py), once it succeeded.
     quality: Mapped[dict | None] = mapped_column(JSONB)
+    # Long work claimed by the export worker: PENDING -> RUNNING (progress here) -> SUCCEEDED | FAILED.
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rows_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
     create_time: Mapped[dt.datetime] = _now()
+    start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_export_runs_state_create_time", "state", "create_time"),)
 
 
 class PurgeRun(Base):

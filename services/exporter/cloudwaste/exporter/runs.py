@@ -1,5 +1,9 @@
 """Export runs: the exporter's logic around one export (no gRPC here).
 
+ExportDataset queues a PENDING run; the export worker (worker.py, threads of the exporter process)
+claims it and executes it, recording progress on the row; the RPC only watches the row. A client
+that goes away stops watching, not the export.
+
 Records the run, streams the dataset through `export.export_ml_dataset` to the configured storage
 (file:// or s3://, `cloudwaste.core.storage`), and ends the run
 SUCCEEDED with its files or FAILED with a message safe to show. The servicer only maps it to protos.
@@ -11,7 +15,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from cloudwaste.core.errors import CloudWasteError
 from cloudwaste.core.models import ExportRun
@@ -26,13 +29,6 @@ from cloudwaste.exporter.store import ExporterStore
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ExportProgress:
-    run: ExportRun
-    rows_written: int
-    rows_total: int
-
-
 class Exports:
     def __init__(
         self, store: ExporterStore, settings: ExporterSettings, storage: Storage | None = None
@@ -40,39 +36,62 @@ class Exports:
         self.store, self.settings = store, settings
         self.storage = storage or settings.storage()  # file:// or s3://, confined to the export root
 
-    def run(
-        self, destination_uri: str, labeled_only: bool, still_wanted: Callable[[], bool] = lambda: True
-    ) -> Iterator[ExportProgress]:
-        """Exports the ML table to `destination_uri`, yielding progress; the last item carries the
-        finished run. Stops (and fails the run) when `still_wanted()` turns false."""
-        folder = resolve_destination(destination_uri, self.storage)
-        run = self.store.create(destination_uri, "PARQUET", labeled_only)
+    def queue(self, destination_uri: str, labeled_only: bool, request_id: str = "") -> ExportRun:
+        """Checks the destination and queues a PENDING export for the worker (the RPC path)."""
+        resolve_destination(destination_uri, self.storage)
+        return self.store.create(destination_uri, "PARQUET", labeled_only, request_id)
+
+    def watch(
+        self, run_id, still_wanted: Callable[[], bool] = lambda: True, poll: float = 0.2
+    ) -> Iterator[ExportRun]:
+        """The run as the worker records it: yields when its progress or state changes, ends with
+        it finished. Stops (the export goes on) when `still_wanted()` turns false."""
+        last = None
+        while still_wanted():
+            run = self.store.get(run_id)
+            seen = (run.state, run.rows_written, run.rows_total)
+            if seen != last:
+                last = seen
+                yield run
+            if run.state in ("SUCCEEDED", "FAILED"):
+                return
+            time.sleep(poll)
+
+    def execute(self, run: ExportRun, should_stop: Callable[[], bool] = lambda: False) -> ExportRun:
+        """Writes a claimed run's dataset and manifest, recording progress on the run; ends it
+        SUCCEEDED with its files and quality report, or FAILED with a reason."""
         started = time.perf_counter()
         published: list[str] = []
         try:
+            folder = resolve_destination(run.destination_uri, self.storage)
             # Measured first: once the files are published, only the run's record can still fail.
-            quality = self._quality(labeled_only)
+            quality = self._quality(run.labeled_only)
+            last_note = 0.0
             for item in export_ml_dataset(
                 self.settings.database_url,
                 folder,
                 run.id,
                 storage=self.storage,
-                labeled_only=labeled_only,
+                labeled_only=run.labeled_only,
                 batch_rows=self.settings.batch_rows,
             ):
                 if isinstance(item, Progress):
-                    if not still_wanted():
-                        raise ExportFailed("client went away; export abandoned")
-                    yield ExportProgress(run, item.rows_written, item.rows_total)
+                    if should_stop():
+                        raise ExportFailed("the exporter was shutting down; export again")
+                    if time.perf_counter() - last_note > 0.25 or item.rows_written == 0:
+                        self.store.progress(run.id, item.rows_written, item.rows_total)
+                        last_note = time.perf_counter()
                     continue
                 published = [item.dataset_uri, item.manifest_uri]
-                run = self.store.finish(
+                finished = self.store.finish(
                     run.id,
                     state="SUCCEEDED",
                     quality=quality.to_json(),
                     dataset_uri=item.dataset_uri,
                     manifest_uri=item.manifest_uri,
                     row_count=item.row_count,
+                    rows_written=item.row_count,
+                    rows_total=item.row_count,
                     size_bytes=item.size_bytes,
                     sha256=item.sha256,
                 )
@@ -83,10 +102,8 @@ class Exports:
                 DURATION.observe(time.perf_counter() - started)
                 QUALITY_SCORE.set(quality.score)
                 LAST_SUCCESS.set_to_current_time()
-                yield ExportProgress(run, item.row_count, item.row_count)
-        except GeneratorExit:  # the client went away while a progress message was on its way
-            self._fail(run.id, "client went away; export abandoned", published)
-            raise
+                return finished
+            raise ExportFailed("the export ended without its files")
         except Exception as exc:
             message = (
                 str(exc)
@@ -95,9 +112,7 @@ class Exports:
             )
             log.exception("export failed", extra={"export_run": str(run.id)})
             self._fail(run.id, message, published)
-            if isinstance(exc, CloudWasteError):
-                raise
-            raise ExportFailed(message) from exc
+            return self.store.get(run.id)
 
     def _fail(self, run_id, message: str, published: list[str]) -> None:
         """Ends the run FAILED; files already published for it are withdrawn, so nothing escapes

@@ -11,6 +11,7 @@ from cloudwaste.exporter.servicer import ExporterServicer
 from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.store import ExporterStore
 from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_grpc
+from cloudwaste.exporter.worker import ExportWorker
 
 
 def build_app(settings: ExporterSettings) -> App:
@@ -18,7 +19,8 @@ def build_app(settings: ExporterSettings) -> App:
     store = ExporterStore(db)
     exports = Exports(store, settings)
     purger = Purger(db, store, exports.storage.delete)  # file:// or s3://, like the exports
-    servicer = ExporterServicer(exports, store, purger)
+    worker = ExportWorker(exports, store)  # exports run here, never on the RPC threads
+    servicer = ExporterServicer(exports, store, purger, on_queued=worker.wake)
     name = exporter_service_pb2.DESCRIPTOR.services_by_name["ExporterService"].full_name
     return App(
         name="exporter",
@@ -26,7 +28,8 @@ def build_app(settings: ExporterSettings) -> App:
         register=lambda server: exporter_service_pb2_grpc.add_ExporterServiceServicer_to_server(
             servicer, server
         ),
-        on_stop=[db.dispose],
+        on_start=[worker.start],
+        on_stop=[lambda: worker.stop(settings.shutdown_grace_seconds), db.dispose],
     )
 
 

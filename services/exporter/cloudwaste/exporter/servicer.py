@@ -39,6 +39,10 @@ def export_run_pb(r) -> export_run_pb2.ExportRun:
         error_message=r.error_message or "",
         create_time=timestamp(r.create_time),
         end_time=timestamp(r.end_time),
+        start_time=timestamp(r.start_time),
+        rows_written=r.rows_written,
+        rows_total=r.rows_total,
+        request_id=r.request_id or "",
     )
 
 
@@ -62,8 +66,10 @@ def purge_run_pb(r) -> purge_run_pb2.PurgeRun:
 
 
 class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
-    def __init__(self, exports: Exports, store: ExporterStore, purger: Purger) -> None:
-        self.exports, self.store, self.purger = exports, store, purger
+    def __init__(
+        self, exports: Exports, store: ExporterStore, purger: Purger, on_queued=lambda: None
+    ) -> None:
+        self.exports, self.store, self.purger, self.on_queued = exports, store, purger, on_queued
 
     def ExportDataset(self, request, context):
         if request.format not in (
@@ -71,9 +77,13 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
             export_run_pb2.DATASET_FORMAT_PARQUET,
         ):
             raise InvalidArgument("format", "only DATASET_FORMAT_PARQUET is supported")
-        for p in self.exports.run(request.destination_uri, request.labeled_only, context.is_active):
+        if len(request.request_id) > 128 or "\x00" in request.request_id:
+            raise InvalidArgument("request_id", "must be at most 128 characters, without NUL")
+        run = self.exports.queue(request.destination_uri, request.labeled_only, request.request_id)
+        self.on_queued()
+        for r in self.exports.watch(run.id, context.is_active):
             yield exporter_service_pb2.ExportDatasetResponse(
-                export_run=export_run_pb(p.run), rows_written=p.rows_written, rows_total=p.rows_total
+                export_run=export_run_pb(r), rows_written=r.rows_written, rows_total=r.rows_total
             )
 
     def GetExportRun(self, request, context):

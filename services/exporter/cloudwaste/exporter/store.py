@@ -7,24 +7,65 @@ import uuid
 
 from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
-from cloudwaste.core.errors import NotFound
+from cloudwaste.core.errors import InvalidArgument, NotFound
 from cloudwaste.core.models import ExportRun, PurgeRun
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 
 
 class ExporterStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, destination_uri: str, fmt: str, labeled_only: bool) -> ExportRun:
+    def create(self, destination_uri: str, fmt: str, labeled_only: bool, request_id: str = "") -> ExportRun:
+        """A PENDING run for the export worker. With a request id, a repeated call returns the run
+        the first one created (AIP-155); the id reused for another request is an error."""
         with self.db.transaction() as s:
+            if request_id:
+                s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"export_runs:{request_id}"))))
+                same = s.execute(
+                    select(ExportRun).where(ExportRun.request_id == request_id)
+                ).scalar_one_or_none()
+                if same is not None:
+                    if (same.destination_uri, same.format, same.labeled_only) != (
+                        destination_uri,
+                        fmt,
+                        labeled_only,
+                    ):
+                        raise InvalidArgument("request_id", "was already used for a different export request")
+                    return same
             run = ExportRun(
-                state="RUNNING", format=fmt, destination_uri=destination_uri, labeled_only=labeled_only
+                state="PENDING",
+                format=fmt,
+                destination_uri=destination_uri,
+                labeled_only=labeled_only,
+                request_id=request_id or None,
             )
             s.add(run)
             s.flush()
             s.refresh(run)
             return run
+
+    def claim_next(self, worker: str) -> ExportRun | None:
+        """Takes the oldest PENDING export; workers (replicas) never take the same (SKIP LOCKED)."""
+        with self.db.transaction() as s:
+            run = s.execute(
+                select(ExportRun)
+                .where(ExportRun.state == "PENDING")
+                .order_by(ExportRun.create_time)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if run is None:
+                return None
+            run.state, run.claimed_by, run.start_time = "RUNNING", worker, dt.datetime.now(dt.UTC)
+            s.flush()
+            return run
+
+    def progress(self, run_id: uuid.UUID, written: int, total: int) -> None:
+        with self.db.transaction() as s:
+            s.execute(
+                update(ExportRun).where(ExportRun.id == run_id).values(rows_written=written, rows_total=total)
+            )
 
     def finish(self, run_id: uuid.UUID, **values) -> ExportRun:
         with self.db.transaction() as s:
@@ -120,7 +161,7 @@ class ExporterStore:
         with self.db.transaction() as s:
             return s.execute(
                 update(ExportRun)
-                .where(ExportRun.state == "RUNNING", ExportRun.create_time < started_before)
+                .where(ExportRun.state.in_(("PENDING", "RUNNING")), ExportRun.create_time < started_before)
                 .values(
                     state="FAILED",
                     end_time=dt.datetime.now(dt.UTC),
