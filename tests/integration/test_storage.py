@@ -88,9 +88,10 @@ def stored(request, stack, moto_estate, tmp_path):
         metrics_port=-1,
         shutdown_grace_seconds=1,
     )
-    # One storage configuration per database, as in a deployment: the stack's own predictor (and its
-    # training worker, configured for another root) stops, this one takes over.
+    # One storage configuration per database, as in a deployment: the stack's own exporter and
+    # predictor (and their workers, configured for another root) stop; these take over.
     stack.running.pop("predictor").stop(0.5)
+    stack.running.pop("exporter").stop(0.5)
     xs = ExporterSettings(**common, export_root=root, batch_rows=50, **s3_options)
     ps = PredictorSettings(**common, dataset_root=root, model_poll_seconds=0.3, **s3_options)
     running = {
