@@ -284,3 +284,30 @@ def test_a_client_that_goes_away_stops_watching_not_the_export(stack):
         destination_uri=stack.export_root.as_uri(), request_id="weekly-2026-48", labeled_only=True
     )
     assert _invalid(lambda: list(stack.exporter.ExportDataset(other)), "request_id")
+
+
+def test_duckdb_reads_an_export_back(stack):
+    """An analyst's first query: DuckDB reads the export as it is, with the labels the users gave."""
+    import duckdb
+
+    _, n_decided = labeled_estate(stack)
+    run = list(
+        stack.exporter.ExportDataset(
+            exporter_service_pb2.ExportDatasetRequest(destination_uri=stack.export_root.as_uri())
+        )
+    )[-1].export_run
+    assert run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED, run.error_message
+    path = Storage(stack.export_root.as_uri()).arrow_path(run.dataset_uri)[1]
+    con = duckdb.connect()
+    total, labeled, scenarios = con.execute(
+        "SELECT count(*), count(user_action), count(DISTINCT detection_scenario) FROM read_parquet(?)", [path]
+    ).fetchone()
+    by_label = dict(
+        con.execute(
+            "SELECT user_action, count(*) FROM read_parquet(?) WHERE user_action IS NOT NULL GROUP BY 1",
+            [path],
+        ).fetchall()
+    )
+    con.close()
+    assert total == run.row_count and labeled == n_decided == sum(by_label.values()) and scenarios > 3
+    assert set(by_label) <= {"deleted", "kept", "ignored"}
