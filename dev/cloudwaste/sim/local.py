@@ -151,16 +151,36 @@ class LocalDeployment:
             env["CLOUDWASTE_MODEL_POLL_SECONDS"] = str(self.model_poll_seconds)
         return env
 
-    def start_services(self, timeout: float = 60.0) -> None:
+    def start_services(self, timeout: float = 60.0, attempts: int = 3) -> None:
+        """Starts the four services on free loopback ports. A port found free can be taken by
+        another process before the service binds it (an outgoing connection's ephemeral port):
+        then every service starts again on new ports, up to `attempts` times."""
         self._hash_key = secrets.token_hex(32)
         self.export_root.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, attempts + 1):
+            for s in SERVICES:
+                self.addresses[s] = f"127.0.0.1:{free_port()}"
+                self.metrics[s] = free_port()
+            for s in SERVICES:
+                self._spawn(s, [sys.executable, "-m", "cloudwaste.core.cli", "serve", s], self.service_env(s))
+            try:
+                for s in SERVICES:
+                    self.wait_serving(s, timeout)
+                return
+            except StartupError:
+                if attempt == attempts or not self._port_taken():
+                    raise
+                for s in SERVICES:
+                    self.stop_service(s)
+
+    def _port_taken(self) -> bool:
+        """Whether a service that exited lost the race for its port."""
         for s in SERVICES:
-            self.addresses[s] = f"127.0.0.1:{free_port()}"
-            self.metrics[s] = free_port()
-        for s in SERVICES:
-            self._spawn(s, [sys.executable, "-m", "cloudwaste.core.cli", "serve", s], self.service_env(s))
-        for s in SERVICES:
-            self.wait_serving(s, timeout)
+            log = self.log_dir / f"{s}.log"
+            text = log.read_text(errors="replace")[-20_000:] if log.exists() else ""
+            if "could not bind" in text or "Address already in use" in text:
+                return True
+        return False
 
     def wait_serving(self, service: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -168,7 +188,10 @@ class LocalDeployment:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self._procs[service].poll() is not None:
-                    raise StartupError(f"{service} exited at start; see {self.log_dir / (service + '.log')}")
+                    log = self.log_dir / f"{service}.log"
+                    tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+                    last = ("; last lines: " + " | ".join(line[-300:] for line in tail)) if tail else ""
+                    raise StartupError(f"{service} exited at start; see {log}{last}")
                 try:
                     if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
                         return
