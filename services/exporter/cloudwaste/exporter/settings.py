@@ -13,7 +13,8 @@ Where exports go (every ExportDataset destination_uri must lie under the root):
 S3 credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 AWS_SESSION_TOKEN, the shared config files, web identity (IRSA: AWS_ROLE_ARN +
 AWS_WEB_IDENTITY_TOKEN_FILE on EKS), then the instance profile. The exporter needs s3:PutObject,
-s3:GetObject (existence and size checks), s3:ListBucket and s3:AbortMultipartUpload on the prefix.
+s3:GetObject (existence and size checks), s3:ListBucket, s3:AbortMultipartUpload and s3:DeleteObject
+(the retention purge, and withdrawing a failed export) on the prefix.
 An s3:// export is staged in the system temp folder (TMPDIR) first: it needs room for one export.
 """
 
