@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
-import threading
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cloudwaste.core.errors import CloudWasteError
+from cloudwaste.core.workers import ClaimingWorker
 from cloudwaste.scanner.domain import ScopeOutcome
 from cloudwaste.scanner.engine import Engine, ScanTarget
 from cloudwaste.scanner.metrics import FINDINGS, REGIONS, RUNNING, SCAN_SECONDS, SCANS
@@ -30,7 +28,9 @@ def utcnow() -> dt.datetime:
 Notify = Callable[[str], None]
 
 
-class ScanWorker:
+class ScanWorker(ClaimingWorker):
+    name = "scan-worker"
+
     def __init__(
         self,
         store: ScannerStore,
@@ -40,42 +40,16 @@ class ScanWorker:
         poll_seconds: float = 2.0,
         stale_after: dt.timedelta = dt.timedelta(hours=6),
     ) -> None:
+        super().__init__(threads, poll_seconds)
         self.stale_after = stale_after
         self.store, self.engine, self.notify = store, engine, notify
-        self.threads, self.poll_seconds = threads, poll_seconds
-        self.worker_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
-        for n in range(self.threads):
-            t = threading.Thread(target=self._loop, name=f"scan-worker-{n}", daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        for t in self._threads:
-            t.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.store.fail_stale_runs(self.stale_after):
-                    log.warning("failed scan runs left running by a stopped scanner")
-                did = self.run_once()
-                self.notify_pending()
-            except Exception:
-                log.exception("scan worker iteration failed")
-                did = False
-            if not did:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
+    def iterate(self) -> bool:
+        if self.store.fail_stale_runs(self.stale_after):
+            log.warning("failed scan runs left running by a stopped scanner")
+        did = self.run_once()
+        self.notify_pending()
+        return did
 
     def run_once(self) -> bool:
         """Executes one pending run if there is one. Returns whether it did."""
@@ -106,7 +80,7 @@ class ScanWorker:
                 for f in outcome.findings:
                     FINDINGS.labels(f.detection.scenario).inc()
 
-            outcomes = self.engine.scan_scopes(plan, save, self._stop.is_set)
+            outcomes = self.engine.scan_scopes(plan, save, self.stopping)
         except CloudWasteError as exc:
             error = str(exc)
         except Exception:
