@@ -2,13 +2,17 @@
 """ML dataset export: the streaming exporter vs the naive pandas.read_sql + to_parquet, peak RSS and wall.
 
 Usage:  python bench/export_bench.py [--rows N] [--json PATH]
+        (the 10M-row memory run: --rows 10000000, about 25 minutes)
 
 One run, every target judged against a baseline measured in the same run:
   setup     an embedded PostgreSQL, migrated, with two databases: N product-built ML rows (see
             _harness.ml_rows) and the first N/4 of them, in the scanner's monthly partitions
             (ensure_ml_partition), loaded with COPY, then VACUUM (FREEZE, ANALYZE).
-  exporter  export_ml_dataset drained to the end; its Parquet file and manifest are verified.
+  exporter  the first (full) export of the product: export_ml_dataset to a file:// folder, drained
+            to the end; its month partitions, their sha256 and the manifest are verified.
+  s3        the same export to moto's S3 server (started by this bench, outside the measured process).
   pandas    pandas.read_sql(SELECT <EXPORT_SCHEMA's columns, JSON columns as text>) + to_parquet(zstd).
+  copy      PostgreSQL's own COPY ... TO STDOUT of the same columns: the floor any export pays.
 Each method runs in its own fresh process, so its peak RSS (ru_maxrss) is its own.
 
 Exit status: 0 when every target passes, 1 when one fails, 2 when the bench could not run.
@@ -30,9 +34,10 @@ from pathlib import Path
 
 from _harness import Target, log, ml_rows, report_targets, run_in_tempdir  # bench/ is on sys.path
 
-DEFAULT_ROWS = 300_000
+DEFAULT_ROWS = 1_000_000
 RSS_VS_PANDAS = 0.5  # exporter peak RSS at N / pandas peak RSS at N, at most
 VS_COPY = 2.0  # export wall time / COPY TO STDOUT of the same rows, at most
+S3_VS_FILE = 2.0  # export to (moto's) S3 / to a local folder, at most
 RSS_GROWTH = 1.5  # exporter peak RSS at N / at N/4, below (bounded memory)
 START, SPAN_DAYS = dt.datetime(2026, 3, 1, tzinfo=dt.UTC), 90
 CHILD_TIMEOUT_S = 900
@@ -62,7 +67,7 @@ def load(urls: tuple[str, str], n: int, seed: int) -> dict:
     import psycopg
     from cloudwaste.exporter.export import EXPORT_SCHEMA
 
-    columns = ["id", *EXPORT_SCHEMA.names]
+    columns = ["id", *(c for c in EXPORT_SCHEMA.names if c != "changed_at")]  # changed_at: now()
     sql = f"COPY ml_training_data ({', '.join(columns)}) FROM STDIN"
     t0 = time.perf_counter()
     with psycopg.connect(_libpq(urls[0])) as full, psycopg.connect(_libpq(urls[1])) as quarter:
@@ -85,25 +90,50 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def child_exporter(url: str, out: Path, expect: int) -> dict:
+def _export(url: str, storage, expect: int) -> dict:
+    """The product's first export of the table to `storage`'s root, then its files verified."""
     import hashlib
     import uuid
 
     import pyarrow.parquet as pq
-    from cloudwaste.exporter.export import Result, export_ml_dataset
+    from cloudwaste.exporter.export import Result, Window, export_ml_dataset, watermark
 
     t0 = time.perf_counter()
-    result = [ev for ev in export_ml_dataset(url, out, uuid.uuid4()) if isinstance(ev, Result)][-1]
+    window = Window(before=watermark(url))
+    events = export_ml_dataset(url, storage.root.uri, uuid.uuid4(), storage=storage, window=window)
+    result = [ev for ev in events if isinstance(ev, Result)][-1]
     wall, peak = time.perf_counter() - t0, _peak_rss_mb()
-    manifest = json.loads(result.manifest_path.read_text())
-    sha = hashlib.sha256(result.dataset_path.read_bytes()).hexdigest()
-    rows = pq.ParquetFile(result.dataset_path).metadata.num_rows
+    with storage.open_input(result.manifest_uri) as fh:
+        manifest = json.loads(fh.read())
+    rows, sha_ok = 0, True
+    for f in result.files:
+        with storage.open_input(f.uri) as fh:
+            sha_ok &= hashlib.sha256(fh.read()).hexdigest() == f.sha256
+        with storage.open_input(f.uri) as fh:
+            rows += pq.ParquetFile(fh).metadata.num_rows
     checks = {
         "rows": rows == expect == result.row_count == manifest["row_count"],
-        "sha256": sha == result.sha256 == manifest["sha256"],
-        "size": manifest["size_bytes"] == result.dataset_path.stat().st_size,
+        "sha256 per file": sha_ok
+        and [f["sha256"] for f in manifest["files"]] == [f.sha256 for f in result.files],
+        "one file per month": len(result.files) == len({f.month for f in result.files}) > 1,
     }
     return {"wall_s": wall, "peak_rss_mb": peak, "file_mb": result.size_bytes / 1e6, "checks": checks}
+
+
+def child_exporter(url: str, out: Path, expect: int) -> dict:
+    from cloudwaste.core.storage import Storage
+
+    return _export(url, Storage(out.as_uri()), expect)
+
+
+def child_s3(url: str, out: Path, expect: int) -> dict:
+    from cloudwaste.core.storage import Storage
+
+    endpoint, bucket = os.environ["BENCH_S3_ENDPOINT"], os.environ["BENCH_S3_BUCKET"]
+    storage = Storage(
+        f"s3://{bucket}/{out.name}", s3_endpoint_url=endpoint, s3_region="us-east-1", staging_dir=out
+    )
+    return _export(url, storage, expect)
 
 
 def child_pandas(url: str, out: Path, expect: int) -> dict:
@@ -156,7 +186,7 @@ def child_copy(url: str, out: Path, expect: int) -> dict:
     return {"wall_s": wall, "peak_rss_mb": peak, "file_mb": path.stat().st_size / 1e6, "checks": {}}
 
 
-CHILDREN = {"exporter": child_exporter, "pandas": child_pandas, "copy": child_copy}
+CHILDREN = {"exporter": child_exporter, "s3": child_s3, "pandas": child_pandas, "copy": child_copy}
 
 
 def run_child(method: str, url: str, out: Path, expect: int) -> dict:
@@ -188,7 +218,21 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
 
     n, q = args.rows, args.rows // 4
     pg = EmbeddedPostgres(tmp / "pg")
+    moto = None
     try:
+        import boto3
+        from cloudwaste.sim.aws import start_moto
+
+        moto = start_moto()  # in this process: the measured child only talks to it
+        os.environ.update(
+            BENCH_S3_ENDPOINT=moto.endpoint_url,
+            BENCH_S3_BUCKET="cloudwaste-bench",
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+        )
+        boto3.client("s3", endpoint_url=moto.endpoint_url, region_name="us-east-1").create_bucket(
+            Bucket="cloudwaste-bench"
+        )
         pg.start()
         urls = (pg.url, pg.create_database("cloudwaste_quarter"))
         for url in urls:
@@ -199,6 +243,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         for method, url, rows in (
             ("copy", urls[0], n),
             ("exporter", urls[0], n),
+            ("s3", urls[0], n),
             ("pandas", urls[0], n),
             ("exporter", urls[1], q),
             ("pandas", urls[1], q),
@@ -207,6 +252,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
             runs.append(run_child(method, url, tmp / "out" / f"{len(runs)}-{method}", rows))
     finally:
         pg.stop()
+        if moto is not None:
+            moto.stop()
     return {"rows": n, "quarter_rows": q, "load": loaded, "runs": runs}
 
 
@@ -222,8 +269,9 @@ def report(r: dict) -> tuple[list[Target], list[str]]:
         )
     n, q = r["rows"], r["quarter_rows"]
     cw, pd_, cwq, pdq = get("exporter", n), get("pandas", n), get("exporter", q), get("pandas", q)
-    copy = get("copy", n)
+    copy, s3 = get("copy", n), get("s3", n)
     vs_copy = cw["wall_s"] / copy["wall_s"]
+    s3_vs_file = s3["wall_s"] / cw["wall_s"]
     print(f"wall at {n:,} rows: exporter / pandas = {cw['wall_s'] / pd_['wall_s']:.2f}x")
     failed = [
         f"{x['method']} at {x['rows']:,} rows: {k}"
@@ -242,6 +290,13 @@ def report(r: dict) -> tuple[list[Target], list[str]]:
             f"COPY TO STDOUT {copy['wall_s']:.2f} s",
             vs_copy,
             vs_copy <= VS_COPY,
+        ),
+        Target(
+            f"export of {n:,} rows to S3 (moto) within {S3_VS_FILE:g}x of the same export to a folder",
+            f"{s3['wall_s']:.2f} s ({n / s3['wall_s']:,.0f} rows/s)",
+            f"file:// {cw['wall_s']:.2f} s ({n / cw['wall_s']:,.0f} rows/s)",
+            s3_vs_file,
+            s3_vs_file <= S3_VS_FILE,
         ),
         Target(
             f"exporter peak RSS at {n:,} rows <= {RSS_VS_PANDAS:g}x pandas",

@@ -65,44 +65,8 @@ def test_health_check_answers_serving(deployment):
 
 
 def test_one_call_per_service(deployment):
-    truth = json.loads(deployment.truth_path.read_text())
     scanner = deployment.addresses["scanner"]
-    account = json.loads(
-        ok(
-            grpcurl(
-                scanner,
-                "cloudwaste.scanner.v1.ScannerService/CreateCloudAccount",
-                data={
-                    "cloud_account": {
-                        "provider": "PROVIDER_AWS",
-                        "tenant_id": "e2e",
-                        "display_name": "e2e",
-                        "regions": truth["regions"],
-                        "aws": {
-                            "role_arn": f"arn:aws:iam::{truth['account_id']}:role/ro",
-                            "external_id": "e2e-ext",
-                        },
-                    }
-                },
-            )
-        )
-    )
-    name = account["cloud_account"]["name"]
-    run = json.loads(
-        ok(grpcurl(scanner, "cloudwaste.scanner.v1.ScannerService/StartScan", data={"cloud_account": name}))
-    )["scan_run"]
-    deadline = time.monotonic() + 120
-    while run["state"] in ("SCAN_RUN_STATE_PENDING", "SCAN_RUN_STATE_RUNNING"):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-        run = json.loads(
-            ok(
-                grpcurl(
-                    scanner, "cloudwaste.scanner.v1.ScannerService/GetScanRun", data={"name": run["name"]}
-                )
-            )
-        )["scan_run"]
-    assert run["state"] == "SCAN_RUN_STATE_SUCCEEDED"
+    run = {"name": register_and_scan(deployment, tenant="e2e", ml=False)}
     page = json.loads(
         ok(
             grpcurl(
@@ -189,28 +153,85 @@ def test_metrics_endpoint_exposes_grpc_metrics(deployment):
     assert "grpc_server_handled_total" in text and "cloudwaste_scanner_findings_total" in text
 
 
+def register_and_scan(deployment, tenant: str, ml: bool) -> str:
+    """Registers the simulated estate for `tenant` (opted into ML collection or not) and scans it
+    to the end, with grpcurl; returns the scan run's name."""
+    truth = json.loads(deployment.truth_path.read_text())
+    scanner = deployment.addresses["scanner"]
+    account = {
+        "provider": "PROVIDER_AWS",
+        "tenant_id": tenant,
+        "display_name": tenant,
+        "regions": truth["regions"],
+        "ml_collection_enabled": ml,
+        "aws": {"role_arn": f"arn:aws:iam::{truth['account_id']}:role/ro", "external_id": f"{tenant}-ext"},
+    }
+    name = json.loads(
+        ok(
+            grpcurl(
+                scanner,
+                "cloudwaste.scanner.v1.ScannerService/CreateCloudAccount",
+                data={"cloud_account": account},
+            )
+        )
+    )["cloud_account"]["name"]
+    run = json.loads(
+        ok(grpcurl(scanner, "cloudwaste.scanner.v1.ScannerService/StartScan", data={"cloud_account": name}))
+    )["scan_run"]
+    deadline = time.monotonic() + 120
+    while run["state"] in ("SCAN_RUN_STATE_PENDING", "SCAN_RUN_STATE_RUNNING"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        run = json.loads(
+            ok(
+                grpcurl(
+                    scanner, "cloudwaste.scanner.v1.ScannerService/GetScanRun", data={"name": run["name"]}
+                )
+            )
+        )["scan_run"]
+    assert run["state"] == "SCAN_RUN_STATE_SUCCEEDED"
+    return run["name"]
+
+
 def test_cronjob_export_command_and_migrate_command(deployment, tmp_path):
+    """The weekly CronJob's command: the first run writes the stream's files and manifest, a rerun
+    the same week (a Job retry) finds nothing new and writes nothing."""
     import sys
 
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cloudwaste.core.cli",
-            "export",
-            "--exporter-address",
-            deployment.addresses["exporter"],
-            "--destination",
-            deployment.export_root.as_uri(),
-            "--timeout",
-            "60",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    register_and_scan(deployment, tenant="e2e-ml", ml=True)
+
+    def cron_export():
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cloudwaste.core.cli",
+                "export",
+                "--exporter-address",
+                deployment.addresses["exporter"],
+                "--destination",
+                f"{deployment.export_root.as_uri()}/cron",
+                "--timeout",
+                "60",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    proc = cron_export()
     assert proc.returncode == 0, proc.stderr
-    assert "wrote file://" in proc.stdout and "sha256" in proc.stdout
+    assert (
+        "wrote file://" in proc.stdout
+        and "detected_month" in proc.stdout
+        and "manifest file://" in proc.stdout
+    )
+    before = sorted(p for p in (deployment.export_root / "cron").rglob("*") if p.is_file())
+    rerun = cron_export()
+    assert rerun.returncode == 0 and "nothing new since exportRuns/" in rerun.stdout, (
+        rerun.stdout + rerun.stderr
+    )
+    assert sorted(p for p in (deployment.export_root / "cron").rglob("*") if p.is_file()) == before
     bad = subprocess.run(
         [
             sys.executable,

@@ -8,7 +8,7 @@ import grpc
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from cloudwaste.enricher.v1 import enricher_service_pb2
+from cloudwaste.enricher.v1 import enricher_service_pb2, enrichment_run_pb2
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2
 from cloudwaste.predictor.client import wait_for_serving, wait_for_training
 from cloudwaste.predictor.v1 import prediction_pb2, predictor_service_pb2, training_run_pb2
@@ -120,13 +120,16 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     findings = stack.findings(scan_run=run.name)
     by_id = {t.resource_id: t for t in stack.truth.resources}
 
-    # enrichment was triggered by the scanner; calling it again is harmless (idempotent)
+    # enrichment was queued by the scanner and run by the enricher's worker; queueing it again is
+    # harmless (idempotent): the worker enriches the same rows again
     er1 = stack.wait_enriched(run.name)
-    er2 = stack.enricher.EnrichScanRun(
+    queued = stack.enricher.EnrichScanRun(
         enricher_service_pb2.EnrichScanRunRequest(scan_run=run.name)
     ).enrichment_run
+    assert queued.state == enrichment_run_pb2.ENRICHMENT_RUN_STATE_PENDING
+    assert queued.attempts == er1.attempts + 1
+    er2 = stack.wait_enriched(run.name)  # polls GetEnrichmentRun until the worker has run it
     assert er1.rows_enriched == er2.rows_enriched == len(findings)
-    assert er2.attempts == er1.attempts + 1
 
     # label exactly each finding's own ML row
     engine = sa.create_engine(stack.database_url)
@@ -169,17 +172,25 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     q = exp.quality  # measured over the exported rows: all enriched, a known share labeled
     assert q.row_count == len(findings) and q.enriched_share == 1.0 and 0 < q.score <= 100
     assert q.labeled_share == pytest.approx(len(decided) / len(findings)) and q.duplicate_share == 0.0
-    files = sorted(p.name for p in stack.export_root.iterdir())
-    assert len(files) == 2 and not any(n.startswith(".") for n in files)
-    path = stack.export_root / files[1] if files[1].endswith(".parquet") else stack.export_root / files[0]
+    files = sorted(p.relative_to(stack.export_root) for p in stack.export_root.rglob("*") if p.is_file())
+    (part,) = exp.files
+    assert [str(f) for f in files] == [
+        f"_manifests/{exp.manifest_uri.rsplit('/', 1)[1]}",
+        f"ml_training_data/detected_month={part.month}/{part.uri.rsplit('/', 1)[1]}",
+    ]
     import hashlib
 
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == exp.sha256
-    manifest = json.loads((stack.export_root / path.name.replace(".parquet", ".manifest.json")).read_text())
-    assert manifest["row_count"] == exp.row_count == len(findings) and manifest["sha256"] == exp.sha256
+    path = stack.export_root / files[1]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == part.sha256
+    manifest_text = (stack.export_root / files[0]).read_text()
+    assert hashlib.sha256(manifest_text.encode()).hexdigest() == exp.sha256
+    manifest = json.loads(manifest_text)
+    assert manifest["row_count"] == exp.row_count == len(findings)
+    assert manifest["files"][0]["sha256"] == part.sha256
     table = pq.read_table(path)
     assert "id" not in table.column_names and table.num_rows == len(findings)
-    exported = json.dumps(table.to_pylist(), default=str).lower()
+    # every byte that left the database: the rows and the manifest
+    exported = (json.dumps(table.to_pylist(), default=str) + manifest_text).lower()
     db_text = ml_dump(stack.database_url)
     leaks = [c for c in canaries(stack.truth) if c in exported or c in db_text]
     assert not leaks, f"identifying strings reached ML data: {leaks[:5]}"

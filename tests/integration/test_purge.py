@@ -5,6 +5,8 @@ expired exports deleted with their files, and an audit record of all of it (dry 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import time
 import uuid
 
@@ -12,13 +14,14 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from cloudwaste.core import partitions
-from cloudwaste.exporter.v1 import exporter_service_pb2, purge_run_pb2
+from cloudwaste.core.storage import Storage
+from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, purge_run_pb2
 
 NOW = dt.datetime.now(dt.UTC)
 
 
 def _seed(url: str, export_root) -> dict:
-    """ML rows in three months (40 and 36 months ago, this month) and two export runs with files."""
+    """ML rows in three months (40 and 36 months ago, this month) and a failed export's record."""
     engine = sa.create_engine(url)
     old, edge = NOW - dt.timedelta(days=40 * 30), NOW - dt.timedelta(days=1095 - 10)
     counts = {}
@@ -42,32 +45,21 @@ def _seed(url: str, export_root) -> dict:
                     {"id": uuid.uuid4(), "at": month.start + dt.timedelta(hours=1)},
                 )
             counts[month.name] = n
-        files = {}
-        for age in (400, 10):
-            dataset, manifest = export_root / f"old-{age}.parquet", export_root / f"old-{age}.manifest.json"
-            dataset.write_bytes(b"x")
-            manifest.write_text("{}")
-            files[age] = (dataset, manifest)
-            c.execute(
-                sa.text(
-                    "INSERT INTO export_runs (id, state, format, destination_uri, labeled_only, dataset_uri, "
-                    "manifest_uri, row_count, size_bytes, schema_version, create_time) VALUES (:id, 'SUCCEEDED', "
-                    "'PARQUET', :dest, false, :d, :m, 1, 1, 2, :at)"
-                ),
-                {
-                    "id": uuid.uuid4(),
-                    "dest": export_root.as_uri(),
-                    "d": dataset.as_uri(),
-                    "m": manifest.as_uri(),
-                    "at": NOW - dt.timedelta(days=age),
-                },
-            )
+        # an export that failed long ago and holds no file: only its record is left
+        c.execute(
+            sa.text(
+                "INSERT INTO export_runs (id, state, format, destination_uri, labeled_only, row_count, "
+                "size_bytes, schema_version, create_time, error_message) VALUES (:id, 'FAILED', 'PARQUET', "
+                ":dest, false, 0, 0, 2, :at, 'it failed')"
+            ),
+            {"id": uuid.uuid4(), "dest": export_root.as_uri(), "at": NOW - dt.timedelta(days=400)},
+        )
     engine.dispose()
     return {
         "counts": counts,
         "old": partitions.month_of(old).name,
         "edge": partitions.month_of(edge).name,
-        "files": files,
+        "old_month": partitions.month_of(old).start.strftime("%Y-%m"),
     }
 
 
@@ -85,6 +77,15 @@ def _tables(url: str) -> set[str]:
 
 def test_purge_drops_expired_months_creates_ahead_and_records_it(stack):
     seeded = _seed(stack.database_url, stack.export_root)
+    export = list(
+        stack.exporter.ExportDataset(
+            exporter_service_pb2.ExportDatasetRequest(destination_uri=stack.export_root.as_uri())
+        )
+    )[-1].export_run
+    assert export.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED and len(export.files) == 3
+    old_file = next(f.uri for f in export.files if f.month == seeded["old_month"])
+    old_path = Storage(stack.export_root.as_uri()).arrow_path(old_file)[1]
+    manifest_path = Storage(stack.export_root.as_uri()).arrow_path(export.manifest_uri)[1]
     before = _tables(stack.database_url)
     ahead = {m.name for m in partitions.months_ahead(NOW, 3)}
 
@@ -93,22 +94,32 @@ def test_purge_drops_expired_months_creates_ahead_and_records_it(stack):
     ).purge_run
     assert dry.dry_run and dry.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED
     assert list(dry.ml_partitions_dropped) == [seeded["old"]] and dry.ml_rows_removed == 3
+    assert list(dry.export_files_removed) == [old_file] and dry.export_runs_removed == 1
     assert _tables(stack.database_url) == before, "a dry run removes and creates nothing"
-    assert all(p.exists() for pair in seeded["files"].values() for p in pair)
+    assert os.path.exists(old_path)
 
     run = stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest()).purge_run
     assert run.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED and not run.dry_run
     assert run.ml_retention_days == 1095 and run.export_retention_days == 365
+    assert run.finding_retention_days == run.scan_run_retention_days == 365
     assert list(run.ml_partitions_dropped) == [seeded["old"]] and run.ml_rows_removed == 3
     after = _tables(stack.database_url)
     assert seeded["old"] not in after and seeded["edge"] in after, "the month holding the cutoff stays"
     assert ahead <= after and set(run.ml_partitions_created) == ahead - before
-    old_files, new_files = seeded["files"][400], seeded["files"][10]
-    assert run.export_runs_removed == 1 and set(run.export_files_removed) == {p.as_uri() for p in old_files}
-    assert not any(p.exists() for p in old_files) and all(p.exists() for p in new_files)
+    # the expired month's export file went with its rows; the manifest no longer lists it
+    assert list(run.export_files_removed) == [old_file] and not os.path.exists(old_path)
+    assert run.export_runs_removed == 1  # the failed export's record, past the record retention
+    with open(manifest_path) as fh:
+        manifest = json.load(fh)
+    assert [f["month"] for f in manifest["files"]] == sorted(f.month for f in export.files)[1:]
+    assert [f["month"] for f in manifest["purged_files"]] == [seeded["old_month"]]
+    assert manifest["row_count"] == 2 + 4
+    kept = stack.exporter.GetExportRun(exporter_service_pb2.GetExportRunRequest(name=export.name)).export_run
+    assert len(kept.files) == 2 and kept.manifest_uri == export.manifest_uri
 
     again = stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest()).purge_run
     assert again.ml_rows_removed == 0 and not again.ml_partitions_created and again.export_runs_removed == 0
+    assert not again.export_files_removed
 
     audit = stack.exporter.ListPurgeRuns(exporter_service_pb2.ListPurgeRunsRequest(page_size=2))
     assert [r.name for r in audit.purge_runs] == [again.name, run.name] and audit.next_page_token
@@ -124,6 +135,8 @@ def test_purge_drops_expired_months_creates_ahead_and_records_it(stack):
         ({"ml_retention_days": 5}, "ml_retention_days"),
         ({"export_retention_days": 0}, "export_retention_days"),
         ({"partitions_ahead": 99}, "partitions_ahead"),
+        ({"finding_retention_days": 7}, "finding_retention_days"),
+        ({"scan_run_retention_days": -1}, "scan_run_retention_days"),
     ],
 )
 def test_bad_retention_is_invalid_argument_naming_the_field(stack, request_fields, field):

@@ -51,8 +51,10 @@ def test_report_counts_nulls_duplicates_labels_enrichment_freshness_and_drift(da
     engine.dispose()
     db = Database(database_url)
     with db.transaction() as s:
-        everything = measure(s, labeled_only=False, columns=["a", "b"], previous_columns=["a", "c"], now=NOW)
-        labeled = measure(s, labeled_only=True, columns=["a", "b"], previous_columns=None, now=NOW)
+        everything = measure(s, where="TRUE", columns=["a", "b"], previous_columns=["a", "c"], now=NOW)
+        labeled = measure(
+            s, where="user_action IS NOT NULL", columns=["a", "b"], previous_columns=None, now=NOW
+        )
     db.dispose()
     assert everything.row_count == 4 and labeled.row_count == 2
     assert (

@@ -129,6 +129,11 @@ def labeled_estate(stack) -> tuple[int, int]:
     return len(findings), len(decided)
 
 
+def _files(stored, run) -> list[str]:
+    """The run's files relative to the root, as the backend names them."""
+    return sorted(f.uri.removeprefix(stored.root + "/") for f in run.files)
+
+
 def test_export_then_train_from_the_same_storage(stack, stored):
     n_findings, n_decided = labeled_estate(stack)
     destination = f"{stored.root}/weekly"
@@ -138,31 +143,43 @@ def test_export_then_train_from_the_same_storage(stack, stored):
     assert msgs[-1].rows_total == msgs[-1].rows_written == n_findings
     written = [m.rows_written for m in msgs]
     assert written == sorted(written)  # progress as the worker records it, never backwards
-    assert exp.destination_uri == destination
-    assert exp.dataset_uri.startswith(f"{destination}/ml_training_data-") and exp.dataset_uri.endswith(
-        ".parquet"
-    )
-    assert exp.manifest_uri == exp.dataset_uri.removesuffix(".parquet") + ".manifest.json"
-    # exactly the dataset and its manifest, no temporary file or pending upload left
-    name = exp.dataset_uri.rsplit("/", 1)[1]
+    assert exp.destination_uri == exp.dataset_uri == destination and exp.full is False
+    assert not exp.HasField("changed_after") and exp.HasField("changed_before")  # the first of its stream
+    month = time.strftime("%Y-%m", time.gmtime())
+    part = f"part-{exp.manifest_uri.rsplit('/', 1)[1].removesuffix('.json')}.parquet"
+    assert [f.month for f in exp.files] == [month]
+    # exactly the month's file and the manifest: no temporary file or pending upload left
     assert stored.everything() == sorted(
-        [f"weekly/{name}", f"weekly/{name.removesuffix('.parquet')}.manifest.json"]
+        [f"weekly/ml_training_data/detected_month={month}/{part}", f"weekly/_manifests/{part[5:-8]}.json"]
     )
 
-    # read back by a plain client of the backend: sha256, manifest, and the rows with pandas
-    with stored.storage.open_input(exp.dataset_uri) as fh:
+    # read back by a plain client of the backend: sha256 per file, the manifest, pandas on the partitions
+    with stored.storage.open_input(exp.files[0].uri) as fh:
         data = fh.read()
-    assert hashlib.sha256(data).hexdigest() == exp.sha256 and len(data) == exp.size_bytes
+    assert hashlib.sha256(data).hexdigest() == exp.files[0].sha256 and len(data) == exp.size_bytes
     with stored.storage.open_input(exp.manifest_uri) as fh:
-        manifest = json.loads(fh.read())
-    assert manifest["dataset"] == name and manifest["sha256"] == exp.sha256
-    assert manifest["row_count"] == exp.row_count == n_findings
-    fs, path = stored.storage.arrow_path(exp.dataset_uri)
+        body = fh.read()
+    manifest = json.loads(body)
+    assert hashlib.sha256(body).hexdigest() == exp.sha256
+    assert manifest["row_count"] == exp.row_count == n_findings and manifest["full"] is True
+    assert [(f["path"], f["sha256"]) for f in manifest["files"]] == [
+        (f"ml_training_data/detected_month={month}/{part}", exp.files[0].sha256)
+    ]
+    assert manifest["key"] == ["resource_hash", "detection_scenario", "detected_at"]
+    fs, path = stored.storage.arrow_path(f"{destination}/ml_training_data")
     if stored.kind == "s3":
         assert isinstance(fs, pafs.S3FileSystem)
-    frame = pd.read_parquet(path, filesystem=fs)
+    frame = pd.read_parquet(path, filesystem=fs)  # hive partitions: detected_month is a column
     assert len(frame) == n_findings and "id" not in frame.columns
+    assert set(frame["detected_month"].astype(str)) == {month}
     assert frame["user_action"].notna().sum() == n_decided
+
+    # the same week again: nothing new, nothing written
+    again = stored.export(destination)[-1].export_run
+    assert again.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED and again.row_count == 0
+    assert not again.manifest_uri and not again.files and again.previous_export == exp.name
+    assert again.changed_after == exp.changed_before
+    assert len(stored.everything()) == 2
 
     tr = wait_for_training(
         stored.predictor,
@@ -196,12 +213,18 @@ def test_outside_the_root_is_invalid_argument_naming_the_field(stack, stored):
             ),
             "dataset_uri",
         )
-    missing = f"{stored.root}/nope/ml_training_data-x.parquet"
+    missing = f"{stored.root}/nope/_manifests/x.json"
     details = _invalid(
         lambda: stored.predictor.TrainModels(predictor_service_pb2.TrainModelsRequest(dataset_uri=missing)),
         "dataset_uri",
     )
     assert details == f"dataset_uri: {missing} does not exist"
+    empty = f"{stored.root}/nope"
+    details = _invalid(
+        lambda: stored.predictor.TrainModels(predictor_service_pb2.TrainModelsRequest(dataset_uri=empty)),
+        "dataset_uri",
+    )
+    assert details == f"dataset_uri: {empty} is neither a file nor a dataset folder with export manifests"
     assert stored.everything() == []
 
 
@@ -224,7 +247,7 @@ def test_an_export_that_fails_half_way_leaves_nothing_visible(stack, stored, mon
     monkeypatch.setattr(export, "pq", SimpleNamespace(ParquetWriter=FailingWriter))
     run = stored.export(f"{stored.root}/weekly")[-1].export_run  # the run carries the failure
     assert run.state == export_run_pb2.EXPORT_RUN_STATE_FAILED and "export failed" in run.error_message
-    assert "OSError" not in run.error_message and not run.dataset_uri
+    assert "OSError" not in run.error_message and not run.manifest_uri and not run.files
     assert FailingWriter.batches == 2
     assert stored.everything() == []
 
@@ -234,7 +257,7 @@ def test_a_failed_manifest_withdraws_its_dataset(stack, stored, monkeypatch):
     real = Storage.write_bytes
 
     def failing(self, uri, data, **kwargs):
-        if uri.endswith(".manifest.json"):
+        if "/_manifests/" in uri:
             raise OSError("no space left for the manifest")
         return real(self, uri, data, **kwargs)
 
@@ -244,18 +267,19 @@ def test_a_failed_manifest_withdraws_its_dataset(stack, stored, monkeypatch):
     assert stored.everything() == []
 
 
-def test_a_local_folder_destination_without_a_storage(database_url, tmp_path):
-    """The form the benchmarks use: export_ml_dataset(url, folder, run_id) writes file:// there."""
-    from cloudwaste.exporter.export import Result, export_ml_dataset
+def test_a_local_folder_with_nothing_to_export_writes_nothing(database_url, tmp_path):
+    """The form the benchmarks use: export_ml_dataset on a local folder's Storage."""
+    from cloudwaste.exporter.export import Result, Window, export_ml_dataset, watermark
 
     folder = tmp_path / "out" / "nested"
-    result = [e for e in export_ml_dataset(database_url, folder, uuid.uuid4()) if isinstance(e, Result)][-1]
-    assert result.dataset_uri.startswith(folder.resolve().as_uri() + "/") and result.row_count == 0
-    assert hashlib.sha256(result.dataset_path.read_bytes()).hexdigest() == result.sha256
-    assert json.loads(result.manifest_path.read_text())["size_bytes"] == result.size_bytes
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [result.dataset_path.name, result.manifest_path.name]
+    storage = Storage(folder.as_uri())
+    window = Window(before=watermark(database_url))
+    events = list(
+        export_ml_dataset(database_url, storage.root.uri, uuid.uuid4(), storage=storage, window=window)
     )
+    result = events[-1]
+    assert isinstance(result, Result) and result.row_count == 0 and not result.manifest_uri
+    assert not folder.exists() or not any(folder.rglob("*"))
 
 
 def test_a_client_that_goes_away_stops_watching_not_the_export(stack):
@@ -297,7 +321,9 @@ def test_duckdb_reads_an_export_back(stack):
         )
     )[-1].export_run
     assert run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED, run.error_message
-    path = Storage(stack.export_root.as_uri()).arrow_path(run.dataset_uri)[1]
+    path = (
+        Storage(stack.export_root.as_uri()).arrow_path(run.dataset_uri)[1] + "/ml_training_data/*/*.parquet"
+    )
     con = duckdb.connect()
     total, labeled, scenarios = con.execute(
         "SELECT count(*), count(user_action), count(DISTINCT detection_scenario) FROM read_parquet(?)", [path]

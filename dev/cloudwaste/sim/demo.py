@@ -16,6 +16,7 @@ import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import unquote
 
 import grpc
 from botocore.exceptions import ClientError
@@ -85,6 +86,28 @@ def scan_and_wait(scanner, account: str, regions: int) -> scan_run_pb2.ScanRun:
     return scan
 
 
+def wait_enrichment(enricher, scan_run: str, timeout: float = 30) -> enrichment_run_pb2.EnrichmentRun | None:
+    """The scanner queues the enrichment when the scan ends and the enricher's worker runs it: polls
+    GetEnrichmentRun until the run has ended (SUCCEEDED or FAILED); None if it never appeared."""
+    ended = (
+        enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED,
+        enrichment_run_pb2.ENRICHMENT_RUN_STATE_FAILED,
+    )
+    er, deadline = None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            er = enricher.GetEnrichmentRun(
+                enricher_service_pb2.GetEnrichmentRunRequest(scan_run=scan_run), timeout=5
+            ).enrichment_run
+            if er.state in ended:
+                break
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:  # not queued yet
+                raise
+        time.sleep(0.1)
+    return er
+
+
 def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     step = Step(9)
     truth = GroundTruth.from_json(deploy.truth_path.read_text())
@@ -142,21 +165,10 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         f"recall {tp / max(len(waste_ids), 1):.2f} ({tp} of {len(waste_ids)} known waste resources)"
     )
 
-    step("Enrichment (anonymized tags, temporal features), triggered by the scanner when the scan ended")
-    er = None
-    for _ in range(200):
-        try:
-            er = enricher.GetEnrichmentRun(
-                enricher_service_pb2.GetEnrichmentRunRequest(scan_run=scan.name), timeout=5
-            ).enrichment_run
-            if er.state == enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED:
-                break
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-        time.sleep(0.1)
+    step("Enrichment (anonymized tags, temporal features), queued by the scanner when the scan ended")
+    er = wait_enrichment(enricher, scan.name)
     if er is None or er.state != enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED:
-        print("      enrichment did not finish")
+        print(f"      enrichment did not finish{': ' + er.error_message if er and er.error_message else ''}")
         return 1
     step.done(f"{er.rows_enriched} ML rows enriched")
 
@@ -201,31 +213,45 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     )
     step.done("findings now: " + ", ".join(f"{n} {s}" for s, n in sorted(after.items())))
 
-    step("Export the anonymized ML table to Parquet (zstd), streaming progress")
-    last = None
-    for msg in exporter.ExportDataset(
-        exporter_service_pb2.ExportDatasetRequest(
-            destination_uri=deploy.export_root.as_uri(), format=export_run_pb2.DATASET_FORMAT_PARQUET
-        ),
-        timeout=300,
-    ):
-        last = msg
-    exp = last.export_run
-    print(f"      {exp.dataset_uri}")
+    step("Export the anonymized ML table: Parquet (zstd) partitioned by month, with a manifest")
+    destination = f"{deploy.export_root.as_uri()}/weekly"
+
+    def export():
+        last = None
+        for msg in exporter.ExportDataset(
+            exporter_service_pb2.ExportDatasetRequest(
+                destination_uri=destination, format=export_run_pb2.DATASET_FORMAT_PARQUET
+            ),
+            timeout=300,
+        ):
+            last = msg
+        return last.export_run
+
+    exp = export()
+    if exp.state != export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED:
+        print(f"      export failed: {exp.error_message}")
+        return 1
+    root = deploy.export_root.as_uri()
+    for f in exp.files:
+        print(
+            f"      {unquote(f.uri.removeprefix(root + '/'))}  {f.row_count} rows, sha256 {f.sha256[:12]}..."
+        )
     q = exp.quality
     print(
         f"      data quality {q.score:.0f}/100: {q.enriched_share:.0%} enriched, {q.labeled_share:.0%} labeled "
         f"({q.deleted_share_of_labeled:.0%} of them deleted), {q.duplicate_share:.0%} duplicates, "
         f"newest row {q.freshness_days * 24:.1f} h old"
     )
+    again = export()
+    print(f"      exported again the same week: {again.row_count} new rows, no file written (incremental)")
     step.done(
-        f"{exp.row_count} rows, {exp.size_bytes / 1024:.1f} KiB, sha256 {exp.sha256[:16]}..., "
-        f"manifest {Path(exp.manifest_uri).name}"
+        f"{exp.row_count} rows, {exp.size_bytes / 1024:.1f} KiB, manifest "
+        f"{unquote(exp.manifest_uri.removeprefix(root + '/'))}"
     )
 
     step("Train the waste model from the export (time-based split) -> ONNX -> model registry")
     queued = predictor.TrainModels(
-        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.dataset_uri), timeout=30
+        predictor_service_pb2.TrainModelsRequest(dataset_uri=exp.manifest_uri), timeout=30
     ).training_run
     print(f"      {queued.name} queued; the predictor's training worker (its own process) trains it")
     tr = wait_for_training(predictor, queued, timeout=600)

@@ -64,7 +64,11 @@ def _export(args: argparse.Namespace) -> int:
     request = exporter_service_pb2.ExportDatasetRequest(
         destination_uri=args.destination,
         labeled_only=args.labeled_only,
-        format=export_run_pb2.DATASET_FORMAT_PARQUET,
+        format=export_run_pb2.DATASET_FORMAT_JSONL_GZ
+        if args.format == "jsonl.gz"
+        else export_run_pb2.DATASET_FORMAT_PARQUET,
+        full=args.full,
+        request_id=args.request_id,
     )
     last = None
     try:
@@ -82,7 +86,14 @@ def _export(args: argparse.Namespace) -> int:
         print(f"export did not succeed: {why or 'no final state received'}", file=sys.stderr)
         return 1
     run = last.export_run
-    print(f"wrote {run.dataset_uri} ({run.row_count} rows, {run.size_bytes} bytes, sha256 {run.sha256})")
+    if not run.manifest_uri:
+        print(f"nothing new since {run.previous_export or 'the start'}: wrote nothing to {run.dataset_uri}")
+        return 0
+    for f in run.files:
+        print(f"wrote {f.uri} ({f.row_count} rows, {f.size_bytes} bytes, sha256 {f.sha256})")
+    print(
+        f"manifest {run.manifest_uri} ({run.row_count} rows in {len(run.files)} files, sha256 {run.sha256})"
+    )
     return 0
 
 
@@ -96,7 +107,13 @@ def _purge(args: argparse.Namespace) -> int:
         print("cloudwaste purge: pass --exporter-address or set CLOUDWASTE_EXPORTER_ADDRESS", file=sys.stderr)
         return 2
     request = exporter_service_pb2.PurgeExpiredDataRequest(dry_run=args.dry_run)
-    for field in ("ml_retention_days", "export_retention_days", "partitions_ahead"):
+    for field in (
+        "ml_retention_days",
+        "export_retention_days",
+        "partitions_ahead",
+        "finding_retention_days",
+        "scan_run_retention_days",
+    ):
         if getattr(args, field) is not None:
             setattr(request, field, getattr(args, field))
     stub = exporter_service_pb2_grpc.ExporterServiceStub(grpc.insecure_channel(address))
@@ -116,8 +133,14 @@ def _purge(args: argparse.Namespace) -> int:
         f"{', '.join(run.ml_partitions_dropped) or ''}".rstrip()
     )
     print(
-        f"  exports older than {run.export_retention_days} days: {verb} {run.export_runs_removed} runs, "
-        f"{len(run.export_files_removed)} files"
+        f"  export files of expired months: {verb} {len(run.export_files_removed)}; records of exports "
+        f"with no file left, older than {run.export_retention_days} days: {verb} {run.export_runs_removed}"
+    )
+    print(
+        f"  findings resolved more than {run.finding_retention_days} days ago: {verb} {run.findings_removed} "
+        f"with {run.observations_removed} observations; scan runs older than {run.scan_run_retention_days} "
+        f"days that nothing references: {verb} {run.scan_runs_removed} with {run.enrichment_runs_removed} "
+        "enrichment runs"
     )
     made = "partitions it would create ahead" if run.dry_run else "partitions created ahead"
     print(f"  {made}: {', '.join(run.ml_partitions_created) or 'none needed'}")
@@ -524,20 +547,31 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--exporter-address", required=True, help="host:port of the exporter")
     e.add_argument("--destination", required=True, help="e.g. file:///exports")
     e.add_argument("--labeled-only", action="store_true")
+    e.add_argument("--format", choices=("parquet", "jsonl.gz"), default="parquet")
+    e.add_argument(
+        "--full",
+        action="store_true",
+        help="every row, not only those written or changed since the previous export to the destination",
+    )
+    e.add_argument("--request-id", default="", help="makes a retried call follow the first one's run")
     e.add_argument("--timeout", type=float, default=3600.0, help="deadline in seconds")
     e.set_defaults(fn=_export)
     pu = sub.add_parser(
         "purge",
         help="apply the retention policy (the monthly CronJob): PurgeExpiredData on the exporter",
-        description="Drops ML month partitions past the ML retention, deletes export runs and files past "
-        "theirs, creates the coming months' partitions, and prints the audit record. Exit 0 when it "
-        "succeeded, 1 otherwise, 2 usage.",
+        description="Drops ML month partitions past the ML retention with the export files of those "
+        "months, deletes findings resolved long ago and scan runs nothing needs, creates the coming "
+        "months' partitions, and prints the audit record. Exit 0 when it succeeded, 1 otherwise, 2 usage.",
     )
     pu.add_argument(
         "--exporter-address", default="", help="host:port (default: $CLOUDWASTE_EXPORTER_ADDRESS)"
     )
     pu.add_argument("--ml-retention-days", type=int, help="default 1095 (three years)")
-    pu.add_argument("--export-retention-days", type=int, help="default 365")
+    pu.add_argument(
+        "--export-retention-days", type=int, help="records of exports with no file left; default 365"
+    )
+    pu.add_argument("--finding-retention-days", type=int, help="RESOLVED findings; default 365")
+    pu.add_argument("--scan-run-retention-days", type=int, help="scan runs nothing references; default 365")
     pu.add_argument(
         "--partitions-ahead", type=int, help="months of ML partitions to create ahead (default 3)"
     )

@@ -143,6 +143,12 @@ class Finding(Base):
         Index("ix_findings_page", "create_time", "id"),
         Index("ix_findings_account_state", "cloud_account_id", "state"),
         Index("ix_findings_state_create_time", "state", "create_time"),
+        # the retention purge's look for findings resolved long ago
+        Index(
+            "ix_findings_resolved_time",
+            "state_change_time",
+            postgresql_where=text("state = 'RESOLVED'"),
+        ),
     )
 
 
@@ -204,6 +210,9 @@ class MlTrainingData(Base):
     time_to_action_hours: Mapped[float | None] = mapped_column(Double)
     labeled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     enriched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the row was written or last changed (a label, an enrichment): the start of the writing
+    # transaction, kept by the trigger ml_row_changed (migration 0007). Incremental exports follow it.
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = ({"postgresql_partition_by": "RANGE (detected_at)"},)
 
@@ -211,12 +220,18 @@ class MlTrainingData(Base):
 class EnrichmentRun(Base):
     __tablename__ = "enrichment_runs"
     scan_run_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # Claimed by the enrichment worker: PENDING -> RUNNING -> SUCCEEDED | FAILED.
     state: Mapped[str] = mapped_column(String(16))
     rows_enriched: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error_message: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
     create_time: Mapped[dt.datetime] = _now()
     update_time: Mapped[dt.datetime] = _now()
+    start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_enrichment_runs_state_create_time", "state", "create_time"),)
 
 
 class CloudwatchMetricsHistory(Base):
@@ -273,6 +288,15 @@ class ExportRun(Base):
     create_time: Mapped[dt.datetime] = _now()
     start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Incremental exports: the rows whose changed_at is in [changed_after, changed_before) (no
+    # lower bound for a full export), the files published for them ([{"uri", "month", "row_count",
+    # "size_bytes", "sha256"}], recorded before each is published so that a failed run's files can
+    # be withdrawn) and the export of the same stream it continues.
+    files: Mapped[list] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    changed_after: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    changed_before: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    full_export: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    previous_export_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
     __table_args__ = (Index("ix_export_runs_state_create_time", "state", "create_time"),)
 
@@ -292,6 +316,13 @@ class PurgeRun(Base):
     ml_partitions_created: Mapped[list] = mapped_column(JSONB, default=list)
     export_runs_removed: Mapped[int] = mapped_column(BigInteger, default=0)
     export_files_removed: Mapped[list] = mapped_column(JSONB, default=list)
+    # The scanner's operational data (exporter/operational.py).
+    finding_retention_days: Mapped[int | None] = mapped_column(Integer)
+    scan_run_retention_days: Mapped[int | None] = mapped_column(Integer)
+    findings_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    observations_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    scan_runs_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    enrichment_runs_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     error_message: Mapped[str | None] = mapped_column(Text)
     create_time: Mapped[dt.datetime] = _now()
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

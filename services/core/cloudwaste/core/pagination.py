@@ -9,6 +9,7 @@ import json
 import uuid
 
 from cloudwaste.core.errors import InvalidArgument
+from sqlalchemy import tuple_
 
 
 def page_size(value: int, default: int = 50, maximum: int = 1000) -> int:
@@ -58,3 +59,20 @@ def decode_keyset(token: str, filters: dict) -> tuple[dt.datetime, uuid.UUID] | 
         return dt.datetime.fromisoformat(when), uuid.UUID(ident)
     except ValueError:
         raise InvalidArgument("page_token", "is not a token this service issued") from None
+
+
+def newest_first(session, query, entity, page_size: int, page_token: str, filters: dict, id_column=None):
+    """One page of `query` (a select whose first element is `entity`), newest first by
+    (entity.create_time, id), after the position `page_token` holds; returns (rows, next token),
+    the token empty on the last page. Rows are scalars when the select has one element, else tuples."""
+    ident = id_column if id_column is not None else entity.id
+    after = decode_keyset(page_token, filters)
+    if after is not None:
+        query = query.where(tuple_(entity.create_time, ident) < tuple_(*after))
+    result = session.execute(query.order_by(entity.create_time.desc(), ident.desc()).limit(page_size + 1))
+    rows = list(result.scalars()) if len(query.column_descriptions) == 1 else [tuple(r) for r in result.all()]
+    if len(rows) <= page_size:
+        return rows, ""
+    rows = rows[:page_size]
+    last = rows[-1][0] if isinstance(rows[-1], tuple) else rows[-1]
+    return rows, encode_keyset(last.create_time, getattr(last, ident.key), filters)

@@ -38,21 +38,26 @@ def months_ahead(now: dt.datetime, count: int) -> list[MonthPartition]:
     return out
 
 
-def existing(session: Session) -> list[MonthPartition]:
-    """The month partitions that exist, oldest first (tables not named by this scheme are ignored)."""
-    names = session.execute(
-        text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :parent"
-        ),
-        {"parent": PARENT},
-    ).scalars()
+# The names of the partitions of ml_training_data (for a driver without SQLAlchemy: no parameters).
+LIST_SQL = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    f"JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = '{PARENT}'"
+)
+
+
+def from_names(names) -> list[MonthPartition]:
+    """The month partitions among table names, oldest first (other names are ignored)."""
     out = []
     for name in names:
         m = _NAME.match(name)
         if m:
             out.append(month_of(dt.datetime(int(m.group(1)), int(m.group(2)), 1, tzinfo=dt.UTC)))
     return sorted(out, key=lambda p: p.start)
+
+
+def existing(session: Session) -> list[MonthPartition]:
+    """The month partitions that exist, oldest first (tables not named by this scheme are ignored)."""
+    return from_names(session.execute(text(LIST_SQL)).scalars())
 
 
 def ensure(session: Session, month: MonthPartition) -> bool:

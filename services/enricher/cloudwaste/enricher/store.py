@@ -1,30 +1,57 @@
 """Enricher's PostgreSQL access: reads what a scan run observed, writes the enrichment columns of their
-ML rows and its own enrichment_runs bookkeeping. Idempotent: running it twice gives the same rows."""
+ML rows and its own enrichment_runs bookkeeping. Idempotent: enriching twice gives the same rows.
+
+An enrichment run is claimed by a worker: EnrichScanRun queues it (PENDING), the enrichment worker
+(worker.py) claims it (RUNNING, SKIP LOCKED so replicas share the work) and ends it SUCCEEDED or
+FAILED. Every end is conditional on the claim still being the worker's: a run taken back from a
+worker thought dead is never ended twice."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 
+from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
-from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, NotFound
+from cloudwaste.core.errors import FailedPrecondition, NotFound
 from cloudwaste.core.models import EnrichmentRun, Finding, FindingObservation, MlTrainingData, ScanRun
 from cloudwaste.enricher.features import anonymize_tags, temporal_features
-from sqlalchemy import func, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 log = logging.getLogger(__name__)
 
-TERMINAL = ("SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED")
+TERMINAL = ("SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED")  # of a scan run
+ACTIVE = ("PENDING", "RUNNING")  # of an enrichment run
 BATCH = 1000
+# A run queued again after a failure (it still carries the error) waits this long before a worker
+# takes it: a database blip or a deploy passes instead of burning the attempts at once.
+RETRY_DELAY = dt.timedelta(seconds=30)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ClaimLost(Exception):
+    """The run is no longer this worker's (taken back as stale, then claimed again): its work is
+    rolled back and left to the new claimer."""
+
+
+class Interrupted(Exception):
+    """The worker is stopping: the run's work is rolled back and the run queued again."""
 
 
 class EnricherStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def enrich(self, scan_run_id: uuid.UUID) -> EnrichmentRun:
+    # --- the RPC path -----------------------------------------------------------------------------
+    def queue(self, scan_run_id: uuid.UUID) -> EnrichmentRun:
+        """Queues the enrichment of an ended scan run (PENDING, attempts + 1). A run already PENDING
+        or RUNNING is returned unchanged: the scan run is the natural request id."""
         with self.db.transaction() as s:
             run = s.get(ScanRun, scan_run_id)
             if run is None:
@@ -33,35 +60,77 @@ class EnricherStore:
                 raise FailedPrecondition(
                     f"scanRuns/{scan_run_id} is {run.state}; enrich it once it has ended"
                 )
+            now = utcnow()
             s.execute(
                 pg_insert(EnrichmentRun)
-                .values(scan_run_id=scan_run_id, state="RUNNING", attempts=1, rows_enriched=0)
+                .values(scan_run_id=scan_run_id, state="PENDING", attempts=1, rows_enriched=0)
                 .on_conflict_do_update(
                     index_elements=[EnrichmentRun.scan_run_id],
                     set_={
-                        "state": "RUNNING",
+                        "state": "PENDING",
                         "attempts": EnrichmentRun.attempts + 1,
-                        "update_time": func.now(),
+                        "rows_enriched": 0,
+                        "error_message": None,
+                        "claimed_by": None,
+                        "start_time": None,
+                        "end_time": None,
+                        "update_time": now,
                     },
+                    where=EnrichmentRun.state.not_in(ACTIVE),
                 )
             )
-        try:
-            return self._enrich_rows(scan_run_id)
-        except Exception as exc:  # the run ends FAILED, never RUNNING for ever; the scanner retries
-            message = (
-                str(exc) if isinstance(exc, CloudWasteError) else "enrichment failed; see the enricher log"
-            )
-            log.exception("enrichment failed", extra={"scan_run": str(scan_run_id)})
-            with self.db.transaction() as s:
-                s.execute(
-                    update(EnrichmentRun)
-                    .where(EnrichmentRun.scan_run_id == scan_run_id)
-                    .values(state="FAILED", error_message=message[:1000], update_time=func.now())
-                )
-            raise
+            return s.get(EnrichmentRun, scan_run_id, populate_existing=True)
 
-    def _enrich_rows(self, scan_run_id: uuid.UUID) -> EnrichmentRun:
-        now = dt.datetime.now(dt.UTC)
+    def get(self, scan_run_id: uuid.UUID) -> EnrichmentRun:
+        with self.db.transaction() as s:
+            er = s.get(EnrichmentRun, scan_run_id)
+            if er is None:
+                raise NotFound(f"scanRuns/{scan_run_id} has not been enriched")
+            return er
+
+    def list_runs(
+        self, page_size: int, page_token: str, state: str | None = None
+    ) -> tuple[list[EnrichmentRun], str]:
+        """Newest first, keyset-paginated on (create_time, scan run id); optionally in one state."""
+        query = select(EnrichmentRun)
+        if state:
+            query = query.where(EnrichmentRun.state == state)
+        with self.db.transaction() as s:
+            return pagination.newest_first(
+                s, query, EnrichmentRun, page_size, page_token, {"state": state}, EnrichmentRun.scan_run_id
+            )
+
+    # --- the worker -------------------------------------------------------------------------------
+    def claim_next(self, worker: str) -> EnrichmentRun | None:
+        """Takes the oldest PENDING run; workers (replicas) never take the same (SKIP LOCKED)."""
+        with self.db.transaction() as s:
+            er = s.execute(
+                select(EnrichmentRun)
+                .where(
+                    EnrichmentRun.state == "PENDING",
+                    or_(
+                        EnrichmentRun.error_message.is_(None),
+                        EnrichmentRun.update_time < utcnow() - RETRY_DELAY,
+                    ),
+                )
+                .order_by(EnrichmentRun.create_time)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if er is None:
+                return None
+            now = utcnow()
+            er.state, er.claimed_by, er.start_time, er.update_time = "RUNNING", worker, now, now
+            s.flush()
+            return er
+
+    def enrich_rows(
+        self, scan_run_id: uuid.UUID, worker: str, should_stop: Callable[[], bool] = lambda: False
+    ) -> EnrichmentRun:
+        """Writes the enrichment columns of the scan run's ML rows and ends the run SUCCEEDED, in one
+        transaction: if the claim was lost (ClaimLost) or the worker stops (Interrupted), nothing is
+        written."""
+        now = utcnow()
         enriched = 0
         with self.db.transaction() as s:
             rows = s.execute(
@@ -89,20 +158,92 @@ class EnricherStore:
                     }
                 )
                 if len(batch) >= BATCH:
+                    if should_stop():
+                        raise Interrupted()
                     s.execute(update(MlTrainingData), batch)
                     enriched += len(batch)
                     batch = []
             if batch:
                 s.execute(update(MlTrainingData), batch)
                 enriched += len(batch)
-            er = s.get(EnrichmentRun, scan_run_id)
-            er.state, er.rows_enriched, er.update_time, er.error_message = "SUCCEEDED", enriched, now, None
-            s.flush()
-            return er
+            ended = utcnow()
+            done = s.execute(
+                update(EnrichmentRun)
+                .where(*_claimed(scan_run_id, worker))
+                .values(
+                    state="SUCCEEDED",
+                    rows_enriched=enriched,
+                    error_message=None,
+                    end_time=ended,
+                    update_time=ended,
+                )
+            ).rowcount
+            if not done:
+                raise ClaimLost()
+        return self.get(scan_run_id)
 
-    def get(self, scan_run_id: uuid.UUID) -> EnrichmentRun:
+    def fail(self, scan_run_id: uuid.UUID, worker: str, message: str, retry: bool = False) -> bool:
+        """Ends a claimed run FAILED with a message safe to show, or with `retry` queues it again
+        (attempts + 1) to be taken after RETRY_DELAY, the message kept; False if the claim was lost."""
+        now = utcnow()
+        values = (
+            {
+                "state": "PENDING",
+                "attempts": EnrichmentRun.attempts + 1,
+                "claimed_by": None,
+                "start_time": None,
+            }
+            if retry
+            else {"state": "FAILED", "end_time": now}
+        )
         with self.db.transaction() as s:
-            er = s.get(EnrichmentRun, scan_run_id)
-            if er is None:
-                raise NotFound(f"scanRuns/{scan_run_id} has not been enriched")
-            return er
+            return bool(
+                s.execute(
+                    update(EnrichmentRun)
+                    .where(*_claimed(scan_run_id, worker))
+                    .values(**values, error_message=message[:1000], update_time=now)
+                ).rowcount
+            )
+
+    def release(self, scan_run_id: uuid.UUID, worker: str) -> bool:
+        """Puts a claimed run back to PENDING (the worker is stopping) for another worker."""
+        with self.db.transaction() as s:
+            return bool(
+                s.execute(
+                    update(EnrichmentRun)
+                    .where(*_claimed(scan_run_id, worker))
+                    .values(state="PENDING", claimed_by=None, start_time=None, update_time=utcnow())
+                ).rowcount
+            )
+
+    def recover_stale(self, started_before: dt.datetime, max_attempts: int) -> tuple[int, int]:
+        """Runs left RUNNING by a worker that died (claimed before `started_before`) are queued again
+        (attempts + 1), or end FAILED once they had `max_attempts`. Returns (queued, failed)."""
+        queued = failed = 0
+        now = utcnow()
+        with self.db.transaction() as s:
+            stale = s.execute(
+                select(EnrichmentRun)
+                .where(EnrichmentRun.state == "RUNNING", EnrichmentRun.start_time < started_before)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+            for er in stale:
+                er.claimed_by, er.update_time = None, now
+                if er.attempts >= max_attempts:
+                    er.state, er.end_time = "FAILED", now
+                    er.error_message = (
+                        f"the enricher running it stopped {er.attempts} times; enrich the scan run again"
+                    )
+                    failed += 1
+                else:
+                    er.state, er.start_time, er.attempts = "PENDING", None, er.attempts + 1
+                    queued += 1
+        return queued, failed
+
+
+def _claimed(scan_run_id: uuid.UUID, worker: str) -> tuple:
+    return (
+        EnrichmentRun.scan_run_id == scan_run_id,
+        EnrichmentRun.state == "RUNNING",
+        EnrichmentRun.claimed_by == worker,
+    )

@@ -1,23 +1,29 @@
 """Retention (the monthly purge): no gRPC here.
 
-Drops the month partitions of ML rows whose every day is older than the ML retention, deletes
-export runs past theirs with their files, creates the coming months' partitions ahead (so no
-request path has to), and records what it did (or, on a dry run, what it would do) in purge_runs.
+Drops the month partitions of ML rows whose every day is older than the ML retention, and the
+export files of those same months (an export file is a copy of ML rows: it lives as long as they
+do); rewrites the manifests that listed them (a manifest left with no file goes too); deletes the
+records of export runs that hold no file any more once past their own retention; creates the coming
+months' partitions ahead (so no request path has to); and records what it did (or, on a dry run,
+what it would do) in purge_runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from cloudwaste.core import partitions
+from cloudwaste.core.datasets import MANIFESTS, under
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument
-from cloudwaste.core.models import PurgeRun
+from cloudwaste.core.models import ExportRun, PurgeRun
+from cloudwaste.core.storage import Storage
 from cloudwaste.exporter.metrics import PURGED_ML_ROWS, PURGES
+from cloudwaste.exporter.operational import purge_operational
 from cloudwaste.exporter.store import ExporterStore
 from sqlalchemy import text
 
@@ -33,6 +39,8 @@ class RetentionPolicy:
     export_retention_days: int = 365
     partitions_ahead: int = 3
     dry_run: bool = False
+    finding_retention_days: int = 365  # RESOLVED findings (operational.py)
+    scan_run_retention_days: int = 365
 
     def __post_init__(self) -> None:
         if not 31 <= self.ml_retention_days <= 36500:
@@ -43,15 +51,18 @@ class RetentionPolicy:
             raise InvalidArgument(
                 "export_retention_days", f"must be 1 to 36500 days (got {self.export_retention_days})"
             )
+        for name in ("finding_retention_days", "scan_run_retention_days"):
+            days = getattr(self, name)
+            if not 30 <= days <= 36500:
+                raise InvalidArgument(name, f"must be 30 to 36500 days (got {days})")
         if not 1 <= self.partitions_ahead <= 24:
             raise InvalidArgument("partitions_ahead", f"must be 1 to 24 months (got {self.partitions_ahead})")
 
 
 class Purger:
-    def __init__(self, db: Database, store: ExporterStore, delete_file: Callable[[str], object]) -> None:
-        """`delete_file(uri)` removes one export file (storage.Storage.delete); one already gone is
-        not an error."""
-        self.db, self.store, self.delete_file = db, store, delete_file
+    def __init__(self, db: Database, store: ExporterStore, storage: Storage) -> None:
+        """`storage` holds the export files (the exporter's, file:// or s3://)."""
+        self.db, self.store, self.storage = db, store, storage
 
     def purge(self, policy: RetentionPolicy, now: dt.datetime | None = None) -> PurgeRun:
         now = now or dt.datetime.now(dt.UTC)
@@ -62,7 +73,8 @@ class Purger:
             problems: list[str] = []
             try:
                 self._ml_rows(policy, ml_cutoff, now, done, problems)
-                self._exports(policy, now, done, problems)
+                self._exports(policy, ml_cutoff, now, done, problems)
+                self._operational(policy, now, done)
             except Exception as exc:
                 message = (
                     str(exc)
@@ -118,25 +130,80 @@ class Purger:
                     partitions.ensure(s, month)
         done["ml_partitions_created"] = [m.name for m in wanted]
 
-    def _exports(self, policy, now, done: dict, problems: list[str]) -> None:
+    def _operational(self, policy, now, done: dict) -> None:
+        removed = purge_operational(
+            self.db,
+            resolved_before=now - dt.timedelta(days=policy.finding_retention_days),
+            scan_runs_before=now - dt.timedelta(days=policy.scan_run_retention_days),
+            dry_run=policy.dry_run,
+        )
+        done |= {
+            "findings_removed": removed.findings,
+            "observations_removed": removed.observations,
+            "scan_runs_removed": removed.scan_runs,
+            "enrichment_runs_removed": removed.enrichment_runs,
+        }
+
+    def _exports(self, policy, ml_cutoff, now, done: dict, problems: list[str]) -> None:
+        removed: list[str] = []
         if not policy.dry_run:
-            self.store.fail_stale_export_runs(now - STALE_EXPORT)
-        expired = self.store.export_runs_before(now - dt.timedelta(days=policy.export_retention_days))
-        removed, kept_runs = [], set()
-        for run in expired:
-            for uri in (run.dataset_uri, run.manifest_uri):
-                if not uri:
-                    continue
-                if policy.dry_run:
-                    removed.append(uri)
-                    continue
-                try:
-                    self.delete_file(uri)
-                    removed.append(uri)
-                except Exception:  # e.g. a file under a root this exporter no longer uses
-                    log.exception("could not delete an export file", extra={"export_run": str(run.id)})
-                    problems.append(f"exportRuns/{run.id}: a file could not be deleted; the run is kept")
-                    kept_runs.add(run.id)
+            for run in self.store.fail_stale_export_runs(now - STALE_EXPORT, ("PENDING", "RUNNING")):
+                left = [f for f in run.files or [] if not self._delete(f["uri"], run, removed, problems)]
+                self.store.finish(run.id, files=left)
+        for run in self.store.export_runs_with_files():
+            self._expire_files(run, ml_cutoff, policy.dry_run, removed, problems)
+        records = self.store.export_runs_without_files(now - dt.timedelta(days=policy.export_retention_days))
         if not policy.dry_run:
-            self.store.delete_export_runs([run.id for run in expired if run.id not in kept_runs])
-        done |= {"export_runs_removed": len(expired) - len(kept_runs), "export_files_removed": removed}
+            self.store.delete_export_runs([run.id for run in records])
+        done |= {"export_runs_removed": len(records), "export_files_removed": removed}
+
+    def _expire_files(self, run: ExportRun, ml_cutoff, dry_run: bool, removed, problems) -> None:
+        """Deletes the run's files of months past the ML retention and rewrites its manifest."""
+        expired = [f for f in run.files if f.get("month") and _month_end(f["month"]) <= ml_cutoff]
+        if not expired:
+            return
+        if dry_run:
+            removed.extend(f["uri"] for f in expired)
+            if len(expired) == len(run.files) and run.manifest_uri:
+                removed.append(run.manifest_uri)
+            return
+        gone = {f["uri"] for f in expired if self._delete(f["uri"], run, removed, problems)}
+        keep = [f for f in run.files if f["uri"] not in gone]
+        manifest_uri = run.manifest_uri
+        if manifest_uri and not keep:
+            if self._delete(manifest_uri, run, removed, problems):
+                manifest_uri = None
+        elif manifest_uri:
+            try:
+                self._rewrite_manifest(manifest_uri, gone)
+            except Exception:
+                log.exception("could not rewrite a manifest", extra={"export_run": str(run.id)})
+                problems.append(f"exportRuns/{run.id}: its manifest still lists purged files")
+        self.store.finish(run.id, files=keep, manifest_uri=manifest_uri, end_time=run.end_time)
+
+    def _rewrite_manifest(self, uri: str, gone: set[str]) -> None:
+        with self.storage.open_input(uri) as fh:
+            manifest = json.loads(fh.read())
+        dataset = uri.rsplit(f"/{MANIFESTS}/", 1)[0]
+        kept, purged = [], list(manifest.get("purged_files", []))
+        for f in manifest.get("files", []):
+            (purged if under(self.storage, dataset, f["path"]) in gone else kept).append(f)
+        manifest["files"], manifest["purged_files"] = kept, purged
+        manifest["row_count"] = sum(f["row_count"] for f in kept)
+        manifest["size_bytes"] = sum(f["size_bytes"] for f in kept)
+        self.storage.write_bytes(uri, json.dumps(manifest, indent=2).encode(), overwrite=True)
+
+    def _delete(self, uri: str, run: ExportRun, removed: list[str], problems: list[str]) -> bool:
+        try:
+            self.storage.delete(uri)  # one already gone is not an error
+        except Exception:  # e.g. a file under a root this exporter no longer uses
+            log.exception("could not delete an export file", extra={"export_run": str(run.id)})
+            problems.append(f"exportRuns/{run.id}: a file could not be deleted; the next purge retries")
+            return False
+        removed.append(uri)
+        return True
+
+
+def _month_end(month: str) -> dt.datetime:
+    year, number = (int(part) for part in month.split("-"))
+    return partitions.month_of(dt.datetime(year, number, 1, tzinfo=dt.UTC)).end

@@ -76,14 +76,14 @@ def score(
 def measure(
     session: Session,
     *,
-    labeled_only: bool,
+    where: str,
     columns: list[str],
     previous_columns: list[str] | None,
     now: dt.datetime,
 ) -> QualityReport:
-    """The report for the rows an export of `ml_training_data` (all, or labeled only) contains."""
+    """The report for the rows of `ml_training_data` an export takes: those matching `where`, SQL
+    the exporter builds itself (export.rows_where), never request text."""
     nulls = ", ".join(f"count(*) FILTER (WHERE {c} IS NULL) AS null_{c}" for c in FEATURE_COLUMNS)
-    where = "WHERE user_action IS NOT NULL" if labeled_only else ""
     row = (
         session.execute(
             text(
@@ -92,7 +92,7 @@ def measure(
                 "count(*) FILTER (WHERE user_action IS NOT NULL) AS labeled, "
                 "count(*) FILTER (WHERE user_action = 'deleted') AS deleted, "
                 "count(*) FILTER (WHERE enriched_at IS NOT NULL) AS enriched, "
-                f"max(detected_at) AS newest FROM ml_training_data {where}"
+                f"max(detected_at) AS newest FROM ml_training_data WHERE {where}"
             )
         )
         .mappings()

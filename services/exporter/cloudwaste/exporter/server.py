@@ -18,7 +18,7 @@ def build_app(settings: ExporterSettings) -> App:
     db = Database(settings.database_url)
     store = ExporterStore(db)
     exports = Exports(store, settings)
-    purger = Purger(db, store, exports.storage.delete)  # file:// or s3://, like the exports
+    purger = Purger(db, store, exports.storage)  # file:// or s3://, like the exports
     worker = ExportWorker(exports, store)  # exports run here, never on the RPC threads
     servicer = ExporterServicer(exports, store, purger, on_queued=worker.wake)
     name = exporter_service_pb2.DESCRIPTOR.services_by_name["ExporterService"].full_name

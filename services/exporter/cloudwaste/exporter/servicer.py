@@ -43,7 +43,28 @@ def export_run_pb(r) -> export_run_pb2.ExportRun:
         rows_written=r.rows_written,
         rows_total=r.rows_total,
         request_id=r.request_id or "",
+        files=[
+            export_run_pb2.ExportFile(
+                uri=f["uri"],
+                month=f.get("month", ""),
+                row_count=f.get("row_count", 0),
+                size_bytes=f.get("size_bytes", 0),
+                sha256=f.get("sha256", ""),
+            )
+            for f in r.files or []
+        ],
+        changed_after=timestamp(r.changed_after),
+        changed_before=timestamp(r.changed_before),
+        full=r.full_export,
+        previous_export=names.format("exportRuns", r.previous_export_id) if r.previous_export_id else "",
     )
+
+
+FORMATS = {
+    export_run_pb2.DATASET_FORMAT_UNSPECIFIED: "PARQUET",
+    export_run_pb2.DATASET_FORMAT_PARQUET: "PARQUET",
+    export_run_pb2.DATASET_FORMAT_JSONL_GZ: "JSONL_GZ",
+}
 
 
 def purge_run_pb(r) -> purge_run_pb2.PurgeRun:
@@ -59,6 +80,12 @@ def purge_run_pb(r) -> purge_run_pb2.PurgeRun:
         ml_partitions_created=list(r.ml_partitions_created or []),
         export_runs_removed=r.export_runs_removed,
         export_files_removed=list(r.export_files_removed or []),
+        finding_retention_days=r.finding_retention_days or 0,
+        scan_run_retention_days=r.scan_run_retention_days or 0,
+        findings_removed=r.findings_removed,
+        observations_removed=r.observations_removed,
+        scan_runs_removed=r.scan_runs_removed,
+        enrichment_runs_removed=r.enrichment_runs_removed,
         error_message=r.error_message or "",
         create_time=timestamp(r.create_time),
         end_time=timestamp(r.end_time),
@@ -72,14 +99,17 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
         self.exports, self.store, self.purger, self.on_queued = exports, store, purger, on_queued
 
     def ExportDataset(self, request, context):
-        if request.format not in (
-            export_run_pb2.DATASET_FORMAT_UNSPECIFIED,
-            export_run_pb2.DATASET_FORMAT_PARQUET,
-        ):
-            raise InvalidArgument("format", "only DATASET_FORMAT_PARQUET is supported")
+        if request.format not in FORMATS:
+            raise InvalidArgument("format", "must be DATASET_FORMAT_PARQUET or DATASET_FORMAT_JSONL_GZ")
         if len(request.request_id) > 128 or "\x00" in request.request_id:
             raise InvalidArgument("request_id", "must be at most 128 characters, without NUL")
-        run = self.exports.queue(request.destination_uri, request.labeled_only, request.request_id)
+        run = self.exports.queue(
+            request.destination_uri,
+            request.labeled_only,
+            request.request_id,
+            fmt=FORMATS[request.format],
+            full=request.full,
+        )
         self.on_queued()
         for r in self.exports.watch(run.id, context.is_active):
             yield exporter_service_pb2.ExportDatasetResponse(
@@ -91,19 +121,18 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
         return exporter_service_pb2.GetExportRunResponse(export_run=export_run_pb(run))
 
     def PurgeExpiredData(self, request, context):
-        defaults = RetentionPolicy()
-        policy = RetentionPolicy(
-            ml_retention_days=request.ml_retention_days
-            if request.HasField("ml_retention_days")
-            else defaults.ml_retention_days,
-            export_retention_days=request.export_retention_days
-            if request.HasField("export_retention_days")
-            else defaults.export_retention_days,
-            partitions_ahead=request.partitions_ahead
-            if request.HasField("partitions_ahead")
-            else defaults.partitions_ahead,
-            dry_run=request.dry_run,
-        )
+        given = {
+            field: getattr(request, field)
+            for field in (
+                "ml_retention_days",
+                "export_retention_days",
+                "partitions_ahead",
+                "finding_retention_days",
+                "scan_run_retention_days",
+            )
+            if request.HasField(field)
+        }
+        policy = RetentionPolicy(**given, dry_run=request.dry_run)
         return exporter_service_pb2.PurgeExpiredDataResponse(
             purge_run=purge_run_pb(self.purger.purge(policy))
         )

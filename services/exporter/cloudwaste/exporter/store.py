@@ -9,14 +9,17 @@ from cloudwaste.core import pagination
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import InvalidArgument, NotFound
 from cloudwaste.core.models import ExportRun, PurgeRun
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.orm import aliased
 
 
 class ExporterStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, destination_uri: str, fmt: str, labeled_only: bool, request_id: str = "") -> ExportRun:
+    def create(
+        self, destination_uri: str, fmt: str, labeled_only: bool, request_id: str = "", full: bool = False
+    ) -> ExportRun:
         """A PENDING run for the export worker. With a request id, a repeated call returns the run
         the first one created (AIP-155); the id reused for another request is an error."""
         with self.db.transaction() as s:
@@ -26,10 +29,11 @@ class ExporterStore:
                     select(ExportRun).where(ExportRun.request_id == request_id)
                 ).scalar_one_or_none()
                 if same is not None:
-                    if (same.destination_uri, same.format, same.labeled_only) != (
+                    if (same.destination_uri, same.format, same.labeled_only, same.full_export) != (
                         destination_uri,
                         fmt,
                         labeled_only,
+                        full,
                     ):
                         raise InvalidArgument("request_id", "was already used for a different export request")
                     return same
@@ -39,6 +43,8 @@ class ExporterStore:
                 destination_uri=destination_uri,
                 labeled_only=labeled_only,
                 request_id=request_id or None,
+                full_export=full,
+                files=[],
             )
             s.add(run)
             s.flush()
@@ -46,11 +52,19 @@ class ExporterStore:
             return run
 
     def claim_next(self, worker: str) -> ExportRun | None:
-        """Takes the oldest PENDING export; workers (replicas) never take the same (SKIP LOCKED)."""
+        """Takes the oldest PENDING export whose destination has none RUNNING: exports to one
+        destination run one after the other (each continues the previous one's window); workers
+        (replicas) never take the same. Claims are serialized by a transaction lock (they are
+        short), so two workers cannot both see a destination free."""
+        other = aliased(ExportRun)
+        busy = select(other.id).where(
+            other.state == "RUNNING", other.destination_uri == ExportRun.destination_uri
+        )
         with self.db.transaction() as s:
+            s.execute(select(func.pg_advisory_xact_lock(func.hashtext("export_runs:claim"))))
             run = s.execute(
                 select(ExportRun)
-                .where(ExportRun.state == "PENDING")
+                .where(ExportRun.state == "PENDING", ~busy.exists())
                 .order_by(ExportRun.create_time)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -61,6 +75,41 @@ class ExporterStore:
             s.flush()
             return run
 
+    def previous_export(self, destination_uri: str, fmt: str, labeled_only: bool) -> ExportRun | None:
+        """The newest successful export of the same stream (destination, format, labeled_only)."""
+        with self.db.transaction() as s:
+            return s.execute(
+                select(ExportRun)
+                .where(
+                    ExportRun.state == "SUCCEEDED",
+                    ExportRun.destination_uri == destination_uri,
+                    ExportRun.format == fmt,
+                    ExportRun.labeled_only == labeled_only,
+                    ExportRun.changed_before.is_not(None),
+                )
+                .order_by(ExportRun.changed_before.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    def started(self, run_id: uuid.UUID, **values) -> None:
+        """Records what the worker decided when it started (the window, the previous export)."""
+        with self.db.transaction() as s:
+            s.execute(update(ExportRun).where(ExportRun.id == run_id).values(**values))
+
+    def record_file(self, run_id: uuid.UUID, uri: str) -> None:
+        """Notes a file about to be published, before it is: a failed or abandoned run's files
+        can then be withdrawn, and none escapes retention by belonging to no run."""
+        with self.db.transaction() as s:
+            s.execute(
+                update(ExportRun)
+                .where(ExportRun.id == run_id)
+                .values(
+                    files=ExportRun.files.op("||")(
+                        func.jsonb_build_array(func.jsonb_build_object("uri", uri))
+                    )
+                )
+            )
+
     def progress(self, run_id: uuid.UUID, written: int, total: int) -> None:
         with self.db.transaction() as s:
             s.execute(
@@ -70,9 +119,9 @@ class ExporterStore:
     def finish(self, run_id: uuid.UUID, **values) -> ExportRun:
         with self.db.transaction() as s:
             run = s.get(ExportRun, run_id)
+            values.setdefault("end_time", dt.datetime.now(dt.UTC))
             for k, v in values.items():
                 setattr(run, k, v)
-            run.end_time = dt.datetime.now(dt.UTC)
             s.flush()
             return run
 
@@ -84,13 +133,31 @@ class ExporterStore:
             return run
 
     # --- retention -------------------------------------------------------------------------------
-    def export_runs_before(self, cutoff: dt.datetime) -> list[ExportRun]:
-        """Ended export runs created before `cutoff` (a running one is never touched)."""
+    def export_runs_with_files(self) -> list[ExportRun]:
+        """Ended export runs that still hold files (a running one is never touched)."""
         with self.db.transaction() as s:
             return list(
                 s.execute(
                     select(ExportRun)
-                    .where(ExportRun.create_time < cutoff, ExportRun.state != "RUNNING")
+                    .where(
+                        ExportRun.state.in_(("SUCCEEDED", "FAILED")), ExportRun.files != text("'[]'::jsonb")
+                    )
+                    .order_by(ExportRun.create_time)
+                ).scalars()
+            )
+
+    def export_runs_without_files(self, created_before: dt.datetime) -> list[ExportRun]:
+        """Ended export runs created before `created_before` that hold no file and no manifest."""
+        with self.db.transaction() as s:
+            return list(
+                s.execute(
+                    select(ExportRun)
+                    .where(
+                        ExportRun.create_time < created_before,
+                        ExportRun.state.in_(("SUCCEEDED", "FAILED")),
+                        ExportRun.files == text("'[]'::jsonb"),
+                        ExportRun.manifest_uri.is_(None),
+                    )
                     .order_by(ExportRun.create_time)
                 ).scalars()
             )
@@ -113,6 +180,8 @@ class ExporterStore:
                 ml_partitions_created=[],
                 export_runs_removed=0,
                 export_files_removed=[],
+                finding_retention_days=policy.finding_retention_days,
+                scan_run_retention_days=policy.scan_run_retention_days,
             )
             s.add(run)
             s.flush()
@@ -130,20 +199,8 @@ class ExporterStore:
 
     def list_purge_runs(self, page_size: int, page_token: str) -> tuple[list[PurgeRun], str]:
         """Newest first, keyset-paginated on (create_time, id)."""
-        after = pagination.decode_keyset(page_token, {})
-        query = select(PurgeRun)
-        if after is not None:
-            query = query.where(tuple_(PurgeRun.create_time, PurgeRun.id) < tuple_(*after))
         with self.db.transaction() as s:
-            rows = list(
-                s.execute(
-                    query.order_by(PurgeRun.create_time.desc(), PurgeRun.id.desc()).limit(page_size + 1)
-                ).scalars()
-            )
-        if len(rows) <= page_size:
-            return rows, ""
-        rows = rows[:page_size]
-        return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, {})
+            return pagination.newest_first(s, select(PurgeRun), PurgeRun, page_size, page_token, {})
 
     def previous_columns(self) -> list[str] | None:
         """The columns of the newest successful export that recorded them (for schema drift)."""
@@ -156,15 +213,25 @@ class ExporterStore:
             ).scalar_one_or_none()
         return list(quality["columns"]) if quality and "columns" in quality else None
 
-    def fail_stale_export_runs(self, started_before: dt.datetime) -> int:
-        """Exports left RUNNING by an exporter that died end FAILED: no run stays RUNNING for ever."""
+    def fail_stale_export_runs(
+        self, started_before: dt.datetime, states: tuple[str, ...] = ("RUNNING",)
+    ) -> list[ExportRun]:
+        """Exports left RUNNING by an exporter that died (or PENDING with no exporter to take
+        them) end FAILED: no run stays RUNNING for ever. Returns them, with the files they had
+        recorded, for withdrawal."""
         with self.db.transaction() as s:
-            return s.execute(
-                update(ExportRun)
-                .where(ExportRun.state.in_(("PENDING", "RUNNING")), ExportRun.create_time < started_before)
-                .values(
-                    state="FAILED",
-                    end_time=dt.datetime.now(dt.UTC),
-                    error_message="the exporter running this export stopped; export again",
-                )
-            ).rowcount
+            return list(
+                s.execute(
+                    update(ExportRun)
+                    .where(
+                        ExportRun.state.in_(states),
+                        func.coalesce(ExportRun.start_time, ExportRun.create_time) < started_before,
+                    )
+                    .values(
+                        state="FAILED",
+                        end_time=dt.datetime.now(dt.UTC),
+                        error_message="the exporter running this export stopped; export again",
+                    )
+                    .returning(ExportRun)
+                ).scalars()
+            )

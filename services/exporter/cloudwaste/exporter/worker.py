@@ -1,12 +1,14 @@
 """The export worker: threads of the exporter process that claim PENDING export runs (SKIP LOCKED,
 so replicas share the work) and execute them, never on the RPC threads. On shutdown the export in
 hand stops between batches and ends FAILED with the reason; runs left RUNNING by an exporter that
-died are failed by the monthly purge (or at this worker's start) after 6 hours."""
+died are failed, and their files withdrawn, by any export worker (or the monthly purge) once they
+have run longer than `stale_after` (default 2 hours: a 10-million-row export takes minutes)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from cloudwaste.core.workers import ClaimingWorker
 from cloudwaste.exporter.runs import Exports
@@ -14,22 +16,35 @@ from cloudwaste.exporter.store import ExporterStore
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = dt.timedelta(hours=6)
+STALE_AFTER = dt.timedelta(hours=2)
+REAP_EVERY = 60.0  # seconds between looks for stale runs
 
 
 class ExportWorker(ClaimingWorker):
     name = "export-worker"
 
     def __init__(
-        self, exports: Exports, store: ExporterStore, threads: int = 1, poll_seconds: float = 2.0
+        self,
+        exports: Exports,
+        store: ExporterStore,
+        threads: int = 1,
+        poll_seconds: float = 2.0,
+        stale_after: dt.timedelta = STALE_AFTER,
     ) -> None:
         super().__init__(threads, poll_seconds)
-        self.exports, self.store = exports, store
+        self.exports, self.store, self.stale_after = exports, store, stale_after
+        self._last_reap = 0.0
 
     def on_start(self) -> None:
-        self.store.fail_stale_export_runs(dt.datetime.now(dt.UTC) - STALE_AFTER)
+        self._reap()
+
+    def _reap(self) -> None:
+        self._last_reap = time.monotonic()
+        self.exports.reap_stale(dt.datetime.now(dt.UTC) - self.stale_after)
 
     def iterate(self) -> bool:
+        if time.monotonic() - self._last_reap > REAP_EVERY:
+            self._reap()
         run = self.store.claim_next(self.worker_id)
         if run is None:
             return False

@@ -10,7 +10,7 @@ from cloudwaste.core.db import Database
 from cloudwaste.core.errors import InvalidArgument, NotFound
 from cloudwaste.core.models import ExportRun, ModelVersion, TrainingRun
 from cloudwaste.predictor.train import TrainedModel
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, update
 
 
 def version_name(kind: str, version: int) -> str:
@@ -47,11 +47,16 @@ class PredictorStore:
             return run
 
     def latest_export_uri(self) -> str | None:
-        """The dataset of the newest successful export (a read of the exporter's table)."""
+        """The dataset as of the newest successful Parquet export that wrote something: its
+        manifest (a read of the exporter's table)."""
         with self.db.transaction() as s:
             return s.execute(
-                select(ExportRun.dataset_uri)
-                .where(ExportRun.state == "SUCCEEDED", ExportRun.dataset_uri.is_not(None))
+                select(ExportRun.manifest_uri)
+                .where(
+                    ExportRun.state == "SUCCEEDED",
+                    ExportRun.format == "PARQUET",
+                    ExportRun.manifest_uri.is_not(None),
+                )
                 .order_by(ExportRun.create_time.desc())
                 .limit(1)
             ).scalar_one_or_none()
@@ -97,24 +102,11 @@ class PredictorStore:
         self, page_size: int, page_token: str
     ) -> tuple[list[tuple[TrainingRun, ModelVersion | None]], str]:
         """Newest first, keyset-paginated on (create_time, id)."""
-        after = pagination.decode_keyset(page_token, {})
         query = select(TrainingRun, ModelVersion).outerjoin(
             ModelVersion, ModelVersion.id == TrainingRun.model_version_id
         )
-        if after is not None:
-            query = query.where(tuple_(TrainingRun.create_time, TrainingRun.id) < tuple_(*after))
         with self.db.transaction() as s:
-            rows = [
-                tuple(r)
-                for r in s.execute(
-                    query.order_by(TrainingRun.create_time.desc(), TrainingRun.id.desc()).limit(page_size + 1)
-                ).all()
-            ]
-        if len(rows) <= page_size:
-            return rows, ""
-        rows = rows[:page_size]
-        last = rows[-1][0]
-        return rows, pagination.encode_keyset(last.create_time, last.id, {})
+            return pagination.newest_first(s, query, TrainingRun, page_size, page_token, {})
 
     def fail_training_run(self, run_id: uuid.UUID, message: str) -> None:
         with self.db.transaction() as s:
@@ -178,17 +170,8 @@ class PredictorStore:
         self, kind: str | None, page_size: int, page_token: str
     ) -> tuple[list[ModelVersion], str]:
         """Newest first, keyset-paginated on (create_time, id)."""
-        filters = {"kind": kind or ""}
-        after = pagination.decode_keyset(page_token, filters)
+        q = select(ModelVersion)
+        if kind:
+            q = q.where(ModelVersion.model_kind == kind)
         with self.db.transaction() as s:
-            q = select(ModelVersion)
-            if kind:
-                q = q.where(ModelVersion.model_kind == kind)
-            if after is not None:
-                q = q.where(tuple_(ModelVersion.create_time, ModelVersion.id) < tuple_(*after))
-            order = (ModelVersion.create_time.desc(), ModelVersion.id.desc())
-            rows = list(s.execute(q.order_by(*order).limit(page_size + 1)).scalars())
-        if len(rows) <= page_size:
-            return rows, ""
-        rows = rows[:page_size]
-        return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, filters)
+            return pagination.newest_first(s, q, ModelVersion, page_size, page_token, {"kind": kind or ""})

@@ -8,8 +8,10 @@ the rule's confidence level alone, mapped to the deletion rate seen in training 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +36,15 @@ class TrainedModel:
     feature_spec: dict
 
 
-def load_labeled_rows(source: Path | str | pa.NativeFile) -> tuple[list[dict], np.ndarray]:
+def load_labeled_rows(sources) -> tuple[list[dict], np.ndarray]:
     """Feature rows and labels from explicit decisions, oldest decision first.
 
-    `source` is a local path or an open random-access file (what `Storage.open_input` returns for
-    file:// and s3:// datasets alike).
+    `sources` is one Parquet source or a sequence of them, oldest export first: local paths or open
+    random-access files (what `Storage.open_input` returns for file:// and s3:// alike).
+
+    Incremental exports repeat a row that changed (a label given after it was exported): the
+    version with the latest changed_at is the row (`cloudwaste.core.datasets`); older versions,
+    even labeled ones, are dropped.
 
     Implicit labels (a resource that disappeared while its finding was open, label_source
     "implicit") are not used yet: they are a weaker, differently biased signal.
@@ -48,33 +54,22 @@ def load_labeled_rows(source: Path | str | pa.NativeFile) -> tuple[list[dict], n
     row: what was known when it was first detected) keeps that from weighting the labels and
     from putting the same finding on both sides of the time split.
     """
-    records = []
-    with pq.ParquetFile(source) as parquet:  # closes only what it opened itself
-        names = set(parquet.schema_arrow.names)
-        columns = [
-            *(["label_source"] if "label_source" in names else []),
-            "resource_hash",
-            "detected_at",
-            "labeled_at",
-            "provider",
-            "resource_type",
-            "region_group",
-            "detection_scenario",
-            "confidence_level",
-            "resource_age_days",
-            "cost_monthly",
-            "tags_anonymized",
-            "user_action",
-        ]
-        # Batch by batch, keeping only explicitly labeled rows: memory follows the labels, not the
-        # export (most rows of a large export carry no decision).
-        for batch in parquet.iter_batches(batch_size=65_536, columns=columns):
-            keep = pc.is_in(batch.column("user_action"), value_set=pa.array(["deleted", "kept", "ignored"]))
-            if "label_source" in names:
-                keep = pc.and_(
-                    keep, pc.fill_null(pc.not_equal(batch.column("label_source"), "implicit"), True)
-                )
-            records.extend(batch.filter(keep).to_pylist())
+    if isinstance(sources, str | Path | pa.NativeFile):
+        sources = [sources]
+    latest: dict[str, dict] = {}  # key -> the newest labeled version seen
+    for source in sources:
+        for labeled, cleared in _versions(source, latest):
+            for r in labeled:
+                seen = latest.get(r["key"])
+                if seen is None or _version(r) >= _version(seen):
+                    latest[r["key"]] = r
+            for key, changed_at in cleared:  # a newer version without a label: the label was withdrawn
+                seen = latest.get(key)
+                if seen is not None and (changed_at or _EPOCH) > _version(seen):
+                    del latest[key]
+    records = [
+        r for r in latest.values() if r["user_action"] in LABELS and r.get("label_source") != "implicit"
+    ]
     records.sort(key=lambda r: (r["detected_at"], r["labeled_at"]))
     first: dict[tuple[str, str], dict] = {}
     for r in records:
@@ -95,6 +90,63 @@ def load_labeled_rows(source: Path | str | pa.NativeFile) -> tuple[list[dict], n
     ]
     labels = np.array([1 if r["user_action"] == "deleted" else 0 for r in records], dtype=np.int64)
     return rows, labels
+
+
+LABELS = ("deleted", "kept", "ignored")
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _version(row: dict) -> dt.datetime:
+    return row.get("changed_at") or _EPOCH
+
+
+def _versions(source, labeled_keys: dict) -> Iterator[tuple[list[dict], list[tuple]]]:
+    """Per batch of one Parquet source: its labeled rows (dicts with a "key"), and (key, changed_at)
+    of its unlabeled rows whose key is among `labeled_keys`. Memory follows the labels, not the
+    export: most rows of a large export carry no decision and never become Python objects."""
+    with pq.ParquetFile(source) as parquet:  # closes only what it opened itself
+        names = set(parquet.schema_arrow.names)
+        optional = [c for c in ("label_source", "changed_at") if c in names]
+        columns = [*optional, *FEATURE_SOURCE_COLUMNS]
+        for batch in parquet.iter_batches(batch_size=65_536, columns=columns):
+            key = pc.binary_join_element_wise(
+                batch.column("resource_hash"),
+                batch.column("detection_scenario"),
+                pc.cast(batch.column("detected_at"), pa.string()),
+                "|",
+            )
+            batch = batch.append_column("key", key)
+            has_label = pc.is_valid(batch.column("user_action"))
+            labeled = batch.filter(has_label).to_pylist()
+            cleared: list[tuple] = []
+            if labeled_keys and "changed_at" in names:
+                candidates = batch.filter(
+                    pc.and_(pc.invert(has_label), pc.is_in(key, value_set=pa.array(list(labeled_keys))))
+                )
+                cleared = list(
+                    zip(
+                        candidates.column("key").to_pylist(),
+                        candidates.column("changed_at").to_pylist(),
+                        strict=True,
+                    )
+                )
+            yield labeled, cleared
+
+
+FEATURE_SOURCE_COLUMNS = (
+    "resource_hash",
+    "detected_at",
+    "labeled_at",
+    "provider",
+    "resource_type",
+    "region_group",
+    "detection_scenario",
+    "confidence_level",
+    "resource_age_days",
+    "cost_monthly",
+    "tags_anonymized",
+    "user_action",
+)
 
 
 def features_frame(rows: list[dict]):
@@ -157,7 +209,8 @@ def to_onnx(model) -> bytes:
     return onx.SerializeToString()
 
 
-def train_waste_model(source: Path | str | pa.NativeFile, seed: int = 0) -> TrainedModel:
+def train_waste_model(source, seed: int = 0) -> TrainedModel:
+    """`source`: one Parquet source or a sequence of them, oldest export first (load_labeled_rows)."""
     rows, y = load_labeled_rows(source)
     if len(rows) < MIN_LABELED_ROWS:
         raise FailedPrecondition(

@@ -11,9 +11,11 @@ serving when it is activated. A failure ends the run FAILED with a message safe 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
+from cloudwaste.core.datasets import parquet_files
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument
 from cloudwaste.core.models import ModelVersion, TrainingRun
 from cloudwaste.core.storage import Storage
@@ -40,15 +42,16 @@ class Trainer:
         self.store, self.holder, self.settings = store, holder, settings
         self.storage = storage or settings.storage()  # file:// or s3://, confined to the dataset root
 
-    def dataset(self, uri: str) -> str:
-        """The normalized URI of an existing dataset file under the dataset root."""
-        example = (
-            "file:///exports/ml_training_data-....parquet or s3://bucket/exports/ml_training_data-....parquet"
-        )
+    def dataset(self, uri: str) -> list[str]:
+        """The Parquet files an existing dataset under the dataset root stands for: an export
+        folder (all of it), one of its manifests (the dataset as of that export) or one file
+        (`cloudwaste.core.datasets.parquet_files`)."""
+        example = "file:///exports, s3://bucket/exports or .../exports/_manifests/<export>.json"
         resolved = self.storage.resolve("dataset_uri", uri, example)
-        if self.storage.info(resolved) is None:
-            raise InvalidArgument("dataset_uri", f"{uri} does not exist")
-        return resolved
+        files = parquet_files(self.storage, "dataset_uri", resolved)
+        if not files:
+            raise InvalidArgument("dataset_uri", f"{uri} holds no Parquet export")
+        return files
 
     def queue(self, dataset_uri: str, activate: bool = True, request_id: str = "") -> TrainingRun:
         """Checks the dataset and queues a PENDING run for a training worker (the RPC path)."""
@@ -60,9 +63,11 @@ class Trainer:
         from cloudwaste.predictor.train import train_waste_model  # the training stack loads lazily
 
         try:
-            resolved = self.dataset(run.dataset_uri)
-            with self.storage.open_input(resolved) as source:
-                trained = train_waste_model(source)
+            with contextlib.ExitStack() as stack:
+                sources = [
+                    stack.enter_context(self.storage.open_input(f)) for f in self.dataset(run.dataset_uri)
+                ]
+                trained = train_waste_model(sources)
             run, mv = self.store.register(run.id, "waste", trained, activate=run.activate)
         except Exception as exc:
             message = (

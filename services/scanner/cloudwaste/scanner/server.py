@@ -17,7 +17,8 @@ from cloudwaste.scanner.worker import ScanWorker
 
 
 def enricher_notifier(address: str):
-    """EnrichScanRun over gRPC with a deadline; raises when the enricher does not answer OK."""
+    """EnrichScanRun over gRPC with a deadline; raises when the enricher does not answer OK. OK means
+    the enrichment is queued (the enricher's worker runs it), so the call is quick."""
     if not address:
         return None
     from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc
@@ -26,7 +27,7 @@ def enricher_notifier(address: str):
     stub = enricher_service_pb2_grpc.EnricherServiceStub(channel)
 
     def notify(scan_run: str) -> None:
-        stub.EnrichScanRun(enricher_service_pb2.EnrichScanRunRequest(scan_run=scan_run), timeout=120)
+        stub.EnrichScanRun(enricher_service_pb2.EnrichScanRunRequest(scan_run=scan_run), timeout=30)
 
     return notify
 

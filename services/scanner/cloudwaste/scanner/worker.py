@@ -1,5 +1,6 @@
 """Background scan execution: claims pending runs (SKIP LOCKED), scans, then hands the run to the
-enricher at least once (retried until EnrichScanRun answers OK)."""
+enricher at least once (retried until EnrichScanRun answers OK, meaning the enricher queued it; its
+enrichment worker runs it)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,82 @@
+"""The enrichment worker: threads of the enricher process that claim PENDING enrichment runs (SKIP
+LOCKED, so replicas share the work) and execute them, never on the RPC threads.
+
+A run ends SUCCEEDED with its rows enriched, or FAILED with a message safe to show once it has
+failed MAX_ATTEMPTS times (each failure before that queues it again, taken after a delay;
+EnrichScanRun queues a FAILED run again). On shutdown the run in hand is rolled back and queued again for another worker. A
+run left RUNNING by an enricher that died (claimed longer ago than the run timeout) is taken back:
+queued again, or FAILED once it had MAX_ATTEMPTS; checked at start and every `recover_every` seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from cloudwaste.core.errors import CloudWasteError
+from cloudwaste.core.models import EnrichmentRun
+from cloudwaste.core.workers import ClaimingWorker
+from cloudwaste.enricher.store import ClaimLost, EnricherStore, Interrupted
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+class EnrichmentWorker(ClaimingWorker):
+    name = "enrichment-worker"
+
+    def __init__(
+        self,
+        store: EnricherStore,
+        threads: int = 2,
+        poll_seconds: float = 2.0,
+        run_timeout: dt.timedelta = dt.timedelta(minutes=15),
+        recover_every: float = 60.0,  # seconds between two looks for runs of a dead worker
+    ) -> None:
+        super().__init__(threads, poll_seconds)
+        self.store, self.run_timeout, self.recover_every = store, run_timeout, recover_every
+        self._next_recovery = 0.0
+
+    def on_start(self) -> None:
+        self.recover()
+
+    def iterate(self) -> bool:
+        if time.monotonic() >= self._next_recovery:
+            self.recover()
+        run = self.store.claim_next(self.worker_id)
+        if run is None:
+            return False
+        self.execute(run)
+        return True
+
+    def recover(self) -> None:
+        """Takes back the runs of workers that died (see the module docstring)."""
+        self._next_recovery = time.monotonic() + self.recover_every
+        queued, failed = self.store.recover_stale(dt.datetime.now(dt.UTC) - self.run_timeout, MAX_ATTEMPTS)
+        if queued or failed:
+            log.warning(
+                "took back enrichment runs left running by a stopped enricher",
+                extra={"queued_again": queued, "failed": failed},
+            )
+
+    def execute(self, run: EnrichmentRun) -> None:
+        scan_run = f"scanRuns/{run.scan_run_id}"
+        try:
+            done = self.store.enrich_rows(run.scan_run_id, self.worker_id, self.stopping)
+            log.info("enrichment finished", extra={"scan_run": scan_run, "rows": done.rows_enriched})
+        except ClaimLost:
+            log.warning(
+                "enrichment run taken back by another worker; its work was discarded",
+                extra={"scan_run": scan_run},
+            )
+        except Interrupted:
+            self.store.release(run.scan_run_id, self.worker_id)
+            log.info("enricher stopping: enrichment run queued again", extra={"scan_run": scan_run})
+        except Exception as exc:  # the run ends FAILED, never RUNNING for ever
+            message = (
+                str(exc) if isinstance(exc, CloudWasteError) else "enrichment failed; see the enricher log"
+            )
+            log.exception("enrichment failed", extra={"scan_run": scan_run})
+            # a failure is retried (after store.RETRY_DELAY) until the run has had MAX_ATTEMPTS
+            self.store.fail(run.scan_run_id, self.worker_id, message, retry=run.attempts < MAX_ATTEMPTS)
