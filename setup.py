@@ -10,7 +10,14 @@ import pathlib
 
 from setuptools import find_namespace_packages, setup
 
-ROOTS = ["dev", "services/core", "services/scanner", "services/enricher", "services/exporter", "services/predictor"]
+ROOTS = [
+    "dev",
+    "services/core",
+    "services/scanner",
+    "services/enricher",
+    "services/exporter",
+    "services/predictor",
+]
 
 packages, package_dir = [], {}
 for root in ROOTS:

@@ -342,3 +342,10 @@ def test_the_images_stay_apart():
     """The predictor's image carries no cloud SDK, the scanner's no training stack."""
     assert not image_distributions("predictor") & {"boto3", "botocore"}
     assert not image_distributions("scanner") & {"onnxruntime", "scikit-learn", "pyarrow", "numpy"}
+
+
+def test_rewrite_export_runs_in_the_exporter_image():
+    """`cloudwaste rewrite-export` (GDPR erasure, README "Privacy") runs where the exporter's storage
+    settings are: in its image (`kubectl exec` into the exporter)."""
+    argv = ["rewrite-export", "--dataset-uri", "file:///exports/weekly", "--tenant-hash", "0" * 64]
+    assert missing_dependencies(argv, "exporter") == []

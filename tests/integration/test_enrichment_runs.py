@@ -236,7 +236,7 @@ def test_a_running_run_of_a_dead_worker_is_taken_over(store):
     done = store.get(stale)
     assert done.state == "SUCCEEDED" and done.claimed_by == worker.worker_id
     # the dead worker, if it was only slow, cannot end the run again
-    assert store.fail(stale, "dead-worker", "late") is False
+    assert store.fail(stale, "dead-worker", 13, "late") is False
     with pytest.raises(ClaimLost):
         store.enrich_rows(stale, "dead-worker")
     assert store.get(stale).state == "SUCCEEDED"

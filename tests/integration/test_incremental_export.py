@@ -256,6 +256,20 @@ def test_full_and_jsonl_exports(stack):
     full = export(stack.exporter, f"{root}/json", full=True)
     assert full.full and full.row_count == n and not full.HasField("changed_after")
 
+    # the runs of one destination, newest first, page by page
+    listed, token = [], ""
+    while True:
+        page = stack.exporter.ListExportRuns(
+            exporter_service_pb2.ListExportRunsRequest(
+                page_size=2, page_token=token, destination_uri=f"{root}/json"
+            )
+        )
+        listed += [r.name for r in page.export_runs]
+        token = page.next_page_token
+        if not token:
+            break
+    assert listed == [full.name, *listed[1:3], jsonl.name] and len(listed) == 4
+
 
 def test_a_crashed_export_is_failed_and_its_files_withdrawn(stack):
     from cloudwaste.core.db import Database

@@ -63,6 +63,25 @@ def _seed(url: str, export_root) -> dict:
     }
 
 
+ENDED = (purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED, purge_run_pb2.PURGE_RUN_STATE_FAILED)
+
+
+def purge(stack, timeout: float = 60, **fields):
+    """PurgeExpiredData queues the purge (PENDING) and returns; the exporter's worker runs it."""
+    run = stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest(**fields)).purge_run
+    assert run.state == purge_run_pb2.PURGE_RUN_STATE_PENDING
+    return wait(stack, run, timeout)
+
+
+def wait(stack, run, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while run.state not in ENDED:
+        assert time.monotonic() < deadline, f"{run.name} did not end"
+        time.sleep(0.05)
+        run = stack.exporter.GetPurgeRun(exporter_service_pb2.GetPurgeRunRequest(name=run.name)).purge_run
+    return run
+
+
 def _tables(url: str) -> set[str]:
     engine = sa.create_engine(url)
     with engine.connect() as c:
@@ -89,17 +108,17 @@ def test_purge_drops_expired_months_creates_ahead_and_records_it(stack):
     before = _tables(stack.database_url)
     ahead = {m.name for m in partitions.months_ahead(NOW, 3)}
 
-    dry = stack.exporter.PurgeExpiredData(
-        exporter_service_pb2.PurgeExpiredDataRequest(dry_run=True)
-    ).purge_run
+    dry = purge(stack, dry_run=True)
     assert dry.dry_run and dry.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED
     assert list(dry.ml_partitions_dropped) == [seeded["old"]] and dry.ml_rows_removed == 3
     assert list(dry.export_files_removed) == [old_file] and dry.export_runs_removed == 1
     assert _tables(stack.database_url) == before, "a dry run removes and creates nothing"
     assert os.path.exists(old_path)
 
-    run = stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest()).purge_run
-    assert run.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED and not run.dry_run
+    run = purge(stack)
+    assert (
+        run.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED and not run.dry_run and not run.HasField("error")
+    )
     assert run.ml_retention_days == 1095 and run.export_retention_days == 365
     assert run.finding_retention_days == run.scan_run_retention_days == 365
     assert list(run.ml_partitions_dropped) == [seeded["old"]] and run.ml_rows_removed == 3
@@ -117,7 +136,7 @@ def test_purge_drops_expired_months_creates_ahead_and_records_it(stack):
     kept = stack.exporter.GetExportRun(exporter_service_pb2.GetExportRunRequest(name=export.name)).export_run
     assert len(kept.files) == 2 and kept.manifest_uri == export.manifest_uri
 
-    again = stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest()).purge_run
+    again = purge(stack)
     assert again.ml_rows_removed == 0 and not again.ml_partitions_created and again.export_runs_removed == 0
     assert not again.export_files_removed
 
@@ -145,15 +164,54 @@ def test_bad_retention_is_invalid_argument_naming_the_field(stack, request_field
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith(field)
 
 
-def test_a_second_purge_while_one_runs_does_nothing(stack):
+def test_purges_run_one_at_a_time_and_a_retry_follows_the_first(stack):
+    """A CronJob retry with the same request id follows the first purge; a second purge queued
+    while one runs waits for it; one that finds the purge lock held (another process purging)
+    ends FAILED with FAILED_PRECONDITION in its status."""
+    first = stack.exporter.PurgeExpiredData(
+        exporter_service_pb2.PurgeExpiredDataRequest(request_id="purge-2026-12")
+    ).purge_run
+    retry = stack.exporter.PurgeExpiredData(
+        exporter_service_pb2.PurgeExpiredDataRequest(request_id="purge-2026-12")
+    ).purge_run
+    assert retry.name == first.name and first.request_id == "purge-2026-12"
+    with pytest.raises(grpc.RpcError) as err:
+        stack.exporter.PurgeExpiredData(
+            exporter_service_pb2.PurgeExpiredDataRequest(request_id="purge-2026-12", dry_run=True)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith(
+        "request_id"
+    )
+    assert wait(stack, first).state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED
+
     engine = sa.create_engine(stack.database_url)
-    with engine.connect() as held:  # what a purge still running holds
+    with engine.connect() as held:  # another process purging holds the lock
         held.execute(sa.text("SELECT pg_advisory_lock(hashtext('cloudwaste.purge'))"))
-        with pytest.raises(grpc.RpcError) as err:
-            stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest())
+        blocked = purge(stack)
         held.execute(sa.text("SELECT pg_advisory_unlock(hashtext('cloudwaste.purge'))"))
     engine.dispose()
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "another purge" in err.value.details()
+    assert blocked.state == purge_run_pb2.PURGE_RUN_STATE_FAILED and "another purge" in blocked.error_message
+    assert blocked.error.code == 9 and blocked.error.message == blocked.error_message  # FAILED_PRECONDITION
+
+
+def test_a_purge_left_running_by_a_dead_exporter_fails_and_the_next_one_runs(stack):
+    from cloudwaste.core.db import Database
+    from cloudwaste.exporter.purge import RetentionPolicy
+    from cloudwaste.exporter.store import ExporterStore
+
+    store = ExporterStore(Database(stack.database_url))
+    dead = store.create_purge_run(RetentionPolicy(), NOW)
+    assert store.claim_next_purge("dead-exporter").id == dead.id
+    queued = stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest()).purge_run
+    time.sleep(0.5)
+    assert (
+        stack.exporter.GetPurgeRun(exporter_service_pb2.GetPurgeRunRequest(name=queued.name)).purge_run.state
+        == purge_run_pb2.PURGE_RUN_STATE_PENDING
+    ), "one purge at a time"
+    assert store.fail_stale_purge_runs(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 1
+    failed = store.get_purge_run(dead.id)
+    assert failed.state == "FAILED" and failed.error_code == 10 and "stopped" in failed.error_message
+    assert wait(stack, queued).state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED
 
 
 def test_dropping_an_expired_month_does_not_block_writes_to_the_others(stack):
@@ -172,23 +230,19 @@ def test_dropping_an_expired_month_does_not_block_writes_to_the_others(stack):
     writer = engine.connect()
     writer.execute(sa.text(insert))  # an open transaction writing this month: the detach must wait for it
     result = {}
-    purge = threading.Thread(
-        target=lambda: result.setdefault(
-            "run", stack.exporter.PurgeExpiredData(exporter_service_pb2.PurgeExpiredDataRequest(), timeout=60)
-        )
-    )
-    purge.start()
+    purge_thread = threading.Thread(target=lambda: result.setdefault("run", purge(stack)))
+    purge_thread.start()
     time.sleep(1.0)  # the purge is now waiting in its detach
     with engine.connect() as other:
         other.execute(sa.text("SET lock_timeout = '2s'"))
         other.execute(sa.text(insert))  # not blocked
         other.commit()
-    assert purge.is_alive(), "the purge did not wait for the open writer"
+    assert purge_thread.is_alive(), "the purge did not wait for the open writer"
     writer.commit()
     writer.close()
-    purge.join(60)
+    purge_thread.join(60)
     engine.dispose()
-    run = result["run"].purge_run
+    run = result["run"]
     assert run.state == purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED and list(run.ml_partitions_dropped) == [
         seeded["old"]
     ]

@@ -41,7 +41,8 @@ def test_one_account_has_one_scan_running_at_a_time(database_url):
     first, second = store.create_scan_run(acc.id, []), store.create_scan_run(acc.id, [])
     assert store.claim_next_run("w1")[0].id == first.id
     assert store.claim_next_run("w2") is None  # waits until the first one ends
-    store.finish_run(first.id, [], "stopped")
+    ended = store.finish_run(first.id, [], (10, "stopped"))
+    assert (ended.state, ended.error_code, ended.error_message) == ("FAILED", 10, "stopped")
     assert store.claim_next_run("w2")[0].id == second.id
     store.db.dispose()
 

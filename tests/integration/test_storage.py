@@ -247,6 +247,7 @@ def test_an_export_that_fails_half_way_leaves_nothing_visible(stack, stored, mon
     monkeypatch.setattr(export, "pq", SimpleNamespace(ParquetWriter=FailingWriter))
     run = stored.export(f"{stored.root}/weekly")[-1].export_run  # the run carries the failure
     assert run.state == export_run_pb2.EXPORT_RUN_STATE_FAILED and "export failed" in run.error_message
+    assert run.error.code == 13 and run.error.message == run.error_message  # google.rpc.Status INTERNAL
     assert "OSError" not in run.error_message and not run.manifest_uri and not run.files
     assert FailingWriter.batches == 2
     assert stored.everything() == []

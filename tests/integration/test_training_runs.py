@@ -51,10 +51,9 @@ def test_two_workers_never_claim_the_same_run_and_stale_runs_fail(database_url):
         )
     engine.dispose()
     assert b.fail_stale_training_runs(dt.timedelta(hours=2)) == 1
-    assert (
-        b.get_training_run(first.id)[0].state == "FAILED"
-        and b.get_training_run(second.id)[0].state == "RUNNING"
-    )
+    stale = b.get_training_run(first.id)[0]
+    assert stale.state == "FAILED" and stale.error_code == 10  # ABORTED: train again
+    assert b.get_training_run(second.id)[0].state == "RUNNING"
     a.db.dispose()
     b.db.dispose()
 

@@ -522,7 +522,8 @@ def test_worker_records_bad_parameters_as_the_run_error():
     store = FakeStore(*_run_and_account(["zone-a"], rule_parameters={"nope": {}}))
     ScanWorker(store, engine, notify=None).run_once()
     (_, outcomes, error) = store.finished[0]
-    assert outcomes == [] and error.startswith("rule_parameters.nope:")
+    code, message = error
+    assert outcomes == [] and code == 3 and message.startswith("rule_parameters.nope:")  # INVALID_ARGUMENT
     assert store.saved == [] and store.regions == []
 
 

@@ -111,6 +111,14 @@ def test_write_read_list_delete(backend):
     assert backend.everything() == sorted([_prefix(backend, "a/two.json"), _prefix(backend, "top.json")])
 
 
+def test_digest_of_a_gzip_file_is_of_its_stored_bytes(backend):
+    import gzip
+
+    body = gzip.compress(b'{"x": 1}\n' * 100)
+    w = backend.storage.write_bytes(backend.uri("rows.jsonl.gz"), body)
+    assert backend.storage.digest(w.uri) == w  # not of the decompressed text (a manifest's sha256)
+
+
 def test_parquet_written_through_a_stage_reads_back_with_pyarrow_and_pandas(backend):
     st = backend.storage
     table = pa.table({"n": list(range(50_000)), "s": [f"row-{i}" for i in range(50_000)]})
@@ -298,3 +306,24 @@ def test_settings_take_a_path_or_a_uri_and_the_s3_options():
         ExporterSettings.from_env({**env, "CLOUDWASTE_S3_ENDPOINT_URL": "ftp://x"})
     with pytest.raises(SettingsError, match="CLOUDWASTE_DATASET_ROOT"):
         PredictorSettings.from_env({**base, "CLOUDWASTE_DATASET_ROOT": "s3://"})
+
+
+def test_sweep_removes_only_old_temporary_files(tmp_path):
+    import datetime as dt
+    import os
+
+    from cloudwaste.core.storage import Storage
+
+    storage = Storage(tmp_path.as_uri())
+    month = tmp_path / "weekly" / "ml_training_data" / "detected_month=2026-11"
+    month.mkdir(parents=True)
+    old_tmp, new_tmp = month / ".part-a.parquet.x1.tmp", month / ".part-b.parquet.x2.tmp"
+    data, hidden = month / "part-a.parquet", month / ".keep"
+    for p in (old_tmp, new_tmp, data, hidden):
+        p.write_bytes(b"x")
+    three_hours_ago = (dt.datetime.now() - dt.timedelta(hours=3)).timestamp()
+    for p in (old_tmp, data, hidden):
+        os.utime(p, (three_hours_ago, three_hours_ago))
+    assert storage.sweep_temporary(dt.timedelta(hours=2)) == [str(old_tmp)]
+    assert not old_tmp.exists() and new_tmp.exists() and data.exists() and hidden.exists()
+    assert Storage("s3://bucket/x").sweep_temporary(dt.timedelta(0)) == []

@@ -106,7 +106,7 @@ def _purge(args: argparse.Namespace) -> int:
     if not address:
         print("cloudwaste purge: pass --exporter-address or set CLOUDWASTE_EXPORTER_ADDRESS", file=sys.stderr)
         return 2
-    request = exporter_service_pb2.PurgeExpiredDataRequest(dry_run=args.dry_run)
+    request = exporter_service_pb2.PurgeExpiredDataRequest(dry_run=args.dry_run, request_id=args.request_id)
     for field in (
         "ml_retention_days",
         "export_retention_days",
@@ -117,8 +117,19 @@ def _purge(args: argparse.Namespace) -> int:
         if getattr(args, field) is not None:
             setattr(request, field, getattr(args, field))
     stub = exporter_service_pb2_grpc.ExporterServiceStub(grpc.insecure_channel(address))
+    deadline = time.monotonic() + args.timeout
     try:
         run = stub.PurgeExpiredData(request, timeout=args.timeout, wait_for_ready=True).purge_run
+        print(f"{run.name}: queued", flush=True)
+        ended = (purge_run_pb2.PURGE_RUN_STATE_SUCCEEDED, purge_run_pb2.PURGE_RUN_STATE_FAILED)
+        while run.state not in ended:  # the exporter's worker runs it
+            if time.monotonic() > deadline:
+                print(f"cloudwaste purge: {run.name} has not ended after {args.timeout:g} s", file=sys.stderr)
+                return 1
+            time.sleep(1.0)
+            run = stub.GetPurgeRun(
+                exporter_service_pb2.GetPurgeRunRequest(name=run.name), timeout=30
+            ).purge_run
     except grpc.RpcError as exc:
         print(
             f"cloudwaste purge: exporter at {address} answered {exc.code().name}: {exc.details()}",
@@ -494,6 +505,68 @@ def _iam_policy(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# GDPR erasure: exports rewritten without a tenant's rows (storage only, no service, no database)
+# --------------------------------------------------------------------------------------------------
+
+
+def _tenant_hash(value: str) -> str:
+    import re
+
+    value = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        # the value is not echoed: it might be the tenant id itself
+        raise argparse.ArgumentTypeError(
+            "is not a tenant hash (64 hex characters, from EraseTenantData's tenant_hashes)"
+        )
+    return value
+
+
+def _rewrite_export(args: argparse.Namespace) -> int:
+    """Rewrites one dataset (an export folder) without the rows of the given tenant hashes."""
+    from cloudwaste.core.errors import CloudWasteError, InvalidArgument
+    from cloudwaste.core.settings import SettingsError
+    from cloudwaste.core.storage import Storage, storage_settings
+    from cloudwaste.exporter.rewrite import DELETED, MISSING, rewrite_without
+
+    try:
+        conf = storage_settings(os.environ, "EXPORT_ROOT", "/exports")
+        storage = Storage(
+            conf["root"],
+            s3_endpoint_url=conf["s3_endpoint_url"],
+            s3_region=conf["s3_region"],
+            setting="CLOUDWASTE_EXPORT_ROOT",
+        )
+    except SettingsError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    try:
+        result = rewrite_without(storage, args.dataset_uri, args.tenant_hash)
+    except InvalidArgument as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except CloudWasteError as exc:
+        raise CommandError(f"{exc.code}: {exc}") from None
+    if result.manifests == 0:
+        raise CommandError(
+            f"no export manifest under {result.dataset_uri}: check the URI (a dataset the purge "
+            "emptied holds nothing to rewrite)"
+        )
+    for f in result.changed:
+        if f.action == DELETED:
+            print(f"deleted {f.uri}: all its {f.rows_before} rows were the tenant's")
+        elif f.action == MISSING:
+            print(f"dropped {f.uri} from its manifest: the file is gone ({f.rows_before} rows listed)")
+        else:
+            print(f"rewrote {f.uri}: removed {f.rows_removed} of {f.rows_before} rows, {f.rows_after} left")
+    for uri in result.manifests_rewritten:
+        print(f"rewrote manifest {uri}")
+    print(
+        f"{result.dataset_uri}: {result.rows_removed} rows removed from {len(result.changed)} of "
+        f"{len(result.files)} files; {len(result.manifests_rewritten)} of {result.manifests} manifests "
+        "rewritten"
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 def _positive(value: str) -> float:
@@ -576,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--partitions-ahead", type=int, help="months of ML partitions to create ahead (default 3)"
     )
     pu.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
+    pu.add_argument("--request-id", default="", help="makes a retried call follow the first one's purge")
     pu.add_argument("--timeout", type=float, default=600.0, help="deadline in seconds")
     pu.set_defaults(fn=_purge)
     tr = sub.add_parser(
@@ -651,6 +725,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ip.add_argument("provider", metavar="PROVIDER", help="e.g. aws")
     ip.set_defaults(fn=_iam_policy)
+
+    rw = sub.add_parser(
+        "rewrite-export",
+        help="rewrite an exported dataset without a tenant's rows (GDPR, after EraseTenantData)",
+        description="For every file the dataset's manifests list, remove the rows whose tenant_hash is "
+        "one of --tenant-hash (EraseTenantData's tenant_hashes) and rewrite the manifests; a file left "
+        "with no row is deleted. Running it again changes nothing. Storage settings from the exporter's "
+        "CLOUDWASTE_EXPORT_ROOT, CLOUDWASTE_S3_ENDPOINT_URL and CLOUDWASTE_S3_REGION; no service or "
+        "database needed. Run it once no export to the dataset is running. Exit 0 when it succeeded, 1 "
+        "otherwise (no manifest there included), 2 usage.",
+    )
+    rw.add_argument(
+        "--dataset-uri",
+        required=True,
+        metavar="URI",
+        help="a dataset of EraseTenantData's exports_to_rewrite (an export folder under CLOUDWASTE_EXPORT_ROOT)",
+    )
+    rw.add_argument(
+        "--tenant-hash",
+        required=True,
+        action="append",
+        type=_tenant_hash,
+        metavar="H",
+        help="a hash of EraseTenantData's tenant_hashes (repeat for each)",
+    )
+    rw.set_defaults(fn=_rewrite_export)
     return parser
 
 

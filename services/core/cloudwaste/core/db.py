@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
 from cloudwaste.core.errors import Aborted, Unavailable
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,3 +40,28 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def claim_oldest_pending(session: Session, run_type, worker: str, *where, **also):
+    """In `session`, takes the oldest PENDING run of `run_type` (a table with state, create_time,
+    claimed_by and start_time) matching `where`, skipping rows another worker has locked (SKIP
+    LOCKED: replicas never take the same run), and marks it RUNNING for `worker` (plus `also`,
+    e.g. update_time). Returns it, or None."""
+    run = session.execute(
+        select(run_type)
+        .where(run_type.state == "PENDING", *where)
+        .order_by(run_type.create_time)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+    if run is None:
+        return None
+    now = dt.datetime.now(dt.UTC)
+    run.state, run.claimed_by, run.start_time = "RUNNING", worker, now
+    for key, value in also.items():
+        setattr(run, key, now if value is NOW else value)
+    session.flush()
+    return run
+
+
+NOW = object()  # claim_oldest_pending(..., update_time=NOW): the claim's time

@@ -49,3 +49,30 @@ class Unavailable(CloudWasteError):
 
 class PermissionDenied(CloudWasteError):
     code = "PERMISSION_DENIED"
+
+
+# google.rpc.Code numbers (the wire values of gRPC status codes), by name.
+CODES = {
+    "CANCELLED": 1,
+    "INVALID_ARGUMENT": 3,
+    "DEADLINE_EXCEEDED": 4,
+    "NOT_FOUND": 5,
+    "ALREADY_EXISTS": 6,
+    "PERMISSION_DENIED": 7,
+    "FAILED_PRECONDITION": 9,
+    "ABORTED": 10,
+    "INTERNAL": 13,
+    "UNAVAILABLE": 14,
+}
+
+
+def failure(exc: BaseException, otherwise: str) -> tuple[int, str]:
+    """What a run that failed with `exc` records: (google.rpc.Code, message safe to show). An
+    unexpected exception is INTERNAL with `otherwise` (its details belong in the log)."""
+    if isinstance(exc, CloudWasteError):
+        return CODES.get(exc.code, CODES["INTERNAL"]), str(exc)[:1000]
+    return CODES["INTERNAL"], otherwise
+
+
+# A run whose worker stopped (killed, evicted): retry it, as for ABORTED.
+WORKER_LOST = CODES["ABORTED"]

@@ -77,6 +77,7 @@ class ScanRun(Base):
     findings_count: Mapped[int] = mapped_column(BigInteger, default=0)
     total_monthly_waste: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
     error_message: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[int | None] = mapped_column(Integer)  # google.rpc.Code of the error
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     create_time: Mapped[dt.datetime] = _now()
     start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -225,6 +226,7 @@ class EnrichmentRun(Base):
     rows_enriched: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error_message: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[int | None] = mapped_column(Integer)  # google.rpc.Code of the error
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     create_time: Mapped[dt.datetime] = _now()
     update_time: Mapped[dt.datetime] = _now()
@@ -278,6 +280,7 @@ class ExportRun(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     schema_version: Mapped[int] = mapped_column(Integer, default=ML_SCHEMA_VERSION)
     error_message: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[int | None] = mapped_column(Integer)  # google.rpc.Code of the error
     # The data quality report of the exported rows (exporter/quality.py), once it succeeded.
     quality: Mapped[dict | None] = mapped_column(JSONB)
     # Long work claimed by the export worker: PENDING -> RUNNING (progress here) -> SUCCEEDED | FAILED.
@@ -323,11 +326,20 @@ class PurgeRun(Base):
     observations_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     scan_runs_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     enrichment_runs_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Long work claimed by the exporter's worker: PENDING -> RUNNING -> SUCCEEDED | FAILED.
+    partitions_ahead: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     error_message: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[int | None] = mapped_column(Integer)  # google.rpc.Code of the error
     create_time: Mapped[dt.datetime] = _now()
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_purge_runs_create_time", "create_time", "id"),)
+    __table_args__ = (
+        Index("ix_purge_runs_create_time", "create_time", "id"),
+        Index("ix_purge_runs_state_create_time", "state", "create_time"),
+    )
 
 
 class ModelVersion(Base):
@@ -368,8 +380,24 @@ class TrainingRun(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     model_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("model_versions.id"))
     error_message: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[int | None] = mapped_column(Integer)  # google.rpc.Code of the error
     create_time: Mapped[dt.datetime] = _now()
     start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_training_runs_state_create_time", "state", "create_time"),)
+
+
+class ErasureRun(Base):
+    """The audit record of one GDPR erasure of a tenant's ML rows (EraseTenantData; the scanner
+    writes it in the erasure's transaction). It holds no tenant id: the keyed hashes its rows
+    carried, how many rows went, and the datasets that may still hold some (to rewrite)."""
+
+    __tablename__ = "erasure_runs"
+    id: Mapped[uuid.UUID] = _pk()
+    tenant_hashes: Mapped[list] = mapped_column(JSONB, default=list)
+    ml_rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    exports_to_rewrite: Mapped[list] = mapped_column(JSONB, default=list)
+    create_time: Mapped[dt.datetime] = _now()
+
+    __table_args__ = (Index("ix_erasure_runs_create_time", "create_time", "id"),)

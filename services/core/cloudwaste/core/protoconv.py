@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from cloudwaste.common.v1 import money_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import status_pb2
 
 
 def money(amount: Decimal | float | int, currency: str = "USD") -> money_pb2.Money:
@@ -26,3 +27,11 @@ def timestamp(value: dt.datetime | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromDatetime(value.astimezone(dt.UTC))
     return ts
+
+
+def run_error(run) -> status_pb2.Status | None:
+    """The google.rpc.Status of a failed run (its error_code and error_message), None otherwise.
+    A run that failed before codes were recorded reads as UNKNOWN with its message."""
+    if not getattr(run, "error_message", None) and not getattr(run, "error_code", None):
+        return None
+    return status_pb2.Status(code=run.error_code or 2, message=run.error_message or "")

@@ -273,7 +273,8 @@ class Storage:
         loc = self._locate("uri", uri)
         digest, size = hashlib.sha256(), 0
         try:
-            with self.fs.open_input_stream(loc.path) as fh:
+            # compression=None: the bytes as stored (pyarrow would decompress a .gz file)
+            with self.fs.open_input_stream(loc.path, compression=None) as fh:
                 while chunk := fh.read(_CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
@@ -342,6 +343,24 @@ class Storage:
         except OSError as exc:
             raise self._unavailable("delete", loc, exc) from exc
         return True
+
+    def sweep_temporary(self, older_than: dt.timedelta) -> list[str]:
+        """Deletes the temporary files that writes killed half-way (a crash, an OOM kill) left
+        under a file:// root: hidden ".<name>.<random>.tmp" files not modified for `older_than`.
+        Returns their paths. On s3:// nothing is left in the bucket (staging is local, and an
+        incomplete multipart upload is invisible: a bucket lifecycle rule reclaims it)."""
+        if self.scheme != "file":
+            return []
+        cutoff = dt.datetime.now(dt.UTC) - older_than
+        removed = []
+        for path in Path(self.root.path).rglob(".*.tmp"):
+            try:
+                if dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) < cutoff:
+                    path.unlink()
+                    removed.append(str(path))
+            except FileNotFoundError:
+                continue  # finished or swept meanwhile
+        return removed
 
     # ---------------------------------------------------------------- internals
 

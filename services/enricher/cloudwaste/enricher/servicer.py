@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import InvalidArgument
-from cloudwaste.core.protoconv import timestamp
+from cloudwaste.core.protoconv import run_error, timestamp
 from cloudwaste.enricher.store import EnricherStore
 from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc, enrichment_run_pb2
 
@@ -25,6 +25,7 @@ def _pb(er) -> enrichment_run_pb2.EnrichmentRun:
         start_time=timestamp(er.start_time),
         end_time=timestamp(er.end_time),
         error_message=er.error_message or "",
+        error=run_error(er),
     )
 
 

@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable
 
 from cloudwaste.core import pagination
-from cloudwaste.core.db import Database
-from cloudwaste.core.errors import FailedPrecondition, NotFound
+from cloudwaste.core.db import NOW, Database, claim_oldest_pending
+from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, NotFound
 from cloudwaste.core.models import EnrichmentRun, Finding, FindingObservation, MlTrainingData, ScanRun
 from cloudwaste.enricher.features import anonymize_tags, temporal_features
 from sqlalchemy import or_, select, update
@@ -71,6 +71,7 @@ class EnricherStore:
                         "attempts": EnrichmentRun.attempts + 1,
                         "rows_enriched": 0,
                         "error_message": None,
+                        "error_code": None,
                         "claimed_by": None,
                         "start_time": None,
                         "end_time": None,
@@ -104,25 +105,10 @@ class EnricherStore:
     def claim_next(self, worker: str) -> EnrichmentRun | None:
         """Takes the oldest PENDING run; workers (replicas) never take the same (SKIP LOCKED)."""
         with self.db.transaction() as s:
-            er = s.execute(
-                select(EnrichmentRun)
-                .where(
-                    EnrichmentRun.state == "PENDING",
-                    or_(
-                        EnrichmentRun.error_message.is_(None),
-                        EnrichmentRun.update_time < utcnow() - RETRY_DELAY,
-                    ),
-                )
-                .order_by(EnrichmentRun.create_time)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if er is None:
-                return None
-            now = utcnow()
-            er.state, er.claimed_by, er.start_time, er.update_time = "RUNNING", worker, now, now
-            s.flush()
-            return er
+            retry_due = or_(
+                EnrichmentRun.error_message.is_(None), EnrichmentRun.update_time < utcnow() - RETRY_DELAY
+            )
+            return claim_oldest_pending(s, EnrichmentRun, worker, retry_due, update_time=NOW)
 
     def enrich_rows(
         self, scan_run_id: uuid.UUID, worker: str, should_stop: Callable[[], bool] = lambda: False
@@ -182,7 +168,7 @@ class EnricherStore:
                 raise ClaimLost()
         return self.get(scan_run_id)
 
-    def fail(self, scan_run_id: uuid.UUID, worker: str, message: str, retry: bool = False) -> bool:
+    def fail(self, scan_run_id: uuid.UUID, worker: str, code: int, message: str, retry: bool = False) -> bool:
         """Ends a claimed run FAILED with a message safe to show, or with `retry` queues it again
         (attempts + 1) to be taken after RETRY_DELAY, the message kept; False if the claim was lost."""
         now = utcnow()
@@ -201,7 +187,7 @@ class EnricherStore:
                 s.execute(
                     update(EnrichmentRun)
                     .where(*_claimed(scan_run_id, worker))
-                    .values(**values, error_message=message[:1000], update_time=now)
+                    .values(**values, error_code=code, error_message=message[:1000], update_time=now)
                 ).rowcount
             )
 
@@ -230,7 +216,7 @@ class EnricherStore:
             for er in stale:
                 er.claimed_by, er.update_time = None, now
                 if er.attempts >= max_attempts:
-                    er.state, er.end_time = "FAILED", now
+                    er.state, er.end_time, er.error_code = "FAILED", now, WORKER_LOST
                     er.error_message = (
                         f"the enricher running it stopped {er.attempts} times; enrich the scan run again"
                     )

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 
-from cloudwaste.core.errors import CloudWasteError
+from cloudwaste.core.errors import failure
 from cloudwaste.core.models import EnrichmentRun
 from cloudwaste.core.workers import ClaimingWorker
 from cloudwaste.enricher.store import ClaimLost, EnricherStore, Interrupted
@@ -74,9 +74,7 @@ class EnrichmentWorker(ClaimingWorker):
             self.store.release(run.scan_run_id, self.worker_id)
             log.info("enricher stopping: enrichment run queued again", extra={"scan_run": scan_run})
         except Exception as exc:  # the run ends FAILED, never RUNNING for ever
-            message = (
-                str(exc) if isinstance(exc, CloudWasteError) else "enrichment failed; see the enricher log"
-            )
+            code, message = failure(exc, "enrichment failed; see the enricher log")
             log.exception("enrichment failed", extra={"scan_run": scan_run})
             # a failure is retried (after store.RETRY_DELAY) until the run has had MAX_ATTEMPTS
-            self.store.fail(run.scan_run_id, self.worker_id, message, retry=run.attempts < MAX_ATTEMPTS)
+            self.store.fail(run.scan_run_id, self.worker_id, code, message, retry=run.attempts < MAX_ATTEMPTS)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from cloudwaste.core import partitions
 from cloudwaste.core.datasets import MANIFESTS, under
 from cloudwaste.core.db import Database
-from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument
+from cloudwaste.core.errors import CODES, FailedPrecondition, InvalidArgument, failure
 from cloudwaste.core.models import ExportRun, PurgeRun
 from cloudwaste.core.storage import Storage
 from cloudwaste.exporter.metrics import PURGED_ML_ROWS, PURGES
@@ -64,40 +64,67 @@ class Purger:
         """`storage` holds the export files (the exporter's, file:// or s3://)."""
         self.db, self.store, self.storage = db, store, storage
 
-    def purge(self, policy: RetentionPolicy, now: dt.datetime | None = None) -> PurgeRun:
+    def queue(
+        self, policy: RetentionPolicy, request_id: str = "", now: dt.datetime | None = None
+    ) -> PurgeRun:
+        """A PENDING purge for the exporter's worker (the RPC path); the policy is already valid."""
         now = now or dt.datetime.now(dt.UTC)
-        ml_cutoff = now - dt.timedelta(days=policy.ml_retention_days)
-        with self._only_purge():
-            record = self.store.create_purge_run(policy, ml_cutoff)
-            done: dict = {"ml_partitions_dropped": [], "ml_rows_removed": 0, "ml_partitions_created": []}
-            problems: list[str] = []
-            try:
+        return self.store.create_purge_run(
+            policy, now - dt.timedelta(days=policy.ml_retention_days), request_id
+        )
+
+    def execute(self, record: PurgeRun, now: dt.datetime | None = None) -> PurgeRun:
+        """Applies a claimed purge run's policy and ends it SUCCEEDED, or FAILED with what went
+        wrong (what could be removed was, and is recorded)."""
+        now = now or dt.datetime.now(dt.UTC)
+        policy = RetentionPolicy(
+            ml_retention_days=record.ml_retention_days,
+            export_retention_days=record.export_retention_days,
+            partitions_ahead=record.partitions_ahead,
+            dry_run=record.dry_run,
+            finding_retention_days=record.finding_retention_days or RetentionPolicy.finding_retention_days,
+            scan_run_retention_days=record.scan_run_retention_days or RetentionPolicy.scan_run_retention_days,
+        )
+        ml_cutoff = record.ml_cutoff_time
+        done: dict = {"ml_partitions_dropped": [], "ml_rows_removed": 0, "ml_partitions_created": []}
+        problems: list[str] = []
+        try:
+            with self._only_purge():
                 self._ml_rows(policy, ml_cutoff, now, done, problems)
                 self._exports(policy, ml_cutoff, now, done, problems)
                 self._operational(policy, now, done)
-            except Exception as exc:
-                message = (
-                    str(exc)
-                    if isinstance(exc, CloudWasteError)
-                    else "purge failed unexpectedly; see the exporter log"
-                )
-                log.exception("purge failed", extra={"purge_run": str(record.id)})
-                self.store.finish_purge_run(record.id, "FAILED", error_message=message, **done)
-                PURGES.labels("FAILED").inc()
-                raise
-            state = "FAILED" if problems else "SUCCEEDED"
-            PURGES.labels(state).inc()
-            if not policy.dry_run:
-                PURGED_ML_ROWS.inc(done["ml_rows_removed"])
-            log.info(
-                "purge finished", extra={"purge_run": str(record.id), "ml_rows": done["ml_rows_removed"]}
+        except Exception as exc:
+            code, message = failure(exc, "purge failed unexpectedly; see the exporter log")
+            log.exception("purge failed", extra={"purge_run": str(record.id)})
+            PURGES.labels("FAILED").inc()
+            return self.store.finish_purge_run(
+                record.id, "FAILED", error_code=code, error_message=message, **done
             )
-            message = "; ".join(problems)[:1000] or None
-            return self.store.finish_purge_run(record.id, state, error_message=message, **done)
+        state = "FAILED" if problems else "SUCCEEDED"
+        PURGES.labels(state).inc()
+        if not policy.dry_run:
+            PURGED_ML_ROWS.inc(done["ml_rows_removed"])
+        log.info("purge finished", extra={"purge_run": str(record.id), "ml_rows": done["ml_rows_removed"]})
+        message = "; ".join(problems)[:1000] or None
+        return self.store.finish_purge_run(
+            record.id,
+            state,
+            error_message=message,
+            error_code=CODES["UNAVAILABLE"] if problems else None,
+            **done,
+        )
+
+    def run_now(self, policy: RetentionPolicy, now: dt.datetime | None = None) -> PurgeRun:
+        """Queues, claims and executes one purge in this process (tests, a one-off)."""
+        queued = self.queue(policy, now=now)
+        record = self.store.claim_next_purge("inline")
+        if record is None or record.id != queued.id:
+            raise FailedPrecondition("another purge is queued or running; this one waits for the worker")
+        return self.execute(record, now)
 
     @contextlib.contextmanager
     def _only_purge(self):
-        """One purge at a time (a CronJob retry while the first still runs): a session lock."""
+        """One purge at a time, whoever runs it: a session lock (claims already serialize them)."""
         with self.db.engine.connect() as conn:
             if not conn.execute(text("SELECT pg_try_advisory_lock(hashtext('cloudwaste.purge'))")).scalar():
                 raise FailedPrecondition("another purge is running; this one did nothing")

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
-from cloudwaste.core.errors import CloudWasteError, InvalidArgument
+from cloudwaste.core.errors import Aborted, InvalidArgument, failure
 from cloudwaste.core.models import ExportRun
 from cloudwaste.core.storage import Storage
 from cloudwaste.exporter.errors import ExportFailed
@@ -121,7 +121,7 @@ class Exports:
             ):
                 if isinstance(item, Progress):
                     if should_stop():
-                        raise ExportFailed("the exporter was shutting down; export again")
+                        raise Aborted("the exporter was shutting down; export again")
                     if time.perf_counter() - last_note > 0.25 or item.rows_written == 0:
                         self.store.progress(run.id, item.rows_written, item.rows_total)
                         last_note = time.perf_counter()
@@ -149,13 +149,9 @@ class Exports:
                 return finished
             raise ExportFailed("the export ended without its files")
         except Exception as exc:
-            message = (
-                str(exc)
-                if isinstance(exc, CloudWasteError)
-                else "export failed unexpectedly; see the exporter log"
-            )
+            code, message = failure(exc, "export failed unexpectedly; see the exporter log")
             log.exception("export failed", extra={"export_run": str(run.id)})
-            self._fail(run.id, message, published)
+            self._fail(run.id, code, message, published)
             return self.store.get(run.id)
 
     def withdraw(self, run_id, uris: list[str]) -> list[str]:
@@ -178,12 +174,16 @@ class Exports:
             EXPORTS.labels("FAILED").inc()
         return len(stale)
 
-    def _fail(self, run_id, message: str, published: list[str]) -> None:
+    def _fail(self, run_id, code: int, message: str, published: list[str]) -> None:
         """Ends the run FAILED; files already published for it are withdrawn, so nothing escapes
         retention and erasure by belonging to no run (one that could not be is kept on the run)."""
         left = self.withdraw(run_id, published)
         self.store.finish(
-            run_id, state="FAILED", error_message=message[:1000], files=[{"uri": uri} for uri in left]
+            run_id,
+            state="FAILED",
+            error_code=code,
+            error_message=message,
+            files=[{"uri": uri} for uri in left],
         )
         EXPORTS.labels("FAILED").inc()
 

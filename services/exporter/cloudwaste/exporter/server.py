@@ -19,7 +19,7 @@ def build_app(settings: ExporterSettings) -> App:
     store = ExporterStore(db)
     exports = Exports(store, settings)
     purger = Purger(db, store, exports.storage)  # file:// or s3://, like the exports
-    worker = ExportWorker(exports, store)  # exports run here, never on the RPC threads
+    worker = ExportWorker(exports, store, purger)  # exports and purges run here, not on RPC threads
     servicer = ExporterServicer(exports, store, purger, on_queued=worker.wake)
     name = exporter_service_pb2.DESCRIPTOR.services_by_name["ExporterService"].full_name
     return App(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import InvalidArgument
-from cloudwaste.core.protoconv import timestamp
+from cloudwaste.core.protoconv import run_error, timestamp
 from cloudwaste.exporter.purge import Purger, RetentionPolicy
 from cloudwaste.exporter.runs import Exports
 from cloudwaste.exporter.store import ExporterStore
@@ -57,7 +57,13 @@ def export_run_pb(r) -> export_run_pb2.ExportRun:
         changed_before=timestamp(r.changed_before),
         full=r.full_export,
         previous_export=names.format("exportRuns", r.previous_export_id) if r.previous_export_id else "",
+        error=run_error(r),
     )
+
+
+def _request_id(value: str) -> None:
+    if len(value) > 128 or "\x00" in value:
+        raise InvalidArgument("request_id", "must be at most 128 characters, without NUL")
 
 
 FORMATS = {
@@ -86,6 +92,10 @@ def purge_run_pb(r) -> purge_run_pb2.PurgeRun:
         observations_removed=r.observations_removed,
         scan_runs_removed=r.scan_runs_removed,
         enrichment_runs_removed=r.enrichment_runs_removed,
+        error=run_error(r),
+        partitions_ahead=r.partitions_ahead,
+        request_id=r.request_id or "",
+        start_time=timestamp(r.start_time),
         error_message=r.error_message or "",
         create_time=timestamp(r.create_time),
         end_time=timestamp(r.end_time),
@@ -101,8 +111,7 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
     def ExportDataset(self, request, context):
         if request.format not in FORMATS:
             raise InvalidArgument("format", "must be DATASET_FORMAT_PARQUET or DATASET_FORMAT_JSONL_GZ")
-        if len(request.request_id) > 128 or "\x00" in request.request_id:
-            raise InvalidArgument("request_id", "must be at most 128 characters, without NUL")
+        _request_id(request.request_id)
         run = self.exports.queue(
             request.destination_uri,
             request.labeled_only,
@@ -120,6 +129,16 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
         run = self.store.get(names.parse("name", request.name, "exportRuns"))
         return exporter_service_pb2.GetExportRunResponse(export_run=export_run_pb(run))
 
+    def ListExportRuns(self, request, context):
+        size = pagination.page_size(request.page_size, default=50, maximum=500)
+        destination = ""
+        if request.destination_uri:
+            destination = self.exports.storage.resolve("destination_uri", request.destination_uri)
+        rows, token = self.store.list_export_runs(size, request.page_token, destination)
+        return exporter_service_pb2.ListExportRunsResponse(
+            export_runs=[export_run_pb(r) for r in rows], next_page_token=token
+        )
+
     def PurgeExpiredData(self, request, context):
         given = {
             field: getattr(request, field)
@@ -133,9 +152,14 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
             if request.HasField(field)
         }
         policy = RetentionPolicy(**given, dry_run=request.dry_run)
-        return exporter_service_pb2.PurgeExpiredDataResponse(
-            purge_run=purge_run_pb(self.purger.purge(policy))
-        )
+        _request_id(request.request_id)
+        run = self.purger.queue(policy, request.request_id)
+        self.on_queued()
+        return exporter_service_pb2.PurgeExpiredDataResponse(purge_run=purge_run_pb(run))
+
+    def GetPurgeRun(self, request, context):
+        run = self.store.get_purge_run(names.parse("name", request.name, "purgeRuns"))
+        return exporter_service_pb2.GetPurgeRunResponse(purge_run=purge_run_pb(run))
 
     def ListPurgeRuns(self, request, context):
         size = pagination.page_size(request.page_size, default=50, maximum=500)

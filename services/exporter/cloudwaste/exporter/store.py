@@ -6,8 +6,8 @@ import datetime as dt
 import uuid
 
 from cloudwaste.core import pagination
-from cloudwaste.core.db import Database
-from cloudwaste.core.errors import InvalidArgument, NotFound
+from cloudwaste.core.db import Database, claim_oldest_pending
+from cloudwaste.core.errors import WORKER_LOST, InvalidArgument, NotFound
 from cloudwaste.core.models import ExportRun, PurgeRun
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import aliased
@@ -62,18 +62,7 @@ class ExporterStore:
         )
         with self.db.transaction() as s:
             s.execute(select(func.pg_advisory_xact_lock(func.hashtext("export_runs:claim"))))
-            run = s.execute(
-                select(ExportRun)
-                .where(ExportRun.state == "PENDING", ~busy.exists())
-                .order_by(ExportRun.create_time)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if run is None:
-                return None
-            run.state, run.claimed_by, run.start_time = "RUNNING", worker, dt.datetime.now(dt.UTC)
-            s.flush()
-            return run
+            return claim_oldest_pending(s, ExportRun, worker, ~busy.exists())
 
     def previous_export(self, destination_uri: str, fmt: str, labeled_only: bool) -> ExportRun | None:
         """The newest successful export of the same stream (destination, format, labeled_only)."""
@@ -167,10 +156,31 @@ class ExporterStore:
             with self.db.transaction() as s:
                 s.execute(delete(ExportRun).where(ExportRun.id.in_(ids)))
 
-    def create_purge_run(self, policy, ml_cutoff: dt.datetime) -> PurgeRun:
+    def create_purge_run(self, policy, ml_cutoff: dt.datetime, request_id: str = "") -> PurgeRun:
+        """A PENDING purge for the worker; with a request id, a repeated call returns the first one's
+        run (AIP-155), and the id reused for another policy is an error."""
+        wanted = {
+            "dry_run": policy.dry_run,
+            "ml_retention_days": policy.ml_retention_days,
+            "export_retention_days": policy.export_retention_days,
+            "finding_retention_days": policy.finding_retention_days,
+            "scan_run_retention_days": policy.scan_run_retention_days,
+            "partitions_ahead": policy.partitions_ahead,
+        }
         with self.db.transaction() as s:
+            if request_id:
+                s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"purge_runs:{request_id}"))))
+                same = s.execute(
+                    select(PurgeRun).where(PurgeRun.request_id == request_id)
+                ).scalar_one_or_none()
+                if same is not None:
+                    if any(getattr(same, k) != v for k, v in wanted.items()):
+                        raise InvalidArgument("request_id", "was already used for a different purge request")
+                    return same
             run = PurgeRun(
-                state="RUNNING",
+                state="PENDING",
+                request_id=request_id or None,
+                partitions_ahead=policy.partitions_ahead,
                 dry_run=policy.dry_run,
                 ml_retention_days=policy.ml_retention_days,
                 export_retention_days=policy.export_retention_days,
@@ -188,6 +198,36 @@ class ExporterStore:
             s.refresh(run)
             return run
 
+    def claim_next_purge(self, worker: str) -> PurgeRun | None:
+        """Takes the oldest PENDING purge when none is RUNNING (one purge at a time; claims are
+        serialized by a transaction lock)."""
+        with self.db.transaction() as s:
+            s.execute(select(func.pg_advisory_xact_lock(func.hashtext("purge_runs:claim"))))
+            if s.execute(select(PurgeRun.id).where(PurgeRun.state == "RUNNING").limit(1)).first():
+                return None
+            return claim_oldest_pending(s, PurgeRun, worker)
+
+    def get_purge_run(self, run_id: uuid.UUID) -> PurgeRun:
+        with self.db.transaction() as s:
+            run = s.get(PurgeRun, run_id)
+            if run is None:
+                raise NotFound(f"purgeRuns/{run_id} does not exist")
+            return run
+
+    def fail_stale_purge_runs(self, started_before: dt.datetime) -> int:
+        """Purges left RUNNING by an exporter that died end FAILED (ABORTED: ask again)."""
+        with self.db.transaction() as s:
+            return s.execute(
+                update(PurgeRun)
+                .where(PurgeRun.state == "RUNNING", PurgeRun.start_time < started_before)
+                .values(
+                    state="FAILED",
+                    end_time=dt.datetime.now(dt.UTC),
+                    error_code=WORKER_LOST,
+                    error_message="the exporter running this purge stopped; purge again",
+                )
+            ).rowcount
+
     def finish_purge_run(self, run_id: uuid.UUID, state: str, **values) -> PurgeRun:
         with self.db.transaction() as s:
             run = s.get(PurgeRun, run_id)
@@ -196,6 +236,18 @@ class ExporterStore:
                 setattr(run, k, v)
             s.flush()
             return run
+
+    def list_export_runs(
+        self, page_size: int, page_token: str, destination_uri: str = ""
+    ) -> tuple[list[ExportRun], str]:
+        """Newest first, keyset-paginated on (create_time, id); optionally of one destination."""
+        query = select(ExportRun)
+        if destination_uri:
+            query = query.where(ExportRun.destination_uri == destination_uri)
+        with self.db.transaction() as s:
+            return pagination.newest_first(
+                s, query, ExportRun, page_size, page_token, {"destination": destination_uri}
+            )
 
     def list_purge_runs(self, page_size: int, page_token: str) -> tuple[list[PurgeRun], str]:
         """Newest first, keyset-paginated on (create_time, id)."""
@@ -230,6 +282,7 @@ class ExporterStore:
                     .values(
                         state="FAILED",
                         end_time=dt.datetime.now(dt.UTC),
+                        error_code=WORKER_LOST,
                         error_message="the exporter running this export stopped; export again",
                     )
                     .returning(ExportRun)

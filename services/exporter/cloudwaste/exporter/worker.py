@@ -1,5 +1,6 @@
-"""The export worker: threads of the exporter process that claim PENDING export runs (SKIP LOCKED,
-so replicas share the work) and execute them, never on the RPC threads. On shutdown the export in
+"""The export worker: threads of the exporter process that claim PENDING purge and export runs
+(SKIP LOCKED, so replicas share the work) and execute them, never on the RPC threads. A purge is
+taken first (they are rare, and one runs at a time). On shutdown the export in
 hand stops between batches and ends FAILED with the reason; runs left RUNNING by an exporter that
 died are failed, and their files withdrawn, by any export worker (or the monthly purge) once they
 have run longer than `stale_after` (default 2 hours: a 10-million-row export takes minutes)."""
@@ -11,6 +12,7 @@ import logging
 import time
 
 from cloudwaste.core.workers import ClaimingWorker
+from cloudwaste.exporter.purge import Purger
 from cloudwaste.exporter.runs import Exports
 from cloudwaste.exporter.store import ExporterStore
 
@@ -27,12 +29,13 @@ class ExportWorker(ClaimingWorker):
         self,
         exports: Exports,
         store: ExporterStore,
+        purger: Purger,
         threads: int = 1,
         poll_seconds: float = 2.0,
         stale_after: dt.timedelta = STALE_AFTER,
     ) -> None:
         super().__init__(threads, poll_seconds)
-        self.exports, self.store, self.stale_after = exports, store, stale_after
+        self.exports, self.store, self.purger, self.stale_after = exports, store, purger, stale_after
         self._last_reap = 0.0
 
     def on_start(self) -> None:
@@ -41,10 +44,18 @@ class ExportWorker(ClaimingWorker):
     def _reap(self) -> None:
         self._last_reap = time.monotonic()
         self.exports.reap_stale(dt.datetime.now(dt.UTC) - self.stale_after)
+        swept = self.exports.storage.sweep_temporary(self.stale_after)
+        if swept:
+            log.warning("removed temporary files left by writes that died", extra={"count": len(swept)})
+        self.store.fail_stale_purge_runs(dt.datetime.now(dt.UTC) - self.stale_after)
 
     def iterate(self) -> bool:
         if time.monotonic() - self._last_reap > REAP_EVERY:
             self._reap()
+        purge = self.store.claim_next_purge(self.worker_id)
+        if purge is not None:
+            self.purger.execute(purge)
+            return True
         run = self.store.claim_next(self.worker_id)
         if run is None:
             return False

@@ -10,7 +10,7 @@ from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.core.features import waste_row_from_raw
-from cloudwaste.core.protoconv import timestamp
+from cloudwaste.core.protoconv import run_error, timestamp
 from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS
 from cloudwaste.predictor.serving import ModelHolder
 from cloudwaste.predictor.store import PredictorStore, version_name
@@ -91,6 +91,7 @@ def training_run_pb(run, mv) -> training_run_pb2.TrainingRun:
         dataset_uri=run.dataset_uri,
         model_version=model_version_pb(mv) if mv is not None else None,
         error_message=run.error_message or "",
+        error=run_error(run),
         create_time=timestamp(run.create_time),
         start_time=timestamp(run.start_time),
         end_time=timestamp(run.end_time),

@@ -6,8 +6,8 @@ import datetime as dt
 import uuid
 
 from cloudwaste.core import pagination
-from cloudwaste.core.db import Database
-from cloudwaste.core.errors import InvalidArgument, NotFound
+from cloudwaste.core.db import Database, claim_oldest_pending
+from cloudwaste.core.errors import WORKER_LOST, InvalidArgument, NotFound
 from cloudwaste.core.models import ExportRun, ModelVersion, TrainingRun
 from cloudwaste.predictor.train import TrainedModel
 from sqlalchemy import func, select, update
@@ -64,17 +64,8 @@ class PredictorStore:
     def claim_training_run(self, worker: str, run_id: uuid.UUID | None = None) -> TrainingRun | None:
         """Takes the oldest PENDING run (or this one); workers never take the same (SKIP LOCKED)."""
         with self.db.transaction() as s:
-            query = select(TrainingRun).where(TrainingRun.state == "PENDING")
-            if run_id is not None:
-                query = query.where(TrainingRun.id == run_id)
-            run = s.execute(
-                query.order_by(TrainingRun.create_time).limit(1).with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if run is None:
-                return None
-            run.state, run.claimed_by, run.start_time = "RUNNING", worker, dt.datetime.now(dt.UTC)
-            s.flush()
-            return run
+            only = [TrainingRun.id == run_id] if run_id is not None else []
+            return claim_oldest_pending(s, TrainingRun, worker, *only)
 
     def fail_stale_training_runs(self, older_than: dt.timedelta) -> int:
         """Runs left RUNNING by a worker that died end FAILED: no run stays RUNNING for ever."""
@@ -86,6 +77,7 @@ class PredictorStore:
                 .values(
                     state="FAILED",
                     end_time=now,
+                    error_code=WORKER_LOST,
                     error_message="the training worker running this stopped; train again",
                 )
             ).rowcount
@@ -108,12 +100,18 @@ class PredictorStore:
         with self.db.transaction() as s:
             return pagination.newest_first(s, query, TrainingRun, page_size, page_token, {})
 
-    def fail_training_run(self, run_id: uuid.UUID, message: str) -> None:
+    def fail_training_run(self, run_id: uuid.UUID, code: int, message: str) -> None:
+        """Ends the run FAILED with (google.rpc.Code, message safe to show)."""
         with self.db.transaction() as s:
             s.execute(
                 update(TrainingRun)
                 .where(TrainingRun.id == run_id)
-                .values(state="FAILED", error_message=message[:1000], end_time=dt.datetime.now(dt.UTC))
+                .values(
+                    state="FAILED",
+                    error_code=code,
+                    error_message=message[:1000],
+                    end_time=dt.datetime.now(dt.UTC),
+                )
             )
 
     def register(

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 
 from cloudwaste.core.datasets import parquet_files
-from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument
+from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, failure
 from cloudwaste.core.models import ModelVersion, TrainingRun
 from cloudwaste.core.storage import Storage
 from cloudwaste.predictor.errors import TrainingFailed
@@ -70,13 +70,9 @@ class Trainer:
                 trained = train_waste_model(sources)
             run, mv = self.store.register(run.id, "waste", trained, activate=run.activate)
         except Exception as exc:
-            message = (
-                str(exc)
-                if isinstance(exc, CloudWasteError)
-                else "training failed unexpectedly; see the training worker's log"
-            )
+            code, message = failure(exc, "training failed unexpectedly; see the training worker's log")
             log.exception("training failed", extra={"training_run": str(run.id)})
-            self.store.fail_training_run(run.id, message)
+            self.store.fail_training_run(run.id, code, message)
             TRAININGS.labels("FAILED").inc()
             if isinstance(exc, CloudWasteError):
                 raise

@@ -13,12 +13,13 @@ import re
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import InvalidArgument
-from cloudwaste.core.protoconv import money, timestamp
+from cloudwaste.core.protoconv import money, run_error, timestamp
 from cloudwaste.scanner import providers
 from cloudwaste.scanner.rules import load_all as load_rules
 from cloudwaste.scanner.store import USER_STATES, FindingFilter, ScannerStore, etag
 from cloudwaste.scanner.v1 import (
     cloud_account_pb2,
+    erasure_pb2,
     finding_pb2,
     scan_run_pb2,
     scanner_service_pb2,
@@ -63,6 +64,16 @@ def _account_pb(a) -> cloud_account_pb2.CloudAccount:
     return msg
 
 
+def erasure_pb(r) -> erasure_pb2.Erasure:
+    return erasure_pb2.Erasure(
+        name=names.format("erasures", r.id),
+        tenant_hashes=list(r.tenant_hashes or []),
+        ml_rows_deleted=r.ml_rows_deleted,
+        exports_to_rewrite=list(r.exports_to_rewrite or []),
+        create_time=timestamp(r.create_time),
+    )
+
+
 def scan_run_pb(r) -> scan_run_pb2.ScanRun:
     results = r.region_results or []
     return scan_run_pb2.ScanRun(
@@ -77,6 +88,7 @@ def scan_run_pb(r) -> scan_run_pb2.ScanRun:
         start_time=timestamp(r.start_time),
         end_time=timestamp(r.end_time),
         error_message=r.error_message or "",
+        error=run_error(r),
         regions_done=len(results),
         regions_total=len(r.regions or []),
         new_findings_count=r.new_findings_count,
@@ -240,9 +252,23 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
 
     def EraseTenantData(self, request, context):
         tenant = _text("tenant_id", request.tenant_id, required=True, limit=128)
-        deleted, exports = self.store.erase_tenant(tenant)
+        record = self.store.erase_tenant(tenant)
         return scanner_service_pb2.EraseTenantDataResponse(
-            ml_rows_deleted=deleted, exports_to_rewrite=exports
+            ml_rows_deleted=record.ml_rows_deleted,
+            exports_to_rewrite=list(record.exports_to_rewrite),
+            tenant_hashes=list(record.tenant_hashes),
+            erasure=names.format("erasures", record.id),
+        )
+
+    def GetErasure(self, request, context):
+        record = self.store.get_erasure(names.parse("name", request.name, "erasures"))
+        return scanner_service_pb2.GetErasureResponse(erasure=erasure_pb(record))
+
+    def ListErasures(self, request, context):
+        size = pagination.page_size(request.page_size, default=50, maximum=1000)
+        rows, token = self.store.list_erasures(size, request.page_token)
+        return scanner_service_pb2.ListErasuresResponse(
+            erasures=[erasure_pb(r) for r in rows], next_page_token=token
         )
 
     # --- scan runs --------------------------------------------------------------------------

@@ -19,9 +19,10 @@ from types import SimpleNamespace
 
 from cloudwaste.core import pagination, partitions
 from cloudwaste.core.db import Database
-from cloudwaste.core.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from cloudwaste.core.errors import CODES, WORKER_LOST, Aborted, FailedPrecondition, InvalidArgument, NotFound
 from cloudwaste.core.models import (
     CloudAccount,
+    ErasureRun,
     ExportRun,
     Finding,
     FindingObservation,
@@ -222,12 +223,14 @@ class ScannerStore:
             s.delete(account)
             return Erasure(runs, findings, actions, ml_rows)
 
-    def erase_tenant(self, tenant_id: str) -> tuple[int, list[str]]:
+    def erase_tenant(self, tenant_id: str) -> ErasureRun:
         """Deletes every ML row of the tenant (by its keyed hash, and through the observations of
         its accounts' findings for rows hashed with an older key), and stops collecting more (its
-        accounts are opted out). Returns the count and every export still kept, finished or
-        running: any of them may hold the tenant's rows, so each is to be rewritten without it
-        (the same list on a retry)."""
+        accounts are opted out). Returns the erasure's audit record, written in the same
+        transaction: the rows removed, the keyed hashes they carried (with the current key's hash
+        of the tenant; never the tenant id) and every dataset an export still kept wrote, finished or
+        running, each once: any of them may hold the tenant's rows, so each is to be rewritten
+        without those hashes (the same list on a retry)."""
         tenant_hash = keyed_hash(self.hash_key, "tenant", tenant_id)
         with self.db.transaction() as s:
             s.execute(
@@ -245,15 +248,42 @@ class ScannerStore:
                 MlTrainingData.tenant_hash == tenant_hash,
                 tuple_(MlTrainingData.id, MlTrainingData.detected_at).in_(observed),
             )
-            deleted = s.execute(delete(MlTrainingData).where(mine)).rowcount
+            # One statement: PostgreSQL counts the deleted rows and their distinct hashes (a
+            # tenant's millions of rows never come back to Python).
+            gone = delete(MlTrainingData).where(mine).returning(MlTrainingData.tenant_hash).cte("gone")
+            deleted, hashes = s.execute(
+                select(func.count(), func.array_agg(gone.c.tenant_hash.distinct()))
+            ).one()
+            dataset = func.coalesce(ExportRun.dataset_uri, ExportRun.destination_uri)
             exports = list(
                 s.execute(
-                    select(func.coalesce(ExportRun.dataset_uri, ExportRun.destination_uri))
+                    select(dataset)
                     .where(ExportRun.state.in_(("SUCCEEDED", "RUNNING")))
-                    .order_by(ExportRun.create_time)
+                    .group_by(dataset)
+                    .order_by(func.min(ExportRun.create_time), dataset)
                 ).scalars()
             )
-            return deleted, exports
+            record = ErasureRun(
+                tenant_hashes=sorted({h for h in hashes or () if h} | {tenant_hash}),
+                ml_rows_deleted=deleted,
+                exports_to_rewrite=exports,
+            )
+            s.add(record)
+            s.flush()
+            s.refresh(record)
+            return record
+
+    def get_erasure(self, erasure_id: uuid.UUID) -> ErasureRun:
+        with self.db.transaction() as s:
+            record = s.get(ErasureRun, erasure_id)
+            if record is None:
+                raise NotFound(f"erasures/{erasure_id} does not exist")
+            return record
+
+    def list_erasures(self, page_size: int, page_token: str) -> tuple[list[ErasureRun], str]:
+        """The erasure audit records, newest first."""
+        with self.db.transaction() as s:
+            return pagination.newest_first(s, select(ErasureRun), ErasureRun, page_size, page_token, {})
 
     # --- scan runs --------------------------------------------------------------------------
     def create_scan_run(self, account_id: uuid.UUID, regions: list[str]) -> ScanRun:
@@ -382,8 +412,10 @@ class ScannerStore:
         metrics.IMPLICIT_LABELS.inc(counts["implicit"])
 
     def finish_run(
-        self, run_id: uuid.UUID, outcomes: list[ScopeOutcome], error: str | None = None
+        self, run_id: uuid.UUID, outcomes: list[ScopeOutcome], error: tuple[int, str] | None = None
     ) -> ScanRun:
+        """Ends a RUNNING run from its scopes' outcomes; `error` is (google.rpc.Code, message) of
+        a failure of the whole scan."""
         ok = [o for o in outcomes if o.succeeded]
         if error or not outcomes or not ok:
             state = "FAILED"
@@ -397,9 +429,13 @@ class ScannerStore:
                 return run
             run.state, run.end_time = state, utcnow()
             if error:
-                run.error_message = error
+                run.error_code, run.error_message = error
             elif not ok and outcomes:
+                run.error_code = CODES["UNAVAILABLE"]
                 run.error_message = "every region failed; see region_results"
+            elif not outcomes:
+                run.error_code = CODES["INTERNAL"]
+                run.error_message = "the scan ended without scanning a region; see the scanner log"
             s.flush()
             return run
 
@@ -413,6 +449,7 @@ class ScannerStore:
                 .values(
                     state="FAILED",
                     end_time=utcnow(),
+                    error_code=WORKER_LOST,
                     error_message="the scanner running this scan stopped; start a new scan",
                 )
             )

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cloudwaste.core.errors import CloudWasteError
+from cloudwaste.core.errors import CloudWasteError, failure
 from cloudwaste.core.workers import ClaimingWorker
 from cloudwaste.scanner.domain import ScopeOutcome
 from cloudwaste.scanner.engine import Engine, ScanTarget
@@ -83,10 +83,10 @@ class ScanWorker(ClaimingWorker):
 
             outcomes = self.engine.scan_scopes(plan, save, self.stopping)
         except CloudWasteError as exc:
-            error = str(exc)
-        except Exception:
+            error = failure(exc, "")
+        except Exception as exc:
             log.exception("scan failed", extra={"scan_run": str(run.id)})
-            error = "scan failed unexpectedly; see the scanner log"
+            error = failure(exc, "scan failed unexpectedly; see the scanner log")
         finally:
             RUNNING.dec()
         final = self.store.finish_run(run.id, outcomes, error)
