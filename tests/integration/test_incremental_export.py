@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import json
 import uuid
+from pathlib import Path
 
 import duckdb
 import psycopg
@@ -176,6 +177,15 @@ def test_weekly_exports_take_exactly_what_changed(stack):
     }
     con.close()
     assert total == ml_rows(stack.database_url) and versions == w1.row_count + w2.row_count
+    # the README's query, as written there, gives the same current rows
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    query = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    con = duckdb.connect()
+    by_query = con.execute(
+        f"SELECT sum(rows) FROM ({query.replace('exports/weekly/ml_training_data/*/*.parquet', glob).rstrip().rstrip(';')})"
+    ).fetchone()[0]
+    con.close()
+    assert by_query == total
     assert {str(m) for m in months_read} >= set(months)
     engine = sa.create_engine(stack.database_url)
     with engine.connect() as c:
