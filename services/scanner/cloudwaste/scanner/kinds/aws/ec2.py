@@ -1,61 +1,25 @@
-"""AWS resource kinds. Each listing turns one kind's API records of one region into `Resource`s.
-
-A listing receives the provider's connection (`conn.client(service, region)` gives a botocore
-client whose calls the provider records) and makes exactly the operations its kind declares.
-Every list call goes through a paginator. No rule logic here.
-"""
+"""EC2 kinds: volumes, instances, Elastic IPs, snapshots, NAT gateways."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from cloudwaste.scanner.domain import Resource
-from cloudwaste.scanner.kinds import KINDS, kind
-
-PROVIDER = "aws"
-VOLUME = "aws.ec2.volume"
-INSTANCE = "aws.ec2.instance"
-ELASTIC_IP = "aws.ec2.elastic_ip"
-SNAPSHOT = "aws.ec2.snapshot"
-NAT_GATEWAY = "aws.ec2.nat_gateway"
-LOAD_BALANCER = "aws.elbv2.load_balancer"
-
-NAT_METRIC_WINDOW_DAYS = 30
-_STOP_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) GMT\)")
-
-Deps = Mapping[str, Sequence[Resource]]
-
-
-def _tags(items: Iterable[dict] | None) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in items or []}
-
-
-def _paginate(client, op: str, key: str, **kwargs) -> Iterable[dict]:
-    for page in client.get_paginator(op).paginate(**kwargs):
-        yield from page.get(key, [])
-
-
-def _resource(kind_key: str, record: dict, region: str, tags: dict[str, str], **fields: Any) -> Resource:
-    """A Resource whose id, name and creation time come from the fields the kind declares."""
-    k = KINDS.get(kind_key)
-    name = tags.get(k.name_field[4:], "") if k.name_field.startswith("tag:") else record.get(k.name_field, "")
-    if "resource_id" not in fields:
-        fields["resource_id"] = record[k.id_field]
-    fields.setdefault("name", name or "")
-    fields.setdefault("created_at", record.get(k.created_field) if k.created_field else None)
-    return Resource(provider=PROVIDER, kind=kind_key, region=region, tags=tags, **fields)
-
-
-def stopped_since(reason: str | None) -> dt.datetime | None:
-    """Stop time from StateTransitionReason, e.g. 'User initiated (2026-01-02 03:04:05 GMT)'."""
-    m = _STOP_TIME.search(reason or "")
-    if not m:
-        return None
-    return dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
-
+from cloudwaste.scanner.kinds import kind
+from cloudwaste.scanner.kinds.aws._common import (
+    ELASTIC_IP,
+    INSTANCE,
+    NAT_GATEWAY,
+    NAT_METRIC_WINDOW_DAYS,
+    PROVIDER,
+    SNAPSHOT,
+    VOLUME,
+    Deps,
+    paginate,
+    resource,
+    stopped_since,
+    tags,
+)
 
 # --- aws.ec2.volume -------------------------------------------------------------------------------
 
@@ -82,16 +46,16 @@ def _volume_spec(v: dict) -> dict:
 def list_volumes(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """EBS volumes, attached or not, with size, type, provisioned IOPS and the instances using them."""
     out = []
-    for v in _paginate(conn.client("ec2", region), "describe_volumes", "Volumes"):
+    for v in paginate(conn.client("ec2", region), "describe_volumes", "Volumes"):
         attached = [a["InstanceId"] for a in v.get("Attachments") or [] if a.get("InstanceId")]
         instance_id = attached[0] if attached else None
         spec = _volume_spec(v)
         out.append(
-            _resource(
+            resource(
                 VOLUME,
                 v,
                 region,
-                _tags(v.get("Tags")),
+                tags(v.get("Tags")),
                 attributes={
                     **spec,
                     "state": v.get("State"),
@@ -134,17 +98,17 @@ def list_instances(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
         for iid in a.get("attached_instance_ids") or []:
             by_instance.setdefault(iid, []).append(spec)
     out = []
-    for reservation in _paginate(conn.client("ec2", region), "describe_instances", "Reservations"):
+    for reservation in paginate(conn.client("ec2", region), "describe_instances", "Reservations"):
         for i in reservation.get("Instances", []):
             state = i.get("State", {}).get("Name")
             if state == "terminated":
                 continue
             out.append(
-                _resource(
+                resource(
                     INSTANCE,
                     i,
                     region,
-                    _tags(i.get("Tags")),
+                    tags(i.get("Tags")),
                     attributes={
                         "state": state,
                         "instance_type": i.get("InstanceType"),
@@ -182,11 +146,11 @@ def list_elastic_ips(conn, region: str, now: dt.datetime, deps: Deps) -> list[Re
     out = []
     for a in conn.client("ec2", region).describe_addresses().get("Addresses", []):
         out.append(
-            _resource(
+            resource(
                 ELASTIC_IP,
                 a,
                 region,
-                _tags(a.get("Tags")),
+                tags(a.get("Tags")),
                 resource_id=a.get("AllocationId") or a["PublicIp"],
                 attributes={
                     "association_id": a.get("AssociationId"),
@@ -221,16 +185,16 @@ def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
     """Snapshots this account owns, with whether their source volume still exists in the region."""
     volume_ids = {v.resource_id for v in deps[VOLUME]}
     out = []
-    for s in _paginate(conn.client("ec2", region), "describe_snapshots", "Snapshots", OwnerIds=["self"]):
+    for s in paginate(conn.client("ec2", region), "describe_snapshots", "Snapshots", OwnerIds=["self"]):
         source = s.get("VolumeId")
         exists = bool(source) and source in volume_ids
         size = int(s.get("VolumeSize", 0))
         out.append(
-            _resource(
+            resource(
                 SNAPSHOT,
                 s,
                 region,
-                _tags(s.get("Tags")),
+                tags(s.get("Tags")),
                 attributes={
                     "volume_id": source,
                     "source_volume_exists": exists,
@@ -267,7 +231,7 @@ def list_nat_gateways(conn, region: str, now: dt.datetime, deps: Deps) -> list[R
     """NAT gateways that are not deleted, with their bytes in and out over the metric window."""
     nats = [
         n
-        for n in _paginate(conn.client("ec2", region), "describe_nat_gateways", "NatGateways")
+        for n in paginate(conn.client("ec2", region), "describe_nat_gateways", "NatGateways")
         if n.get("State") != "deleted"
     ]
     if not nats:
@@ -277,11 +241,11 @@ def list_nat_gateways(conn, region: str, now: dt.datetime, deps: Deps) -> list[R
     for n in nats:
         total, points = sums.get(n["NatGatewayId"], (None, 0))
         out.append(
-            _resource(
+            resource(
                 NAT_GATEWAY,
                 n,
                 region,
-                _tags(n.get("Tags")),
+                tags(n.get("Tags")),
                 attributes={
                     "state": n.get("State"),
                     "bytes_total": total,
@@ -331,71 +295,3 @@ def nat_traffic(cloudwatch, nat_ids: list[str], now: dt.datetime) -> dict[str, t
                     entry[1] += len(values)
     # No datapoint at all over the window: CloudWatch saw no traffic (the rule rates it MEDIUM).
     return {k: (v[0] if v[0] is not None else 0.0, v[1]) for k, v in totals.items()}
-
-
-# --- aws.elbv2.load_balancer ----------------------------------------------------------------------
-
-
-@kind(
-    key=LOAD_BALANCER,
-    provider=PROVIDER,
-    title="Elastic Load Balancing v2 load balancer (application, network, gateway)",
-    operations=(
-        "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:DescribeTags",
-    ),
-    id_field="LoadBalancerArn",
-    name_field="LoadBalancerName",
-    created_field="CreatedTime",
-    ml_config={"type": str, "scheme": str, "target_group_count": int},
-)
-def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
-    """Load balancers with the number of target groups and registered targets behind each."""
-    elbv2 = conn.client("elbv2", region)
-    lbs = list(_paginate(elbv2, "describe_load_balancers", "LoadBalancers"))
-    if not lbs:
-        return []
-    targets: dict[str, int] = {}
-    group_count: dict[str, int] = {}
-    for g in _paginate(elbv2, "describe_target_groups", "TargetGroups"):
-        registered = len(
-            elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"]).get(
-                "TargetHealthDescriptions", []
-            )
-        )
-        for lb_arn in g.get("LoadBalancerArns", []):
-            targets[lb_arn] = targets.get(lb_arn, 0) + registered
-            group_count[lb_arn] = group_count.get(lb_arn, 0) + 1
-    tags: dict[str, dict[str, str]] = {}
-    arns = [lb["LoadBalancerArn"] for lb in lbs]
-    for i in range(0, len(arns), 20):
-        for d in elbv2.describe_tags(ResourceArns=arns[i : i + 20]).get("TagDescriptions", []):
-            tags[d["ResourceArn"]] = _tags(d.get("Tags"))
-    out = []
-    for lb in lbs:
-        arn = lb["LoadBalancerArn"]
-        t = tags.get(arn, {})
-        lb_type = lb.get("Type", "application")
-        out.append(
-            _resource(
-                LOAD_BALANCER,
-                lb,
-                region,
-                t,
-                name=t.get("Name", "") or lb.get("LoadBalancerName", ""),
-                attributes={
-                    "type": lb_type,
-                    "state": lb.get("State", {}).get("Code"),
-                    "registered_targets": targets.get(arn, 0),
-                    "target_group_count": group_count.get(arn, 0),
-                },
-                config={
-                    "type": lb_type,
-                    "scheme": lb.get("Scheme"),
-                    "target_group_count": group_count.get(arn, 0),
-                },
-            )
-        )
-    return out

@@ -1,0 +1,76 @@
+"""Elastic Load Balancing v2 kinds: application, network and gateway load balancers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cloudwaste.scanner.domain import Resource
+from cloudwaste.scanner.kinds import kind
+from cloudwaste.scanner.kinds.aws._common import LOAD_BALANCER, PROVIDER, Deps, paginate, resource, tags
+
+# --- aws.elbv2.load_balancer ----------------------------------------------------------------------
+
+
+@kind(
+    key=LOAD_BALANCER,
+    provider=PROVIDER,
+    title="Elastic Load Balancing v2 load balancer (application, network, gateway)",
+    operations=(
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTags",
+    ),
+    id_field="LoadBalancerArn",
+    name_field="LoadBalancerName",
+    created_field="CreatedTime",
+    ml_config={"type": str, "scheme": str, "target_group_count": int},
+)
+def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
+    """Load balancers with the number of target groups and registered targets behind each."""
+    elbv2 = conn.client("elbv2", region)
+    lbs = list(paginate(elbv2, "describe_load_balancers", "LoadBalancers"))
+    if not lbs:
+        return []
+    targets: dict[str, int] = {}
+    group_count: dict[str, int] = {}
+    for g in paginate(elbv2, "describe_target_groups", "TargetGroups"):
+        registered = len(
+            elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"]).get(
+                "TargetHealthDescriptions", []
+            )
+        )
+        for lb_arn in g.get("LoadBalancerArns", []):
+            targets[lb_arn] = targets.get(lb_arn, 0) + registered
+            group_count[lb_arn] = group_count.get(lb_arn, 0) + 1
+    tags_by_arn: dict[str, dict[str, str]] = {}
+    arns = [lb["LoadBalancerArn"] for lb in lbs]
+    for i in range(0, len(arns), 20):
+        for d in elbv2.describe_tags(ResourceArns=arns[i : i + 20]).get("TagDescriptions", []):
+            tags_by_arn[d["ResourceArn"]] = tags(d.get("Tags"))
+    out = []
+    for lb in lbs:
+        arn = lb["LoadBalancerArn"]
+        t = tags_by_arn.get(arn, {})
+        lb_type = lb.get("Type", "application")
+        out.append(
+            resource(
+                LOAD_BALANCER,
+                lb,
+                region,
+                t,
+                name=t.get("Name", "") or lb.get("LoadBalancerName", ""),
+                attributes={
+                    "type": lb_type,
+                    "state": lb.get("State", {}).get("Code"),
+                    "registered_targets": targets.get(arn, 0),
+                    "target_group_count": group_count.get(arn, 0),
+                },
+                config={
+                    "type": lb_type,
+                    "scheme": lb.get("Scheme"),
+                    "target_group_count": group_count.get(arn, 0),
+                },
+            )
+        )
+    return out
