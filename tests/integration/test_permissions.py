@@ -46,6 +46,8 @@ def _undeclared(calls) -> list[str]:
     for provider, caller, operation in calls:
         if caller == providers.SCOPES:
             allowed = set(aws.scope_operations)
+        elif caller == aws.METRICS_CALLER:  # the metric rules' series, fetched for the scope
+            allowed = {aws.metric_operation}
         elif caller in kinds:
             allowed = set(kinds.get(caller).operations)
         else:

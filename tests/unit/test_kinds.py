@@ -317,6 +317,10 @@ def test_iam_policy_is_least_privilege_and_covers_everything_declared():
     declared = set(aws.PROVIDER.scope_operations)
     for kind in AWS_KINDS:
         declared.update(kind.permissions)
+    for rule in load_rules().for_provider("aws"):  # rules' own permissions, and the metric operation
+        declared.update(rule.permissions)
+        if rule.metrics:
+            declared.add(aws.PROVIDER.metric_operation)
     assert set(actions) == declared
     assert all(a.split(":", 1)[1].startswith(("Describe", "Get", "List")) for a in actions)
     assert "sts:AssumeRole" not in actions

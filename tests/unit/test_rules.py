@@ -18,7 +18,7 @@ from cloudwaste.scanner.kinds import Kind, KindRegistry
 from cloudwaste.scanner.kinds import load_all as load_kinds
 from cloudwaste.scanner.pricing import AwsPrices
 from cloudwaste.scanner.providers import load_all as load_providers
-from cloudwaste.scanner.rules import Context, Param, Registry, Rule, load_all
+from cloudwaste.scanner.rules import Context, Param, Registry, Rule, Series, load_all
 
 REGISTRY = load_all()
 KINDS = load_kinds()
@@ -59,8 +59,7 @@ def _run(key: str, resource: Resource, now: dt.datetime = NOW, related=(), **ove
 
 def _run_fixture(key: str, resource: Resource) -> Detection | None:
     fx = RULES[key].fixtures
-    ctx = Context(now=fx.now, prices=AwsPrices(resource.region), lookup=fx.lookup())
-    return RULES[key].evaluate(resource, _params(key), ctx)
+    return RULES[key].evaluate(resource, _params(key), fx.context(AwsPrices(resource.region)))
 
 
 # Findings that are the sum of their parts cost nothing themselves (their parts carry the cost).
@@ -174,7 +173,7 @@ def test_silent_fixture_yields_none(key):
 @pytest.mark.parametrize("key", KEYS)
 def test_fixtures_through_engine_evaluate(key):
     fx = RULES[key].fixtures
-    ctx = Context(now=fx.now, prices=AwsPrices(fx.fires.region), lookup=fx.lookup())
+    ctx = fx.context(AwsPrices(fx.fires.region))
     drafts, errors = evaluate([fx.fires, fx.silent, *fx.related], {key: (RULES[key], _params(key))}, ctx)
     assert errors == {}
     assert [d.resource.resource_id for d in drafts] == [fx.fires.resource_id]
@@ -360,7 +359,13 @@ def test_evaluate_global_registry_on_all_fixtures():
     silent = [RULES[k].fixtures.silent for k in KEYS]
     related = [r for k in KEYS for r in RULES[k].fixtures.related]
     now = RULES[KEYS[0]].fixtures.now
-    ctx = Context(now=now, prices=AwsPrices("eu-west-1"), lookup=_lookup(related))
+    series = {key: s for k in KEYS for key, s in RULES[k].fixtures.series.items()}
+    ctx = Context(
+        now=now,
+        prices=AwsPrices("eu-west-1"),
+        lookup=_lookup(related),
+        metric=lambda r, name, days: series.get((r.resource_id, name, days)),
+    )
     drafts, _ = evaluate(fires + silent, _all(REGISTRY), ctx)
     assert sorted(d.detection.scenario for d in drafts) == KEYS
 
@@ -606,47 +611,81 @@ def test_snapshot_without_source_flag_does_not_fire():
 
 
 def _nat(age: float | None = 90, **overrides) -> Resource:
-    attrs = {"state": "available", "bytes_total": 0.0, "datapoints": 30, "metric_window_days": 30}
+    attrs = {"state": "available"}
     attrs.update(overrides)
     return _res("aws.ec2.nat_gateway", age, **attrs)
 
 
+ZEROS = Series((0.0,) * 30, 30)
+
+
+def _run_nat(resource: Resource, out=ZEROS, into=ZEROS, now=NOW, **overrides):
+    """The NAT rule with the series the engine would have fetched (None: not fetched)."""
+    series = {"bytes_out": out, "bytes_in": into}
+    params = _params("nat-gateway-idle", **overrides)
+    days = math.ceil(params["min_idle_days"])
+
+    def metric(r, name, d):
+        got = series.get(name)
+        return got if got is not None and d == days and got.days == d else None
+
+    ctx = Context(now=now, prices=AwsPrices(resource.region), metric=metric)
+    return RULES["nat-gateway-idle"].evaluate(resource, params, ctx)
+
+
 def test_nat_idle_with_datapoints_is_high():
-    det = _run("nat-gateway-idle", _nat())
+    det = _run_nat(_nat())
     _check_detection("nat-gateway-idle", det)
-    assert det.confidence == "HIGH"
+    assert det.confidence == "HIGH" and det.evidence["datapoints"] == 30
     assert det.monthly_cost == Decimal("32.8500")
+    assert det.evidence["bytes_out"] == {
+        "days": 30,
+        "datapoints": 30,
+        "total": 0.0,
+        "peak": 0.0,
+        "mean": 0.0,
+        "unit": "bytes",
+    }
 
 
-def test_nat_without_metric_data_does_not_fire():
-    assert _run("nat-gateway-idle", _nat(bytes_total=None, datapoints=0)) is None
-    assert _run("nat-gateway-idle", _nat(bytes_total=None)) is None
+def test_nat_with_no_datapoint_at_all_is_medium_and_says_so():
+    det = _run_nat(_nat(), out=Series((), 30), into=Series((), 30))
+    assert det.confidence == "MEDIUM" and det.evidence["datapoints"] == 0
+
+
+def test_nat_whose_series_were_not_fetched_does_not_fire():
+    assert _run_nat(_nat(), out=None) is None
+    assert _run_nat(_nat(), into=None) is None
 
 
 @pytest.mark.parametrize("age", [29.9, 10, 0, None])
-def test_nat_younger_than_window_does_not_fire(age):
-    assert _run("nat-gateway-idle", _nat(age)) is None
+def test_nat_younger_than_window_is_not_a_candidate_and_does_not_fire(age):
+    rule = RULES["nat-gateway-idle"]
+    ctx = Context(now=NOW, prices=AwsPrices(REGION))
+    assert not rule.candidate(_nat(age), _params("nat-gateway-idle"), ctx)
+    assert _run_nat(_nat(age)) is None
 
 
-def test_nat_short_metric_window_does_not_fire():
-    assert _run("nat-gateway-idle", _nat(metric_window_days=29)) is None
-    assert _run("nat-gateway-idle", _nat(metric_window_days=0)) is None
-    attrs = {"state": "available", "bytes_total": 0.0, "datapoints": 30}
-    assert _run("nat-gateway-idle", _res("aws.ec2.nat_gateway", 90, **attrs)) is None
-
-
-@pytest.mark.parametrize("total", [1.0, 0.5, 1e12])
-def test_nat_with_traffic_does_not_fire(total):
-    assert _run("nat-gateway-idle", _nat(bytes_total=total)) is None
+@pytest.mark.parametrize("traffic", [1.0, 0.5, 1e12])
+def test_nat_with_traffic_on_any_day_does_not_fire(traffic):
+    assert _run_nat(_nat(), into=Series((0.0,) * 29 + (traffic,), 30)) is None
+    assert _run_nat(_nat(), out=Series((traffic,) + (0.0,) * 29, 30)) is None
 
 
 @pytest.mark.parametrize("state", ["pending", "failed", "deleting", None])
 def test_nat_not_available_does_not_fire(state):
-    assert _run("nat-gateway-idle", _nat(state=state)) is None
+    assert _run_nat(_nat(state=state)) is None
 
 
 def test_nat_age_just_over_window_fires():
-    assert _run("nat-gateway-idle", _nat(30.1)) is not None
+    assert _run_nat(_nat(30.1)) is not None
+
+
+def test_nat_window_follows_the_parameter():
+    fourteen = Series((0.0,) * 14, 14)
+    det = _run_nat(_nat(20), out=fourteen, into=fourteen, min_idle_days=14)
+    assert det is not None and det.evidence["window_days"] == 14
+    assert _run_nat(_nat(20), min_idle_days=14) is None  # only a 30-day series: not what it asked for
 
 
 # --- boundaries: load-balancer-no-targets ----------------------------------------------------

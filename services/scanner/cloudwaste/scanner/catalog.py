@@ -16,9 +16,12 @@ from cloudwaste.scanner.rules import load_all as load_rules
 
 
 def rule_permissions(rule: Rule, kinds: KindRegistry | None = None) -> list[str]:
-    """Every IAM permission running the rule takes: its own and its kinds' (with dependencies)."""
+    """Every IAM permission running the rule takes: its own, its kinds' (with dependencies), and
+    the provider's metric operation for a metric rule."""
     kinds = kinds if kinds is not None else load_kinds()
     perms = set(rule.permissions)
+    if rule.metrics:
+        perms.add(load_providers().get(rule.provider).metric_operation)
     for kind in kinds.closure(set(rule.kinds)):
         perms.update(kind.permissions)
     return sorted(perms)
@@ -138,6 +141,8 @@ def check_registries(
                 problems.append(f"{where}: kind {k!r} belongs to provider {kinds.get(k).provider!r}")
         if "enabled" in rule.params:
             problems.append(f"{where}: declares `enabled`, which every rule has")
+        if rule.metrics and rule.provider in providers and not providers.get(rule.provider).metric_operation:
+            problems.append(f"{where}: reads metrics, which provider {rule.provider!r} does not fetch")
         if not missing:
             try:
                 needed = {p for kind in kinds.closure(set(rule.kinds)) for p in kind.permissions}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cloudwaste.scanner.domain import FindingDraft, Resource, ScopeOutcome, severity_for
@@ -22,13 +23,57 @@ from cloudwaste.scanner.kinds import load_all as load_kinds
 from cloudwaste.scanner.metrics import KIND_FAILURES, RULE_FAILURES
 from cloudwaste.scanner.providers import Provider, ProviderRegistry
 from cloudwaste.scanner.providers import load_all as load_providers
-from cloudwaste.scanner.rules import Context, Registry, Rule
+from cloudwaste.scanner.rules import Context, Metric, Registry, Rule, SeriesKey
 
 log = logging.getLogger(__name__)
 
 # Options per provider key, e.g. {"aws": {"endpoint_url": "http://127.0.0.1:5000"}}; built by
 # `providers.options_from_settings(settings)`.
 ProviderOptions = Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One daily series to fetch: `metric` of the resource `resource_id` over `days`."""
+
+    resource_id: str
+    dimension_value: str
+    metric: Metric
+    days: int
+
+    @property
+    def key(self) -> SeriesKey:
+        return (self.resource_id, self.metric.name, self.days)
+
+
+def metric_queries(
+    resources: Iterable[Resource], rules: Mapping[str, tuple[Rule, Mapping[str, Any]]], ctx: Context
+) -> tuple[list[MetricQuery], dict[str, str]]:
+    """The series the metric rules need: for each rule, its metrics for the resources it could
+    flag (its `candidate` test), each (resource, metric, window) once. A candidate test that
+    raises fails that rule here (rule key -> message)."""
+    by_kind: dict[str, list[tuple[Rule, Mapping[str, Any]]]] = {}
+    for rule, params in rules.values():
+        if rule.metrics:
+            by_kind.setdefault(rule.resource_kind, []).append((rule, params))
+    queries: dict[SeriesKey, MetricQuery] = {}
+    errors: dict[str, str] = {}
+    for res in resources:
+        for rule, params in by_kind.get(res.kind, ()):
+            if rule.key in errors:
+                continue
+            try:
+                wanted = rule.candidate is None or rule.candidate(res, params, ctx)
+            except Exception:
+                log.exception("candidate test failed", extra={"rule": rule.key})
+                errors[rule.key] = "the rule failed choosing what to measure; see the scanner log"
+                continue
+            if wanted:
+                days = rule.metric_window(params)
+                for m in rule.metrics:
+                    q = MetricQuery(res.resource_id, m.dimension_value(res), m, days)
+                    queries.setdefault(q.key, q)
+    return list(queries.values()), errors
 
 
 @dataclass(frozen=True)
@@ -184,7 +229,10 @@ class Engine:
             if all(k in listings for k in rule.kinds)
         }
         resources = [r for rs in listings.values() for r in rs]
+        ctx, metric_errors = self._metrics(plan, scope, now, resources, runnable, ctx)
+        runnable = {k: v for k, v in runnable.items() if k not in metric_errors}
         drafts, rule_errors = evaluate(resources, runnable, ctx)
+        rule_errors = {**metric_errors, **rule_errors}
         for key in rule_errors:
             RULE_FAILURES.labels(provider.key, key).inc()
         return ScopeOutcome(
@@ -200,6 +248,27 @@ class Engine:
             },
             listed=frozenset(index),
         )
+
+    def _metrics(self, plan: ScanPlan, scope: str, now, resources, runnable, ctx: Context):
+        """Fetches, in one batch for the scope, the series the metric rules need; returns the
+        context that serves them and the metric rules that cannot run here (rule key -> why): a
+        fetch that fails fails them, never reads as zero."""
+        queries, errors = metric_queries(resources, runnable, ctx)
+        if not queries:
+            return ctx, errors
+        try:
+            fetched = plan.provider.metrics(plan.connection, scope, queries, now)
+        except Exception as exc:
+            why = plan.provider.describe_error(exc)
+            log.warning("metrics failed", extra={"scope": scope, "error": why})
+            return ctx, {
+                **errors,
+                **{k: f"metrics unavailable: {why}" for k, (r, _) in runnable.items() if r.metrics},
+            }
+        # a window of 13.5 days was fetched as 14 (Rule.metric_window): read it the same way
+        return replace(
+            ctx, metric=lambda res, name, days: fetched.get((res.resource_id, name, math.ceil(days)))
+        ), errors
 
     def scan_scopes(
         self,

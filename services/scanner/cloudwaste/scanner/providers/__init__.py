@@ -126,6 +126,21 @@ class Provider(ABC):
         with api_caller(SCOPES):
             return self._list_scopes(conn)
 
+    # The API operation (as an IAM action) fetching metrics makes; what its calls are attributed to.
+    metric_operation: str = ""
+    METRICS_CALLER = "metrics"
+
+    def fetch_metrics(self, conn: Any, scope: str, queries: Sequence[Any], now: dt.datetime) -> dict:
+        """The daily series of `queries` (engine.MetricQuery) in one scope: {query.key: Series}.
+        A query with no datapoint gets an empty series (0 of `days`), never zeros. Providers
+        without metrics raise NotImplementedError; the metric rules then fail in that scope."""
+        raise NotImplementedError(f"{self.display_name} metrics are not supported yet")
+
+    def metrics(self, conn: Any, scope: str, queries: Sequence[Any], now: dt.datetime) -> dict:
+        """fetch_metrics with its API calls attributed to the metric layer."""
+        with api_caller(self.METRICS_CALLER):
+            return self.fetch_metrics(conn, scope, queries, now)
+
     def list_kind(
         self,
         conn: Any,

@@ -10,6 +10,7 @@ identity and is not part of the customer's policy.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from collections.abc import Mapping
@@ -26,10 +27,12 @@ from cloudwaste.core.regions import known_regions
 from cloudwaste.scanner.kinds.aws import stopped_since
 from cloudwaste.scanner.pricing import AwsPrices
 from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call
+from cloudwaste.scanner.rules import Series
 
 __all__ = ["IAM_PREFIX", "AwsAccess", "AwsProvider", "AwsSession", "describe_error", "stopped_since"]
 
 KEY = "aws"
+METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 # botocore service name -> IAM action prefix, where they differ (operation name = action name).
@@ -182,6 +185,50 @@ class AwsProvider(Provider):
 
     def _list_scopes(self, conn: AwsSession) -> list[str]:
         return conn.enabled_regions()
+
+    metric_operation = "cloudwatch:GetMetricData"
+
+    def fetch_metrics(self, conn: AwsSession, scope: str, queries, now: dt.datetime) -> dict:
+        """Daily series from CloudWatch GetMetricData: the queries of one window together, 500 to a
+        call (the API's limit), each call paginated; never one call per resource."""
+        out: dict = {}
+        by_window: dict[int, list] = {}
+        for q in queries:
+            by_window.setdefault(q.days, []).append(q)
+        cloudwatch = conn.client("cloudwatch", scope)
+        end = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
+        for days, group in sorted(by_window.items()):
+            start = end - dt.timedelta(days=days)
+            for first in range(0, len(group), METRIC_QUERIES_PER_CALL):
+                chunk = group[first : first + METRIC_QUERIES_PER_CALL]
+                values: dict[str, list] = {f"q{i}": [] for i in range(len(chunk))}
+                request = [
+                    {
+                        "Id": f"q{i}",
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": q.metric.namespace,
+                                "MetricName": q.metric.metric,
+                                "Dimensions": [{"Name": q.metric.dimension, "Value": q.dimension_value}],
+                            },
+                            "Period": 86400,
+                            "Stat": q.metric.stat,
+                        },
+                        "ReturnData": True,
+                    }
+                    for i, q in enumerate(chunk)
+                ]
+                for page in cloudwatch.get_paginator("get_metric_data").paginate(
+                    MetricDataQueries=request, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+                ):
+                    for result in page.get("MetricDataResults", []):
+                        values[result["Id"]].extend(
+                            zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
+                        )
+                for i, q in enumerate(chunk):
+                    points = sorted(values[f"q{i}"], key=lambda tv: tv[0])
+                    out[q.key] = Series(tuple(float(v) for _, v in points), days)
+        return out
 
     def prices(self, scope: str) -> AwsPrices:
         return AwsPrices(scope)

@@ -6,6 +6,12 @@ rule also takes `enabled`), the read-only permissions it needs, its documentatio
 fixtures (one that fires, one near miss that must not). The engine lists each kind an enabled
 rule needs once per scope and runs every enabled rule of that kind over the same listing.
 Accounts override parameters per rule: `Registry.effective_params`.
+
+A metric rule also declares the daily series it reads (`Metric`), its window parameter and which
+resources are candidates (`candidate`): the engine fetches those series for the candidates only,
+for every metric rule of a scope together (AWS: GetMetricData, 500 queries a call), and the rule
+reads them with `Context.metric`. A series says how many days it covers: missing data is never
+read as zero.
 """
 
 from __future__ import annotations
@@ -38,16 +44,84 @@ ENABLED = Param(
 
 
 @dataclass(frozen=True)
+class Metric:
+    """A daily series a metric rule reads for each candidate resource. For AWS: the CloudWatch
+    metric `namespace`/`metric` with dimension `dimension` = the resource's id (or the attribute
+    `dimension_attribute`), aggregated per day with `stat` (Sum, Average, Maximum, Minimum)."""
+
+    name: str  # how the rule refers to it, e.g. "cpu_average"
+    namespace: str
+    metric: str
+    dimension: str
+    stat: str
+    dimension_attribute: str | None = None
+
+    def dimension_value(self, resource: Resource) -> str:
+        if self.dimension_attribute is None:
+            return resource.resource_id
+        return str(resource.attributes.get(self.dimension_attribute, ""))
+
+
+@dataclass(frozen=True)
+class Series:
+    """A metric's daily values over a window, oldest first, for the days that have data."""
+
+    values: tuple[float, ...]
+    days: int  # the window: how many daily values a complete series has
+
+    @property
+    def got(self) -> int:
+        return len(self.values)
+
+    @property
+    def coverage(self) -> float:
+        return min(1.0, self.got / self.days) if self.days else 0.0
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.values))
+
+    @property
+    def peak(self) -> float | None:
+        return max(self.values) if self.values else None
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.got if self.values else None
+
+    def evidence(self, unit: str = "") -> dict:
+        """What a finding shows about the series: datapoints needed and got, and its values."""
+        out = {"days": self.days, "datapoints": self.got, "total": round(self.total, 3)}
+        if self.values:
+            out |= {"peak": round(self.peak, 3), "mean": round(self.mean, 3)}
+        if unit:
+            out["unit"] = unit
+        return out
+
+
+# (resource id, metric name, window days) -> the series the engine fetched
+SeriesKey = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
 class Fixtures:
     fires: Resource
     silent: Resource  # a near miss: must not fire
     now: dt.datetime
     # Other resources of the same scope the rule may look up (e.g. the instance a volume is on).
     related: tuple[Resource, ...] = ()
+    # The metric series of the fixtures, for metric rules.
+    series: Mapping[SeriesKey, Series] = field(default_factory=dict)
 
     def lookup(self) -> Lookup:
         index = {(r.kind, r.resource_id): r for r in (self.fires, self.silent, *self.related)}
         return lambda kind, resource_id: index.get((kind, resource_id))
+
+    def metrics(self) -> MetricSource:
+        return lambda resource, name, days: self.series.get((resource.resource_id, name, math.ceil(days)))
+
+    def context(self, prices: Any) -> Context:
+        return Context(now=self.now, prices=prices, lookup=self.lookup(), metric=self.metrics())
 
 
 # lookup(kind, resource id) -> that resource as listed in the same scope, or None
@@ -55,6 +129,14 @@ Lookup = Callable[[str, str], Resource | None]
 
 
 def _nothing(kind: str, resource_id: str) -> Resource | None:
+    return None
+
+
+# metric(resource, metric name, window days) -> its series, or None when it was not fetched
+MetricSource = Callable[[Resource, str, int], "Series | None"]
+
+
+def _no_metrics(resource: Resource, name: str, days: int) -> Series | None:
     return None
 
 
@@ -66,6 +148,9 @@ class Context:
     now: dt.datetime
     prices: Any  # the provider's prices for the resource's scope (pricing.AwsPrices for AWS)
     lookup: Lookup = _nothing
+    # metric(resource, name, days): the series the engine fetched for a metric rule's candidate
+    # (days as the rule's window parameter; a fraction reads the whole days fetched for it)
+    metric: MetricSource = _no_metrics
 
 
 Evaluate = Callable[[Resource, Mapping[str, Any], Context], Detection | None]
@@ -85,6 +170,14 @@ class Rule:
     confidence_doc: str = ""
     # Other kinds the rule looks up through `Context.lookup` (listed in the same scope).
     needs: tuple[str, ...] = ()
+    # Metric rules: the series read, the parameter holding the window in days, and which
+    # resources the series are fetched for (those the rule could flag; None: every one).
+    metrics: tuple[Metric, ...] = ()
+    window_param: str = "window_days"
+    candidate: Callable[[Resource, Mapping[str, Any], Context], bool] | None = None
+
+    def metric_window(self, params: Mapping[str, Any]) -> int:
+        return math.ceil(params[self.window_param])
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -132,6 +225,8 @@ class Registry:
             raise ValueError(f"rule key {rule.key!r} must be kebab-case")
         if rule.key in self.rules:
             raise ValueError(f"rule {rule.key!r} registered twice")
+        if rule.metrics and rule.window_param not in rule.params:
+            raise ValueError(f"metric rule {rule.key!r} needs its window parameter {rule.window_param!r}")
         self.rules[rule.key] = rule
         return rule
 
@@ -186,6 +281,9 @@ def rule(
     params: Mapping[str, Param] | None = None,
     confidence_doc: str = "",
     needs: tuple[str, ...] = (),
+    metrics: tuple[Metric, ...] = (),
+    window_param: str = "window_days",
+    candidate: Callable[[Resource, Mapping[str, Any], Context], bool] | None = None,
 ) -> Callable[[Evaluate], Evaluate]:
     """Decorator: registers the function as the rule's evaluation; its docstring is the rule's doc."""
 
@@ -202,6 +300,9 @@ def rule(
                 evaluate=fn,
                 confidence_doc=confidence_doc,
                 needs=needs,
+                metrics=tuple(metrics),
+                window_param=window_param,
+                candidate=candidate,
             )
         )
         return fn

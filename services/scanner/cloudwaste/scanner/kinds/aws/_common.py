@@ -16,7 +16,6 @@ SNAPSHOT = "aws.ec2.snapshot"
 NAT_GATEWAY = "aws.ec2.nat_gateway"
 LOAD_BALANCER = "aws.elbv2.load_balancer"
 
-NAT_METRIC_WINDOW_DAYS = 30
 _STOP_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) GMT\)")
 
 Deps = Mapping[str, Sequence[Resource]]

@@ -10,7 +10,6 @@ from cloudwaste.scanner.kinds.aws._common import (
     ELASTIC_IP,
     INSTANCE,
     NAT_GATEWAY,
-    NAT_METRIC_WINDOW_DAYS,
     PROVIDER,
     SNAPSHOT,
     VOLUME,
@@ -221,77 +220,23 @@ def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
     key=NAT_GATEWAY,
     provider=PROVIDER,
     title="NAT gateway",
-    operations=("ec2:DescribeNatGateways", "cloudwatch:GetMetricData"),
+    operations=("ec2:DescribeNatGateways",),
     id_field="NatGatewayId",
     name_field="tag:Name",
     created_field="CreateTime",
     ml_config={"connectivity_type": str},
 )
 def list_nat_gateways(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
-    """NAT gateways that are not deleted, with their bytes in and out over the metric window."""
-    nats = [
-        n
+    """NAT gateways that are not deleted. Their traffic is a metric the rules ask for."""
+    return [
+        resource(
+            NAT_GATEWAY,
+            n,
+            region,
+            tags(n.get("Tags")),
+            attributes={"state": n.get("State")},
+            config={"connectivity_type": n.get("ConnectivityType", "public")},
+        )
         for n in paginate(conn.client("ec2", region), "describe_nat_gateways", "NatGateways")
         if n.get("State") != "deleted"
     ]
-    if not nats:
-        return []
-    sums = nat_traffic(conn.client("cloudwatch", region), [n["NatGatewayId"] for n in nats], now)
-    out = []
-    for n in nats:
-        total, points = sums.get(n["NatGatewayId"], (None, 0))
-        out.append(
-            resource(
-                NAT_GATEWAY,
-                n,
-                region,
-                tags(n.get("Tags")),
-                attributes={
-                    "state": n.get("State"),
-                    "bytes_total": total,
-                    "datapoints": points,
-                    "metric_window_days": NAT_METRIC_WINDOW_DAYS,
-                },
-                config={"connectivity_type": n.get("ConnectivityType", "public")},
-            )
-        )
-    return out
-
-
-def nat_traffic(cloudwatch, nat_ids: list[str], now: dt.datetime) -> dict[str, tuple[float | None, int]]:
-    """Bytes in + out per NAT gateway over the window: one GetMetricData call per 250 gateways."""
-    start = now - dt.timedelta(days=NAT_METRIC_WINDOW_DAYS)
-    totals: dict[str, list] = {nid: [None, 0] for nid in nat_ids}
-    metrics = ("BytesOutToDestination", "BytesInFromSource")
-    for chunk_start in range(0, len(nat_ids), 250):
-        chunk = nat_ids[chunk_start : chunk_start + 250]
-        queries, owner = [], {}
-        for n, nid in enumerate(chunk):
-            for m, metric in enumerate(metrics):
-                qid = f"q{n}_{m}"
-                owner[qid] = nid
-                queries.append(
-                    {
-                        "Id": qid,
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": "AWS/NATGateway",
-                                "MetricName": metric,
-                                "Dimensions": [{"Name": "NatGatewayId", "Value": nid}],
-                            },
-                            "Period": 86400,
-                            "Stat": "Sum",
-                        },
-                    }
-                )
-        for page in cloudwatch.get_paginator("get_metric_data").paginate(
-            MetricDataQueries=queries, StartTime=start, EndTime=now
-        ):
-            for result in page.get("MetricDataResults", []):
-                entry = totals[owner[result["Id"]]]
-                values = result.get("Values", [])
-                if values:
-                    entry[0] = (entry[0] or 0.0) + float(sum(values))
-                    entry[1] += len(values)
-    # No datapoint at all over the window: CloudWatch saw no traffic (the rule rates it MEDIUM).
-    return {k: (v[0] if v[0] is not None else 0.0, v[1]) for k, v in totals.items()}
