@@ -58,6 +58,7 @@ CLIENT_COMMANDS = [
 SERVICE_COMMANDS = [
     (["train"], "predictor"),
     (["train", "--worker"], "predictor"),
+    (["prices", "refresh", "--output", "prices.json"], "scanner"),
 ]
 
 

@@ -567,6 +567,41 @@ def _rewrite_export(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# AWS prices: the price table rebuilt from the AWS Price List Query API (no service, no database)
+# --------------------------------------------------------------------------------------------------
+
+
+def _region_list(value: str) -> list[str]:
+    import re
+
+    regions = [r.strip().lower() for r in value.split(",") if r.strip()]
+    bad = [r for r in regions if not re.fullmatch(r"[a-z]{2,4}(-[a-z]+)+-\d+", r)]
+    if not regions or bad:
+        raise argparse.ArgumentTypeError(f"not a region name: {', '.join(bad) or value!r}")
+    return regions
+
+
+def _prices_refresh(args: argparse.Namespace) -> int:
+    """Writes a new price table from the Price List API; the old file stays untouched on any failure."""
+    try:
+        from cloudwaste.scanner import price_refresh
+    except ImportError as exc:
+        raise CommandError(
+            f"the price refresher (cloudwaste.scanner.price_refresh, in cloudwaste[scanner]) cannot be imported: {exc}"
+        ) from None
+    regions = sorted({r for group in args.regions or () for r in group}) or None
+    try:
+        result = price_refresh.run(args.output, regions=regions, endpoint_url=args.endpoint_url or None)
+    except price_refresh.RefreshError as exc:
+        raise CommandError(f"nothing written: {exc}") from None
+    except OSError as exc:
+        raise CommandError(f"nothing written: {exc}") from None
+    for line in result.report():
+        print(line)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 def _positive(value: str) -> float:
@@ -751,6 +786,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="a hash of EraseTenantData's tenant_hashes (repeat for each)",
     )
     rw.set_defaults(fn=_rewrite_export)
+
+    pc = sub.add_parser("prices", help="the AWS price table (offline or against the AWS Price List API)")
+    pc_sub = pc.add_subparsers(dest="prices_command", required=True)
+    pr = pc_sub.add_parser(
+        "refresh",
+        help="rebuild the AWS price table from the AWS Price List Query API",
+        description="Reads on-demand list prices with pricing:GetProducts (AWS credentials from the usual "
+        "chain; the Query API answers in us-east-1) for every region asked, and writes a schema-2 price "
+        "table to --output: validated first, then written atomically; on any failure nothing is written. "
+        "Prints what it read, how many malformed products it skipped, and which regions lack a price the "
+        "rules need (those are derived from us-east-1). Exit 0 when it wrote the table, 1 otherwise, 2 usage.",
+    )
+    pr.add_argument("--output", required=True, metavar="PATH", help="where to write the table (JSON)")
+    pr.add_argument(
+        "--regions",
+        nargs="+",
+        type=_region_list,
+        metavar="R",
+        help="only these regions (space or comma separated; us-east-1 is always included); default: "
+        "every region of the commercial partition the product knows",
+    )
+    pr.add_argument("--endpoint-url", default="", metavar="URL", help="another Price List API endpoint")
+    pr.set_defaults(fn=_prices_refresh)
     return parser
 
 
