@@ -477,3 +477,57 @@ def test_cli_serve(tmp_path):
 def test_start_moto_on_busy_port_fails(moto):
     with pytest.raises(OSError):
         start_moto(moto.port)
+
+
+def test_the_estates_indexed_get_metric_data_answers_as_motos_own():
+    """The simulated estate's moto answers GetMetricData from an index (moto scans every datapoint
+    per query and period); for the queries the scanner sends, the answers are moto's."""
+    import datetime as dt
+
+    from cloudwaste.sim import moto_cloudwatch
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    moto_cloudwatch.install()
+    backend = CloudWatchBackend("eu-west-1", "111122223333")
+    now = dt.datetime(2026, 11, 30, 0, 0, tzinfo=dt.UTC)
+    for i, instance in enumerate(("i-1", "i-2", "i-3")):
+        for day in range(1, 15):
+            for hour in (3, 15):
+                backend.put_metric_data(
+                    "AWS/EC2",
+                    [
+                        {
+                            "MetricName": name,
+                            "Dimensions": [{"Name": "InstanceId", "Value": instance}],
+                            "Timestamp": now - dt.timedelta(days=day, hours=hour),
+                            "Value": float(i * 10 + day + hour / 10 + (k * 1000)),
+                        }
+                        for k, name in enumerate(("CPUUtilization", "NetworkIn"))
+                    ],
+                )
+    queries = [
+        {
+            "Id": f"q{n}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/EC2",
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "InstanceId", "Value": instance}],
+                },
+                "Period": 86400,
+                "Stat": stat,
+            },
+        }
+        for n, (instance, name, stat) in enumerate(
+            (i, m, s)
+            for i in ("i-1", "i-2", "i-3", "i-none")
+            for m in ("CPUUtilization", "NetworkIn")
+            for s in ("Average", "Maximum", "Sum", "Minimum", "SampleCount")
+        )
+    ]
+    start, end = now - dt.timedelta(days=10), now
+    for scan_by in ("TimestampAscending", "TimestampDescending"):
+        ours = backend.get_metric_data(queries, start, end, scan_by)
+        theirs = moto_cloudwatch.ORIGINAL(backend, queries, start, end, scan_by)
+        assert ours == theirs
+        assert [len(r["values"]) for r in ours][:5] == [9] * 5 and ours[-1]["values"] == []

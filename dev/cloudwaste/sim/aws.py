@@ -205,6 +205,9 @@ def _prepare_moto_environment() -> None:
     """Environment moto reads when its backends load; must run before the first request."""
     # Otherwise every region's snapshot listing holds ~1,300 public AMI snapshots.
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+    from cloudwaste.sim import moto_cloudwatch
+
+    moto_cloudwatch.install()  # GetMetricData that holds up at estate scale
 
 
 @dataclass(frozen=True)
