@@ -179,8 +179,8 @@ def test_instances_stopped_long_and_near_misses(moto, truth):
             inst = instances[iid]
             state = inst["State"]["Name"]
             if state == "running":
-                assert r.scenario is None and inst.get("StateTransitionReason", "") == ""
-                seen["running"] += 1
+                assert r.scenario in (None, sim.EC2_IDLE) and inst.get("StateTransitionReason", "") == ""
+                seen["idle" if r.scenario else "running"] += 1
                 continue
             assert state == "stopped"
             match = REASON.match(inst["StateTransitionReason"])
@@ -196,7 +196,58 @@ def test_instances_stopped_long_and_near_misses(moto, truth):
                 seen["near_miss"] += 1
             # Its volumes are still attached (and still bill).
             assert inst["BlockDeviceMappings"]
-    assert seen["running"] and seen["stopped_long"] and seen["near_miss"]
+    assert seen["running"] and seen["stopped_long"] and seen["near_miss"] and seen["idle"]
+
+
+def test_running_instances_have_cloudwatch_history_idle_ones_low_on_both_signals(moto, truth):
+    """What ec2-instance-idle reads: every running instance has daily CPU and network datapoints
+    since its launch (at most 16 days); the idle ones stay low on both, every day."""
+    now = datetime.now(UTC)
+    region = REGIONS[0]
+    ec2, cloudwatch = client(moto, "ec2", region), client(moto, "cloudwatch", region)
+    running = {
+        i["InstanceId"]: i
+        for res in ec2.describe_instances()["Reservations"]
+        for i in res["Instances"]
+        if i["State"]["Name"] == "running"
+    }
+    expected = of(truth, sim.INSTANCE, region)
+    ids = sorted(running)
+    queries = [
+        {
+            "Id": f"q{n}_{m}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/EC2",
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "InstanceId", "Value": iid}],
+                },
+                "Period": 86400,
+                "Stat": "Average" if metric == "CPUUtilization" else "Sum",
+            },
+        }
+        for n, iid in enumerate(ids)
+        for m, metric in enumerate(("CPUUtilization", "NetworkIn", "NetworkOut"))
+    ]
+    values = {}
+    for first in range(0, len(queries), 500):
+        result = cloudwatch.get_metric_data(
+            MetricDataQueries=queries[first : first + 500], StartTime=now - timedelta(days=14), EndTime=now
+        )
+        values.update({r["Id"]: r["Values"] for r in result["MetricDataResults"]})
+    idle = 0
+    for n, iid in enumerate(ids):
+        age = (now - running[iid]["LaunchTime"]).total_seconds() / 86400
+        cpu, net_in, net_out = (values[f"q{n}_{m}"] for m in range(3))
+        assert len(cpu) == len(net_in) == min(14, max(1, int(age))), iid
+        if expected[iid].scenario == sim.EC2_IDLE:
+            idle += 1
+            assert (
+                age > 14
+                and max(cpu) <= 3.5
+                and max(a + b for a, b in zip(net_in, net_out, strict=True)) < 5 * 2**20
+            )
+    assert idle
 
 
 def test_snapshots_orphaned_and_near_misses(moto, truth):

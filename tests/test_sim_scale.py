@@ -39,7 +39,7 @@ def _expected_by_scenario(size: int, seed: int) -> dict[str, int]:
     """What the plan promises: round(size x share) per planned waste kind, plus instance volumes."""
     expected: Counter[str] = Counter()
     for key, scenario in sim._SCENARIO_OF.items():
-        expected[scenario] += max(1, round(size * sim._SHARES[key]))
+        expected[scenario] += max(1, round(size * {**sim._SHARES, **sim._USAGE_SHARES}[key]))
     expected[sim.EBS_ON_STOPPED] = sum(
         len(i.disks) for i in sim._plan(size, seed, REGIONS) if i.key == "instance.stopped_long"
     )
@@ -113,7 +113,9 @@ def test_20k_resources_in_3_regions_are_all_there(moto):
     by_scenario = big.by_scenario()
     for key, scenario in sim._SCENARIO_OF.items():
         if scenario not in (sim.LB_NO_TARGETS, sim.EBS_ON_STOPPED):  # two variants each / derived
-            assert by_scenario[scenario] == round(20_000 * sim._SHARES[key]), scenario
+            assert by_scenario[scenario] == round(20_000 * {**sim._SHARES, **sim._USAGE_SHARES}[key]), (
+                scenario
+            )
     assert by_scenario[sim.EC2_STOPPED] <= by_scenario[sim.EBS_ON_STOPPED] <= 2 * by_scenario[sim.EC2_STOPPED]
     # The scanner's largest listing stays linear: every volume of the biggest region.
     ec2 = _client(moto, "ec2", REGIONS[0], account="333333333333")

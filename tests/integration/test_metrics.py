@@ -58,7 +58,7 @@ def test_get_metric_data_batches_500_queries_a_call(moto_estate):
         series = aws.metrics(conn, region, queries, now)
     assert calls == {(aws.METRICS_CALLER, "cloudwatch:GetMetricData"): math.ceil(1200 / 500)}
     assert len(series) == 1200
-    assert series[("gw-full", "bytes_out", 7)].got == 7  # the whole days before today, not today or older
+    assert series[("gw-full", "bytes_out", 7)].got == 7  # the 7 x 24 hours up to now, no older
     assert series[("gw-two", "bytes_out", 7)].values == (200.0, 100.0)  # oldest first
     zero = series[("gw-zero", "bytes_out", 7)]
     assert zero.got == 1 and zero.total == 0.0  # a datapoint of zero is data

@@ -328,7 +328,7 @@ def test_iam_policy_is_least_privilege_and_covers_everything_declared():
 
 
 def test_iam_policy_drops_what_only_disabled_rules_need():
-    off = {"nat-gateway-idle": {"enabled": False}}
+    off = {"nat-gateway-idle": {"enabled": False}, "ec2-instance-idle": {"enabled": False}}
     actions = catalog.iam_policy("aws", rule_parameters=off)["Statement"][0]["Action"]
     assert "cloudwatch:GetMetricData" not in actions and "ec2:DescribeNatGateways" not in actions
     assert "ec2:DescribeVolumes" in actions

@@ -134,6 +134,7 @@ EC2_STOPPED = "ec2-instance-stopped"
 SNAPSHOT_ORPHANED = "snapshot-orphaned"
 NAT_IDLE = "nat-gateway-idle"
 LB_NO_TARGETS = "load-balancer-no-targets"
+EC2_IDLE = "ec2-instance-idle"
 SCENARIOS: tuple[str, ...] = (
     EBS_UNATTACHED,
     EIP_UNASSOCIATED,
@@ -142,12 +143,16 @@ SCENARIOS: tuple[str, ...] = (
     NAT_IDLE,
     LB_NO_TARGETS,
     EBS_ON_STOPPED,
+    EC2_IDLE,
 )
 
 #: Thresholds the scenarios are built around (the scanner's rules use the same ones).
 STOPPED_DAYS = 30
 SNAPSHOT_ORPHAN_DAYS = 90
 NAT_IDLE_DAYS = 30
+IDLE_WINDOW_DAYS = 14  # ec2-instance-idle's window: daily CPU <= 10% and network <= 5 MiB
+USAGE_HISTORY_DAYS = 16  # days of CloudWatch history a running instance has (at most its age)
+EC2_NAMESPACE = "AWS/EC2"
 
 NAT_METRICS = ("BytesOutToDestination", "BytesInFromSource")
 NAT_NAMESPACE = "AWS/NATGateway"
@@ -175,7 +180,17 @@ _SHARES: dict[str, float] = {
     "load_balancer.empty_tg": 0.017,
     "load_balancer.no_tg": 0.008,
 }
+# Running instances judged by their CloudWatch history: idle ones (waste), and two near misses:
+# proxies (near-zero CPU, gigabytes a day) and idle ones younger than the window. Planned from
+# their own random streams, after the rest, so that adding them changed no other resource.
+_USAGE_SHARES: dict[str, float] = {
+    "instance.idle": 0.02,
+    "instance.proxy": 0.006,
+    "instance.young_idle": 0.004,
+}
+RUNNING_VARIANTS = frozenset({"running", "idle", "proxy", "young_idle"})
 _SCENARIO_OF: dict[str, str] = {
+    "instance.idle": EC2_IDLE,
     "instance.stopped_long": EC2_STOPPED,
     "volume.unattached": EBS_UNATTACHED,
     "elastic_ip.unassociated": EIP_UNASSOCIATED,
@@ -194,6 +209,16 @@ _NAT_MONTH = 0.045 * 730
 _ALB_MONTH = 0.0225 * 730
 
 _INSTANCE_TYPES = ("t3.micro", "t3.medium", "m5.large", "m5.xlarge", "c5.xlarge", "r5.large", "m5.2xlarge")
+_INSTANCE_MONTH = {  # on-demand Linux, us-east-1, x 730 hours
+    "t3.micro": 7.59,
+    "t3.medium": 30.37,
+    "m5.large": 70.08,
+    "m5.xlarge": 140.16,
+    "c5.xlarge": 124.10,
+    "r5.large": 91.98,
+    "m5.2xlarge": 280.32,
+}
+_MIB = 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +370,8 @@ class _Item:
     source: tuple[int, int] | None = None  # existing snapshot: (item index, disk index)
     targets: tuple[int, ...] = ()  # load balancer: item indexes of the instances registered
     traffic: tuple[tuple[float, float], ...] = ()  # NAT: (bytes out, bytes in) per day, newest first
+    # running instances: (CPU average %, network in bytes, network out bytes) per day, newest first
+    usage: tuple[tuple[float, float, float], ...] = ()
     scheme: str = "internet-facing"
     decision: str | None = None
     # instance.stopped_long: the decision on each of its volumes (waste of their own).
@@ -425,6 +452,8 @@ def _age(rng: random.Random, lo: float, hi: float) -> float:
 
 def _item_cost(item: _Item) -> float:
     kind = item.kind
+    if item.key == "instance.idle":
+        return _INSTANCE_MONTH[item.instance_type]  # what an idle instance wastes: its compute
     if kind in ("instance", "volume"):
         return sum(d.monthly_cost for d in item.disks)
     if kind == "snapshot":
@@ -504,8 +533,10 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
                 item.scheme = "internal" if shape.random() < 0.3 else "internet-facing"
             items.append(item)
 
-    # Top up with running instances until the estate has at least `size` resources.
-    total = sum(i.resource_count for i in items)
+    # Top up with running instances until the estate has at least `size` resources, counting the
+    # instances judged by their usage that are planned below (each with its root volume).
+    usage_counts = {key: max(1, round(size * share)) for key, share in _USAGE_SHARES.items()}
+    total = sum(i.resource_count for i in items) + 2 * sum(usage_counts.values())
     while total < size:
         items.append(new_instance(pick_region(), "running"))
         total += items[-1].resource_count
@@ -530,6 +561,23 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
             pool = by_region[item.region]
             item.targets = tuple(sorted(shape.sample(pool, min(len(pool), shape.randint(1, 3)))))
 
+    # Running instances judged by their usage, then every running instance's usage history.
+    usage = random.Random(f"cloudwaste.sim.aws:{seed}:usage")
+    for key, count in usage_counts.items():
+        for _ in range(count):
+            item = _Item(
+                key=key, region=usage.choices(regions, weights=weights, k=1)[0], disks=(_root_disk(usage),)
+            )
+            item.instance_type = usage.choice(_INSTANCE_TYPES)
+            if key == "instance.young_idle":
+                item.launch_days = item.age_days = round(usage.uniform(3, IDLE_WINDOW_DAYS - 2), 3)
+            else:
+                item.launch_days = item.age_days = _age(usage, IDLE_WINDOW_DAYS + 3, 900)
+            items.append(item)
+    for item in items:
+        if item.kind == "instance" and item.variant in RUNNING_VARIANTS:
+            item.usage = _usage(usage, item)
+
     # Tags, then decisions, each from its own stream so the shape does not shift them.
     model = DecisionModel()
     for item in items:
@@ -541,7 +589,7 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
                 item.eip_tags[key] = item.tags[key]
     for item in items:
         scenario = item.scenario
-        if scenario is not None:
+        if scenario is not None and item.key not in _USAGE_SHARES:
             item.decision = model.draw(
                 decision_rng,
                 tags=item.tags,
@@ -563,7 +611,49 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
                 )
                 for disk in item.disks
             )
+    idle_decisions = random.Random(f"cloudwaste.sim.aws:{seed}:usage-decisions")
+    for item in items:
+        if item.key == "instance.idle":
+            item.decision = model.draw(
+                idle_decisions,
+                tags=item.tags,
+                scenario=EC2_IDLE,
+                age_days=item.age_days,
+                monthly_cost=_item_cost(item),
+            )
     return items
+
+
+def _usage(rng: random.Random, item: _Item) -> tuple[tuple[float, float, float], ...]:
+    """Daily (CPU %, bytes in, bytes out) since launch, at most USAGE_HISTORY_DAYS, newest first."""
+    days = min(USAGE_HISTORY_DAYS, max(1, int(item.launch_days)))
+    out = []
+    for _ in range(days):
+        if item.variant in ("idle", "young_idle"):
+            out.append(
+                (
+                    round(rng.uniform(0.2, 3.5), 2),
+                    rng.uniform(0.05, 1.5) * _MIB,
+                    rng.uniform(0.05, 1.5) * _MIB,
+                )
+            )
+        elif item.variant == "proxy":  # near-zero CPU, gigabytes through it: at work, not idle
+            out.append(
+                (
+                    round(rng.uniform(0.3, 3.0), 2),
+                    rng.uniform(0.5, 20) * 1024 * _MIB,
+                    rng.uniform(0.5, 20) * 1024 * _MIB,
+                )
+            )
+        else:
+            out.append(
+                (
+                    round(rng.uniform(12, 75), 2),
+                    _log_uniform(rng, 20, 20_000) * _MIB,
+                    _log_uniform(rng, 20, 20_000) * _MIB,
+                )
+            )
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -641,7 +731,7 @@ def _seed_region(
             launched=ago(item.launch_days),
         )
         instances[idx] = instance
-        if item.variant != "running":
+        if item.variant not in RUNNING_VARIANTS:
             stopped.append((instance, ago(item.age_days)))
         add(instance.id, INSTANCE, item.tags, item.scenario, item.decision)
         for d in range(len(item.disks)):
@@ -655,6 +745,14 @@ def _seed_region(
             add(address.allocation_id, ELASTIC_IP, item.eip_tags)
     if stopped:
         writer.stop_instances([i for i, _ in stopped], [t for _, t in stopped])
+    usage_points = [
+        point
+        for idx, item in items
+        if item.kind == "instance" and item.usage
+        for point in _instance_datapoints(instances[idx].id, item.usage, now)
+    ]
+    if usage_points:
+        writer.put_metric_data(EC2_NAMESPACE, usage_points)
 
     # Unattached volumes and unassociated Elastic IPs.
     for idx, item in items:
@@ -733,6 +831,34 @@ def _seed_region(
                 writer.register_targets(group.arn, [instances[t].id for t in item.targets])
         add(lb.arn, LOAD_BALANCER, item.tags, item.scenario, item.decision)
     return truth
+
+
+def _instance_datapoints(
+    instance_id: str,
+    usage: Sequence[tuple[float, float, float]],
+    now: datetime,
+    *,
+    newest_hours_ago: float = 1,
+) -> list[dict[str, Any]]:
+    """PutMetricData entries: CPU average and network in/out, one each a day, newest first."""
+    out = []
+    for day, (cpu, net_in, net_out) in enumerate(usage):
+        stamp = naive(now - timedelta(days=day, hours=newest_hours_ago))
+        for metric, value, unit in (
+            ("CPUUtilization", cpu, "Percent"),
+            ("NetworkIn", net_in, "Bytes"),
+            ("NetworkOut", net_out, "Bytes"),
+        ):
+            out.append(
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+                    "Timestamp": stamp,
+                    "Value": float(value),
+                    "Unit": unit,
+                }
+            )
+    return out
 
 
 def _nat_datapoints(
@@ -852,7 +978,8 @@ def act_on(
               from a stopped instance it may be on);
             * Elastic IP: associated with a running instance of the region, preferably one
               without an Elastic IP yet;
-            * instance: started;
+            * instance: started when stopped; when running (idle), a busy day of CPU and network
+              an hour before ``now``;
             * NAT gateway: non-zero ``BytesOutToDestination`` and ``BytesInFromSource``
               datapoints an hour before ``now``;
             * load balancer: a running instance of its VPC registered in its first target
@@ -947,8 +1074,16 @@ def _delete_instance(c: _Clients, instance_id: str, _now: datetime) -> None:
     c.ec2.terminate_instances(InstanceIds=[instance_id])
 
 
-def _fix_instance(c: _Clients, instance_id: str, _now: datetime) -> None:
-    c.ec2.start_instances(InstanceIds=[instance_id])
+def _fix_instance(c: _Clients, instance_id: str, now: datetime) -> None:
+    """A stopped instance is started; a running (idle) one gets to work: a busy day an hour ago."""
+    state = c.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"][
+        "Name"
+    ]
+    if state != "running":
+        c.ec2.start_instances(InstanceIds=[instance_id])
+        return
+    points = _instance_datapoints(instance_id, [(45.0, 2e9, 2e9)], now, newest_hours_ago=0.5)
+    c.cloudwatch.put_metric_data(Namespace=EC2_NAMESPACE, MetricData=points)
 
 
 def _delete_snapshot(c: _Clients, snapshot_id: str, _now: datetime) -> None:

@@ -478,6 +478,9 @@ def _rules(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(r, default=str, sort_keys=True) + "\n")
         sys.stdout.flush()
         return EXIT_OK
+    if args.format == "markdown":
+        sys.stdout.write(_offline(lambda: catalog.rules_markdown(args.provider or "aws")))
+        return EXIT_OK
     rows = [
         [
             str(r.get("key", "")),
@@ -749,9 +752,9 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--provider", default=None, metavar="P", help="only this provider, e.g. aws")
     ru.add_argument(
         "--format",
-        choices=("table", "json"),
+        choices=("table", "json", "markdown"),
         default="table",
-        help="table (default) or json: one JSON object per line",
+        help="table (default), json (one JSON object per line) or markdown (the README's table)",
     )
     ru.set_defaults(fn=_rules)
 

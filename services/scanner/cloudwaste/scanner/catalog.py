@@ -27,6 +27,28 @@ def rule_permissions(rule: Rule, kinds: KindRegistry | None = None) -> list[str]
     return sorted(perms)
 
 
+def rules_markdown(provider: str) -> str:
+    """The README's rule table of `provider`, generated from the registry: key, what fires (the
+    rule's title), its parameters with their defaults, what it reads and needs (metrics, IAM)."""
+    lines = [
+        "| key | what fires | parameters (defaults) | reads | IAM permissions |",
+        "|---|---|---|---|---|",
+    ]
+    for r in describe_rules(provider):
+        params = ", ".join(
+            f"`{k}`={v['default']:g}" if isinstance(v["default"], float) else f"`{k}`={v['default']}"
+            for k, v in r["parameters"].items()
+            if k != "enabled"
+        )
+        rule = load_rules().rules[r["key"]]
+        reads = [f"`{r['kind']}`", *(f"`{k}`" for k in r["needs"])]
+        reads += [f"CloudWatch {m.metric} ({m.stat.lower()}/day)" for m in rule.metrics]
+        lines.append(
+            f"| `{r['key']}` | {r['title']} | {params or '-'} | {', '.join(reads)} | {', '.join(r['permissions'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def describe_rules(provider: str | None = None) -> list[dict]:
     """Every registered rule (of `provider` when given), sorted by key, as plain JSON-able dicts."""
     registry, kinds = load_rules(), load_kinds()

@@ -189,14 +189,17 @@ class AwsProvider(Provider):
     metric_operation = "cloudwatch:GetMetricData"
 
     def fetch_metrics(self, conn: AwsSession, scope: str, queries, now: dt.datetime) -> dict:
-        """Daily series from CloudWatch GetMetricData: the queries of one window together, 500 to a
-        call (the API's limit), each call paginated; never one call per resource."""
+        """Daily series (24-hour periods ending now) from CloudWatch GetMetricData: the queries of
+        one window together, 500 to a call (the API's limit), each call paginated; never one call
+        per resource."""
         out: dict = {}
         by_window: dict[int, list] = {}
         for q in queries:
             by_window.setdefault(q.days, []).append(q)
         cloudwatch = conn.client("cloudwatch", scope)
-        end = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
+        # the last `days` days up to now: today's traffic counts (a gateway used an hour ago is
+        # not idle), and each daily value is a whole 24 hours
+        end = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
         for days, group in sorted(by_window.items()):
             start = end - dt.timedelta(days=days)
             for first in range(0, len(group), METRIC_QUERIES_PER_CALL):
