@@ -112,10 +112,12 @@ def test_disabled_rules_list_fewer_kinds_and_need_fewer_permissions(moto_estate)
     off = {key: {"enabled": False} for key in load_rules().rules if key != "eip-unassociated"}
     outcomes, calls = _scan(moto_estate, list(truth.regions), off)
     assert _undeclared(calls) == []
-    assert {op for _, _, op in calls} == {"ec2:DescribeAddresses"}
+    # the addresses, and the status of the interfaces that addresses without an instance are on
+    assert {op for _, _, op in calls} == {"ec2:DescribeAddresses", "ec2:DescribeNetworkInterfaces"}
     for o in outcomes:
         assert o.kinds_listed == {"aws.ec2.elastic_ip"} and set(o.rule_params) == {"eip-unassociated"}
     assert catalog.iam_policy("aws", rule_parameters=off)["Statement"][0]["Action"] == [
         "ec2:DescribeAddresses",
+        "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeRegions",
     ]

@@ -240,6 +240,11 @@ class BackendWriter:
     ) -> Any:
         nat = self.ec2.create_nat_gateway(subnet_id=subnet_id, allocation_id=allocation_id, tags=dict(tags))
         nat._created_at = naive(created)
+        # Its network interface as AWS reports it (moto's looks like a detached one: "available",
+        # a plain "interface", not managed by AWS).
+        eni = nat._eni
+        eni.status, eni.interface_type, eni.requester_managed = "in-use", "nat_gateway", True
+        eni.description = f"Interface for NAT Gateway {nat.id}"
         return nat
 
     # ELBv2 -----------------------------------------------------------------------------------

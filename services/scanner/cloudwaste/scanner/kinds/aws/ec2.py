@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from cloudwaste.scanner.domain import Resource
 from cloudwaste.scanner.kinds import kind
@@ -32,6 +33,12 @@ def _volume_spec(v: dict) -> dict:
     }
 
 
+def _volume_extras(v: dict) -> dict:
+    """What the volume-type rules read besides the spec: gp3's provisioned throughput (MiB/s; AWS
+    gives it for gp3 only) and Multi-Attach (io1/io2 only; gp3 cannot be multi-attached)."""
+    return {"throughput": v.get("Throughput"), "multi_attach": bool(v.get("MultiAttachEnabled"))}
+
+
 @kind(
     key=VOLUME,
     provider=PROVIDER,
@@ -43,7 +50,8 @@ def _volume_spec(v: dict) -> dict:
     ml_config={"volume_type": str, "size_gb": int, "iops": int, "encrypted": bool},
 )
 def list_volumes(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
-    """EBS volumes, attached or not, with size, type, provisioned IOPS and the instances using them."""
+    """EBS volumes, attached or not, with size, type, provisioned IOPS and throughput, Multi-Attach
+    and the instances using them."""
     out = []
     for v in paginate(conn.client("ec2", region), "describe_volumes", "Volumes"):
         attached = [a["InstanceId"] for a in v.get("Attachments") or [] if a.get("InstanceId")]
@@ -57,6 +65,7 @@ def list_volumes(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resour
                 tags(v.get("Tags")),
                 attributes={
                     **spec,
+                    **_volume_extras(v),
                     "state": v.get("State"),
                     "attached_instance_id": instance_id,
                     "attached_instance_ids": attached,
@@ -129,21 +138,50 @@ def list_instances(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
 
 # --- aws.ec2.elastic_ip ---------------------------------------------------------------------------
 
+# Values per DescribeNetworkInterfaces filter (EC2 accepts up to 200 values in one filter).
+_ENI_BATCH = 100
+
+
+def _network_interfaces(client, eni_ids: Iterable[str]) -> dict[str, dict]:
+    """The network interfaces with these ids, by id: batched `network-interface-id` filters (a
+    filter omits an interface deleted since DescribeAddresses, where `NetworkInterfaceIds` would
+    fail the whole call), each paginated."""
+    ids = sorted(set(eni_ids))
+    out: dict[str, dict] = {}
+    for start in range(0, len(ids), _ENI_BATCH):
+        batch = ids[start : start + _ENI_BATCH]
+        filters = [{"Name": "network-interface-id", "Values": batch}]
+        for eni in paginate(client, "describe_network_interfaces", "NetworkInterfaces", Filters=filters):
+            out[eni["NetworkInterfaceId"]] = eni
+    return out
+
 
 @kind(
     key=ELASTIC_IP,
     provider=PROVIDER,
     title="Elastic IP address",
-    operations=("ec2:DescribeAddresses",),
+    operations=("ec2:DescribeAddresses", "ec2:DescribeNetworkInterfaces"),
     id_field="AllocationId",
     name_field="tag:Name",
     created_field=None,  # AWS does not say when an address was allocated
     ml_config={"domain": str, "associated": bool},
 )
 def list_elastic_ips(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
-    """Elastic IP addresses with their association (DescribeAddresses is not paginated)."""
+    """Elastic IP addresses with their association (DescribeAddresses is not paginated). An address
+    on a network interface but on no instance also carries that interface's status, type and
+    whether AWS manages it (DescribeNetworkInterfaces, only for those interfaces, batched)."""
+    client = conn.client("ec2", region)
+    addresses = client.describe_addresses().get("Addresses", [])
+    # moto answers "" for a missing InstanceId; AWS leaves the field out.
+    on_eni_only = [
+        a["NetworkInterfaceId"] for a in addresses if a.get("NetworkInterfaceId") and not a.get("InstanceId")
+    ]
+    enis = _network_interfaces(client, on_eni_only) if on_eni_only else {}
     out = []
-    for a in conn.client("ec2", region).describe_addresses().get("Addresses", []):
+    for a in addresses:
+        instance_id = a.get("InstanceId") or None
+        eni_id = a.get("NetworkInterfaceId") or None
+        eni = enis.get(eni_id) if eni_id and not instance_id else None
         out.append(
             resource(
                 ELASTIC_IP,
@@ -152,21 +190,48 @@ def list_elastic_ips(conn, region: str, now: dt.datetime, deps: Deps) -> list[Re
                 tags(a.get("Tags")),
                 resource_id=a.get("AllocationId") or a["PublicIp"],
                 attributes={
-                    "association_id": a.get("AssociationId"),
-                    "instance_id": a.get("InstanceId"),
-                    "network_interface_id": a.get("NetworkInterfaceId"),
+                    "association_id": a.get("AssociationId") or None,
+                    "instance_id": instance_id,
+                    "network_interface_id": eni_id,
                     "domain": a.get("Domain", "vpc"),
                     "public_ip": a.get("PublicIp"),
+                    # set by AWS for addresses a service manages (ALB, NLB, RDS...); None otherwise
+                    "service_managed": a.get("ServiceManaged") or None,
+                    # only for an address on an interface and no instance; None when not looked up
+                    # or the interface is gone
+                    "network_interface_status": eni.get("Status") if eni else None,
+                    "network_interface_type": eni.get("InterfaceType") if eni else None,
+                    "network_interface_requester_managed": bool(eni.get("RequesterManaged")) if eni else None,
+                    "network_interface_attached_instance_id": (eni.get("Attachment") or {}).get("InstanceId")
+                    if eni
+                    else None,
                 },
                 config={"domain": a.get("Domain", "vpc"), "associated": bool(a.get("AssociationId"))},
-                parent_id=a.get("InstanceId"),
-                parent_kind=INSTANCE if a.get("InstanceId") else None,
+                parent_id=instance_id,
+                parent_kind=INSTANCE if instance_id else None,
             )
         )
     return out
 
 
 # --- aws.ec2.snapshot -----------------------------------------------------------------------------
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _volume_ranks(snapshots: list[dict]) -> dict[str, tuple[int, int]]:
+    """Snapshot id -> (rank among the completed snapshots of its source volume, newest = 1, by
+    StartTime then id; how many completed snapshots that volume has). Other states are not ranked."""
+    by_volume: dict[str, list[dict]] = {}
+    for s in snapshots:
+        if s.get("State") == "completed" and s.get("VolumeId"):
+            by_volume.setdefault(s["VolumeId"], []).append(s)
+    ranks = {}
+    for group in by_volume.values():
+        group.sort(key=lambda s: (s.get("StartTime") or _EPOCH, s["SnapshotId"]), reverse=True)
+        for rank, s in enumerate(group, start=1):
+            ranks[s["SnapshotId"]] = (rank, len(group))
+    return ranks
 
 
 @kind(
@@ -181,13 +246,18 @@ def list_elastic_ips(conn, region: str, now: dt.datetime, deps: Deps) -> list[Re
     requires=(VOLUME,),
 )
 def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
-    """Snapshots this account owns, with whether their source volume still exists in the region."""
+    """Snapshots this account owns, with whether their source volume still exists in the region,
+    and each completed snapshot's rank among the completed snapshots of its volume (newest = 1)."""
     volume_ids = {v.resource_id for v in deps[VOLUME]}
+    records = list(paginate(conn.client("ec2", region), "describe_snapshots", "Snapshots", OwnerIds=["self"]))
+    ranks = _volume_ranks(records)
     out = []
-    for s in paginate(conn.client("ec2", region), "describe_snapshots", "Snapshots", OwnerIds=["self"]):
+    for s in records:
         source = s.get("VolumeId")
         exists = bool(source) and source in volume_ids
         size = int(s.get("VolumeSize", 0))
+        rank, count = ranks.get(s["SnapshotId"], (None, None))
+        full = s.get("FullSnapshotSizeInBytes")
         out.append(
             resource(
                 SNAPSHOT,
@@ -199,6 +269,12 @@ def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
                     "source_volume_exists": exists,
                     "size_gb": size,
                     "state": s.get("State"),
+                    "storage_tier": s.get("StorageTier", "standard"),
+                    # the blocks written to the volume when the snapshot was taken (not the
+                    # incremental size); AWS gives it for newer snapshots only
+                    "full_size_bytes": int(full) if full is not None else None,
+                    "volume_snapshot_rank": rank,
+                    "volume_snapshot_count": count,
                 },
                 config={
                     "size_gb": size,
