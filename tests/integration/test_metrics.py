@@ -46,8 +46,8 @@ def test_get_metric_data_batches_500_queries_a_call(moto_estate):
                 for d in back
             ],
         )
-    queries = [MetricQuery(f"gw-{i}", f"gw-{i}", BYTES, 7) for i in range(1197)]
-    queries += [MetricQuery(g, g, BYTES, 7) for g in days]
+    queries = [MetricQuery(f"gw-{i}", ((BYTES.dimension, f"gw-{i}"),), BYTES, 7) for i in range(1197)]
+    queries += [MetricQuery(g, ((BYTES.dimension, g),), BYTES, 7) for g in days]
     aws = providers.get("aws")
     conn = aws.connect(
         {"role_arn": f"arn:aws:iam::{truth.account_id}:role/CloudWasteScanner", "external_id": "ext-metrics"},

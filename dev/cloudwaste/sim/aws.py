@@ -95,8 +95,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import services
 from .estate_moto import BackendWriter, install_fast_lookups, naive
 from .profile import DecisionModel, draw_tags
+from .services import Network, SeedContext
 from .truth import GroundTruth, TruthResource, atomic_write_text
 
 __all__ = [
@@ -682,8 +684,10 @@ def _seed_region(
     items: list[tuple[int, _Item]],
     now: datetime,
     account_id: str,
+    networks: dict[str, Network],
 ) -> list[TruthResource]:
-    """Create one region's part of the plan; returns its truth, in creation order."""
+    """Create one region's part of the plan; returns its truth, in creation order (and records
+    the region's network in `networks`)."""
     ec2 = boto3_client("ec2", endpoint_url, region, account_id=account_id)
     truth: list[TruthResource] = []
 
@@ -712,6 +716,7 @@ def _seed_region(
         )["Subnet"]["SubnetId"]
         for i, zone in enumerate(zones)
     ]
+    networks[region] = Network(vpc_id, tuple(subnets), tuple(zones))
     writer = BackendWriter(account_id, region, probe_vpc_id=vpc_id)
 
     # Instances, tagged like their volumes (RunInstances with TagSpecifications for both).
@@ -922,9 +927,16 @@ def seed_estate(
     install_fast_lookups()
     items = _plan(size, seed, regions)
     resources: list[TruthResource] = []
+    networks: dict[str, Network] = {}
     for region_index, region in enumerate(regions):
         region_items = [(idx, item) for idx, item in enumerate(items) if item.region == region]
-        resources.extend(_seed_region(endpoint_url, region, region_index, region_items, now, account_id))
+        resources.extend(
+            _seed_region(endpoint_url, region, region_index, region_items, now, account_id, networks)
+        )
+    # Then every other service, each from its own random stream (see cloudwaste.sim.services).
+    ctx = SeedContext(endpoint_url, regions, size, seed, now, account_id, networks)
+    for service in services.load_all():
+        resources.extend(service.seed(ctx))
     return GroundTruth(
         seed=seed,
         size=size,
@@ -997,7 +1009,9 @@ def act_on(
     """
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}, not {action!r}")
-    handler = _ACTIONS.get((resource.resource_type, action))
+    handler = _ACTIONS.get((resource.resource_type, action)) or services.actions().get(
+        (resource.resource_type, action)
+    )
     if handler is None:
         if resource.resource_type == SNAPSHOT and action == "fix":
             raise ValueError("a snapshot cannot be fixed (its source volume is gone): delete it instead")

@@ -97,7 +97,10 @@ def _private_ip(rng: random.Random) -> str:
 
 
 def _name(rng: random.Random, kind: str, env: str, team: str, owner: str) -> str:
-    role = rng.choice(ROLES[kind])
+    # kinds without roles of their own (a database, a cache, a queue) are named after the kind
+    role = rng.choice(
+        ROLES.get(kind) or (kind.replace("_", "-"), f"{kind.replace('_', '-')}-main", "legacy", "shared")
+    )
     short = _ENV_SHORT[env.lower()]
     n = rng.randint(1, 24)
     u = rng.random()
@@ -114,7 +117,8 @@ def _name(rng: random.Random, kind: str, env: str, team: str, owner: str) -> str
 
 
 def draw_tags(rng: random.Random, kind: str) -> dict[str, str]:
-    """Draw a realistic tag set for a resource of ``kind`` (a key of :data:`ROLES`).
+    """Draw a realistic tag set for a resource of ``kind`` (a key of :data:`ROLES`, or any other
+    word: the Name then uses the kind itself as the role).
 
     Always sets Name, environment, owner, team, cost-center, criticality and backup; sets a
     free-text ``notes`` tag about one time in six.

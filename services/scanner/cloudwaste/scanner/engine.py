@@ -37,7 +37,7 @@ class MetricQuery:
     """One daily series to fetch: `metric` of the resource `resource_id` over `days`."""
 
     resource_id: str
-    dimension_value: str
+    dimensions: tuple[tuple[str, str], ...]  # (name, value), the metric's main dimension first
     metric: Metric
     days: int
 
@@ -71,7 +71,7 @@ def metric_queries(
             if wanted:
                 days = rule.metric_window(params)
                 for m in rule.metrics:
-                    q = MetricQuery(res.resource_id, m.dimension_value(res), m, days)
+                    q = MetricQuery(res.resource_id, m.dimensions(res), m, days)
                     queries.setdefault(q.key, q)
     return list(queries.values()), errors
 

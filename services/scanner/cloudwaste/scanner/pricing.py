@@ -67,6 +67,7 @@ SHAPE: dict[str, dict[str, Any]] = {
         "nat_gateway_gb": _LEAF,
         "vpn_connection_hour": _LEAF,
         "transit_gateway_attachment_hour": _LEAF,
+        "interface_endpoint_hour": _LEAF,
     },
     "elb": {"hour": LOAD_BALANCER_TYPES},
     "rds": {
@@ -80,10 +81,16 @@ SHAPE: dict[str, dict[str, Any]] = {
     "logs": {"storage_gb_month": _LEAF},
     "secretsmanager": {"secret_month": _LEAF},
     "kms": {"key_month": _LEAF},
-    "route53": {"hosted_zone_month": _LEAF},
+    "route53": {"hosted_zone_month": _LEAF, "health_check_month": _LEAF},
     "eks": {"cluster_hour": _LEAF},
     "ecr": {"storage_gb_month": _LEAF},
     "s3": {"standard_gb_month": _LEAF},
+    "opensearch": {"instance_hour": _ANY, "storage_gb_month": _LEAF},
+    "lambda": {"provisioned_concurrency_gb_second": _LEAF},
+    "efs": {"standard_gb_month": _LEAF},
+    "kinesis": {"shard_hour": _LEAF},
+    "cloudwatch": {"alarm_month": _LEAF},
+    "cloudtrail": {"management_events_100k": _LEAF},
 }
 
 #: Prices every listed region must give (directly or derived): what today's rules price with.
@@ -461,6 +468,17 @@ class AwsPrices:
     def _per_month(self, path: Path, quantity: float | Decimal = 1) -> Decimal | None:
         unit = self.price(*path)
         return None if unit is None else money(unit * _d(quantity))
+
+    # -- generic: any price of the table by its path (None when the table has no such price)
+
+    def monthly_from_hourly(self, *path: str, quantity: float | Decimal = 1) -> Decimal | None:
+        """`quantity` x the hourly price at `path` x hours_per_month (a node, a shard, an hour)."""
+        hourly = self.price(*path)
+        return None if hourly is None else money(hourly * _d(quantity) * self.hours)
+
+    def monthly(self, *path: str, quantity: float | Decimal = 1) -> Decimal | None:
+        """`quantity` x the monthly price at `path` (per GB-month, per secret-month, ...)."""
+        return self._per_month(path, quantity)
 
     def log_storage(self, gb: float | Decimal) -> Decimal | None:
         """Monthly price of `gb` of CloudWatch Logs stored (archived) data."""

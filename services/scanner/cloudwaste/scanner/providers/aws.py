@@ -36,9 +36,47 @@ METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 # botocore service name -> IAM action prefix, where they differ (operation name = action name).
-IAM_PREFIX = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}
-# IAM action prefix -> the botocore service whose model holds those operations.
-BOTOCORE_SERVICE = {"ec2": "ec2", "elasticloadbalancing": "elbv2", "cloudwatch": "cloudwatch"}
+IAM_PREFIX = {
+    "elbv2": "elasticloadbalancing",
+    "elb": "elasticloadbalancing",
+    "opensearch": "es",
+    "efs": "elasticfilesystem",
+}
+# (botocore service, operation) -> IAM action, where the action is not named after the operation.
+IAM_ACTION = {
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
+    ("s3", "ListMultipartUploads"): "s3:ListBucketMultipartUploads",
+    ("s3", "GetBucketLifecycleConfiguration"): "s3:GetLifecycleConfiguration",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+}
+# IAM action prefix -> the botocore services whose models hold those operations.
+BOTOCORE_SERVICE = {
+    "ec2": ("ec2",),
+    "elasticloadbalancing": ("elbv2", "elb"),
+    "cloudwatch": ("cloudwatch",),
+    "autoscaling": ("autoscaling",),
+    "rds": ("rds",),
+    "elasticache": ("elasticache",),
+    "redshift": ("redshift",),
+    "dynamodb": ("dynamodb",),
+    "es": ("opensearch",),
+    "eks": ("eks",),
+    "ecs": ("ecs",),
+    "lambda": ("lambda",),
+    "logs": ("logs",),
+    "ecr": ("ecr",),
+    "secretsmanager": ("secretsmanager",),
+    "kms": ("kms",),
+    "s3": ("s3",),
+    "route53": ("route53",),
+    "cloudtrail": ("cloudtrail",),
+    "elasticfilesystem": ("efs",),
+    "kinesis": ("kinesis",),
+    "sagemaker": ("sagemaker",),
+    "organizations": ("organizations",),
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +97,9 @@ def describe_error(exc: BaseException) -> str:
 
 
 def iam_action(service_name: str, operation_name: str) -> str:
-    return f"{IAM_PREFIX.get(service_name, service_name)}:{operation_name}"
+    """The IAM action a botocore call needs: usually `<prefix>:<operation>`, S3 has exceptions."""
+    action = IAM_ACTION.get((service_name, operation_name))
+    return action or f"{IAM_PREFIX.get(service_name, service_name)}:{operation_name}"
 
 
 class AwsSession:
@@ -212,7 +252,7 @@ class AwsProvider(Provider):
                             "Metric": {
                                 "Namespace": q.metric.namespace,
                                 "MetricName": q.metric.metric,
-                                "Dimensions": [{"Name": q.metric.dimension, "Value": q.dimension_value}],
+                                "Dimensions": [{"Name": n, "Value": v} for n, v in q.dimensions],
                             },
                             "Period": 86400,
                             "Stat": q.metric.stat,

@@ -47,7 +47,11 @@ ENABLED = Param(
 class Metric:
     """A daily series a metric rule reads for each candidate resource. For AWS: the CloudWatch
     metric `namespace`/`metric` with dimension `dimension` = the resource's id (or the attribute
-    `dimension_attribute`), aggregated per day with `stat` (Sum, Average, Maximum, Minimum)."""
+    `dimension_attribute`), aggregated per day with `stat` (Sum, Average, Maximum, Minimum).
+
+    A metric with more than one dimension adds `extra_dimensions`: (name, value) pairs whose value
+    is a constant, or the resource's attribute named after an "@" (("StorageType",
+    "StandardStorage"), ("TransitGateway", "@transit_gateway_id"))."""
 
     name: str  # how the rule refers to it, e.g. "cpu_average"
     namespace: str
@@ -55,11 +59,20 @@ class Metric:
     dimension: str
     stat: str
     dimension_attribute: str | None = None
+    extra_dimensions: tuple[tuple[str, str], ...] = ()
 
     def dimension_value(self, resource: Resource) -> str:
         if self.dimension_attribute is None:
             return resource.resource_id
         return str(resource.attributes.get(self.dimension_attribute, ""))
+
+    def dimensions(self, resource: Resource) -> tuple[tuple[str, str], ...]:
+        """Every (dimension name, value) of this metric for `resource`, the main one first."""
+        extra = tuple(
+            (name, str(resource.attributes.get(value[1:], "")) if value.startswith("@") else value)
+            for name, value in self.extra_dimensions
+        )
+        return ((self.dimension, self.dimension_value(resource)), *extra)
 
 
 @dataclass(frozen=True)

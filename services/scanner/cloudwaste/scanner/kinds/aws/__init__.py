@@ -2,12 +2,19 @@
 
 A listing receives the provider's connection (`conn.client(service, region)` gives a botocore
 client whose calls the provider records) and makes exactly the operations its kind declares.
-Every list call goes through a paginator. No rule logic here.
+Every list call goes through a paginator. No rule logic here. Importing this package imports
+every module in it (a new service is one new module), which registers its kinds.
+
+Global services (Route 53, IAM, ...) are listed in `GLOBAL_REGION` only, so that a scan of
+several regions reports each global resource once.
 """
 
-from cloudwaste.scanner.kinds.aws import ec2, elbv2  # noqa: F401  (registers the kinds)
+import importlib
+import pkgutil
+
 from cloudwaste.scanner.kinds.aws._common import (  # noqa: F401
     ELASTIC_IP,
+    GLOBAL_REGION,
     INSTANCE,
     LOAD_BALANCER,
     NAT_GATEWAY,
@@ -16,3 +23,6 @@ from cloudwaste.scanner.kinds.aws._common import (  # noqa: F401
     VOLUME,
     stopped_since,
 )
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
+    importlib.import_module(f"{__name__}.{_module}")

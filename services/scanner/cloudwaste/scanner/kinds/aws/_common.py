@@ -15,6 +15,9 @@ ELASTIC_IP = "aws.ec2.elastic_ip"
 SNAPSHOT = "aws.ec2.snapshot"
 NAT_GATEWAY = "aws.ec2.nat_gateway"
 LOAD_BALANCER = "aws.elbv2.load_balancer"
+# Where the kinds of global services (Route 53, CloudFront, IAM) are listed: in this region's
+# scope only, so that each global resource is reported once per scan, not once per region.
+GLOBAL_REGION = "us-east-1"
 
 _STOP_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) GMT\)")
 

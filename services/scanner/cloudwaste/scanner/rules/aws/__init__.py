@@ -1,4 +1,9 @@
 """AWS detection rules, one module per service. Each rule evaluates one resource kind listed once
-per region by the provider; importing this package registers them all."""
+per region by the provider. Importing this package imports every module in it (a new service is
+one new module), which registers its rules."""
 
-from cloudwaste.scanner.rules.aws import ebs, ec2, eip, elb, nat, snapshots  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
+    importlib.import_module(f"{__name__}.{_module}")

@@ -1,0 +1,167 @@
+"""The simulated estate's services beyond its EC2 core: one module per service family.
+
+A module here defines ``SERVICE = ServiceEstate(name=..., seed=..., actions=...)``. After the
+core estate (:func:`cloudwaste.sim.aws.seed_estate`) is created, ``seed(ctx)`` of every module, in
+name order, creates that service's resources in every region of ``ctx.regions`` (the ones a rule
+must flag and the near misses it must not) and returns their ground truth. ``actions`` maps
+``(resource_type, "delete" | "fix")`` to what a user does between two scans
+(:func:`cloudwaste.sim.aws.act_on` dispatches to it).
+
+Rules of the game, so that the estate stays deterministic and exact:
+
+* Draw everything from ``ctx.rng(name)`` (a stream of this module's own): adding a module or a
+  variant to one must not change any other resource of the estate.
+* Size counts with ``ctx.count(share)`` (at least one of each variant, so small estates exercise
+  every rule), spread over regions with ``ctx.pick_region(rng)``.
+* Every resource the scanner lists gets a truth entry: its scenario when a rule must flag it
+  (with ``ctx.decide(...)``), ``None`` otherwise. A resource is flagged by at most one rule.
+* Times AWS does not let a client set (creation, last use) are written into moto's backend
+  directly (moto runs in this process; see :mod:`cloudwaste.sim.estate_moto`), metric history
+  with ``ctx.put_metrics``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..profile import DecisionModel, draw_tags
+from ..truth import TruthResource
+
+# (clients of the resource's region, resource id, now) -> None; see cloudwaste.sim.aws.act_on
+Action = Callable[[Any, str, datetime], None]
+
+
+@dataclass(frozen=True)
+class Network:
+    """The network the core estate made in one region: one VPC, two subnets in two zones."""
+
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    zones: tuple[str, ...]
+
+
+@dataclass
+class SeedContext:
+    endpoint_url: str
+    regions: tuple[str, ...]
+    size: int
+    seed: int
+    now: datetime
+    account_id: str
+    networks: Mapping[str, Network]
+    decisions: DecisionModel = field(default_factory=DecisionModel)
+    _client: Callable[..., Any] | None = None
+
+    def client(self, service: str, region: str) -> Any:
+        """A boto3 client of the estate's account for moto (HTTP; ~8 ms a call)."""
+        from ..aws import boto3_client
+
+        return boto3_client(service, self.endpoint_url, region, account_id=self.account_id)
+
+    def backend(self, service: str, region: str) -> Any:
+        """moto's in-process backend of `service` for the estate's account and `region`."""
+        from moto.backends import get_backend
+        from moto.core import DEFAULT_ACCOUNT_ID  # noqa: F401  (moto is importable)
+
+        return get_backend(service)[self.account_id][region]
+
+    def rng(self, name: str) -> random.Random:
+        return random.Random(f"cloudwaste.sim.aws.{name}:{self.seed}")
+
+    def count(self, share: float, minimum: int = 1) -> int:
+        return max(minimum, round(self.size * share))
+
+    def pick_region(self, rng: random.Random) -> str:
+        """A region, the first ones more often (as the core estate spreads its resources)."""
+        weights = [1.0 / (i + 1) for i in range(len(self.regions))]
+        return rng.choices(self.regions, weights=weights, k=1)[0]
+
+    def ago(self, days: float) -> datetime:
+        return self.now - timedelta(days=days)
+
+    def tags(self, rng: random.Random, kind: str) -> dict[str, str]:
+        return draw_tags(rng, kind)
+
+    def decide(
+        self,
+        rng: random.Random,
+        *,
+        tags: dict[str, str],
+        scenario: str,
+        age_days: float | None,
+        monthly_cost: float,
+    ) -> str:
+        return self.decisions.draw(
+            rng, tags=tags, scenario=scenario, age_days=age_days, monthly_cost=monthly_cost
+        )
+
+    def truth(
+        self,
+        resource_id: str,
+        resource_type: str,
+        region: str,
+        tags: dict[str, str],
+        scenario: str | None = None,
+        decision: str | None = None,
+    ) -> TruthResource:
+        return TruthResource(resource_id, resource_type, region, scenario, decision, dict(tags))
+
+    def put_metrics(self, region: str, namespace: str, data: Sequence[dict[str, Any]]) -> None:
+        """PutMetricData straight into moto's backend (any number of datapoints)."""
+        if data:
+            self.backend("cloudwatch", region).put_metric_data(namespace, list(data))
+
+    def daily_points(
+        self,
+        metric: str,
+        dimensions: Mapping[str, str],
+        values: Sequence[float],
+        unit: str = "None",
+        *,
+        newest_hours_ago: float = 1,
+    ) -> list[dict[str, Any]]:
+        """One datapoint a day for `values` (newest first), the newest `newest_hours_ago` before now;
+        naive UTC timestamps, as moto stores them."""
+        out = []
+        for day, value in enumerate(values):
+            stamp = (self.now - timedelta(days=day, hours=newest_hours_ago)).replace(tzinfo=None)
+            out.append(
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                    "Timestamp": stamp,
+                    "Value": float(value),
+                    "Unit": unit,
+                }
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class ServiceEstate:
+    name: str
+    seed: Callable[[SeedContext], list[TruthResource]]
+    actions: Mapping[tuple[str, str], Action] = field(default_factory=dict)
+    doc: str = ""
+
+
+def load_all() -> list[ServiceEstate]:
+    """Every service module's SERVICE, in name order."""
+    out = []
+    for name in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
+        module = importlib.import_module(f"{__name__}.{name}")
+        out.append(module.SERVICE)
+    return out
+
+
+def actions() -> dict[tuple[str, str], Action]:
+    out: dict[tuple[str, str], Action] = {}
+    for service in load_all():
+        out.update(service.actions)
+    return out
