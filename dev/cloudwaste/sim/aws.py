@@ -95,7 +95,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import services
+from . import services as _services
 from .estate_moto import BackendWriter, install_fast_lookups, naive
 from .profile import DecisionModel, draw_tags
 from .services import Network, SeedContext
@@ -894,6 +894,7 @@ def seed_estate(
     regions: Sequence[str] = DEFAULT_REGIONS,
     account_id: str = DEFAULT_ACCOUNT_ID,
     now: datetime | None = None,
+    services: Sequence[str] | None = None,
 ) -> GroundTruth:
     """Create a simulated estate of at least ``size`` resources in moto and return its ground truth.
 
@@ -906,6 +907,8 @@ def seed_estate(
         account_id: The account to create the resources in (see the module docstring).
         now: The reference time for all ages; defaults to the current UTC time. Must be close to
             the real time if a scanner is to evaluate ages and CloudWatch windows against it.
+        services: The service modules of :mod:`cloudwaste.sim.services` to seed after the EC2
+            core (by name); None: all of them.
 
     One estate per account: seeding an account twice fails on load balancer names (and would mix
     two estates); use another ``account_id`` (or another process) for a second estate.
@@ -935,8 +938,9 @@ def seed_estate(
         )
     # Then every other service, each from its own random stream (see cloudwaste.sim.services).
     ctx = SeedContext(endpoint_url, regions, size, seed, now, account_id, networks)
-    for service in services.load_all():
-        resources.extend(service.seed(ctx))
+    for service in _services.load_all():
+        if services is None or service.name in services:
+            resources.extend(service.seed(ctx))
     return GroundTruth(
         seed=seed,
         size=size,
@@ -1009,7 +1013,7 @@ def act_on(
     """
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}, not {action!r}")
-    handler = _ACTIONS.get((resource.resource_type, action)) or services.actions().get(
+    handler = _ACTIONS.get((resource.resource_type, action)) or _services.actions().get(
         (resource.resource_type, action)
     )
     if handler is None:
