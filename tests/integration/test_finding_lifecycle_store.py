@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -171,3 +172,13 @@ def test_a_scope_removed_from_the_account_resolves_its_findings(store):
     scan(store, acc, outcome([draft("a")], ["a"]), T0)
     store.update_account(acc.id, {"regions": ["us-east-1"]})
     assert states(store, acc) == {"a": ("RESOLVED", "SCOPE_REMOVED")}
+
+
+def test_an_organization_member_scope_is_judged_by_its_region(store):
+    """An organization's findings live in scopes "<member account>/<region>": changing the
+    account's regions resolves those of the regions removed, not every member's finding."""
+    acc = new_account(store)
+    for scope, rid in ((f"111122223333/{SCOPE}", "m1"), ("111122223333/us-east-1", "m2")):
+        scan(store, acc, replace(outcome([draft(rid)], [rid]), scope=scope), T0)
+    store.update_account(acc.id, {"regions": [SCOPE]})
+    assert states(store, acc) == {"m1": ("OPEN", None), "m2": ("RESOLVED", "SCOPE_REMOVED")}

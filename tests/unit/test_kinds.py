@@ -257,7 +257,53 @@ def test_aws_options_come_from_the_scanner_settings():
     from cloudwaste.scanner.settings import ScannerSettings
 
     s = ScannerSettings(database_url="postgresql://x/y", aws_endpoint_url="http://127.0.0.1:5000")
-    assert providers.options_from_settings(s)["aws"] == {"endpoint_url": "http://127.0.0.1:5000"}
+    assert providers.options_from_settings(s)["aws"] == {
+        "endpoint_url": "http://127.0.0.1:5000",
+        "account_concurrency": 2,
+    }
+
+
+def test_organization_access_and_scopes():
+    out = aws.PROVIDER.validate_access(
+        {"role_arn": ROLE, "external_id": "ext-42", "organization_role_name": "CloudWasteReadOnly"},
+        "cloud_account.aws",
+    )
+    assert out["organization_role_name"] == "CloudWasteReadOnly"
+    with pytest.raises(InvalidArgument) as exc:
+        aws.PROVIDER.validate_access(
+            {"role_arn": ROLE, "external_id": "ext", "organization_role_name": "a/b"}, "cloud_account.aws"
+        )
+    assert exc.value.field == "cloud_account.aws.organization_role_name"
+    assert aws.split_scope("eu-west-1") == (None, "eu-west-1")
+    assert aws.split_scope("111122223333/eu-west-1") == ("111122223333", "eu-west-1")
+    assert aws.PROVIDER.prices("111122223333/eu-west-1").region == "eu-west-1"
+    policy = catalog.iam_policy("aws", organization=True)["Statement"]
+    assert policy[1]["Action"] == ["organizations:ListAccounts"]
+    assert "organizations:ListAccounts" not in policy[0]["Action"]
+
+
+def test_organization_caps_concurrent_work_per_member_account():
+    import threading
+    import time
+
+    org = aws.AwsOrganization(object(), "R", "ext", "", account_concurrency=2)
+    active, peak, lock = {"a": 0, "b": 0}, {"a": 0, "b": 0}, threading.Lock()
+
+    def work(account):
+        with org.slot(account):
+            with lock:
+                active[account] += 1
+                peak[account] = max(peak[account], active[account])
+            time.sleep(0.02)
+            with lock:
+                active[account] -= 1
+
+    threads = [threading.Thread(target=work, args=(a,)) for a in "ab" * 6]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak == {"a": 2, "b": 2}
 
 
 def test_connect_without_role_is_a_failed_precondition():
@@ -336,7 +382,8 @@ def test_iam_policy_is_least_privilege_and_covers_everything_declared():
 
 
 def test_iam_policy_drops_what_only_disabled_rules_need():
-    off = {"nat-gateway-idle": {"enabled": False}, "ec2-instance-idle": {"enabled": False}}
+    rules = load_rules().for_provider("aws")
+    off = {r.key: {"enabled": False} for r in rules if r.metrics or r.resource_kind == "aws.ec2.nat_gateway"}
     actions = catalog.iam_policy("aws", rule_parameters=off)["Statement"][0]["Action"]
     assert "cloudwatch:GetMetricData" not in actions and "ec2:DescribeNatGateways" not in actions
     assert "ec2:DescribeVolumes" in actions

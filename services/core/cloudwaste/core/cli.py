@@ -502,7 +502,7 @@ def _rules(args: argparse.Namespace) -> int:
 
 def _iam_policy(args: argparse.Namespace) -> int:
     catalog = _catalog()
-    policy = _offline(lambda: catalog.iam_policy(args.provider))
+    policy = _offline(lambda: catalog.iam_policy(args.provider, organization=args.organization))
     print(json.dumps(policy, indent=2, default=str))
     return EXIT_OK
 
@@ -762,6 +762,11 @@ def build_parser() -> argparse.ArgumentParser:
         "iam-policy", help="the read-only IAM policy the scanner's role needs, from the rules (offline)"
     )
     ip.add_argument("provider", metavar="PROVIDER", help="e.g. aws")
+    ip.add_argument(
+        "--organization",
+        action="store_true",
+        help="add the statement the management account's role needs to list the organization's members",
+    )
     ip.set_defaults(fn=_iam_policy)
 
     rw = sub.add_parser(

@@ -84,9 +84,12 @@ def describe_rules(provider: str | None = None) -> list[dict]:
     return out
 
 
-def iam_policy(provider: str, *, rule_parameters: Mapping[str, Any] | None = None) -> dict:
+def iam_policy(
+    provider: str, *, rule_parameters: Mapping[str, Any] | None = None, organization: bool = False
+) -> dict:
     """The least-privilege read-only policy the customer's role needs for the enabled rules of
-    `provider` (every rule by default; `rule_parameters` may disable some), as IAM JSON."""
+    `provider` (every rule by default; `rule_parameters` may disable some), as IAM JSON. With
+    `organization`, a second statement for the management account's role: listing the members."""
     prov = load_providers().get(provider, field="provider")
     registry, kinds = load_rules(), load_kinds()
     params = registry.effective_params(rule_parameters, prov.key)
@@ -94,17 +97,17 @@ def iam_policy(provider: str, *, rule_parameters: Mapping[str, Any] | None = Non
     for key, p in params.items():
         if p["enabled"]:
             actions.update(rule_permissions(registry.rules[key], kinds))
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+    statements = [{"Sid": "CloudWasteReadOnly", "Effect": "Allow", "Action": sorted(actions), "Resource": "*"}]
+    if organization and getattr(prov, "organization_operations", ()):
+        statements.append(
             {
-                "Sid": "CloudWasteReadOnly",
+                "Sid": "CloudWasteListOrganizationMembers",
                 "Effect": "Allow",
-                "Action": sorted(actions),
+                "Action": sorted(prov.organization_operations),
                 "Resource": "*",
             }
-        ],
-    }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 READ_ONLY_VERBS = ("Describe", "Get", "List")

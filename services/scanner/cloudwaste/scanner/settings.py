@@ -16,6 +16,8 @@ class ScannerSettings(ServerSettings):
     aws_endpoint_url: str = ""  # set for moto / local endpoints; empty means real AWS
     scan_workers: int = 2  # scan runs executed at once by this replica
     region_concurrency: int = 4  # regions scanned at once within a run
+    # AWS Organizations scans: listings / metric fetches at once against one member account
+    aws_account_concurrency: int = 2
     poll_seconds: float = 2.0
 
     @classmethod
@@ -28,5 +30,6 @@ class ScannerSettings(ServerSettings):
             aws_endpoint_url=env_str(env, "AWS_ENDPOINT_URL", ""),
             scan_workers=env_int(env, "SCAN_WORKERS", 2, 1, 64),
             region_concurrency=env_int(env, "REGION_CONCURRENCY", 4, 1, 64),
+            aws_account_concurrency=env_int(env, "AWS_ACCOUNT_CONCURRENCY", 2, 1, 64),
             poll_seconds=env_float(env, "POLL_SECONDS", 2.0, 0.05, 3600),
         )

@@ -40,6 +40,7 @@ from sqlalchemy import (
     Numeric,
     and_,
     bindparam,
+    case,
     cast,
     delete,
     exists,
@@ -163,7 +164,7 @@ class ScannerStore:
                     .where(
                         Finding.cloud_account_id == account_id,
                         Finding.state != "RESOLVED",
-                        Finding.region.not_in(changes["regions"]),
+                        _scope_region(Finding.region).not_in(changes["regions"]),
                     )
                     .order_by(Finding.id)
                     .with_for_update()
@@ -566,6 +567,12 @@ class ScannerStore:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _scope_region(column):
+    """The region of a finding's scope: "eu-west-1", or for an organization's member account
+    "111122223333/eu-west-1" -> "eu-west-1"."""
+    return case((column.contains("/"), func.split_part(column, "/", 2)), else_=column)
 
 
 def _account(s: Session, account_id: uuid.UUID, lock: bool = False, share: bool = False) -> CloudAccount:

@@ -10,10 +10,11 @@ identity and is not part of the customer's policy.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +23,12 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.session import get_session
-from cloudwaste.core.errors import FailedPrecondition, InvalidArgument, Unavailable
+from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.core.regions import known_regions
+from cloudwaste.scanner.kinds import Kind
 from cloudwaste.scanner.kinds.aws import stopped_since
 from cloudwaste.scanner.pricing import AwsPrices
-from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call
+from cloudwaste.scanner.providers import PROVIDERS, SCOPES, Provider, api_caller, record_call
 from cloudwaste.scanner.rules import Series
 
 __all__ = ["IAM_PREFIX", "AwsAccess", "AwsProvider", "AwsSession", "describe_error", "stopped_since"]
@@ -35,6 +37,8 @@ KEY = "aws"
 METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_ACCESS_SETTINGS = ("role_arn", "account_id", "external_id", "organization_role_name")
 # botocore service name -> IAM action prefix, where they differ (operation name = action name).
 IAM_PREFIX = {
     "elbv2": "elasticloadbalancing",
@@ -48,6 +52,7 @@ IAM_ACTION = {
     ("s3", "ListObjectsV2"): "s3:ListBucket",
     ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
     ("s3", "ListMultipartUploads"): "s3:ListBucketMultipartUploads",
+    ("s3", "ListParts"): "s3:ListMultipartUploadParts",
     ("s3", "GetBucketLifecycleConfiguration"): "s3:GetLifecycleConfiguration",
     ("s3", "HeadBucket"): "s3:ListBucket",
 }
@@ -92,6 +97,8 @@ def describe_error(exc: BaseException) -> str:
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}"[:300]
     if isinstance(exc, BotoCoreError):  # connection, timeout, retries exhausted: botocore says what
+        return str(exc)[:300]
+    if isinstance(exc, CloudWasteError):  # ours: safe to show (e.g. a member role not assumable)
         return str(exc)[:300]
     return "unexpected error while calling AWS (see the scanner log)"
 
@@ -165,6 +172,80 @@ class AwsSession:
         return sorted(r["RegionName"] for r in ec2.describe_regions()["Regions"])
 
 
+def split_scope(scope: str) -> tuple[str | None, str]:
+    """(member account or None, region) of a scope: "eu-west-1" or "111122223333/eu-west-1"."""
+    account, _, region = scope.rpartition("/")
+    return (account or None), region
+
+
+class AwsOrganization:
+    """An AWS Organizations scan: the management account's session lists the member accounts, and
+    each member is reached by assuming `role_name` in it (with the same external id), once per
+    scan, lazily. A member whose role cannot be assumed fails every kind of its scopes with the
+    reason; the other members go on. At most `account_concurrency` listings or metric fetches run
+    at once against one member account, whatever the number of its regions scanned at once, so
+    that a scan of many regions does not throttle one account (botocore's adaptive retry mode
+    handles the throttling that remains)."""
+
+    def __init__(
+        self,
+        management: AwsSession,
+        role_name: str,
+        external_id: str,
+        endpoint_url: str,
+        account_concurrency: int,
+    ) -> None:
+        self.management = management
+        self.role_name = role_name
+        self.external_id = external_id
+        self.endpoint_url = endpoint_url
+        self.account_concurrency = max(1, account_concurrency)
+        self._members: dict[str, AwsSession | BaseException] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+        self._member_locks: dict[str, threading.Lock] = {}
+
+    def member_accounts(self) -> list[str]:
+        """The ACTIVE accounts of the organization (organizations:ListAccounts, paginated)."""
+        client = self.management.client("organizations", "us-east-1")
+        accounts = [
+            a["Id"]
+            for page in client.get_paginator("list_accounts").paginate()
+            for a in page.get("Accounts", [])
+            if a.get("Status", "ACTIVE") == "ACTIVE"
+        ]
+        return sorted(accounts)
+
+    def member(self, account_id: str) -> AwsSession:
+        """The member's session (its role assumed once); raises the same error for every kind of
+        a member whose role cannot be assumed, without asking STS again."""
+        with self._lock:
+            lock = self._member_locks.setdefault(account_id, threading.Lock())
+        with lock:
+            found = self._members.get(account_id)
+            if found is None:
+                try:
+                    found = AwsSession(
+                        AwsAccess(
+                            account_id, f"arn:aws:iam::{account_id}:role/{self.role_name}", self.external_id
+                        ),
+                        self.endpoint_url,
+                    )
+                except CloudWasteError as exc:
+                    found = exc
+                self._members[account_id] = found
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+    @contextlib.contextmanager
+    def slot(self, account_id: str):
+        with self._lock:
+            sem = self._slots.setdefault(account_id, threading.BoundedSemaphore(self.account_concurrency))
+        with sem:
+            yield
+
+
 def _record_call(model=None, **kwargs) -> None:
     """botocore `before-call` hook: one count per API request (each page of a paginator)."""
     if model is not None:
@@ -177,17 +258,19 @@ class AwsProvider(Provider):
     scope_noun = "region"
     scope_description = "an AWS region"
     scope_operations = ("ec2:DescribeRegions",)
+    # what the management account's role needs besides, for an organization scan
+    organization_operations = ("organizations:ListAccounts",)
 
     def validate_access(self, access: Mapping[str, Any], field: str) -> dict[str, Any]:
         if not isinstance(access, Mapping):
             raise InvalidArgument(field, "is required")
         for name in access:
-            if name not in ("role_arn", "account_id", "external_id"):
+            if name not in _ACCESS_SETTINGS:
                 raise InvalidArgument(
-                    f"{field}.{name}", "unknown setting (known: account_id, external_id, role_arn)"
+                    f"{field}.{name}", f"unknown setting (known: {', '.join(_ACCESS_SETTINGS)})"
                 )
         values = {}
-        for name in ("role_arn", "account_id", "external_id"):
+        for name in _ACCESS_SETTINGS:
             value = access.get(name) or ""
             if not isinstance(value, str):
                 raise InvalidArgument(f"{field}.{name}", "must be a string")
@@ -202,29 +285,72 @@ class AwsProvider(Provider):
             raise InvalidArgument(f"{field}.account_id", "does not match the account of role_arn")
         if not 2 <= len(values["external_id"]) <= 1224:
             raise InvalidArgument(f"{field}.external_id", "is required (2-1224 characters)")
-        return {
-            "account_id": m.group(1),
-            "role_arn": values["role_arn"],
-            "external_id": values["external_id"],
-        }
+        out = {"account_id": m.group(1), "role_arn": values["role_arn"], "external_id": values["external_id"]}
+        if values["organization_role_name"]:
+            if not ROLE_NAME.match(values["organization_role_name"]):
+                raise InvalidArgument(
+                    f"{field}.organization_role_name",
+                    "must be an IAM role name (1-64 of A-Z a-z 0-9 +=,.@_-)",
+                )
+            out["organization_role_name"] = values["organization_role_name"]
+        return out
 
     def valid_scopes(self) -> frozenset[str]:
         return known_regions(KEY)
 
     def options_from_settings(self, settings: Any) -> dict[str, Any]:
-        return {"endpoint_url": getattr(settings, "aws_endpoint_url", "") or ""}
+        return {
+            "endpoint_url": getattr(settings, "aws_endpoint_url", "") or "",
+            "account_concurrency": getattr(settings, "aws_account_concurrency", 2),
+        }
 
-    def connect(self, access: Mapping[str, Any], options: Mapping[str, Any]) -> AwsSession:
+    def connect(self, access: Mapping[str, Any], options: Mapping[str, Any]) -> AwsSession | AwsOrganization:
         role_arn = access.get("role_arn") if isinstance(access, Mapping) else None
         if not role_arn:
             raise FailedPrecondition("the account's AWS access has no role_arn")
-        return AwsSession(
-            AwsAccess(access.get("account_id", ""), role_arn, access.get("external_id", "")),
-            options.get("endpoint_url", "") or "",
+        endpoint = options.get("endpoint_url", "") or ""
+        session = AwsSession(
+            AwsAccess(access.get("account_id", ""), role_arn, access.get("external_id", "")), endpoint
         )
+        role_name = access.get("organization_role_name")
+        if not role_name:
+            return session
+        return AwsOrganization(
+            session,
+            role_name,
+            access.get("external_id", ""),
+            endpoint,
+            int(options.get("account_concurrency", 2)),
+        )
+
+    def list_scopes(self, conn: Any, requested: Sequence[str]) -> list[str]:
+        """Regions; for an organization, "<member account>/<region>" for every ACTIVE member and
+        every requested (or enabled) region. Scopes already of that form are kept as they are."""
+        if not isinstance(conn, AwsOrganization):
+            return super().list_scopes(conn, requested)
+        if requested and all("/" in s for s in requested):
+            return list(dict.fromkeys(requested))
+        with api_caller(SCOPES):
+            regions = list(dict.fromkeys(requested)) or conn.management.enabled_regions()
+            accounts = conn.member_accounts()
+        return [f"{account}/{region}" for account in accounts for region in regions]
 
     def _list_scopes(self, conn: AwsSession) -> list[str]:
         return conn.enabled_regions()
+
+    def list_kind(self, conn: Any, kind: Kind, scope: str, now: dt.datetime, dependencies) -> list:
+        if not isinstance(conn, AwsOrganization):
+            return super().list_kind(conn, kind, scope, now, dependencies)
+        account, region = split_scope(scope)
+        with conn.slot(account):
+            return super().list_kind(conn.member(account), kind, region, now, dependencies)
+
+    def metrics(self, conn: Any, scope: str, queries, now: dt.datetime) -> dict:
+        if not isinstance(conn, AwsOrganization):
+            return super().metrics(conn, scope, queries, now)
+        account, region = split_scope(scope)
+        with conn.slot(account):
+            return super().metrics(conn.member(account), region, queries, now)
 
     metric_operation = "cloudwatch:GetMetricData"
 
@@ -274,7 +400,7 @@ class AwsProvider(Provider):
         return out
 
     def prices(self, scope: str) -> AwsPrices:
-        return AwsPrices(scope)
+        return AwsPrices(split_scope(scope)[1])
 
     def describe_error(self, exc: BaseException) -> str:
         return describe_error(exc)
