@@ -263,7 +263,7 @@ def test_unknown_action_or_type(estate, pick):
     with pytest.raises(ValueError, match="action"):
         act(estate, r, "archive")
     with pytest.raises(ValueError, match="resource type"):
-        act(estate, TruthResource("x-1", "aws.s3.bucket", REGION, None, None), "delete")
+        act(estate, TruthResource("x-1", "aws.nothing.thing", REGION, None, None), "delete")
 
 
 def test_acting_on_a_resource_already_gone_is_an_api_error(estate, pick):

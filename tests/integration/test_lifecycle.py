@@ -127,15 +127,14 @@ def test_findings_live_across_scans_decisions_and_a_restart(stack, big_estate):
     }
     assert run1.new_findings_count == run1.findings_count == len(waste)
 
-    # the disks of a long-stopped machine are findings of their own, linked to the machine's;
-    # the machine shows the total of its parts and no dollar is counted twice
+    # the disks (and Elastic IPs) of a long-stopped machine are findings of their own, linked to
+    # the machine's; the machine shows the total of its parts and no dollar is counted twice
     parts = Counter()
     for f in first.values():
         if f.parent_finding:
             parent = next(p for p in first.values() if p.name == f.parent_finding)
-            assert (
-                parent.category == "ec2-instance-stopped" and f.category == "ebs-volume-on-stopped-instance"
-            )
+            assert parent.category == "ec2-instance-stopped"
+            assert f.category in ("ebs-volume-on-stopped-instance", "eip-on-stopped-instance")
             parts[parent.name] += cost(f.monthly_cost)
     assert parts, "the estate has disks on long-stopped machines"
     for name, total in parts.items():

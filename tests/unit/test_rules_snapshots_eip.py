@@ -36,6 +36,7 @@ MODULE_RULES = (
     *NEW,
     "snapshot-orphaned",
     "eip-unassociated",
+    "snapshot-of-deregistered-ami",
 )
 
 
@@ -610,3 +611,56 @@ def test_snapshot_listing_ranks_the_completed_snapshots_of_each_volume():
     rule = RULES["snapshots-per-volume-excess"]
     fired = {r.resource_id for r in out if rule.evaluate(r, _params(rule.key, max_per_volume=2), ctx)}
     assert fired == {"snap-a2x", "snap-a3"}
+
+
+# --- snapshots AWS made for an image: never orphaned, never ranked -----------------------------------
+
+
+def test_an_image_snapshot_of_a_deleted_volume_is_not_orphaned():
+    r = _snap(400, state="completed", source_volume_exists=False, image_id="ami-0123456789abcdef0")
+    assert _run("snapshot-orphaned", r) is None
+    # its image is gone (not listed): it is the deregistered image's leftover, and only that
+    assert set(_scan([r])) == {("snap-1", "snapshot-of-deregistered-ami")}
+    assert _run("snapshot-orphaned", _snap(400, state="completed", source_volume_exists=False)) is not None
+
+
+def test_snapshot_listing_reads_the_image_and_does_not_rank_image_snapshots():
+    ec2, conn = _stubbed()
+    day = dt.timedelta(days=1)
+
+    def snap(sid, days, description=""):
+        return {
+            "SnapshotId": sid,
+            "VolumeId": "vol-a",
+            "VolumeSize": 8,
+            "State": "completed",
+            "StartTime": NOW - days * day,
+            "Description": description,
+        }
+
+    snapshots = [
+        snap("snap-1", 1),
+        snap(
+            "snap-ami", 2, "Created by CreateImage(i-0123456789abcdef0) for ami-0abcdef1234567890 from vol-a"
+        ),
+        snap(
+            "snap-copy",
+            3,
+            "Copied for DestinationAmi ami-0fedcba9876543210 from SourceAmi ami-0abcdef1234567890",
+        ),
+        snap("snap-2", 4, "before ami-0abcdef1234567890 upgrade"),  # a user's text: a plain snapshot
+    ]
+    volumes = [Resource("aws", "aws.ec2.volume", "vol-a", "eu-west-1")]
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_snapshots", {"Snapshots": snapshots}, {"OwnerIds": ["self"]})
+        out, _ = _list("aws.ec2.snapshot", conn, {"aws.ec2.volume": volumes})
+    a = {r.resource_id: r.attributes for r in out}
+    assert {sid: a[sid]["image_id"] for sid in a} == {
+        "snap-1": None,
+        "snap-ami": "ami-0abcdef1234567890",
+        "snap-copy": "ami-0fedcba9876543210",
+        "snap-2": None,
+    }
+    ranks = {sid: (a[sid]["volume_snapshot_rank"], a[sid]["volume_snapshot_count"]) for sid in a}
+    assert ranks == {"snap-1": (1, 2), "snap-2": (2, 2), "snap-ami": (None, None), "snap-copy": (None, None)}
+    assert "image_id" not in KINDS.get("aws.ec2.snapshot").ml_config

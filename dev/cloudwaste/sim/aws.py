@@ -52,6 +52,12 @@ scenario                            waste                                       
 ``load-balancer-no-targets``        ALB whose target groups have no targets, or none       ALBs with registered targets
 ==================================  =====================================================  ====================================
 
+Running instances' disks are never gp2 (drawn as for any instance, then gp2 made gp3): a gp2
+volume on a running instance is an ``ebs-volume-gp2-to-gp3`` finding, and those (with the other
+volume-type and volume-usage findings) are seeded on purpose by
+:mod:`cloudwaste.sim.services.ec2_usage`. Their volumes have no ``AWS/EBS`` history, which the
+usage rules read as "not judged", never as "no IO".
+
 A volume on a long-stopped instance is waste of its own (the scanner's rule fires on a volume
 attached to an instance stopped >= 30 days); the instance keeps ``ec2-instance-stopped``. Each such
 volume gets its own decision, drawn with its own monthly cost and the days since the stop as age.
@@ -155,6 +161,9 @@ NAT_IDLE_DAYS = 30
 IDLE_WINDOW_DAYS = 14  # ec2-instance-idle's window: daily CPU <= 10% and network <= 5 MiB
 USAGE_HISTORY_DAYS = 16  # days of CloudWatch history a running instance has (at most its age)
 EC2_NAMESPACE = "AWS/EC2"
+ALB_NAMESPACE = "AWS/ApplicationELB"
+
+EBS_NAMESPACE = "AWS/EBS"
 
 NAT_METRICS = ("BytesOutToDestination", "BytesInFromSource")
 NAT_NAMESPACE = "AWS/NATGateway"
@@ -235,6 +244,10 @@ def _prepare_moto_environment() -> None:
     from cloudwaste.sim import moto_cloudwatch
 
     moto_cloudwatch.install()  # GetMetricData that holds up at estate scale
+    from cloudwaste.sim.services import ec2_usage, management
+
+    ec2_usage.install_capacity_reservations()  # moto has no Capacity Reservations
+    management.install_provisioned_concurrency()  # nor Lambda provisioned concurrency
 
 
 @dataclass(frozen=True)
@@ -447,6 +460,13 @@ def _root_disk(rng: random.Random) -> _Disk:
     return _Disk(rng.choice(("gp2", "gp3", "gp3")), rng.choice((8, 8, 16, 20, 30, 50, 100)))
 
 
+def _not_gp2(disks: Sequence[_Disk]) -> tuple[_Disk, ...]:
+    """A running instance's disks, drawn as for any instance, with gp2 made gp3 (same size): a gp2
+    volume on a running instance is an `ebs-volume-gp2-to-gp3` finding, and the core estate's
+    running instances carry none (cloudwaste.sim.services.ec2_usage seeds those on purpose)."""
+    return tuple(_Disk("gp3", d.size, d.iops) if d.volume_type == "gp2" else d for d in disks)
+
+
 def _age(rng: random.Random, lo: float, hi: float) -> float:
     """A realistic age in days, skewed towards young, within [lo, hi]."""
     return round(_log_uniform(rng, lo, hi), 3)
@@ -483,6 +503,8 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
         if shape.random() < 0.3:
             # moto ignores Iops in RunInstances' block device mappings, so no io1 there.
             disks.append(_data_disk(shape, allow_io1=False))
+        if variant in RUNNING_VARIANTS:
+            disks = list(_not_gp2(disks))
         item = _Item(key=f"instance.{variant}", region=region, disks=tuple(disks))
         item.instance_type = shape.choice(_INSTANCE_TYPES)
         if variant == "running":
@@ -567,9 +589,8 @@ def _plan(size: int, seed: int, regions: Sequence[str]) -> list[_Item]:
     usage = random.Random(f"cloudwaste.sim.aws:{seed}:usage")
     for key, count in usage_counts.items():
         for _ in range(count):
-            item = _Item(
-                key=key, region=usage.choices(regions, weights=weights, k=1)[0], disks=(_root_disk(usage),)
-            )
+            region = usage.choices(regions, weights=weights, k=1)[0]
+            item = _Item(key=key, region=region, disks=_not_gp2((_root_disk(usage),)))
             item.instance_type = usage.choice(_INSTANCE_TYPES)
             if key == "instance.young_idle":
                 item.launch_days = item.age_days = round(usage.uniform(3, IDLE_WINDOW_DAYS - 2), 3)
@@ -822,7 +843,8 @@ def _seed_region(
     if metric_data:
         writer.put_metric_data(NAT_NAMESPACE, metric_data)
 
-    # Application load balancers: with targets, with empty target groups, with none.
+    # Application load balancers: with targets (and requests), with empty target groups, with none.
+    requests: list[dict[str, Any]] = []
     for n, (_idx, item) in enumerate(p for p in items if p[1].kind == "load_balancer"):
         name = _lb_name(item, n)
         lb = writer.create_load_balancer(
@@ -834,8 +856,31 @@ def _seed_region(
             )
             if item.targets:
                 writer.register_targets(group.arn, [instances[t].id for t in item.targets])
+                # in use: requests every day (AWS publishes no RequestCount without requests)
+                requests.extend(
+                    _request_datapoints(lb.arn, [1000 + 97 * ((n + d) % 13) for d in range(31)], now)
+                )
         add(lb.arn, LOAD_BALANCER, item.tags, item.scenario, item.decision)
+    if requests:
+        writer.put_metric_data(ALB_NAMESPACE, requests)
     return truth
+
+
+def _request_datapoints(
+    arn: str, counts: Sequence[int], now: datetime, *, newest_hours_ago: float = 1
+) -> list[dict[str, Any]]:
+    """PutMetricData entries: an ALB's RequestCount, one a day, newest first."""
+    dimension = arn.split(":loadbalancer/", 1)[1]  # "app/<name>/<id>", as CloudWatch names it
+    return [
+        {
+            "MetricName": "RequestCount",
+            "Dimensions": [{"Name": "LoadBalancer", "Value": dimension}],
+            "Timestamp": naive(now - timedelta(days=day, hours=newest_hours_ago)),
+            "Value": float(count),
+            "Unit": "Count",
+        }
+        for day, count in enumerate(counts)
+    ]
 
 
 def _instance_datapoints(
@@ -991,7 +1036,9 @@ def act_on(
             ``"fix"`` keeps the resource but makes it no longer waste:
 
             * volume: attached to a running instance in its availability zone (detached first
-              from a stopped instance it may be on);
+              from a stopped instance it may be on), as gp3 if it was gp2 or io1/io2; a volume
+              already on a running instance (a type, IOPS or usage finding) is made gp3 with
+              the included 3,000 IOPS and gets a busy day of reads and writes an hour ago;
             * Elastic IP: associated with a running instance of the region, preferably one
               without an Elastic IP yet;
             * instance: started when stopped; when running (idle), a busy day of CPU and network
@@ -1000,7 +1047,7 @@ def act_on(
               datapoints an hour before ``now``;
             * load balancer: a running instance of its VPC registered in its first target
               group, or in a new HTTP:80 target group with a listener forwarding to it when it
-              has none;
+              has none, and a RequestCount datapoint an hour before ``now``;
             * snapshot: not supported (nothing short of deleting it gives it a source volume).
         account_id: The account the estate was seeded into (``GroundTruth.account_id``).
         now: Reference time for the NAT gateway datapoints; defaults to the current UTC time.
@@ -1059,9 +1106,30 @@ def _delete_volume(c: _Clients, volume_id: str, _now: datetime) -> None:
     c.ec2.delete_volume(VolumeId=volume_id)
 
 
-def _fix_volume(c: _Clients, volume_id: str, _now: datetime) -> None:
+def _fix_volume(c: _Clients, volume_id: str, now: datetime) -> None:
+    """A volume of a running instance (a type, IOPS or usage finding) becomes gp3 with the included
+    IOPS and gets read and written (a busy day an hour ago); any other one is attached to a running
+    instance of its zone (detached first from a stopped one), as gp3 when it was gp2 or io1/io2."""
     volume = c.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
-    for attachment in volume.get("Attachments") or []:
+    attachments = volume.get("Attachments") or []
+    hosts = [a["InstanceId"] for a in attachments]
+    if hosts and _running_instances(c.ec2, **{"instance-id": hosts[0]}):
+        _make_gp3(c, volume)
+        c.cloudwatch.put_metric_data(
+            Namespace=EBS_NAMESPACE,
+            MetricData=[
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "VolumeId", "Value": volume_id}],
+                    "Timestamp": naive(now - timedelta(hours=1)),
+                    "Value": 250_000.0,
+                    "Unit": "Count",
+                }
+                for metric in ("VolumeReadOps", "VolumeWriteOps")
+            ],
+        )
+        return
+    for attachment in attachments:
         c.ec2.detach_volume(VolumeId=volume_id, InstanceId=attachment["InstanceId"], Force=True)
     candidates = _running_instances(c.ec2, **{"availability-zone": volume["AvailabilityZone"]})
     if not candidates:
@@ -1070,6 +1138,14 @@ def _fix_volume(c: _Clients, volume_id: str, _now: datetime) -> None:
     used = {m["DeviceName"] for m in target.get("BlockDeviceMappings", [])}
     device = next(d for d in _SPARE_DEVICES if d not in used)
     c.ec2.attach_volume(VolumeId=volume_id, InstanceId=target["InstanceId"], Device=device)
+    _make_gp3(c, volume)
+
+
+def _make_gp3(c: _Clients, volume: dict[str, Any]) -> None:
+    """gp2, io1/io2 and gp3 with extra IOPS become gp3 with its included 3,000 IOPS (Elastic
+    Volumes): on a running instance, nothing the volume-type rules flag."""
+    if volume.get("VolumeType") in ("gp2", "io1", "io2") or (volume.get("Iops") or 0) > 3000:
+        c.ec2.modify_volume(VolumeId=volume["VolumeId"], VolumeType="gp3", Iops=3000)
 
 
 def _delete_address(c: _Clients, allocation_id: str, _now: datetime) -> None:
@@ -1121,7 +1197,7 @@ def _delete_load_balancer(c: _Clients, arn: str, _now: datetime) -> None:
     c.elbv2.delete_load_balancer(LoadBalancerArn=arn)
 
 
-def _fix_load_balancer(c: _Clients, arn: str, _now: datetime) -> None:
+def _fix_load_balancer(c: _Clients, arn: str, now: datetime) -> None:
     lb = c.elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
     candidates = _running_instances(c.ec2, **{"vpc-id": lb["VpcId"]})
     if not candidates:
@@ -1149,6 +1225,9 @@ def _fix_load_balancer(c: _Clients, arn: str, _now: datetime) -> None:
     c.elbv2.register_targets(
         TargetGroupArn=group_arn, Targets=[{"Id": candidates[0]["InstanceId"], "Port": 80}]
     )
+    # and it serves: requests an hour ago (else load-balancer-no-requests would flag it)
+    points = _request_datapoints(arn, [500], now)
+    c.cloudwatch.put_metric_data(Namespace=ALB_NAMESPACE, MetricData=points)
 
 
 _ACTIONS: dict[tuple[str, str], Callable[[_Clients, str, datetime], None]] = {

@@ -97,7 +97,9 @@ def iam_policy(
     for key, p in params.items():
         if p["enabled"]:
             actions.update(rule_permissions(registry.rules[key], kinds))
-    statements = [{"Sid": "CloudWasteReadOnly", "Effect": "Allow", "Action": sorted(actions), "Resource": "*"}]
+    statements = [
+        {"Sid": "CloudWasteReadOnly", "Effect": "Allow", "Action": sorted(actions), "Resource": "*"}
+    ]
     if organization and getattr(prov, "organization_operations", ()):
         statements.append(
             {

@@ -45,7 +45,7 @@ Path = tuple[str, ...]
 EBS_VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 EBS_IOPS_TYPES = ("io1", "io2", "gp3")
 LOAD_BALANCER_TYPES = ("application", "network", "gateway", "classic")
-RDS_ENGINES = ("mysql", "postgres")
+RDS_ENGINES = ("mysql", "postgres", "aurora-mysql", "aurora-postgresql")
 RDS_STORAGE_TYPES = ("gp2", "gp3", "io1")
 
 _ANY = "*"  # a map whose keys are open (instance types, node types)
@@ -59,6 +59,7 @@ SHAPE: dict[str, dict[str, Any]] = {
         "iops_month": EBS_IOPS_TYPES,
         "gp3_throughput_mibps_month": _LEAF,
         "snapshot_gb_month": _LEAF,
+        "snapshot_archive_gb_month": _LEAF,
     },
     "ec2": {"instance_hour": _ANY},
     "vpc": {
@@ -74,10 +75,12 @@ SHAPE: dict[str, dict[str, Any]] = {
         "instance_hour": {engine: _ANY for engine in RDS_ENGINES},
         "storage_gb_month": RDS_STORAGE_TYPES,
         "iops_month": ("io1",),
+        "snapshot_gb_month": _LEAF,
+        "aurora_snapshot_gb_month": _LEAF,
     },
     "elasticache": {"node_hour": _ANY},
-    "redshift": {"node_hour": _ANY},
-    "dynamodb": {"rcu_hour": _LEAF, "wcu_hour": _LEAF},
+    "redshift": {"node_hour": _ANY, "managed_storage_gb_month": _LEAF},
+    "dynamodb": {"rcu_hour": _LEAF, "wcu_hour": _LEAF, "storage_gb_month": _LEAF},
     "logs": {"storage_gb_month": _LEAF},
     "secretsmanager": {"secret_month": _LEAF},
     "kms": {"key_month": _LEAF},

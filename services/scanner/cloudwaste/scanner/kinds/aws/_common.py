@@ -44,6 +44,28 @@ def resource(kind_key: str, record: dict, region: str, tags: dict[str, str], **f
     return Resource(provider=PROVIDER, kind=kind_key, region=region, tags=tags, **fields)
 
 
+def utc(value) -> dt.datetime | None:
+    """An AWS timestamp as an aware UTC datetime: a datetime (naive ones are UTC), or an ISO 8601
+    string as the APIs that return strings write it ("2026-01-02T03:04:05.000Z", Lambda's
+    "...000+0000", fractions of any length); None when absent or unreadable."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":  # +0000 -> +00:00
+        text = f"{text[:-2]}:{text[-2:]}"
+    if "." in text:  # fractions of any length (Lambda writes 3 digits, moto 9)
+        head, _, rest = text.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 def stopped_since(reason: str | None) -> dt.datetime | None:
     """Stop time from StateTransitionReason, e.g. 'User initiated (2026-01-02 03:04:05 GMT)'."""
     m = _STOP_TIME.search(reason or "")

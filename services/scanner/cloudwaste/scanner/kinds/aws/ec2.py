@@ -34,9 +34,16 @@ def _volume_spec(v: dict) -> dict:
 
 
 def _volume_extras(v: dict) -> dict:
-    """What the volume-type rules read besides the spec: gp3's provisioned throughput (MiB/s; AWS
-    gives it for gp3 only) and Multi-Attach (io1/io2 only; gp3 cannot be multi-attached)."""
-    return {"throughput": v.get("Throughput"), "multi_attach": bool(v.get("MultiAttachEnabled"))}
+    """What the volume-type and volume-usage rules read besides the spec: gp3's provisioned
+    throughput (MiB/s; AWS gives it for gp3 only), Multi-Attach (io1/io2 only; gp3 cannot be
+    multi-attached) and when the volume was attached (the earliest attachment; None when not
+    attached)."""
+    times = [a["AttachTime"] for a in v.get("Attachments") or [] if a.get("AttachTime")]
+    return {
+        "throughput": v.get("Throughput"),
+        "multi_attach": bool(v.get("MultiAttachEnabled")),
+        "attach_time": min(times) if times else None,
+    }
 
 
 @kind(
@@ -219,12 +226,13 @@ def list_elastic_ips(conn, region: str, now: dt.datetime, deps: Deps) -> list[Re
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _volume_ranks(snapshots: list[dict]) -> dict[str, tuple[int, int]]:
+def _volume_ranks(snapshots: list[dict], image_ids: dict[str, str | None]) -> dict[str, tuple[int, int]]:
     """Snapshot id -> (rank among the completed snapshots of its source volume, newest = 1, by
-    StartTime then id; how many completed snapshots that volume has). Other states are not ranked."""
+    StartTime then id; how many completed snapshots that volume has). Other states are not ranked,
+    nor the snapshots AWS made for an image (`image_ids`: theirs are the image's business)."""
     by_volume: dict[str, list[dict]] = {}
     for s in snapshots:
-        if s.get("State") == "completed" and s.get("VolumeId"):
+        if s.get("State") == "completed" and s.get("VolumeId") and not image_ids.get(s["SnapshotId"]):
             by_volume.setdefault(s["VolumeId"], []).append(s)
     ranks = {}
     for group in by_volume.values():
@@ -247,10 +255,15 @@ def _volume_ranks(snapshots: list[dict]) -> dict[str, tuple[int, int]]:
 )
 def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """Snapshots this account owns, with whether their source volume still exists in the region,
-    and each completed snapshot's rank among the completed snapshots of its volume (newest = 1)."""
+    the image AWS made the snapshot for (CreateImage's or CopyImage's description names it), and
+    each completed snapshot's rank among the completed snapshots of its volume (newest = 1; an
+    image's snapshots are not ranked)."""
+    from cloudwaste.scanner.kinds.aws.ami import image_of_snapshot
+
     volume_ids = {v.resource_id for v in deps[VOLUME]}
     records = list(paginate(conn.client("ec2", region), "describe_snapshots", "Snapshots", OwnerIds=["self"]))
-    ranks = _volume_ranks(records)
+    image_ids = {s["SnapshotId"]: image_of_snapshot(s.get("Description")) for s in records}
+    ranks = _volume_ranks(records, image_ids)
     out = []
     for s in records:
         source = s.get("VolumeId")
@@ -275,6 +288,8 @@ def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
                     "full_size_bytes": int(full) if full is not None else None,
                     "volume_snapshot_rank": rank,
                     "volume_snapshot_count": count,
+                    # the image AWS made this snapshot for (it may be deregistered since)
+                    "image_id": image_ids[s["SnapshotId"]],
                 },
                 config={
                     "size_gb": size,

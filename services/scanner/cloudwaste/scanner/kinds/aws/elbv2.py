@@ -8,6 +8,13 @@ from cloudwaste.scanner.domain import Resource
 from cloudwaste.scanner.kinds import kind
 from cloudwaste.scanner.kinds.aws._common import LOAD_BALANCER, PROVIDER, Deps, paginate, resource, tags
 
+
+def metric_dimension(arn: str) -> str:
+    """The CloudWatch `LoadBalancer` dimension of a load balancer: the end of its ARN after
+    "loadbalancer/", i.e. "app/<name>/<id>", "net/<name>/<id>" or "gwy/<name>/<id>"."""
+    return arn.split(":loadbalancer/", 1)[1] if ":loadbalancer/" in arn else ""
+
+
 # --- aws.elbv2.load_balancer ----------------------------------------------------------------------
 
 
@@ -27,22 +34,34 @@ from cloudwaste.scanner.kinds.aws._common import LOAD_BALANCER, PROVIDER, Deps, 
     ml_config={"type": str, "scheme": str, "target_group_count": int},
 )
 def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
-    """Load balancers with the number of target groups and registered targets behind each."""
+    """Load balancers with the number of target groups behind each, and of the targets registered
+    in them: in total, healthy, and per health state (`target_states`). DescribeTargetHealth takes
+    one target group, so the listing makes one such call per target group (the API offers no
+    batch form); DescribeTags takes 20 load balancers a call. `metric_dimension` is the
+    CloudWatch `LoadBalancer` dimension taken from the ARN ("app/<name>/<id>", "net/...", "gwy/...")."""
     elbv2 = conn.client("elbv2", region)
     lbs = list(paginate(elbv2, "describe_load_balancers", "LoadBalancers"))
     if not lbs:
         return []
     targets: dict[str, int] = {}
+    healthy: dict[str, int] = {}
+    states: dict[str, dict[str, int]] = {}
     group_count: dict[str, int] = {}
     for g in paginate(elbv2, "describe_target_groups", "TargetGroups"):
-        registered = len(
-            elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"]).get(
-                "TargetHealthDescriptions", []
-            )
+        health = elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"]).get(
+            "TargetHealthDescriptions", []
         )
+        group_states: dict[str, int] = {}
+        for h in health:
+            state = (h.get("TargetHealth") or {}).get("State") or "unknown"
+            group_states[state] = group_states.get(state, 0) + 1
         for lb_arn in g.get("LoadBalancerArns", []):
-            targets[lb_arn] = targets.get(lb_arn, 0) + registered
+            targets[lb_arn] = targets.get(lb_arn, 0) + len(health)
+            healthy[lb_arn] = healthy.get(lb_arn, 0) + group_states.get("healthy", 0)
             group_count[lb_arn] = group_count.get(lb_arn, 0) + 1
+            merged = states.setdefault(lb_arn, {})
+            for state, n in group_states.items():
+                merged[state] = merged.get(state, 0) + n
     tags_by_arn: dict[str, dict[str, str]] = {}
     arns = [lb["LoadBalancerArn"] for lb in lbs]
     for i in range(0, len(arns), 20):
@@ -64,7 +83,10 @@ def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list
                     "type": lb_type,
                     "state": lb.get("State", {}).get("Code"),
                     "registered_targets": targets.get(arn, 0),
+                    "healthy_targets": healthy.get(arn, 0),
+                    "target_states": dict(sorted(states.get(arn, {}).items())),
                     "target_group_count": group_count.get(arn, 0),
+                    "metric_dimension": metric_dimension(arn),
                 },
                 config={
                     "type": lb_type,

@@ -46,8 +46,12 @@ def _managed_by(r: Resource) -> str | None:
 )
 def snapshot_orphaned(r: Resource, p, ctx: Context) -> Detection | None:
     """A snapshot of a deleted volume that nobody restored for months is usually forgotten backup.
-    A failed one (state `error`) is `snapshot-error-state`'s, so it is not counted twice."""
+    A failed one (state `error`) is `snapshot-error-state`'s, so it is not counted twice; one AWS
+    made for an image (AMI) is the image's business whatever became of its volume: its image's
+    `ami-unused` while the image exists, `snapshot-of-deregistered-ami` once it is gone."""
     if r.attributes.get("source_volume_exists", True) or r.attributes.get("state") == "error":
+        return None
+    if r.attributes.get("image_id"):
         return None
     age = age_days(r.created_at, ctx.now)
     if age is None or age < p["min_age_days"]:
@@ -144,7 +148,8 @@ def snapshot_error_state(r: Resource, p, ctx: Context) -> Detection | None:
 def snapshots_per_volume_excess(r: Resource, p, ctx: Context) -> Detection | None:
     """A volume that still exists with more than `max_per_volume` completed snapshots: each snapshot
     older than the newest `max_per_volume` (by start time) is reported, the usual sign of a backup
-    script that never prunes. Snapshots of deleted volumes are `snapshot-orphaned`'s.
+    script that never prunes. Snapshots of deleted volumes are `snapshot-orphaned`'s, and the
+    snapshots AWS made for an image are neither ranked nor reported (the image holds them).
 
     `monthly_cost` is an upper bound of what deleting this one snapshot saves: snapshots are
     incremental, and deleting one frees only the blocks no other snapshot of the chain keeps,
@@ -154,6 +159,8 @@ def snapshots_per_volume_excess(r: Resource, p, ctx: Context) -> Detection | Non
     Default `max_per_volume` 30: a month of daily snapshots, the common retention of a daily
     backup; any deeper history of a live volume is worth a decision."""
     if r.attributes.get("state") != "completed" or not r.attributes.get("source_volume_exists"):
+        return None
+    if r.attributes.get("image_id"):  # an image's snapshot (the listing does not rank those)
         return None
     rank, count = r.attributes.get("volume_snapshot_rank"), r.attributes.get("volume_snapshot_count")
     if not isinstance(rank, int) or not isinstance(count, int):
@@ -178,6 +185,75 @@ def snapshots_per_volume_excess(r: Resource, p, ctx: Context) -> Detection | Non
             "cost_basis": "upper bound (incremental)" if gb is not None else "size unknown: not priced",
             "storage_tier": r.attributes.get("storage_tier", "standard"),
             "managed_by": managed,
+            "age_days": rounded(age),
+            **ctx.prices.evidence(),
+        },
+    )
+
+
+# --- snapshot-of-deregistered-ami -------------------------------------------------------------------
+
+_IMAGE = "aws.ec2.image"
+
+
+@rule(
+    key="snapshot-of-deregistered-ami",
+    provider="aws",
+    resource_kind="aws.ec2.snapshot",
+    needs=(_IMAGE,),
+    title="EBS snapshot left behind by a deregistered AMI",
+    permissions=(
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeVolumes",
+        # the image listing, and what it reads to say whether an image is used
+        "ec2:DescribeImages",
+        "ec2:DescribeInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+        "autoscaling:DescribeLaunchConfigurations",
+    ),
+    params={
+        "min_age_days": Param(float, 30.0, "The snapshot (made with its image) is at least this old.", 0)
+    },
+    confidence_doc=(
+        "HIGH from 90 days old, else MEDIUM (someone may still register an image from it again). "
+        "The cost is an upper bound (see the doc)."
+    ),
+)
+def snapshot_of_deregistered_ami(r: Resource, p, ctx: Context) -> Detection | None:
+    """A completed snapshot that AWS made for an image (CreateImage's or CopyImage's description
+    names the image) whose image this account no longer has: DeregisterImage leaves the image's
+    snapshots behind, billed, and nothing launches from them any more. Delete them (or register an
+    image from them again if it is still wanted). Only the descriptions AWS writes are read; a
+    snapshot whose image still exists is the image's (`ami-unused`), and `snapshot-orphaned` never
+    reports a snapshot of an image, so each such snapshot is at most one finding.
+
+    `monthly_cost` is an upper bound: the snapshot price of the GB written to the volume when it was
+    taken (`FullSnapshotSizeInBytes`, when given), never more than the volume's size; blocks other
+    snapshots of the same volume keep are not freed by deleting this one.
+
+    Default `min_age_days` 30: a month after the image was made, common FinOps practice for
+    leftovers (the snapshot's own time is all AWS gives: it does not say when the image was
+    deregistered)."""
+    if r.attributes.get("state") != "completed":
+        return None
+    image_id = r.attributes.get("image_id")
+    if not image_id or ctx.lookup(_IMAGE, image_id) is not None:
+        return None
+    age = age_days(r.created_at, ctx.now)
+    if age is None or age < p["min_age_days"]:
+        return None
+    gb = _upper_bound_gb(r)
+    return Detection(
+        scenario="snapshot-of-deregistered-ami",
+        confidence="HIGH" if age >= 90 else "MEDIUM",
+        monthly_cost=ctx.prices.ebs_snapshot(gb) if gb is not None else Decimal(0),
+        evidence={
+            "image_id": image_id,
+            "image_exists": False,
+            "size_gb": r.attributes.get("size_gb"),
+            "priced_gb": gb,
+            "cost_basis": "upper bound (incremental)" if gb is not None else "size unknown: not priced",
+            "storage_tier": r.attributes.get("storage_tier", "standard"),
             "age_days": rounded(age),
             **ctx.prices.evidence(),
         },
@@ -245,6 +321,31 @@ attach_fixtures(
     Fixtures(
         fires=_daily("snap-31st", 31),  # the oldest of 31: one beyond the newest 30
         silent=_daily("snap-30th", 30),  # the near miss: the 30th newest is kept
+        now=_NOW,
+    ),
+)
+
+
+def _of_image(rid: str, days: float, image_id: str) -> Resource:
+    return res(
+        "aws.ec2.snapshot",
+        rid,
+        days,
+        state="completed",
+        source_volume_exists=False,
+        size_gb=30,
+        volume_id="vol-gone",
+        image_id=image_id,
+    )
+
+
+attach_fixtures(
+    "snapshot-of-deregistered-ami",
+    Fixtures(
+        fires=_of_image("snap-of-gone-ami", 120, "ami-0000000000000dead"),
+        # the near miss: its image is still registered
+        silent=_of_image("snap-of-live-ami", 120, "ami-00000000000000a1e"),
+        related=(res(_IMAGE, "ami-00000000000000a1e", 120, state="available", snapshot_gb=30),),
         now=_NOW,
     ),
 )
