@@ -109,7 +109,7 @@ def listing_floor(endpoint: str, regions: tuple[str, ...], account_id: str) -> d
         "wall_s": wall,
         "region_s": seconds,
         "resources": sum(listed.values()),
-        "calls": calls,
+        "calls": calls,  # {region: Counter((kind, operation))}; --json writes "kind operation" keys
         "metric_bound": metric_bound,
         "metrics_caller": provider.METRICS_CALLER,
     }
@@ -319,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     targets = report(r["results"])
     if args.json:
+        for result in r["results"]:  # JSON keys are strings: "kind operation"
+            result["floor"]["calls"] = {
+                region: {f"{kind} {op}": n for (kind, op), n in c.items()}
+                for region, c in result["floor"]["calls"].items()
+            }
         args.json.write_text(
             json.dumps({**r, "targets": [t.__dict__ for t in targets]}, indent=2, default=str)
         )
