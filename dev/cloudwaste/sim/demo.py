@@ -43,6 +43,7 @@ DECISION_STATE = {
     "ignored": finding_pb2.FINDING_STATE_IGNORED,
 }
 RUNNING = (scan_run_pb2.SCAN_RUN_STATE_PENDING, scan_run_pb2.SCAN_RUN_STATE_RUNNING)
+TOP_RULES = 12  # rules shown by $/month in step 2; the others on one line
 
 
 class Step:
@@ -152,11 +153,18 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     for f in findings:
         per[f.category][0] += 1
         per[f.category][1] += money_amount(f.monthly_cost)
-    print(f"      {'rule':<32}{'findings':>9}{'$/month':>12}")
-    for cat, (n, cost) in sorted(per.items(), key=lambda kv: -kv[1][1]):
-        print(f"      {cat:<32}{n:>9}{cost:>12,.2f}")
+    ranked = sorted(per.items(), key=lambda kv: (-kv[1][1], kv[0]))
+    shown, rest = ranked[:TOP_RULES], ranked[TOP_RULES:]
+    w = max([len("total monthly waste"), *(len(cat) for cat, _ in shown)]) + 2
+    print(f"      {'rule':<{w}}{'findings':>9}{'$/month':>12}")
+    for cat, (n, cost) in shown:
+        print(f"      {cat:<{w}}{n:>9}{cost:>12,.2f}")
+    if rest:
+        label = f"{len(rest)} more rules"
+        print(f"      {label:<{w}}{sum(n for _, (n, _) in rest):>9}{sum(c for _, (_, c) in rest):>12,.2f}")
     total = money_amount(scan.total_monthly_waste)
-    print(f"      {'total monthly waste':<32}{len(findings):>9}{total:>12,.2f}")
+    print(f"      {'total monthly waste':<{w}}{len(findings):>9}{total:>12,.2f}")
+    print(f"      {len(per)} rules fired (`cloudwaste findings` lists every finding)")
     waste_ids = {t.resource_id for t in truth.waste()}
     found_ids = {f.resource_name for f in findings}
     tp = len(waste_ids & found_ids)
@@ -290,11 +298,14 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         print(
             f"      {len(open_findings)} open findings; top 10 by waste probability ({resp.predictions[0].model_version}):"
         )
-        print(f"      {'p(waste)':>8}  {'$/month':>9}  {'rule':<32}{'region':<16}resource")
+        w = max(len(f.category) for f, _ in ranked[:10]) + 2
+        print(f"      {'p(waste)':>8}  {'$/month':>9}  {'rule':<{w}}{'region':<16}resource")
         for f, p in ranked[:10]:
+            # an ARN is long: its last part names the resource
+            shown = f.resource_name if len(f.resource_name) <= 40 else "..." + f.resource_name[-37:]
             print(
-                f"      {p.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<32}"
-                f"{f.region:<16}{f.resource_name[-40:]}"
+                f"      {p.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<{w}}"
+                f"{f.region:<16}{shown}"
             )
         one = predictor.PredictWaste(
             predictor_service_pb2.PredictWasteRequest(features=waste_features(ranked[0][0])), timeout=5
