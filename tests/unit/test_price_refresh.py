@@ -19,7 +19,7 @@ from botocore.exceptions import NoCredentialsError
 from botocore.stub import Stubber
 from cloudwaste.core import cli
 from cloudwaste.scanner import price_refresh as pr
-from cloudwaste.scanner.pricing import AwsPrices, load_table, validate_table
+from cloudwaste.scanner.pricing import AwsPrices, leaf_paths, load_table, validate_table
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "aws_pricing"
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -82,10 +82,23 @@ def refreshed() -> pr.RefreshResult:
 def test_the_plan_asks_every_regional_query_per_region_then_the_global_ones_once():
     steps = list(pr.plan(["eu-west-1", "us-east-1"]))
     regional = [q for q in pr.QUERIES if q.regional]
-    assert [r for _, r in steps] == ["eu-west-1"] * len(regional) + ["us-east-1"] * len(regional) + [None]
-    assert steps[-1][0].service_code == "AmazonRoute53"
+    global_ = [q for q in pr.QUERIES if not q.regional]
+    assert [r for _, r in steps] == (
+        ["eu-west-1"] * len(regional) + ["us-east-1"] * len(regional) + [None] * len(global_)
+    )
+    assert [q.key for q in global_] == ["route53", "route53-health-checks"]  # Route 53 prices are global
+    assert [q for q, _ in steps[-len(global_) :]] == global_
     codes = {q.service_code for q in pr.QUERIES}
     assert {"AmazonEC2", "AmazonRDS", "AmazonElastiCache", "AWSELB", "AmazonVPC", "AmazonDynamoDB"} <= codes
+    assert {
+        "AmazonES",
+        "AWSLambda",
+        "AmazonEFS",
+        "AmazonKinesis",
+        "AmazonCloudWatch",
+        "AWSCloudTrail",
+    } <= codes
+    assert len({q.key for q in pr.QUERIES}) == len(pr.QUERIES)  # a key names one fixture file
     params = pr.QUERIES[0].params("eu-west-1", "tok")
     assert params["ServiceCode"] == "AmazonEC2" and params["NextToken"] == "tok"
     assert params["FormatVersion"] == "aws_v1" and params["MaxResults"] == 100
@@ -118,6 +131,7 @@ def test_refresh_produces_the_expected_table_entries(refreshed):
         "iops_month": {"io1": d("0.065"), "io2": d("0.065"), "gp3": d("0.005")},
         "gp3_throughput_mibps_month": d("0.04"),  # 40.96 per GiBps-month
         "snapshot_gb_month": d("0.05"),
+        "snapshot_archive_gb_month": d("0.0125"),
     }  # fmt: skip
     assert eu["ebs"]["gb_month"]["sc1"] == d("0.0168") and eu["ebs"]["gp3_throughput_mibps_month"] == d(
         "0.044"
@@ -126,8 +140,9 @@ def test_refresh_produces_the_expected_table_entries(refreshed):
     assert us["vpc"] == {
         "nat_gateway_hour": d("0.045"), "nat_gateway_gb": d("0.045"), "public_ipv4_idle_hour": d("0.005"),
         "vpn_connection_hour": d("0.05"), "transit_gateway_attachment_hour": d("0.05"),
+        "interface_endpoint_hour": d("0.01"),
     }  # fmt: skip
-    assert eu["vpc"]["nat_gateway_hour"] == d("0.048")
+    assert eu["vpc"]["nat_gateway_hour"] == d("0.048") and eu["vpc"]["interface_endpoint_hour"] == d("0.011")
     assert us["elb"]["hour"] == {
         "application": d("0.0225"),
         "network": d("0.0225"),
@@ -140,9 +155,21 @@ def test_refresh_produces_the_expected_table_entries(refreshed):
         "gateway": d("0.014"),
         "classic": d("0.028"),
     }
-    assert us["rds"]["instance_hour"] == {"mysql": {"db.t3.micro": d("0.017")}}  # not the Outposts one
-    assert us["dynamodb"] == {"rcu_hour": d("0.00013"), "wcu_hour": d("0.00065")}  # past the free tier
-    assert us["route53"] == eu["route53"] == {"hosted_zone_month": d("0.5")}  # global, first tier
+    assert us["rds"]["instance_hour"] == {
+        "mysql": {"db.t3.micro": d("0.017")},  # not the Outposts one
+        "aurora-mysql": {"db.t4g.medium": d("0.073"), "db.r6g.large": d("0.26")},  # not I/O-Optimized
+        "aurora-postgresql": {"db.t3.medium": d("0.082"), "db.r6g.large": d("0.26")},
+    }
+    assert us["rds"]["snapshot_gb_month"] == d("0.095") and us["rds"]["aurora_snapshot_gb_month"] == d(
+        "0.021"
+    )
+    assert us["dynamodb"] == {  # past the free tiers
+        "rcu_hour": d("0.00013"), "wcu_hour": d("0.00065"), "storage_gb_month": d("0.25"),
+    }  # fmt: skip
+    assert us["redshift"] == {"managed_storage_gb_month": d("0.024")}
+    assert us["route53"] == eu["route53"] == {  # global: the first paid tier
+        "hosted_zone_month": d("0.5"), "health_check_month": d("0.5"),
+    }  # fmt: skip
     assert t["price_date"] == "2025-03-14"  # the newest publicationDate read
     assert t["fetched_at"] == "2025-03-20T08:30:00+00:00"
     assert t["method"] == "aws-price-list-api" and "Price List" in t["source"]
@@ -151,12 +178,148 @@ def test_refresh_produces_the_expected_table_entries(refreshed):
 def test_refresh_keeps_only_the_products_it_prices(refreshed):
     us = refreshed.table["regions"]["us-east-1"]
     # the Local Zone m5.large (a higher price), the Capacity Block p5, io2's second IOPS tier, snapshot
-    # archive, LCUs, in-use IPv4 addresses and standard volumes' I/O requests are all left out
+    # archive retrieval, LCUs, in-use IPv4 addresses and standard volumes' I/O requests are all left out
     assert us["ec2"]["instance_hour"]["m5.large"] == Decimal("0.096")
     assert "p5.48xlarge" not in us["ec2"]["instance_hour"]
     assert us["ebs"]["iops_month"]["io2"] == Decimal("0.065")
     assert us["ebs"]["snapshot_gb_month"] == Decimal("0.05")
-    assert not refreshed.conflicts
+    assert us["ebs"]["snapshot_archive_gb_month"] == Decimal("0.0125")  # storage, not the 0.03 retrieval
+    assert not refreshed.conflicts  # the duplicate listings (RMS per node type, ...) agree
+
+
+# The products each new query's recorded response holds that its pick must leave out: usage types
+# (region prefix removed) that share the query's filters and often its unit, or even its price.
+DECOYS = {
+    "vpc": {"VpcEndpoint-Bytes", "PublicIPv4:InUseAddress"},
+    "ebs-snapshot": {"EBS:SnapshotArchiveRetrieval"},
+    "rds-instances-aurora-mysql": {"InstanceUsageIOOptimized:db.r6g.large"},
+    "rds-instances-aurora-postgresql": {"InstanceUsageIOOptimized:db.r6g.large"},
+    "rds-backup": {"RDSCustom:ChargedBackupUsage"},
+    "dynamodb-storage": {"IA-TimedStorage-ByteHrs", "TimedPITRStorage-ByteHrs"},
+    "opensearch-instances": {"DirectQueryOCU"},
+    "opensearch-storage": {"ES:GP3-Storage", "ES:Magnetic-Storage"},
+    "lambda": {"Lambda-Provisioned-Concurrency-ARM", "Lambda-Provisioned-GB-Second", "Request"},
+    "efs": {"IATimedStorage-ByteHrs", "TimedStorage-Z-ByteHrs"},
+    "kinesis": {"Extended-ShardHour", "OnDemand-StreamHour"},
+    "cloudwatch-alarms": {"CW:HighResAlarmMonitorUsage"},
+    "cloudtrail": {"FreeEventsRecorded", "DataEventsRecorded"},
+    "route53-health-checks": {"Health-Check-Non-AWS", "Health-Check-Option-AWS"},
+}
+
+
+def _fixture_products(folder: str, key: str) -> list[pr.Product]:
+    page = json.loads((FIXTURES / folder / f"{key}.json").read_text())
+    return [pr.parse_product(doc) for doc in page["PriceList"]]
+
+
+@pytest.mark.parametrize("key", sorted(DECOYS))
+def test_each_query_skips_its_decoys_and_prices_the_rest(key):
+    query = next(q for q in pr.QUERIES if q.key == key)
+    folders = (
+        ["global"] if not query.regional else [r for r in REGIONS if (FIXTURES / r / f"{key}.json").exists()]
+    )
+    seen = set()
+    for folder in folders:
+        for product in _fixture_products(folder, key):
+            picked = [(path, value) for path, value in query.pick(product) if value is not None]
+            if product.usage in DECOYS[key]:
+                seen.add(product.usage)
+                assert picked == [], f"{folder}/{key}: {product.usage} must be skipped, got {picked}"
+            else:
+                assert picked, f"{folder}/{key}: {product.usage} should be priced"
+    assert seen == DECOYS[key]  # every decoy is in a recorded response
+
+
+NEWER_PATHS = [
+    ("opensearch", "instance_hour", "m5.large.search"),
+    ("opensearch", "storage_gb_month"),
+    ("lambda", "provisioned_concurrency_gb_second"),
+    ("efs", "standard_gb_month"),
+    ("kinesis", "shard_hour"),
+    ("cloudwatch", "alarm_month"),
+    ("cloudtrail", "management_events_100k"),
+    ("route53", "health_check_month"),
+    ("vpc", "interface_endpoint_hour"),
+    ("rds", "instance_hour", "aurora-mysql", "db.r6g.large"),
+    ("rds", "instance_hour", "aurora-postgresql", "db.r6g.large"),
+    ("rds", "snapshot_gb_month"),
+    ("rds", "aurora_snapshot_gb_month"),
+    ("redshift", "managed_storage_gb_month"),
+    ("dynamodb", "storage_gb_month"),
+    ("ebs", "snapshot_archive_gb_month"),
+]
+
+
+def _kind(path: tuple) -> tuple:
+    """A price path up to its open map (instance types and classes are examples, not kinds)."""
+    if path[:2] == ("rds", "instance_hour"):
+        return path[:3]  # per engine
+    if path[1] == "instance_hour":
+        return path[:2]
+    return path
+
+
+def test_the_newer_paths_are_what_the_shipped_table_lists_beyond_the_first_refresh():
+    before = {  # what the refresh fetched when it was written
+        ("ebs", "gb_month"), ("ebs", "iops_month"), ("ebs", "gp3_throughput_mibps_month"),
+        ("ebs", "snapshot_gb_month"), ("ec2", "instance_hour"), ("vpc", "public_ipv4_idle_hour"),
+        ("vpc", "nat_gateway_hour"), ("vpc", "nat_gateway_gb"), ("vpc", "vpn_connection_hour"),
+        ("vpc", "transit_gateway_attachment_hour"), ("elb", "hour"), ("rds", "instance_hour", "mysql"),
+        ("rds", "instance_hour", "postgres"), ("rds", "storage_gb_month"), ("rds", "iops_month"),
+        ("elasticache", "node_hour"), ("redshift", "node_hour"), ("dynamodb", "rcu_hour"),
+        ("dynamodb", "wcu_hour"), ("logs", "storage_gb_month"), ("secretsmanager", "secret_month"),
+        ("kms", "key_month"), ("route53", "hosted_zone_month"), ("eks", "cluster_hour"),
+        ("ecr", "storage_gb_month"), ("s3", "standard_gb_month"),
+    }  # fmt: skip
+    shipped = load_table()["regions"]["us-east-1"]
+    newer = {_kind(p) for p in leaf_paths(shipped) if not any(p[: len(b)] == b for b in before)}
+    assert newer == {_kind(p) for p in NEWER_PATHS}
+
+
+def test_refresh_fetches_the_newer_price_paths_in_both_regions(refreshed):
+    d = Decimal
+    us, eu = refreshed.table["regions"]["us-east-1"], refreshed.table["regions"]["eu-west-1"]
+    assert us["opensearch"] == {
+        "instance_hour": {"m5.large.search": d("0.142"), "t3.small.search": d("0.036")},
+        "storage_gb_month": d("0.135"),  # gp2, not gp3 (0.122) nor magnetic
+    }
+    assert eu["opensearch"] == {
+        "instance_hour": {"m5.large.search": d("0.158"), "t3.small.search": d("0.04")},
+        "storage_gb_month": d("0.149"),
+    }
+    for entry in (us, eu):  # the same list price in both regions
+        assert entry["lambda"] == {"provisioned_concurrency_gb_second": d("0.0000041667")}  # x86, not ARM
+        assert entry["cloudwatch"] == {"alarm_month": d("0.1")}  # standard, not high resolution
+        assert entry["cloudtrail"] == {"management_events_100k": d("2")}  # 0.00002 per event x 100,000
+    assert us["efs"] == {"standard_gb_month": d("0.3")} and eu["efs"] == {"standard_gb_month": d("0.33")}
+    assert us["kinesis"] == {"shard_hour": d("0.015")} and eu["kinesis"] == {"shard_hour": d("0.017")}
+    assert eu["ebs"]["snapshot_archive_gb_month"] == d("0.0125")
+    # every price path the table gained after the refresh was written is fetched now
+    p = AwsPrices("us-east-1", table=refreshed.table)
+    assert [path for path in NEWER_PATHS if p.price(*path) is None or p.derived(*path)] == []
+    assert p.monthly("cloudwatch", "alarm_month", quantity=3) == d("0.3000")
+    assert p.monthly_from_hourly("vpc", "interface_endpoint_hour", quantity=2) == d("14.6000")
+    assert p.rds_instance("db.r6g.large", "aurora-postgresql") == d("189.8000")
+
+
+def test_cloudtrail_prices_events_per_100k_and_only_per_event():
+    per_event = pr.parse_product(_doc("USE2-PaidEventsRecorded", "Events", ("0", "0.0000200000")))
+    assert list(pr._cloudtrail(per_event)) == [(("cloudtrail", "management_events_100k"), Decimal("2"))]
+    other_unit = pr.parse_product(_doc("PaidEventsRecorded", "GB", ("0", "0.5")))
+    assert list(pr._cloudtrail(other_unit)) == [(("cloudtrail", "management_events_100k"), None)]
+
+
+def test_aurora_instances_keep_the_standard_configuration_only():
+    def aurora(usage, **attrs):
+        attrs = {"databaseEngine": "Aurora MySQL", "instanceType": "db.r6g.large", **attrs}
+        return pr.parse_product(_doc(usage, "Hrs", ("0", "0.26"), family="Database Instance", **attrs))
+
+    path = ("rds", "instance_hour", "aurora-mysql", "db.r6g.large")
+    assert list(pr._aurora_instance(aurora("InstanceUsage:db.r6g.large"))) == [(path, Decimal("0.26"))]
+    assert list(pr._aurora_instance(aurora("EU-InstanceUsage:db.r6g.large", deploymentOption="Single-AZ")))
+    assert not list(pr._aurora_instance(aurora("InstanceUsageIOOptimized:db.r6g.large")))
+    assert not list(pr._aurora_instance(aurora("Multi-AZUsage:db.r6g.large", deploymentOption="Multi-AZ")))
+    assert not list(pr._aurora_instance(aurora("InstanceUsage:db.r6g.large", databaseEngine="MySQL")))
 
 
 def test_malformed_products_are_skipped_and_counted(refreshed):

@@ -211,8 +211,12 @@ def _ebs_throughput(p: Product):
 
 
 def _ebs_snapshot(p: Product):
-    if p.usage == "EBS:SnapshotUsage":  # not the archive tier, not Outposts
+    # exact usage types: not "EBS:SnapshotArchiveRetrieval" (per GB restored from the archive tier),
+    # "EBS:SnapshotArchiveEarlyDelete" or Outposts variants
+    if p.usage == "EBS:SnapshotUsage":
         yield ("ebs", "snapshot_gb_month"), p.price("GB-Mo")
+    elif p.usage == "EBS:SnapshotArchiveStorage":  # the archive tier's GB-month
+        yield ("ebs", "snapshot_archive_gb_month"), p.price("GB-Mo")
 
 
 def _nat(p: Product):
@@ -229,6 +233,10 @@ def _vpc(p: Product):
         yield ("vpc", "vpn_connection_hour"), p.price("Hrs")
     elif p.usage == "TransitGateway-Hours":
         yield ("vpc", "transit_gateway_attachment_hour"), p.price("Hrs")
+    elif p.usage == "VpcEndpoint-Hours":
+        # an interface endpoint (PrivateLink), per endpoint per AZ (productFamily "VpcEndpoint"); not
+        # "VpcEndpoint-Bytes", which is the same $0.01 but per GB processed
+        yield ("vpc", "interface_endpoint_hour"), p.price("Hrs")
 
 
 _LB_FAMILIES = {
@@ -261,6 +269,25 @@ def _rds_instance(p: Product):
         yield ("rds", "instance_hour", engine, db_class), p.price("Hrs")
 
 
+_AURORA_ENGINES = {"Aurora MySQL": "aurora-mysql", "Aurora PostgreSQL": "aurora-postgresql"}
+
+
+def _aurora_instance(p: Product):
+    # Aurora lists each instance class twice: "InstanceUsage:<class>" (Aurora Standard) and
+    # "InstanceUsageIOOptimized:<class>" (I/O-Optimized clusters, ~30% more): keep Standard. Aurora has
+    # no Multi-AZ instance price (a replica is an instance), so the query does not filter on
+    # deploymentOption; a "Multi-AZ..." product, should one appear, is left out all the same.
+    engine = _AURORA_ENGINES.get(p.attr("databaseEngine"))
+    db_class = p.attr("instanceType")
+    if (
+        engine
+        and not p.attr("deploymentOption").startswith("Multi-AZ")
+        and db_class.startswith("db.")
+        and p.usage.startswith("InstanceUsage:")
+    ):
+        yield ("rds", "instance_hour", engine, db_class), p.price("Hrs")
+
+
 def _rds_storage(p: Product):
     vtype = _RDS_VOLUMES.get(p.attr("volumeType"))
     if (
@@ -277,6 +304,16 @@ def _rds_iops(p: Product):
         yield ("rds", "iops_month", "io1"), p.price("IOPS-Mo")
 
 
+def _rds_backup(p: Product):
+    # productFamily "Storage Snapshot": backup storage beyond the free allowance (the size of the
+    # database). RDS engines bill "RDS:ChargedBackupUsage" (databaseEngine "Any"), Aurora clusters
+    # "Aurora:BackupUsage"; "RDSCustom:ChargedBackupUsage" (RDS Custom) is neither.
+    if p.usage == "RDS:ChargedBackupUsage":
+        yield ("rds", "snapshot_gb_month"), p.price("GB-Mo")
+    elif p.usage == "Aurora:BackupUsage":
+        yield ("rds", "aurora_snapshot_gb_month"), p.price("GB-Mo")
+
+
 def _elasticache(p: Product):
     node = p.attr("instanceType")
     if node.startswith("cache.") and p.usage.startswith("NodeUsage:"):
@@ -289,11 +326,54 @@ def _redshift(p: Product):
         yield ("redshift", "node_hour", node), p.price("Hrs")
 
 
+def _redshift_managed_storage(p: Product):
+    # productFamily "Redshift Managed Storage": RA3 managed storage is listed once per node type
+    # ("RMS:ra3.xlplus", "RMS:ra3.4xlarge", ...), all at the same GB-month price
+    if p.usage.startswith("RMS:ra3"):
+        yield ("redshift", "managed_storage_gb_month"), p.price("GB-Mo")
+
+
 def _dynamodb(p: Product):
     if p.usage == "ReadCapacityUnit-Hrs":  # past the free tier: the first non-zero tier
         yield ("dynamodb", "rcu_hour"), p.price()
     elif p.usage == "WriteCapacityUnit-Hrs":
         yield ("dynamodb", "wcu_hour"), p.price()
+
+
+def _dynamodb_storage(p: Product):
+    # productFamily "Database Storage": the Standard table class is "TimedStorage-ByteHrs" (us-east-1
+    # lists it both bare, with the 25 GB free tier at $0, and as "USE1-TimedStorage-ByteHrs"; same
+    # price past the free tier). Not "IA-TimedStorage-ByteHrs" (Standard-IA table class) nor
+    # "TimedPITRStorage-ByteHrs" (point-in-time recovery backups).
+    if p.usage == "TimedStorage-ByteHrs":
+        yield ("dynamodb", "storage_gb_month"), p.price("GB-Mo")
+
+
+def _opensearch_instance(p: Product):
+    # productFamily "Amazon OpenSearch Service Instance": "ESInstance:m5.large" with instanceType
+    # "m5.large.search" (the name the OpenSearch API uses). The family also lists OCU-hours
+    # ("DirectQueryOCU", no ".search" instance type), which are not instances.
+    itype = p.attr("instanceType")
+    if p.usage.startswith("ESInstance:") and itype.endswith(".search"):
+        yield ("opensearch", "instance_hour", itype), p.price("Hrs")
+
+
+def _opensearch_storage(p: Product):
+    # productFamily "Amazon OpenSearch Service Volume": EBS storage per GB-month, one usage type per
+    # volume type ("ES:GP2-Storage", "ES:GP3-Storage", "ES:PIOPS-Storage", "ES:Magnetic-Storage")
+    # plus provisioned IOPS / throughput. The table holds one storage price: the General Purpose
+    # (gp2) one, as the hand-compiled table does.
+    if p.usage == "ES:GP2-Storage":
+        yield ("opensearch", "storage_gb_month"), p.price("GB-Mo")
+
+
+def _cloudtrail(p: Product):
+    # "PaidEventsRecorded" is the additional copies of management events (the first copy is
+    # "FreeEventsRecorded" at $0); not "DataEventsRecorded", "NetworkEventsRecorded" nor
+    # "InsightsEvents". The API prices it per event (unit "Events", 0.00002): the table per 100,000.
+    if p.usage == "PaidEventsRecorded":
+        per_event = p.price("Events", "Event")
+        yield ("cloudtrail", "management_events_100k"), None if per_event is None else per_event * 100000
 
 
 def _usage_is(usage: str, path: Path, *units: str) -> Pick:
@@ -337,6 +417,16 @@ QUERIES: tuple[Query, ...] = (
         )
         for name, engine in _RDS_ENGINES.items()
     ),
+    *(
+        _q(
+            f"rds-instances-{engine}",
+            "AmazonRDS",
+            _aurora_instance,
+            ("productFamily", "Database Instance"),
+            ("databaseEngine", name),
+        )
+        for name, engine in _AURORA_ENGINES.items()
+    ),
     _q(
         "rds-storage",
         "AmazonRDS",
@@ -351,6 +441,7 @@ QUERIES: tuple[Query, ...] = (
         ("productFamily", "Provisioned IOPS"),
         ("deploymentOption", "Single-AZ"),
     ),
+    _q("rds-backup", "AmazonRDS", _rds_backup, ("productFamily", "Storage Snapshot")),
     _q(
         "elasticache",
         "AmazonElastiCache",
@@ -359,7 +450,60 @@ QUERIES: tuple[Query, ...] = (
         ("cacheEngine", "Redis"),
     ),
     _q("redshift", "AmazonRedshift", _redshift, ("productFamily", "Compute Instance")),
+    _q(
+        "redshift-managed-storage",
+        "AmazonRedshift",
+        _redshift_managed_storage,
+        ("productFamily", "Redshift Managed Storage"),
+    ),
     _q("dynamodb", "AmazonDynamoDB", _dynamodb, ("productFamily", "Provisioned IOPS")),
+    _q("dynamodb-storage", "AmazonDynamoDB", _dynamodb_storage, ("productFamily", "Database Storage")),
+    _q(
+        "opensearch-instances",
+        "AmazonES",
+        _opensearch_instance,
+        ("productFamily", "Amazon OpenSearch Service Instance"),
+    ),
+    _q(
+        "opensearch-storage",
+        "AmazonES",
+        _opensearch_storage,
+        ("productFamily", "Amazon OpenSearch Service Volume"),
+    ),
+    # x86 provisioned concurrency, per GB-second configured: not "Lambda-Provisioned-Concurrency-ARM",
+    # not "Lambda-Provisioned-GB-Second" (the duration of invocations it serves), not "Request"
+    _q(
+        "lambda",
+        "AWSLambda",
+        _usage_is("Lambda-Provisioned-Concurrency", ("lambda", "provisioned_concurrency_gb_second")),
+        ("productFamily", "Serverless"),
+    ),
+    # EFS Standard: not "IATimedStorage-ByteHrs" (Infrequent Access), "ArchiveTimedStorage-ByteHrs" nor
+    # the One Zone classes ("TimedStorage-Z-ByteHrs", ...)
+    _q(
+        "efs",
+        "AmazonEFS",
+        _usage_is("TimedStorage-ByteHrs", ("efs", "standard_gb_month"), "GB-Mo"),
+        ("productFamily", "Storage"),
+    ),
+    # a provisioned-mode shard hour: not "Extended-ShardHour" (extended retention, also per shard
+    # hour) nor "OnDemand-StreamHour" (on-demand streams)
+    _q(
+        "kinesis",
+        "AmazonKinesis",
+        _usage_is("Storage-ShardHour", ("kinesis", "shard_hour")),
+        ("productFamily", "Kinesis Streams"),
+    ),
+    # a standard-resolution metric alarm, first tier past any free tier: not
+    # "CW:HighResAlarmMonitorUsage" ($0.30) nor "CW:CompositeAlarmMonitorUsage"
+    _q(
+        "cloudwatch-alarms",
+        "AmazonCloudWatch",
+        _usage_is("CW:AlarmMonitorUsage", ("cloudwatch", "alarm_month")),
+        ("productFamily", "Alarm"),
+    ),
+    # CloudTrail lists few products per region (event deliveries, Insights, Lake): no family filter
+    _q("cloudtrail", "AWSCloudTrail", _cloudtrail),
     _q("logs", "AmazonCloudWatch", _usage_is("TimedStorage-ByteHrs", ("logs", "storage_gb_month"), "GB-Mo")),
     _q(
         "secretsmanager",
@@ -381,6 +525,15 @@ QUERIES: tuple[Query, ...] = (
         "AmazonRoute53",
         _usage_is("HostedZone", ("route53", "hosted_zone_month")),
         ("productFamily", "DNS Zone"),
+        regional=False,
+    ),
+    # a basic health check of an AWS endpoint, past the first 50 (free): not "Health-Check-Non-AWS"
+    # ($0.75) nor "Health-Check-Option-AWS" (each optional feature: HTTPS, string matching, ...)
+    _q(
+        "route53-health-checks",
+        "AmazonRoute53",
+        _usage_is("Health-Check-AWS", ("route53", "health_check_month")),
+        ("productFamily", "DNS Health Check"),
         regional=False,
     ),
 )
@@ -585,7 +738,8 @@ def refresh(client, regions: Sequence[str] | None = None, *, now: dt.datetime | 
         "method": "aws-price-list-api",
         "source": (
             "AWS Price List Query API (pricing:GetProducts), on-demand list prices (Linux, shared tenancy; "
-            "RDS Single-AZ; ElastiCache Redis OSS nodes), fetched by `cloudwaste prices refresh` on "
+            "RDS Single-AZ; Aurora Standard, not I/O-Optimized; ElastiCache Redis OSS nodes; OpenSearch gp2 "
+            "storage; x86 Lambda), fetched by `cloudwaste prices refresh` on "
             f"{now.date().isoformat()}; price_date is the newest publication date of the products read. "
             "Estimates, not invoices: the enricher replaces them with billed cost where Cost Explorer "
             "data exists."
