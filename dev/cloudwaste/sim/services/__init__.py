@@ -12,7 +12,8 @@ Rules of the game, so that the estate stays deterministic and exact:
 * Draw everything from ``ctx.rng(name)`` (a stream of this module's own): adding a module or a
   variant to one must not change any other resource of the estate.
 * Size counts with ``ctx.count(share)`` (at least one of each variant, so small estates exercise
-  every rule), spread over regions with ``ctx.pick_region(rng)``.
+  every rule), spread over regions with ``ctx.pick_region(rng)`` (the regions in turn: a variant
+  of at least as many resources as regions is in every region).
 * Every resource the scanner lists gets a truth entry: its scenario when a rule must flag it
   (with ``ctx.decide(...)``), ``None`` otherwise. A resource is flagged by at most one rule.
 * Times AWS does not let a client set (creation, last use) are written into moto's backend
@@ -56,7 +57,7 @@ class SeedContext:
     account_id: str
     networks: Mapping[str, Network]
     decisions: DecisionModel = field(default_factory=DecisionModel)
-    _client: Callable[..., Any] | None = None
+    _turns: dict[int, tuple[random.Random, int]] = field(default_factory=dict, repr=False)
 
     def client(self, service: str, region: str) -> Any:
         """A boto3 client of the estate's account for moto (HTTP; ~8 ms a call)."""
@@ -78,9 +79,12 @@ class SeedContext:
         return max(minimum, round(self.size * share))
 
     def pick_region(self, rng: random.Random) -> str:
-        """A region, the first ones more often (as the core estate spreads its resources)."""
-        weights = [1.0 / (i + 1) for i in range(len(self.regions))]
-        return rng.choices(self.regions, weights=weights, k=1)[0]
+        """The next region for a resource drawn from `rng`: the regions in turn, so that any run of
+        as many picks as there are regions (a variant of at least that count) lands in every
+        region, fires and near misses alike."""
+        held, n = self._turns.get(id(rng), (rng, 0))
+        self._turns[id(rng)] = (held, n + 1)  # holding rng keeps its id from being reused
+        return self.regions[n % len(self.regions)]
 
     def ago(self, days: float) -> datetime:
         return self.now - timedelta(days=days)
