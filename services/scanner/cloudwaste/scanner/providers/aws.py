@@ -116,6 +116,9 @@ class AwsSession:
 
     def __init__(self, access: AwsAccess, endpoint_url: str = "", max_attempts: int = 8) -> None:
         self.endpoint_url = endpoint_url or None
+        # the account scanned (12 digits, from the role ARN): listings use it to tell this
+        # account's resources from those other accounts share with it
+        self.account_id = access.account_id or access.role_arn.split(":")[4]
         self.config = Config(
             retries={"mode": "adaptive", "max_attempts": max_attempts}, connect_timeout=5, read_timeout=30
         )
