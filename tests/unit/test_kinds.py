@@ -71,10 +71,11 @@ def test_aws_kinds_include_the_core_ones_and_their_dependencies():
         "aws.elbv2.load_balancer",
     }
     assert KINDS.get("aws.ec2.instance").requires == ("aws.ec2.volume",)
-    assert KINDS.get("aws.ec2.snapshot").requires == ("aws.ec2.volume",)
+    assert KINDS.get("aws.ec2.snapshot").requires == ("aws.ec2.volume", "aws.ec2.image")
     order = [k.key for k in KINDS.closure({"aws.ec2.snapshot", "aws.ec2.instance"})]
     assert order.index("aws.ec2.volume") < order.index("aws.ec2.instance")
-    assert sorted(order) == ["aws.ec2.instance", "aws.ec2.snapshot", "aws.ec2.volume"]
+    assert order.index("aws.ec2.image") < order.index("aws.ec2.snapshot")
+    assert sorted(order) == ["aws.ec2.image", "aws.ec2.instance", "aws.ec2.snapshot", "aws.ec2.volume"]
 
 
 @pytest.mark.parametrize("kind", [k.key for k in AWS_KINDS])

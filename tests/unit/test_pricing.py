@@ -100,6 +100,18 @@ def test_idle_eip_snapshot_and_lb_prices():
     assert p.load_balancer("nonsense") == p.load_balancer("application")
 
 
+def test_snapshot_price_follows_its_storage_tier(table):
+    p = AwsPrices("us-east-1")
+    assert p.ebs_snapshot(200, "standard") == p.ebs_snapshot(200) == Decimal("10.0000")
+    assert p.ebs_snapshot(200, "archive") == Decimal("2.5000")  # $0.0125/GB-month, 4x less
+    assert p.ebs_snapshot(200, None) == p.ebs_snapshot(200, "anything") == Decimal("10.0000")
+    # a table without the archive price prices an archived snapshot at the standard rate
+    bare = copy.deepcopy(table)
+    for entry in (*bare["regions"].values(), bare["unlisted_regions"]):
+        entry.get("ebs", {}).pop("snapshot_archive_gb_month", None)
+    assert AwsPrices("us-east-1", bare).ebs_snapshot(200, "archive") == Decimal("10.0000")
+
+
 def test_us_east_1_lists_every_price_and_methods_read_the_table(table):
     p, us = AwsPrices("us-east-1"), table["regions"]["us-east-1"]
     assert "derived_from" not in us and "factor" not in json.dumps(us, default=str)

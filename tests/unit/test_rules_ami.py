@@ -104,7 +104,12 @@ def test_defaults_and_needs():
     assert RULES["ami-unused"].resolve_params()["min_age_days"] == 90.0
     assert RULES["snapshot-of-deregistered-ami"].resolve_params()["min_age_days"] == 30.0
     assert RULES["snapshot-of-deregistered-ami"].needs == (IMAGE,)
-    assert KINDS.get("aws.ec2.snapshot").requires == ("aws.ec2.volume",)  # unchanged
+    # a snapshot an image uses is the image's: the snapshot listing reads the images (which
+    # require nothing, so the closure has no cycle)
+    assert KINDS.get("aws.ec2.snapshot").requires == ("aws.ec2.volume", IMAGE)
+    assert KINDS.get(IMAGE).requires == ()
+    order = [k.key for k in KINDS.closure({"aws.ec2.snapshot", IMAGE})]
+    assert order.index(IMAGE) < order.index("aws.ec2.snapshot")
     assert set(KINDS.get(IMAGE).ml_config) == {
         "architecture",
         "platform",
@@ -354,7 +359,7 @@ def test_image_listing_reads_every_use_in_one_call_per_operation(moto_region):
     assert fired == {unused}
 
     # the snapshot listing: the image's snapshot carries its image id and is not ranked
-    snaps, _ = _list(moto_region, "aws.ec2.snapshot", {"aws.ec2.volume": []})
+    snaps, _ = _list(moto_region, "aws.ec2.snapshot", {"aws.ec2.volume": [], IMAGE: out})
     s = next(x for x in snaps if x.resource_id == r.attributes["snapshot_ids"][0])
     assert s.attributes["image_id"] == unused and s.attributes["volume_snapshot_rank"] is None
 
@@ -365,3 +370,36 @@ def test_image_listing_parses_creation_dates():
     assert _parse_time("2026-01-02T03:04:05.000Z") == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     assert _parse_time(dt.datetime(2026, 1, 2)) == dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
     assert _parse_time("yesterday") is None and _parse_time(None) is None
+
+
+def test_image_listing_asks_for_disabled_images_too():
+    """DescribeImages leaves disabled AMIs out unless IncludeDisabled (they keep their snapshots
+    and can be re-enabled): without them `ami-unused` never sees one and its snapshots would look
+    like a deregistered image's."""
+    from botocore.stub import Stubber
+
+    session = boto3.Session(aws_access_key_id="a", aws_secret_access_key="b", region_name=REGION)
+    ec2, asg = session.client("ec2"), session.client("autoscaling")
+
+    class Conn:
+        def client(self, service, region):
+            return {"ec2": ec2, "autoscaling": asg}[service]
+
+    disabled = {
+        "ImageId": "ami-0dddddddddddddddd",
+        "State": "disabled",
+        "CreationDate": "2025-01-02T03:04:05.000Z",
+        "BlockDeviceMappings": [
+            {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": "snap-d", "VolumeSize": 8}}
+        ],
+    }
+    with Stubber(ec2) as s1, Stubber(asg) as s2:
+        s1.add_response(
+            "describe_images", {"Images": [disabled]}, {"Owners": ["self"], "IncludeDisabled": True}
+        )
+        s1.add_response("describe_instances", {"Reservations": []}, None)
+        s1.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": []}, None)
+        s2.add_response("describe_launch_configurations", {"LaunchConfigurations": []}, None)
+        out = KINDS.get(IMAGE).list(Conn(), REGION, NOW, {})
+    assert [(r.resource_id, r.attributes["state"]) for r in out] == [("ami-0dddddddddddddddd", "disabled")]
+    assert _run("ami-unused", out[0]) is not None

@@ -4,6 +4,7 @@ listings against moto (fields, and the calls each listing makes)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from decimal import Decimal
@@ -286,10 +287,26 @@ def table(
 
 
 def used(read_per_s: float, write_per_s: float, days=14, got=None) -> dict[str, Series]:
+    """Daily sums whose whole day fits in one minute at these rates (the rule's peak bound)."""
     return {
-        "consumed_read": flat(read_per_s * DAY, days, got),
-        "consumed_write": flat(write_per_s * DAY, days, got),
+        "consumed_read": flat(read_per_s * 60, days, got),
+        "consumed_write": flat(write_per_s * 60, days, got),
     }
+
+
+def test_a_nightly_burst_is_not_overprovisioned():
+    # flat out (100 RCU) one hour a night: a 4% daily average, but 100% for that hour
+    nightly = {"consumed_read": flat(100 * 3600, 14), "consumed_write": flat(0.01 * 60, 14)}
+    det = run("dynamodb-table-overprovisioned", table(100, 50), nightly)
+    assert det is not None and "read_capacity" not in det.evidence  # only the idle write side
+    # the same reads spread evenly over the day (4.2 RCU/s): still a day's sum far above a minute at 30%
+    spread = {"consumed_read": flat(100 * 3600, 14), "consumed_write": flat(50 * 86400 * 0.5, 14)}
+    assert run("dynamodb-table-overprovisioned", table(100, 50), spread) is None
+    # a day's whole consumption within a minute at 10 RCU/s: 10% of 100
+    det = run("dynamodb-table-overprovisioned", table(100, 50), used(10.0, 40.0))
+    read = det.evidence["read_capacity"]
+    assert read["peak_units_per_second_bound"] == 10.0 and read["recommended_units"] == 15
+    assert "minute" in read["peak_basis"]
 
 
 def test_overprovisioned_prices_the_capacity_above_the_need():
@@ -326,11 +343,11 @@ def test_overprovisioned_near_misses(r, series):
     assert run("dynamodb-table-overprovisioned", r, series) is None
 
 
-def test_unused_provisioned_prices_all_capacity_indexes_included():
+def test_unused_provisioned_prices_all_capacity():
     series = {"consumed_read": Series((), 30), "consumed_write": Series((), 30)}
-    det = run("dynamodb-table-unused", table(20, 10, gsi_rcu=5, gsi_wcu=5, size_bytes=40 * 10**9), series)
+    det = run("dynamodb-table-unused", table(20, 10, size_bytes=40 * 10**9), series)
     storage = PRICES.monthly("dynamodb", "storage_gb_month", quantity=40)
-    assert det.monthly_cost == PRICES.dynamodb_provisioned(25, 15) + storage > storage > 0
+    assert det.monthly_cost == PRICES.dynamodb_provisioned(20, 10) + storage > storage > 0
     assert det.confidence == "MEDIUM"  # no datapoints at all
     zeros = {"consumed_read": flat(0, 30), "consumed_write": flat(0, 30, got=3)}
     assert run("dynamodb-table-unused", table(20, 10), zeros).confidence == "HIGH"
@@ -352,6 +369,8 @@ def test_unused_on_demand_saves_its_storage_and_an_empty_one_says_why_it_is_zero
         (table(age=29.9), {"consumed_read": Series((), 30), "consumed_write": Series((), 30)}),
         (table(state="CREATING"), {"consumed_read": Series((), 30), "consumed_write": Series((), 30)}),
         (table(), {}),
+        # reads through a global secondary index are not in the table-level metrics
+        (table(gsi_rcu=5, gsi_wcu=5), {"consumed_read": Series((), 30), "consumed_write": Series((), 30)}),
     ],
 )
 def test_unused_near_misses(r, series):
@@ -370,9 +389,16 @@ def test_overprovisioned_and_unused_are_exclusive():
 EKS = "aws.eks.cluster"
 
 
-def k8s(age=30.0, state="ACTIVE", nodegroups=0, fargate=0) -> Resource:
+def k8s(age=30.0, state="ACTIVE", nodegroups=0, fargate=0, auto_mode=False, instances=0) -> Resource:
     return _res(
-        EKS, age, state=state, version="1.30", nodegroup_count=nodegroups, fargate_profile_count=fargate
+        EKS,
+        age,
+        state=state,
+        version="1.30",
+        nodegroup_count=nodegroups,
+        fargate_profile_count=fargate,
+        auto_mode=auto_mode,
+        node_instance_count=instances,
     )
 
 
@@ -383,7 +409,16 @@ def test_empty_eks_cluster_fires_medium_priced_as_the_control_plane():
 
 
 @pytest.mark.parametrize(
-    "r", [k8s(nodegroups=1), k8s(fargate=2), k8s(age=13.9), k8s(state="CREATING"), k8s(age=None)]
+    "r",
+    [
+        k8s(nodegroups=1),
+        k8s(fargate=2),
+        k8s(age=13.9),
+        k8s(state="CREATING"),
+        k8s(age=None),
+        k8s(auto_mode=True),  # EKS Auto Mode launches its nodes without node groups
+        k8s(instances=2),  # self-managed or Karpenter nodes, tagged as the cluster's
+    ],
 )
 def test_eks_near_misses(r):
     assert run("eks-cluster-no-nodes", r) is None
@@ -425,8 +460,8 @@ def aws(monkeypatch):
         yield
 
 
-def _list(kind: str, conn: Conn, region: str = REGION):
-    return KINDS.get(kind).list(conn, region, NOW, {})
+def _list(kind: str, conn: Conn, region: str = REGION, deps=None):
+    return KINDS.get(kind).list(conn, region, NOW, deps or {})
 
 
 def test_cache_cluster_listing(aws):
@@ -521,7 +556,7 @@ def test_dynamodb_listing(aws):
 def test_eks_listing_counts_node_groups_and_fargate_profiles(aws):
     eks = boto3.client("eks", region_name=REGION)
     role = "arn:aws:iam::123456789012:role/r"
-    for name in ("k-empty", "k-nodes", "k-fargate"):
+    for name in ("k-empty", "k-nodes", "k-fargate", "k-karpenter", "k-self"):
         eks.create_cluster(name=name, roleArn=role, resourcesVpcConfig={"subnetIds": ["subnet-1"]})
     eks.create_nodegroup(clusterName="k-nodes", nodegroupName="ng", nodeRole=role, subnets=["subnet-1"])
     eks.create_fargate_profile(
@@ -530,15 +565,26 @@ def test_eks_listing_counts_node_groups_and_fargate_profiles(aws):
         podExecutionRoleArn=role,
         selectors=[{"namespace": "x"}],
     )
+    assert KINDS.get(EKS).requires == ("aws.ec2.instance",)
+
+    def node(iid: str, **tags) -> Resource:
+        return Resource("aws", "aws.ec2.instance", iid, REGION, tags=tags, attributes={"state": "running"})
+
+    instances = [
+        node("i-1", **{"eks:cluster-name": "k-karpenter"}),
+        node("i-2", **{"kubernetes.io/cluster/k-self": "owned"}),
+        node("i-3", **{"kubernetes.io/cluster/k-self": "owned", "eks:cluster-name": "k-self"}),
+        node("i-4", Name="k-empty"),  # named like the cluster, not tagged as its node
+    ]
     conn = Conn()
-    found = {r.resource_id: r for r in _list(EKS, conn)}
+    found = {r.resource_id: r for r in _list(EKS, conn, deps={"aws.ec2.instance": instances})}
     # per cluster: DescribeCluster, ListNodegroups, ListFargateProfiles (no batch API)
     assert conn.calls == Counter(
         {
             "eks:ListClusters": 1,
-            "eks:DescribeCluster": 3,
-            "eks:ListNodegroups": 3,
-            "eks:ListFargateProfiles": 3,
+            "eks:DescribeCluster": 5,
+            "eks:ListNodegroups": 5,
+            "eks:ListFargateProfiles": 5,
         }
     )
     assert (
@@ -547,10 +593,47 @@ def test_eks_listing_counts_node_groups_and_fargate_profiles(aws):
             "nodegroup_count": 0,
             "fargate_profile_count": 0,
             "state": "ACTIVE",
+            "auto_mode": False,
+            "node_instance_count": 0,
         }.items()
     )
+    assert found["k-karpenter"].attributes["node_instance_count"] == 1
+    assert found["k-self"].attributes["node_instance_count"] == 2
+    fired = [
+        n
+        for n, r in found.items()
+        if run("eks-cluster-no-nodes", dataclasses.replace(r, created_at=NOW - dt.timedelta(days=30)))
+    ]
+    assert fired == ["k-empty"]
     assert found["k-nodes"].attributes["nodegroup_count"] == 1
     assert found["k-fargate"].attributes["fargate_profile_count"] == 1
+
+
+def test_eks_listing_records_auto_mode():
+    from botocore.stub import Stubber
+
+    client = boto3.client("eks", region_name=REGION, aws_access_key_id="t", aws_secret_access_key="t")
+    stub = Stubber(client)
+    stub.add_response("list_clusters", {"clusters": ["auto"]})
+    stub.add_response(
+        "describe_cluster",
+        {"cluster": {"name": "auto", "status": "ACTIVE", "computeConfig": {"enabled": True}}},
+        {"name": "auto"},
+    )
+    stub.add_response("list_nodegroups", {"nodegroups": []}, {"clusterName": "auto"})
+    stub.add_response("list_fargate_profiles", {"fargateProfileNames": []}, {"clusterName": "auto"})
+
+    class StubConn:
+        def client(self, service, region):
+            return client
+
+    with stub:
+        (found,) = _list(EKS, StubConn(), deps={"aws.ec2.instance": []})
+    assert found.attributes["auto_mode"] is True and found.attributes["node_instance_count"] == 0
+    assert (
+        run("eks-cluster-no-nodes", dataclasses.replace(found, created_at=NOW - dt.timedelta(days=30)))
+        is None
+    )
 
 
 def test_a_table_deleted_during_the_listing_is_skipped():

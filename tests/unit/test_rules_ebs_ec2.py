@@ -105,10 +105,21 @@ def _vol(rid="vol-1", vtype="gp3", size=100, iops=None, age=300, attached=300, i
     return _res("aws.ec2.volume", age, rid=rid, **attrs)
 
 
-def _ops(rid: str, read, write=None, days=30) -> dict:
+def _ops(rid: str, read, write=None, days=30, read_peak=None, write_peak=None) -> dict:
+    """Daily sums of read and write operations, and each day's busiest minute (by default a load
+    spread evenly over the day: the day's sum / 1,440)."""
     read = Series(tuple(read), days)
     write = Series(tuple(write if write is not None else (0.0,) * len(read.values)), days)
-    return {(rid, "read_ops", days): read, (rid, "write_ops", days): write}
+
+    def even(s: Series, given) -> Series:
+        return Series(tuple(given) if given is not None else tuple(v / 1440 for v in s.values), days)
+
+    return {
+        (rid, "read_ops", days): read,
+        (rid, "write_ops", days): write,
+        (rid, "read_ops_peak_minute", days): even(read, read_peak),
+        (rid, "write_ops_peak_minute", days): even(write, write_peak),
+    }
 
 
 # --- the registry -------------------------------------------------------------------------------
@@ -145,9 +156,15 @@ def test_defaults_and_needs():
     )
     for name in ("window_days", "max_cpu_percent", "max_network_mb_per_day", "min_coverage"):
         assert idle[name] == prev[name]
-    # the usage rules read the same series (one fetch per volume) with the same window
-    assert {m.name for m in RULES["ebs-volume-no-io"].metrics} == {
+    # the usage rules share the daily sums (one fetch per volume) with the same window; the IOPS
+    # rule reads the daily busiest minutes besides
+    assert {m.name for m in RULES["ebs-volume-no-io"].metrics} < {
         m.name for m in RULES["ebs-volume-iops-overprovisioned"].metrics
+    }
+    peaks = [m for m in RULES["ebs-volume-iops-overprovisioned"].metrics if m.stat == "Maximum"]
+    assert {(m.metric, m.name) for m in peaks} == {
+        ("VolumeReadOps", "read_ops_peak_minute"),
+        ("VolumeWriteOps", "write_ops_peak_minute"),
     }
     assert "cloudwatch:GetMetricData" in RULES["ebs-volume-no-io"].permissions
 
@@ -357,7 +374,36 @@ def test_io1_over_provisioned_priced_as_the_iops_cut():
     # 500 IOPS busiest day: 2,500 keep it at 20%; 17,500 x $0.065
     assert det.evidence["recommended_iops"] == 2500
     assert det.monthly_cost == Decimal("1137.5000") and det.confidence == "MEDIUM"
-    assert det.evidence["peak_daily_average_iops"] == 500.0 and det.evidence["used_share"] == 0.025
+    assert det.evidence["peak_minute_iops"] == 500.0 and det.evidence["used_share"] == 0.025
+
+
+def test_a_nightly_burst_is_judged_by_its_busiest_minute():
+    vol = _vol(vtype="io1", size=1000, iops=20000)
+    # flat out at 10,000 IOPS one hour a night: a 417 IOPS daily average (2% of 20,000)
+    hour = 10000.0 * 3600
+    nightly = _ops("vol-1", [hour] * 30, read_peak=[10000.0 * 60] * 30)
+    assert _run("ebs-volume-iops-overprovisioned", vol, [RUNNING], nightly) is None
+    # an hour a night at 1,000 IOPS: the busiest minute is 5% of 20,000; 5,000 IOPS keep it at 20%
+    lazy = _ops("vol-1", [1000.0 * 3600] * 30, read_peak=[1000.0 * 60] * 30)
+    det = _run("ebs-volume-iops-overprovisioned", vol, [RUNNING], lazy)
+    assert det.evidence["peak_minute_iops"] == 1000.0 and det.evidence["recommended_iops"] == 5000
+    assert det.evidence["read_ops_peak_minute"]["peak"] == 60000.0
+
+
+def test_peaks_that_are_not_minute_counts_fall_back_to_the_day_s_sum():
+    vol = _vol(vtype="io1", size=1000, iops=20000)
+    # a Maximum below the day's average minute (Xen: per-operation statistics, Maximum 1): the
+    # day's sum stands for its busiest minute (36,000,000 / 60 s: far above 20%)
+    xen = _ops("vol-1", [10000.0 * 3600] * 30, read_peak=[1.0] * 30, write_peak=[0.0] * 30)
+    assert _run("ebs-volume-iops-overprovisioned", vol, [RUNNING], xen) is None
+    # a small load whose whole day fits under 20% in one minute still fires on that bound
+    tiny = _ops("vol-1", [60000.0] * 30, read_peak=[1.0] * 30)
+    det = _run("ebs-volume-iops-overprovisioned", vol, [RUNNING], tiny)
+    assert det.evidence["peak_minute_iops"] == 1000.0
+    # the peak series not fetched: not judged
+    ops = _ops("vol-1", _daily([500.0] * 30))
+    del ops[("vol-1", "write_ops_peak_minute", 30)]
+    assert _run("ebs-volume-iops-overprovisioned", vol, [RUNNING], ops) is None
 
 
 @pytest.mark.parametrize(("peak", "fires"), [(3999.0, True), (4000.0, False)])

@@ -393,6 +393,11 @@ def test_elbv2_listing_counts_targets_per_health_state(moto_env):
         DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
     )
     elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": up}, {"Id": down}])
+    # a target group no load balancer uses: its targets are never asked about
+    orphan = elbv2.create_target_group(Name="orphan-tg", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][
+        0
+    ]["TargetGroupArn"]
+    elbv2.register_targets(TargetGroupArn=orphan, Targets=[{"Id": up}])
     ec2.stop_instances(InstanceIds=[down])
     lbs, calls = _list("aws.elbv2.load_balancer")
     by_name = {r.name: r for r in lbs}
@@ -405,7 +410,8 @@ def test_elbv2_listing_counts_targets_per_health_state(moto_env):
     assert by_name["tcp"].attributes["type"] == "network"
     assert calls["elasticloadbalancing:DescribeLoadBalancers"] == 1
     assert calls["elasticloadbalancing:DescribeTargetGroups"] == 1
-    assert calls["elasticloadbalancing:DescribeTargetHealth"] == 1  # one per target group
+    # one per target group behind a load balancer (not the orphan's)
+    assert calls["elasticloadbalancing:DescribeTargetHealth"] == 1
     assert calls["elasticloadbalancing:DescribeTags"] == 1
 
 

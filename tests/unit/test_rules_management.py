@@ -5,6 +5,7 @@ calls only where the API forces them)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -293,12 +294,12 @@ def test_log_group_rules_are_exclusive_and_cover_never_expiring_groups(age, gb, 
 ECR, ECR_KEY = "aws.ecr.repository", "ecr-repository-images-not-pulled"
 
 
-def _img(pushed: float, pulled: float | None, gb: float) -> dict:
+def _img(pushed: float, pulled: float | None, gb: float, tagged: bool = True) -> dict:
     return {
         "pushed_at": _ago(pushed),
         "last_pull": None if pulled is None else _ago(pulled),
         "size_bytes": int(gb * GB),
-        "tagged": True,
+        "tagged": tagged,
     }
 
 
@@ -306,15 +307,20 @@ def _repo(*images: dict) -> Resource:
     return _res(ECR, 600, "arn:aws:ecr:us-east-1:1:repository/r", repository_name="r", images=list(images))
 
 
+def _newest() -> dict:
+    """The image deployed now: the repository's newest push (never stale)."""
+    return _img(5, 1, 0.1)
+
+
 @pytest.mark.parametrize(
     ("images", "fires"),
     [
-        ([_img(400, 89.9, 5)], False),  # pulled just under 90 days ago
-        ([_img(400, 90.0, 5)], True),
-        ([_img(89.9, None, 5)], False),  # never pulled, pushed just under 90 days ago
-        ([_img(90.0, None, 5)], True),
-        ([_img(400, 100, 0.99)], False),  # under 1 GB stale
-        ([_img(400, 100, 0.5), _img(300, None, 0.5)], True),  # 1 GB together
+        ([_img(400, 89.9, 5), _newest()], False),  # pulled just under 90 days ago
+        ([_img(400, 90.0, 5), _newest()], True),
+        ([_img(89.9, None, 5), _newest()], False),  # never pulled, pushed just under 90 days ago
+        ([_img(90.0, None, 5), _newest()], True),
+        ([_img(400, 100, 0.99), _newest()], False),  # under 1 GB stale
+        ([_img(400, 100, 0.5), _img(300, None, 0.5), _newest()], True),  # 1 GB together
         ([_img(400, 1, 50), _img(20, None, 50)], False),  # big, but live
         ([], False),
         ([{"pushed_at": None, "last_pull": None, "size_bytes": 5 * GB}], False),  # no time: not stale
@@ -330,9 +336,32 @@ def test_ecr_prices_only_the_stale_images():
     ev = det.evidence
     assert ev["stale_image_count"] == 2 and ev["stale_never_pulled_count"] == 1 and ev["image_count"] == 3
     assert ev["stale_gb"] == 5.0 and ev["stored_gb"] == 45.0 and ev["longest_idle_days"] == 500.0
-    assert det.confidence == "MEDIUM"  # one never pulled
-    assert _run(ECR_KEY, _repo(_img(400, 200, 3.0))).confidence == "HIGH"
-    assert _run(ECR_KEY, _repo(_img(400, 40, 3.0)), min_idle_days=30.0) is not None
+    assert ev["stale_tagged_count"] == 2
+    assert det.confidence == "MEDIUM"  # one never pulled (and tagged ones)
+    assert _run(ECR_KEY, _repo(_img(400, 40, 3.0), _newest()), min_idle_days=30.0) is not None
+
+
+def test_ecr_confidence_is_high_only_for_untagged_pulled_images():
+    untagged = _run(ECR_KEY, _repo(_img(400, 200, 3.0, tagged=False), _newest()))
+    assert untagged.confidence == "HIGH" and untagged.evidence["stale_tagged_count"] == 0
+    tagged = _run(ECR_KEY, _repo(_img(400, 200, 3.0), _newest()))  # a tag may still be deployed
+    assert tagged.confidence == "MEDIUM" and tagged.evidence["stale_tagged_count"] == 1
+
+
+def test_ecr_newest_push_and_newest_tagged_push_are_never_stale():
+    # a long-running service pulled its image once, 200 days ago, and runs it still
+    assert _run(ECR_KEY, _repo(_img(400, 200, 5.0))) is None
+    # an untagged build pushed after it: the newest push; the deployed image keeps the newest tag
+    deployed, build = _img(400, 200, 5.0), _img(300, None, 2.0, tagged=False)
+    assert _run(ECR_KEY, _repo(deployed, build)) is None
+    # an older tagged image than both is stale, and only it
+    old = _img(500, 250, 3.0)
+    det = _run(ECR_KEY, _repo(old, deployed, build))
+    assert det is not None and det.evidence["stale_image_count"] == 1 and det.evidence["stale_gb"] == 3.0
+    assert det.confidence == "MEDIUM"  # tagged
+    # images pushed at the same time as the newest are all current
+    twin = {**_img(400, 200, 5.0), "pushed_at": deployed["pushed_at"]}
+    assert _run(ECR_KEY, _repo(deployed, twin)) is None
 
 
 # --- secretsmanager-secret-unused -------------------------------------------------------------------
@@ -355,6 +384,19 @@ def test_secret_boundaries(created, accessed, fires):
     secret = _res(
         SECRET, created, last_accessed=None if accessed is None else _ago(accessed), replica_count=0
     )
+    assert (_run(SECRET_KEY, secret) is not None) is fires
+
+
+@pytest.mark.parametrize(
+    ("primary", "fires"),
+    [
+        (None, True),  # a secret that is not replicated
+        (REGION, True),  # the primary of a multi-Region secret
+        ("eu-west-1", False),  # a replica: judged with its primary, in the primary's region
+    ],
+)
+def test_secret_replicas_are_judged_with_their_primary(primary, fires):
+    secret = _res(SECRET, 400, last_accessed=None, replica_count=0, primary_region=primary)
     assert (_run(SECRET_KEY, secret) is not None) is fires
 
 
@@ -598,6 +640,89 @@ def test_secret_listing(moto_env):
         out[0].name == "db" and out[0].tags == {"team": "core"} and out[0].attributes["last_accessed"] is None
     )
     assert calls == Counter({"secretsmanager:ListSecrets": 1})
+
+
+def test_secret_listing_marks_replicas(moto_env):
+    sm = boto3.client("secretsmanager", "eu-west-1")
+    arn = sm.create_secret(Name="dr", SecretString="x", AddReplicaRegions=[{"Region": "us-east-1"}])["ARN"]
+    (primary,), _ = _list(SECRET, "eu-west-1")
+    (replica,), calls = _list(SECRET, "us-east-1")
+    assert primary.resource_id == arn and primary.attributes["primary_region"] in (None, "eu-west-1")
+    assert replica.resource_id == arn.replace("eu-west-1", "us-east-1")
+    assert replica.region == "us-east-1" and replica.attributes["primary_region"] == "eu-west-1"
+    assert calls == Counter({"secretsmanager:ListSecrets": 1})
+    # never read in us-east-1 and 200 days old: would be flagged, were it not a replica
+    ctx = Context(now=NOW, prices=AwsPrices("us-east-1"))
+    old = dataclasses.replace(replica, created_at=NOW - dt.timedelta(days=200))
+    assert old.attributes["last_accessed"] is None
+    assert RULES[SECRET_KEY].evaluate(old, _params(SECRET_KEY), ctx) is None
+    unmarked = dataclasses.replace(old, attributes={**old.attributes, "primary_region": None})
+    assert RULES[SECRET_KEY].evaluate(unmarked, _params(SECRET_KEY), ctx) is not None
+
+
+def test_kms_listing_skips_keys_it_may_not_describe(caplog):
+    from botocore.stub import Stubber
+
+    kms = boto3.client(
+        "kms", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+    class StubConn:
+        def client(self, service, region):
+            assert (service, region) == ("kms", "eu-west-1")
+            return kms
+
+    secret_key = "1234abcd-0000-4000-8000-00000000dead"
+    meta = {
+        "KeyId": "1234abcd-0000-4000-8000-000000000001",
+        "Arn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-0000-4000-8000-000000000001",
+        "CreationDate": NOW - dt.timedelta(days=200),
+        "Enabled": False,
+        "KeyState": "Disabled",
+        "KeyManager": "CUSTOMER",
+        "KeyUsage": "ENCRYPT_DECRYPT",
+        "KeySpec": "SYMMETRIC_DEFAULT",
+        "Origin": "AWS_KMS",
+    }
+    with Stubber(kms) as stub:
+        stub.add_response(
+            "list_keys",
+            {"Keys": [{"KeyId": secret_key}, {"KeyId": meta["KeyId"]}], "Truncated": False},
+        )
+        stub.add_client_error(
+            "describe_key",
+            service_error_code="AccessDeniedException",
+            service_message=f"User is not authorized to perform: kms:DescribeKey on resource {secret_key}",
+            http_status_code=400,
+            expected_params={"KeyId": secret_key},
+        )
+        stub.add_response("describe_key", {"KeyMetadata": meta}, {"KeyId": meta["KeyId"]})
+        with caplog.at_level("WARNING"):
+            out = load_kinds().get(KEY).list(StubConn(), "eu-west-1", NOW, {})
+        stub.assert_no_pending_responses()
+    assert [r.resource_id for r in out] == [meta["KeyId"]] and out[0].attributes["key_state"] == "Disabled"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "1 key(s)" in warnings[0] and "AccessDeniedException" in warnings[0]
+    assert secret_key not in warnings[0]
+
+
+def test_kms_listing_raises_other_errors():
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    kms = boto3.client(
+        "kms", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+    class StubConn:
+        def client(self, service, region):
+            return kms
+
+    with Stubber(kms) as stub:
+        stub.add_response("list_keys", {"Keys": [{"KeyId": "k"}], "Truncated": False})
+        stub.add_client_error("describe_key", service_error_code="KMSInternalException", http_status_code=500)
+        with pytest.raises(ClientError):
+            load_kinds().get(KEY).list(StubConn(), "eu-west-1", NOW, {})
 
 
 def test_kms_listing_skips_aws_managed_keys(moto_env):

@@ -298,6 +298,20 @@ def test_efs_price_confidence_and_mount_targets():
     assert _run(EFS, _fs(state="creating"), {"client_connections": _zeros(30)}) is None
 
 
+def test_efs_replication_destination_is_not_judged_and_one_zone_is_an_upper_bound():
+    # a replication destination is read-only: no client by design
+    replica = _fs(mount_targets=0, replication_overwrite_protection="REPLICATING")
+    assert _run(EFS, replica, {"client_connections": _zeros(0)}) is None
+    assert not RULES[EFS].candidate(
+        replica, RULES[EFS].resolve_params(), Context(NOW, AwsPrices("eu-west-1"))
+    )
+    assert _run(EFS, _fs(replication_overwrite_protection="ENABLED"), {"client_connections": _zeros(30)})
+    det = _run(EFS, _fs(availability_zone="eu-west-1a"), {"client_connections": _zeros(30)})
+    assert det.evidence["one_zone"] == "eu-west-1a"
+    assert "upper bound (One Zone storage costs about half)" in det.evidence["price_basis"]
+    assert "price_basis" not in _run(EFS, _fs(), {"client_connections": _zeros(30)}).evidence
+
+
 # --- vpc-interface-endpoint-idle -------------------------------------------------------------------
 
 VPCE = "vpc-interface-endpoint-idle"
@@ -587,13 +601,18 @@ def test_efs_and_kinesis_listings(moto_env):
     efs = boto3.client("efs", region_name="eu-west-1")
     fs = efs.create_file_system(CreationToken="t")["FileSystemId"]
     efs.create_mount_target(FileSystemId=fs, SubnetId=subnet)
+    one_zone = efs.create_file_system(CreationToken="oz", AvailabilityZoneName="eu-west-1a")["FileSystemId"]
     kinesis = boto3.client("kinesis", region_name="eu-west-1")
     for i in range(12):  # more than one ListStreams page
         kinesis.create_stream(StreamName=f"p{i:02d}", ShardCount=2)
     kinesis.create_stream(StreamName="od", StreamModeDetails={"StreamMode": "ON_DEMAND"})
     calls: Counter = Counter()
     systems = _list(conn, "aws.efs.file_system", "eu-west-1", calls=calls)
-    assert [(f.resource_id, f.attributes["mount_targets"]) for f in systems] == [(fs, 1)]
+    assert sorted((f.resource_id, f.attributes["mount_targets"]) for f in systems) == sorted(
+        [(fs, 1), (one_zone, 0)]
+    )
+    zones = {f.resource_id: f.attributes["availability_zone"] for f in systems}
+    assert zones == {fs: None, one_zone: "eu-west-1a"}
     streams = {s.resource_id: s for s in _list(conn, "aws.kinesis.stream", "eu-west-1", calls=calls)}
     assert len(streams) == 13
     assert streams["p00"].attributes["open_shard_count"] == 2 and streams["p00"].created_at is not None

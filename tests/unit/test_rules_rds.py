@@ -291,6 +291,91 @@ def test_cluster_idle_near_misses():
     )
 
 
+@pytest.mark.parametrize(
+    "replica",
+    [
+        {"replica_cluster": True, "replication_source": "arn:aws:rds:us-west-2:1:cluster:primary"},
+        {"replica_cluster": True, "global_cluster_id": "global-orders"},  # a headless secondary
+    ],
+)
+def test_a_replica_cluster_is_not_idle(replica):
+    """An Aurora global database's secondary (or a cross-region replica cluster) serves no
+    connection until promoted: it is a disaster-recovery copy, not an idle cluster."""
+    r = cluster()
+    r = Resource(
+        r.provider,
+        r.kind,
+        r.resource_id,
+        r.region,
+        created_at=r.created_at,
+        attributes=r.attributes | replica,
+    )
+    assert run("rds-cluster-idle", r, {"cluster_connections_max": ZERO}, MEMBERS) is None
+    assert not RULES["rds-cluster-idle"].candidate(
+        r, RULES["rds-cluster-idle"].resolve_params(), Context(now=NOW, prices=PRICES)
+    )
+    primary = cluster()  # the global database's primary (writer) is judged as any cluster
+    primary.attributes.update(global_cluster_id="global-orders", replica_cluster=False)
+    assert run("rds-cluster-idle", primary, {"cluster_connections_max": ZERO}, MEMBERS) is not None
+
+
+def test_a_read_replica_is_not_idle():
+    replica = db(read_replica_source="orders-primary")
+    assert run("rds-instance-idle", replica, {"connections_max": ZERO}) is None
+    rule = RULES["rds-instance-idle"]
+    ctx = Context(now=NOW, prices=PRICES)
+    assert not rule.candidate(replica, rule.resolve_params(), ctx)  # its series is not even fetched
+    assert run("rds-instance-idle", db(read_replica_source=None), {"connections_max": ZERO}) is not None
+
+
+def test_cluster_listing_tells_replica_clusters(monkeypatch):
+    """DescribeDBClusters: ReplicationSourceIdentifier, GlobalClusterIdentifier and whether a
+    member is the writer say which clusters are replicas (stubbed: moto makes every secondary's
+    member a writer and sets no replication source)."""
+    from botocore.stub import Stubber
+
+    client = boto3.client("rds", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
+
+    class Conn:
+        def client(self, service, region):
+            return client
+
+    def c(cid, members=(), **extra):
+        return {
+            "DBClusterIdentifier": cid,
+            "Engine": "aurora-postgresql",
+            "Status": "available",
+            "DBClusterMembers": [{"DBInstanceIdentifier": m, "IsClusterWriter": w} for m, w in members],
+            **extra,
+        }
+
+    glob = "arn:aws:rds::1:global-cluster:orders"
+    clusters = [
+        c("plain", [("p-1", True)]),
+        c("primary", [("w-1", True), ("r-1", False)], GlobalClusterIdentifier=glob),
+        c("secondary", [("s-1", False)], GlobalClusterIdentifier=glob),
+        c("headless", [], GlobalClusterIdentifier=glob),
+        c("xregion", [("x-1", True)], ReplicationSourceIdentifier="arn:aws:rds:us-east-1:1:cluster:src"),
+    ]
+    with Stubber(client) as stub:
+        stub.add_response("describe_db_clusters", {"DBClusters": clusters}, {})
+        out = KINDS.get("aws.rds.db_cluster").list(Conn(), "eu-west-1", NOW, {})
+    a = {r.resource_id: r.attributes for r in out}
+    assert {k: v["replica_cluster"] for k, v in a.items()} == {
+        "plain": False,
+        "primary": False,
+        "secondary": True,
+        "headless": True,
+        "xregion": True,
+    }
+    assert (
+        a["xregion"]["replication_source"].endswith(":cluster:src")
+        and a["primary"]["global_cluster_id"] == glob
+    )
+    ml = KINDS.get("aws.rds.db_cluster").ml_config
+    assert not {"replica_cluster", "replication_source", "global_cluster_id"} & set(ml)
+
+
 def test_cluster_idle_with_an_unlisted_member_says_so():
     det = run(
         "rds-cluster-idle", cluster(members=("m-1", "m-gone")), {"cluster_connections_max": ZERO}, MEMBERS

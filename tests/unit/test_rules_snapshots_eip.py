@@ -592,7 +592,7 @@ def test_snapshot_listing_ranks_the_completed_snapshots_of_each_volume():
     volumes = [Resource("aws", "aws.ec2.volume", "vol-a", "eu-west-1")]
     with Stubber(ec2) as stub:
         stub.add_response("describe_snapshots", {"Snapshots": snapshots}, {"OwnerIds": ["self"]})
-        out, seen = _list("aws.ec2.snapshot", conn, {"aws.ec2.volume": volumes})
+        out, seen = _list("aws.ec2.snapshot", conn, {"aws.ec2.volume": volumes, "aws.ec2.image": []})
     assert seen == [("aws.ec2.snapshot", "ec2:DescribeSnapshots")]
     a = {r.resource_id: r.attributes for r in out}
     ranks = {sid: (a[sid]["volume_snapshot_rank"], a[sid]["volume_snapshot_count"]) for sid in a}
@@ -653,7 +653,7 @@ def test_snapshot_listing_reads_the_image_and_does_not_rank_image_snapshots():
     volumes = [Resource("aws", "aws.ec2.volume", "vol-a", "eu-west-1")]
     with Stubber(ec2) as stub:
         stub.add_response("describe_snapshots", {"Snapshots": snapshots}, {"OwnerIds": ["self"]})
-        out, _ = _list("aws.ec2.snapshot", conn, {"aws.ec2.volume": volumes})
+        out, _ = _list("aws.ec2.snapshot", conn, {"aws.ec2.volume": volumes, "aws.ec2.image": []})
     a = {r.resource_id: r.attributes for r in out}
     assert {sid: a[sid]["image_id"] for sid in a} == {
         "snap-1": None,
@@ -664,3 +664,102 @@ def test_snapshot_listing_reads_the_image_and_does_not_rank_image_snapshots():
     ranks = {sid: (a[sid]["volume_snapshot_rank"], a[sid]["volume_snapshot_count"]) for sid in a}
     assert ranks == {"snap-1": (1, 2), "snap-2": (2, 2), "snap-ami": (None, None), "snap-copy": (None, None)}
     assert "image_id" not in KINDS.get("aws.ec2.snapshot").ml_config
+
+
+def test_a_snapshot_a_registered_image_uses_is_the_images_whatever_its_description():
+    """RegisterImage from a user snapshot, VM Import, AWS Backup: no CreateImage description, yet the
+    image's block device mapping names the snapshot (AWS refuses to delete it: InvalidSnapshot.InUse)."""
+    ec2, conn = _stubbed()
+    old = NOW - dt.timedelta(days=400)
+
+    def snap(sid, description="", **extra):
+        return {
+            "SnapshotId": sid,
+            "VolumeId": "vol-gone",
+            "VolumeSize": 8,
+            "State": "completed",
+            "StartTime": old,
+            "Description": description,
+            **extra,
+        }
+
+    snapshots = [
+        snap("snap-registered", "golden root"),  # RegisterImage from this snapshot
+        snap("snap-import", "Created by AWS-VMImport service for import-ami-0123456789abcdef0"),
+        snap("snap-plain", "nightly"),
+    ]
+    image = Resource(
+        "aws",
+        "aws.ec2.image",
+        "ami-0aaaaaaaaaaaaaaaa",
+        "eu-west-1",
+        attributes={"state": "available", "snapshot_ids": ["snap-registered", "snap-import"]},
+    )
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_snapshots", {"Snapshots": snapshots}, {"OwnerIds": ["self"]})
+        out, _ = _list("aws.ec2.snapshot", conn, {"aws.ec2.volume": [], "aws.ec2.image": [image]})
+    a = {r.resource_id: r.attributes for r in out}
+    assert {sid: (a[sid]["image_id"], a[sid]["image_registered"]) for sid in a} == {
+        "snap-registered": ("ami-0aaaaaaaaaaaaaaaa", True),
+        "snap-import": ("ami-0aaaaaaaaaaaaaaaa", True),
+        "snap-plain": (None, False),
+    }
+    # only the plain one is orphaned; the image's are neither orphaned nor a deregistered AMI's
+    assert {k for k in _scan(out, related=[image]) if k[0].startswith("snap-")} == {
+        ("snap-plain", "snapshot-orphaned")
+    }
+
+
+def test_snapshot_listing_reads_aws_backup_description():
+    ec2, conn = _stubbed()
+    backup = {
+        "SnapshotId": "snap-bk",
+        "VolumeId": "vol-gone",
+        "VolumeSize": 8,
+        "State": "completed",
+        "StartTime": NOW - dt.timedelta(days=400),
+        "Description": "This snapshot is created by the AWS Backup service.",
+    }
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_snapshots", {"Snapshots": [backup]}, {"OwnerIds": ["self"]})
+        out, _ = _list("aws.ec2.snapshot", conn, {"aws.ec2.volume": [], "aws.ec2.image": []})
+    assert out[0].attributes["aws_backup"] is True
+    det = _run("snapshot-orphaned", out[0])
+    assert det.confidence == "LOW" and det.evidence["managed_by"] == "aws-backup"
+
+
+@pytest.mark.parametrize(
+    ("tags", "attrs", "confidence", "managed"),
+    [
+        ({}, {}, "HIGH", None),
+        ({"aws:dlm:lifecycle-policy-id": "policy-1"}, {}, "LOW", "aws:dlm:lifecycle-policy-id"),
+        ({"aws:backup:source-resource": "arn:x"}, {}, "LOW", "aws:backup:source-resource"),
+        ({}, {"aws_backup": True}, "LOW", "aws-backup"),
+    ],
+)
+def test_orphaned_snapshot_of_a_backup_policy_is_low(tags, attrs, confidence, managed):
+    r = _snap(400, tags=tags, state="completed", source_volume_exists=False, size_gb=100, **attrs)
+    det = _run("snapshot-orphaned", r)
+    assert det.confidence == confidence and det.evidence["managed_by"] == managed
+
+
+@pytest.mark.parametrize(
+    ("key", "attrs"),
+    [
+        ("snapshot-orphaned", {"state": "completed", "source_volume_exists": False}),
+        ("snapshot-error-state", {}),
+        (
+            "snapshots-per-volume-excess",
+            {"state": "completed", "volume_snapshot_rank": 31, "volume_snapshot_count": 31},
+        ),
+        (
+            "snapshot-of-deregistered-ami",
+            {"state": "completed", "source_volume_exists": False, "image_id": "ami-0123456789abcdef0"},
+        ),
+    ],
+)
+def test_archived_snapshots_are_priced_at_the_archive_rate(key, attrs):
+    standard = _run(key, _snap(400, **attrs))
+    archived = _run(key, _snap(400, storage_tier="archive", **attrs))
+    assert standard.monthly_cost == US.ebs_snapshot(100) == Decimal("5.0000")
+    assert archived.monthly_cost == US.ebs_snapshot(100, "archive") == Decimal("1.2500")

@@ -17,11 +17,17 @@ Every rule of these kinds gets resources that must fire and near misses that mus
   coverage boundary); near misses: searched, indexing only (log ingestion), 8 days of data (a
   young domain: the API gives no creation time), 11 of 14 days.
 * ``dynamodb-table-overprovisioned``: provisioned tables using under 10% of their capacity; near
-  misses: 40-60% used, 31% (the boundary), younger than the window, 10 of 14 days of data.
+  misses: 40-60% used, 31% (the boundary), younger than the window, 10 of 14 days of data. The
+  daily datapoint is the day's whole consumption as if in one minute (share x capacity x 60), so
+  the rule's peak bound (a day's sum / 60 s) is the share.
 * ``dynamodb-table-unused``: provisioned and on-demand tables with no datapoint for 30+ days;
-  near misses: a monthly batch write 20 days ago, a busy on-demand table, 20 days old.
+  near misses: a monthly batch write 20 days ago, a busy on-demand table, 20 days old, a table
+  with a global secondary index (its reads through the index are not in the table's metrics).
 * ``eks-cluster-no-nodes``: ACTIVE clusters 14+ days old with no node group and no Fargate
-  profile; near misses: a node group, a Fargate profile, 10 days old, still CREATING.
+  profile; near misses: a node group, a Fargate profile, 10 days old, still CREATING, no node
+  group but a self-managed node (a busy running t3.medium with a gp3 root volume, tagged
+  ``kubernetes.io/cluster/<name>``; it and its volume are in the truth as no waste). EKS Auto
+  Mode (``computeConfig``) is not modelled by moto: that near miss lives in the unit tests.
 
 moto gaps (written into its backends, see the module's functions): creation times of every kind
 (the APIs do not set them), the EKS status CREATING. moto's DescribeCacheClusters ignores
@@ -35,7 +41,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from ..estate_moto import naive
+from ..estate_moto import BackendWriter, naive
 from ..truth import TruthResource
 from . import SeedContext, ServiceEstate
 
@@ -46,6 +52,10 @@ REDSHIFT = "aws.redshift.cluster"
 DOMAIN = "aws.opensearch.domain"
 TABLE = "aws.dynamodb.table"
 EKS = "aws.eks.cluster"
+INSTANCE = "aws.ec2.instance"
+VOLUME = "aws.ec2.volume"
+_AMI = "ami-0c0ffee0000051a7e"  # the core estate's image id
+_NODE_HISTORY_DAYS = 16  # busy CPU and network, as the core estate's running instances
 
 # Rough us-east-1 hourly prices for the simulated decisions (not the scanner's table).
 _HOURLY = {
@@ -261,10 +271,21 @@ class _Seeder:
                 if on_demand
                 else {"ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu}}
             )
+            attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
+            if variant == "unused-gsi":  # read only through its index, say: not judged unused
+                attributes.append({"AttributeName": "gk", "AttributeType": "S"})
+                kwargs["GlobalSecondaryIndexes"] = [
+                    {
+                        "IndexName": "by-gk",
+                        "KeySchema": [{"AttributeName": "gk", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "ALL"},
+                        "ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu},
+                    }
+                ]
             self.ctx.client("dynamodb", region).create_table(
                 TableName=name,
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                AttributeDefinitions=attributes,
                 Tags=_tag_list(tags),
                 **kwargs,
             )
@@ -284,7 +305,9 @@ class _Seeder:
             }.get(variant, (0.0, 0.0))
             skip = frozenset(self.rng.sample(range(14), 4)) if variant == "gappy" else frozenset()
             if share_r or share_w:
-                per_day = 86400.0
+                # one datapoint a day: the day's whole consumption, as if in its busiest minute
+                # (the rule's peak bound is a day's sum / 60 s), at `share` of the capacity
+                per_day = 60.0
                 self.history(region, "AWS/DynamoDB", "ConsumedReadCapacityUnits", dims,
                              [share_r * rcu * per_day] * days, skip=skip)  # fmt: skip
                 self.history(region, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", dims,
@@ -339,7 +362,38 @@ class _Seeder:
             cluster.created_at = naive(self.ctx.ago(age))
             if variant == "creating":
                 cluster.status = "CREATING"
+            if variant == "self-managed":
+                self.eks_node(region, name, age)
             self.record(name, EKS, region, tags, scenario, age, 73.0)
+
+    def eks_node(self, region: str, cluster: str, cluster_age: float) -> None:
+        """A running, busy t3.medium with a gp3 root volume tagged as a self-managed node of
+        `cluster` (kubernetes.io/cluster/<name>): no rule flags it, and it makes the cluster a near
+        miss of eks-cluster-no-nodes."""
+        network = self.ctx.networks[region]
+        writer = BackendWriter(self.ctx.account_id, region, probe_vpc_id=network.vpc_id)
+        tags = {**self.ctx.tags(self.rng, "instance"), f"kubernetes.io/cluster/{cluster}": "owned"}
+        instance = writer.run_instance(
+            image_id=_AMI,
+            instance_type="t3.medium",
+            subnet_id=network.subnet_ids[0],
+            disks=[("/dev/sda1", 30, "gp3", True)],
+            tags=tags,
+            launched=self.ctx.ago(self.age(1, min(cluster_age, 30))),
+        )
+        self.out.append(self.ctx.truth(instance.id, INSTANCE, region, tags))
+        root = instance.block_device_mapping["/dev/sda1"].volume_id
+        self.out.append(self.ctx.truth(root, VOLUME, region, tags))
+        dims = {"InstanceId": instance.id}
+        cpu = [round(self.rng.uniform(45, 80), 2) for _ in range(_NODE_HISTORY_DAYS)]
+        net = [self.rng.uniform(1, 20) * 1024**3 for _ in range(_NODE_HISTORY_DAYS)]
+        self.ctx.put_metrics(
+            region,
+            "AWS/EC2",
+            self.ctx.daily_points("CPUUtilization", dims, cpu, "Percent")
+            + self.ctx.daily_points("NetworkIn", dims, net, "Bytes")
+            + self.ctx.daily_points("NetworkOut", dims, net, "Bytes"),
+        )
 
 
 def seed(ctx: SeedContext) -> list[TruthResource]:
@@ -362,10 +416,19 @@ def seed(ctx: SeedContext) -> list[TruthResource]:
     s.table("over", "dynamodb-table-overprovisioned")
     s.table("unused", "dynamodb-table-unused")
     s.table("unused-ondemand", "dynamodb-table-unused")
-    for variant in ("sized", "boundary", "young", "gappy", "monthly", "busy-ondemand", "unused-young"):
+    for variant in (
+        "sized",
+        "boundary",
+        "young",
+        "gappy",
+        "monthly",
+        "busy-ondemand",
+        "unused-young",
+        "unused-gsi",
+    ):
         s.table(variant, None)
     s.eks("empty", "eks-cluster-no-nodes")
-    for variant in ("nodes", "fargate", "young", "creating"):
+    for variant in ("nodes", "fargate", "young", "creating", "self-managed"):
         s.eks(variant, None)
     return s.out
 

@@ -18,6 +18,11 @@ scenario                        waste                                           
                                                                                         AMIs 20-87 days old
 ``snapshot-of-deregistered-ami`` snapshot CreateImage made for an AMI deregistered      the same 3-27 days old; the snapshots of
                                 since, 32-700 days old                                  every live AMI above
+``snapshot-orphaned`` (core)    (none here)                                             the 95-400-day-old snapshot of a deleted
+                                                                                        volume behind an AMI made with
+                                                                                        RegisterImage (20-87 days old): no
+                                                                                        CreateImage description, only the AMI's
+                                                                                        block device mapping names it
 ==============================  ======================================================  ==========================================
 
 Every instance made here runs (or is stopped) with gp3 volumes only, and every running one has 16
@@ -90,6 +95,7 @@ _SHARES: dict[str, float] = {
     "ami.old": 0.0017,
     "ami.dereg_old": 0.0017,
     "ami.dereg_young": 0.001,
+    "ami.registered": 0.001,
 }
 
 
@@ -141,6 +147,7 @@ _AGE = {
     "ami.old": lambda r: round(r.uniform(93, 900), 3),
     "ami.dereg_old": lambda r: round(r.uniform(32, 700), 3),
     "ami.dereg_young": lambda r: round(r.uniform(3, 27), 3),
+    "ami.registered": lambda r: round(r.uniform(20, 87), 3),
 }
 
 
@@ -320,11 +327,38 @@ def _seed_eni(r: _Region, item: _Item, decisions: random.Random) -> None:
         r.add(address.allocation_id, ELASTIC_IP, item.extra_tags)
 
 
+def _seed_registered(r: _Region, item: _Item, name: str, tag_list: list[dict[str, str]]) -> None:
+    """An AMI made with RegisterImage, younger than `ami-unused`'s 90 days, whose snapshot is
+    older than `snapshot-orphaned`'s 90 days and whose volume is gone. moto's RegisterImage makes
+    its own snapshot ("Auto-created snapshot for AMI ...", not CreateImage's description) of a
+    volume it deletes at once: only the image's block device mapping ties the two."""
+    image_id = (
+        r.ctx.client("ec2", r.region)
+        .register_image(
+            Name=name,
+            RootDeviceName=_ROOT,
+            TagSpecifications=[{"ResourceType": "image", "Tags": tag_list}],
+        )
+        .get("ImageId")
+    )
+    ami = r.ec2.amis[image_id]
+    ami.creation_date = naive(r.ctx.ago(item.age))
+    snap = ami.ebs_snapshot
+    snap.start_time = naive(r.ctx.ago(round(item.age + r.rng.uniform(75, 313), 3)))
+    snap.add_tags(dict(item.tags))
+    r.add(image_id, IMAGE, item.tags)
+    r.add(snap.id, SNAPSHOT, item.tags)
+
+
 def _seed_ami(r: _Region, item: _Item, n: int, decisions, stopped) -> None:
-    """An AMI made from the host (CreateImage), then used, left unused, or deregistered."""
+    """An AMI made from the host (CreateImage), then used, left unused, or deregistered; or one
+    made with RegisterImage (`_seed_registered`)."""
     variant = item.key.split(".", 1)[1]
     tag_list = [{"Key": k, "Value": v} for k, v in item.tags.items()]
     name = f"{item.tags['Name']}-{r.region}-{n:04d}"
+    if variant == "registered":
+        _seed_registered(r, item, name, tag_list)
+        return
     ami = r.ec2.create_image(
         r.host.id, name, f"golden image {n}", tag_specifications=[{"ResourceType": "image", "Tags": tag_list}]
     )

@@ -22,8 +22,9 @@ scenario                               waste                                    
 Every instance here is busy (daily CPU 15-70%, 50 MiB-5 GiB of network a day, 16 days, as the
 core estate's running instances): `ec2-instance-idle` never fires on them. Every volume of a
 running instance here has a daily ``AWS/EBS`` VolumeReadOps/VolumeWriteOps history (AWS publishes
-them for attached volumes, zeros included), over 30 days or since its creation; root volumes
-(gp3) have none and are not judged.
+them for attached volumes, zeros included), over 30 days or since its creation, one datapoint a
+day (so a day's Sum and Maximum are the same value: for the volumes ``ebs-volume-iops-overprovisioned``
+judges it is the day's busiest minute, IOPS x 60); root volumes (gp3) have none and are not judged.
 
 moto has no Capacity Reservations: :func:`install_capacity_reservations` (called by the core
 estate before moto serves its first request) adds CreateCapacityReservation,
@@ -59,6 +60,7 @@ WINDOW_DAYS = 30  # the EBS usage rules' window
 HISTORY_DAYS = 16  # EC2 CPU/network history of an instance (the idle rule reads 14)
 _MIB = 1024 * 1024
 _DAY = 86400
+_MINUTE = 60
 _AMI = "ami-0c0ffee0000051a7e"
 _DEVICES = tuple(f"/dev/sd{c}" for c in "fghijklmnop")
 
@@ -264,12 +266,14 @@ def _volume_spec(rng: random.Random, variant: str) -> dict[str, Any]:
     elif variant == "gp3_rare_io":
         ops = [0.0] * (days - 1) + [float(rng.randint(3, 40))]
         rng.shuffle(ops)
+    # The volumes the IOPS rule judges: one datapoint a day that is both the day's Sum and its
+    # Maximum, so its value is the day's busiest minute (IOPS x 60 s); the rule reads Maximum / 60.
     elif variant == "io1_over":
-        ops = [iops * rng.uniform(0.01, 0.1) * _DAY for _ in range(days)]
+        ops = [iops * rng.uniform(0.01, 0.1) * _MINUTE for _ in range(days)]
     elif variant == "gp3_over":
-        ops = [iops * rng.uniform(0.005, 0.05) * _DAY for _ in range(days)]
+        ops = [iops * rng.uniform(0.005, 0.05) * _MINUTE for _ in range(days)]
     elif variant in ("io1_busy_high", "gp3_iops_used"):
-        ops = [iops * rng.uniform(0.25, 0.8) * _DAY for _ in range(days)]
+        ops = [iops * rng.uniform(0.25, 0.8) * _MINUTE for _ in range(days)]
     else:
         ops = [_log_uniform(rng, 5, 1500) * _DAY for _ in range(days)]
     spec |= {"age": age, "ops": ops}

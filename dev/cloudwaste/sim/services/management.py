@@ -19,9 +19,15 @@ underused``                                utilization 2-45%, set 40-400 days ag
                                            (or a young group, 5-20 days old)               (under 1 GB); retention set
 ``ecr-repository-images-not-pulled``       1.5-10 GB of images last pulled 95-400 days     images pulled 1-80 days ago; images pushed
                                            ago, or pushed 100-300 days ago and never       20-80 days ago and never pulled; 0.5 GB
-                                           pulled                                          of stale images (under 1 GB)
+                                           pulled; each repository's newest push is        of stale images (under 1 GB); a
+                                           recent (the newest push is never stale)         repository's only image, pulled 95-190
+                                                                                           days ago (deployed, never re-pulled);
+                                                                                           the same with a later untagged push
+                                                                                           (the newest tagged push is kept too)
 ``secretsmanager-secret-unused``           last accessed 95-300 days ago, or never         accessed 1-80 days ago; never accessed and
-                                           accessed and created 100-500 days ago           created 20-85 days ago
+                                           accessed and created 100-500 days ago           created 20-85 days ago; a replica never
+                                                                                           read in its region, of a primary
+                                                                                           accessed 1-80 days ago
 ``kms-key-disabled``                       customer managed key disabled, 35-700 days      enabled keys; disabled keys 3-25 days old;
                                            old                                             keys pending deletion; AWS managed keys
                                                                                            (disabled: not listed at all)
@@ -39,7 +45,11 @@ What moto 5.2.5 cannot do, and how the estate does it:
 * ECR images: push time and last recorded pull time are set on moto's image objects (moto never
   records a pull); an image's size is its manifest's config size (moto's reading).
 * Secrets Manager never reports LastAccessedDate: the secret's ``to_dict`` is wrapped, per secret,
-  to report the simulated one (truncated to the day, as AWS does); CreatedDate is backdated.
+  to report the simulated one (truncated to the day, as AWS does); CreatedDate is backdated. A
+  replica (listed in its region with PrimaryRegion set, as AWS does) is wrapped likewise to report
+  its own last access (never), not its primary's.
+* ECR's PutImage needs a tag: an untagged image is a tagged one whose tags are removed on its
+  backend object.
 * KMS: creation dates are backdated; an AWS managed key is a customer key marked ``AWS``.
 * CloudTrail needs an existing bucket to create a trail: one bucket per region is created for it
   and deleted right after (no S3 bucket stays behind for the S3 rules); trails' logging start
@@ -390,28 +400,49 @@ def _manifest(rng: random.Random, size: int) -> str:
     )
 
 
+def _current(images: list[tuple[float, float | None, float, bool]]) -> set[int]:
+    """The images the rule never counts stale (their indexes): the newest push, and the newest
+    push of the tagged images (pushed days ago: the smallest is the newest)."""
+    out = set()
+    for pool in (list(enumerate(images)), [(n, i) for n, i in enumerate(images) if i[3]]):
+        if pool:
+            out.add(min(pool, key=lambda item: item[1][0])[0])
+    return out
+
+
 def _seed_ecr(s: _Seeder) -> None:
     ctx, rng = s.ctx, s.rng
-    # an image: (pushed days ago, pulled days ago or None, GB)
-    Image = tuple[float, float | None, float]
+    # an image: (pushed days ago, pulled days ago or None, GB, tagged)
+    Image = tuple[float, float | None, float, bool]
 
     def stale_pulled() -> Image:
-        return (rng.uniform(200, 500), rng.uniform(95, 190), rng.uniform(1.5, 10))
+        return (rng.uniform(200, 500), rng.uniform(95, 190), rng.uniform(1.5, 10), True)
 
     def stale_never() -> Image:
-        return (rng.uniform(100, 300), None, rng.uniform(1.5, 10))
+        return (rng.uniform(100, 300), None, rng.uniform(1.5, 10), True)
 
     def live() -> Image:
-        return (rng.uniform(100, 500), rng.uniform(1, 80), rng.uniform(0.2, 3))
+        return (rng.uniform(100, 500), rng.uniform(1, 80), rng.uniform(0.2, 3), True)
 
     def fresh() -> Image:
-        return (rng.uniform(20, 80), None, rng.uniform(0.2, 3))
+        return (rng.uniform(20, 80), None, rng.uniform(0.2, 3), True)
+
+    def current() -> Image:  # the image deployed now: pushed last, pulled by every new task
+        return (rng.uniform(5, 19), rng.uniform(0.5, 5), rng.uniform(0.2, 3), True)
+
+    def deployed() -> Image:  # pushed and pulled once long ago, run since by a long-lived service
+        return (rng.uniform(200, 500), rng.uniform(95, 190), rng.uniform(1.5, 10), True)
+
+    def untagged_build() -> Image:  # a later untagged push (a CI build nobody tagged)
+        return (rng.uniform(100, 150), None, rng.uniform(0.2, 0.4), False)
 
     variants: list[tuple[str, str | None, Callable[[], list[Image]]]] = [
-        ("stale", "ecr-repository-images-not-pulled", lambda: [stale_pulled(), live()]),
+        ("stale", "ecr-repository-images-not-pulled", lambda: [stale_pulled(), live(), current()]),
         ("unused", "ecr-repository-images-not-pulled", lambda: [stale_never(), fresh()]),
         ("live", None, lambda: [live(), live(), fresh()]),
-        ("small-stale", None, lambda: [(300.0, 120.0, 0.5), live()]),
+        ("small-stale", None, lambda: [(300.0, 120.0, 0.5, True), live(), current()]),
+        ("deployed", None, lambda: [deployed()]),
+        ("deployed-tag", None, lambda: [deployed(), untagged_build()]),
         ("empty", None, lambda: []),
     ]
     for variant, scenario, images_fn in variants:
@@ -428,15 +459,18 @@ def _seed_ecr(s: _Seeder) -> None:
             oldest = max([i[0] for i in images], default=10.0) + 5
             repo.created_at = _naive(ctx.ago(oldest))
             stale_gb = 0.0
-            for n, (pushed, pulled, gb) in enumerate(images):
+            keep = _current(images)
+            for n, (pushed, pulled, gb, tagged) in enumerate(images):
                 ecr.put_image(
                     repositoryName=name, imageManifest=_manifest(rng, int(gb * GB)), imageTag=f"v{n}"
                 )
                 image = repo.images[-1]
+                if not tagged:  # moto's PutImage needs a tag: untag it on the backend object
+                    image.image_tags, image.image_tag = [], None
                 image.image_pushed_at = int(ctx.ago(pushed).timestamp())
                 if pulled is not None:
                     image.last_recorded_pull_time = ctx.ago(pulled)
-                if (pulled if pulled is not None else pushed) >= 90:
+                if n not in keep and (pulled if pulled is not None else pushed) >= 90:
                     stale_gb += gb
             s.add(arn, REPOSITORY, region, tags, scenario, age_days=oldest, monthly_cost=stale_gb * 0.10)
 
@@ -444,9 +478,14 @@ def _seed_ecr(s: _Seeder) -> None:
 # --- Secrets Manager --------------------------------------------------------------------------------
 
 
-def _report_last_access(secret: Any, accessed: datetime) -> None:
-    """moto never reports LastAccessedDate: make this secret report `accessed` (to the day)."""
-    day = int(accessed.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+def _report_last_access(secret: Any, accessed: datetime | None) -> None:
+    """moto never reports LastAccessedDate: make this secret report `accessed` (to the day; None:
+    never accessed, for a replica, which moto describes with its primary's dates)."""
+    day = (
+        None
+        if accessed is None
+        else int(accessed.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+    )
     original = secret.to_dict
 
     def to_dict() -> dict[str, Any]:
@@ -478,6 +517,27 @@ def _seed_secrets(s: _Seeder) -> None:
             if accessed is not None:
                 _report_last_access(secret, ctx.ago(accessed))
             s.add(arn, SECRET, region, tags, scen, age_days=created, monthly_cost=0.40)
+    # near miss: a disaster-recovery replica never read in its own region, of a primary in use (a
+    # replica is judged with its primary, in the primary's region)
+    for _ in range(s.count() if len(ctx.regions) > 1 else 0):
+        region = ctx.pick_region(rng)
+        replica_region = next(r for r in ctx.regions if r != region)
+        tags = ctx.tags(rng, "secretsmanager")
+        sm = ctx.client("secretsmanager", region)
+        arn = sm.create_secret(
+            Name=s.uniq("sim/replicated"),
+            SecretString="not-a-real-secret",
+            Tags=_tag_list(tags),
+            AddReplicaRegions=[{"Region": replica_region}],
+        )["ARN"]
+        created = rng.uniform(100, 700)
+        secret = next(x for x in ctx.backend("secretsmanager", region).secrets.values() if x.arn == arn)
+        secret.created_date = int(ctx.ago(created).timestamp())
+        _report_last_access(secret, ctx.ago(rng.uniform(1, 80)))
+        (replica,) = secret.replicas
+        _report_last_access(replica, None)
+        s.add(arn, SECRET, region, tags, None)
+        s.add(replica.arn, SECRET, replica_region, tags, None)
 
 
 # --- KMS --------------------------------------------------------------------------------------------
@@ -641,10 +701,19 @@ def _delete_repository(c: Any, arn: str, _now: datetime) -> None:
 
 
 def _fix_repository(c: Any, arn: str, now: datetime) -> None:
-    """The images not pulled for 90 days are deleted (what a lifecycle policy would do)."""
+    """The images not pulled for 90 days are deleted (what a lifecycle policy would do), but for
+    the newest push and the newest tagged push (a lifecycle policy keeps the most recent)."""
     name = _repository_name(arn)
+    images = c.ecr.describe_images(repositoryName=name)["imageDetails"]
+    keep = {
+        max(pool, key=lambda i: i["imagePushedAt"])["imageDigest"]
+        for pool in (images, [i for i in images if i.get("imageTags")])
+        if pool
+    }
     stale = []
-    for image in c.ecr.describe_images(repositoryName=name)["imageDetails"]:
+    for image in images:
+        if image["imageDigest"] in keep:
+            continue
         last = image.get("lastRecordedPullTime") or image.get("imagePushedAt")
         if last is not None and (now - last).total_seconds() >= 90 * 86400:
             stale.append({"imageDigest": image["imageDigest"]})

@@ -31,7 +31,7 @@ variant                what it is                                               
 ``hc.alarmed``         a CloudWatch alarm watches it                            near miss
 ``hc.child``           child of a calculated check a record uses (both)         near miss
 ``efs.idle``           35-600 days, mount target, zero ClientConnections        ``efs-filesystem-idle``
-``efs.unmounted``      35-600 days, no mount target, no datapoint               ``efs-filesystem-idle``
+``efs.unmounted``      One Zone, 35-600 days, no mount target, no datapoint     ``efs-filesystem-idle``
 ``efs.young``          5-28 days, idle                                          near miss
 ``efs.busy``           clients on some days                                     near miss
 ``vpce.idle``          Interface endpoint, 35-600 days, zero BytesProcessed     ``vpc-interface-endpoint-idle``
@@ -53,7 +53,9 @@ every upload, so every simulated upload is "old" (the too-young near miss lives 
 tests); part and version sizes are set on moto's objects (``contentsize``) after small uploads,
 so that gigabytes cost no memory; moto gives no VPN creation time (nor does AWS); EFS sizes are
 set on the backend (``_size_value``); creation times of attachments, endpoints, file systems and
-streams are backdated on the backend objects.
+streams are backdated on the backend objects. moto does not implement EFS replication
+(CreateReplicationConfiguration, UpdateFileSystemProtection), so the replication destination
+near miss of ``efs-filesystem-idle`` lives in the unit tests.
 """
 
 from __future__ import annotations
@@ -396,7 +398,11 @@ class _Seeder:
         ctx, rng = self.ctx, self.rng
         efs = ctx.client("efs", region)
         tags = ctx.tags(rng, "efs")
-        fid = efs.create_file_system(CreationToken=self.name("fs"), Tags=_tag_list(tags))["FileSystemId"]
+        # the unmounted ones are One Zone file systems (priced as Standard: the evidence says upper bound)
+        one_zone = {"AvailabilityZoneName": f"{region}a"} if variant == "efs.unmounted" else {}
+        fid = efs.create_file_system(CreationToken=self.name("fs"), Tags=_tag_list(tags), **one_zone)[
+            "FileSystemId"
+        ]
         if variant != "efs.unmounted":
             net = ctx.networks[region]
             efs.create_mount_target(FileSystemId=fid, SubnetId=net.subnet_ids[0])

@@ -12,13 +12,20 @@ Per region draw (``ctx.count``), DB instances:
 * ``low-cpu``: connections, CPU peaks of 5-38% on a class with a smaller size (`rds-instance-low-cpu`);
 * ``cpu-just-above``: CPU 15-25% but one day at 41-45% (near miss); ``low-cpu-smallest``: low CPU
   on the smallest size of its family in the price table (db.m5.large, db.t3.micro; near miss);
-* ``previous-generation``: busy on db.m4 / db.t2 (`rds-instance-previous-generation`).
+* ``previous-generation``: busy on db.m4 / db.t2 (`rds-instance-previous-generation`);
+* ``read-replica``: a read replica of a busy instance, zero connections every day (a DR
+  replica: near miss of `rds-instance-idle`, which does not judge replicas).
 
 Manual DB snapshots: of a deleted instance (its final snapshot) 40-400 days old (fire) or 3-25
 days old (near miss), and an old one of each busy instance (near miss). Aurora clusters with one
 or two members: idle 20-400 days (fire), busy (near miss), idle but younger than the window
-(near miss); manual cluster snapshots of deleted clusters old (fire) / young (near miss) and an
-old one of each busy cluster (near miss). Members are judged with their cluster only.
+(near miss), and a replica cluster of each busy cluster (CreateDBCluster
+ReplicationSourceIdentifier: a cross-region replica or global secondary), idle and old (near miss:
+`rds-cluster-idle` does not judge replicas); manual cluster snapshots of deleted clusters old
+(fire) / young (near miss) and an old one of each busy cluster (near miss). Members are judged
+with their cluster only. moto cannot show a global database's secondary as AWS does (it makes the
+secondary's member a writer and sets no replication source): the replica is made with
+ReplicationSourceIdentifier, in the same region when the estate has one region only.
 
 moto gaps worked around: creation times (instances, clusters, snapshots) are written on moto's
 objects; a new cluster reports "creating" on its first describe, so it is set "available";
@@ -281,6 +288,18 @@ def seed(ctx: SeedContext) -> list:
             decide(t, "rds-instance-previous-generation", age, _monthly(db_class) * 0.12),
         )
 
+    for region, src, src_age in busy:  # an idle read replica of a busy instance: near miss
+        t = tags("database")
+        rid = ident("replica")
+        ctx.client("rds", region).create_db_instance_read_replica(
+            DBInstanceIdentifier=rid, SourceDBInstanceIdentifier=src, Tags=tag_list(t)
+        )
+        age = rng.uniform(20, src_age)
+        db = ctx.backend("rds", region).databases[rid]
+        db.created = db.instance_create_time = naive(ctx.ago(age))
+        connections(region, rid, [0.0] * _history(age))
+        add(rid, DB_INSTANCE, region, t)
+
     # --- manual DB snapshots -------------------------------------------------------------------
 
     def snapshot_of_deleted(region: str, age: float) -> tuple[str, dict[str, str], int]:
@@ -380,6 +399,27 @@ def seed(ctx: SeedContext) -> list:
                 add(cid, DB_CLUSTER, region, t, "rds-cluster-idle", decide(t, "rds-cluster-idle", age, cost))
             else:
                 add(cid, DB_CLUSTER, region, t)
+
+    for region, cid, cluster_age in busy_clusters:  # an idle replica cluster: near miss
+        source = ctx.backend("rds", region).clusters[cid]
+        others = [r for r in ctx.regions if r != region]
+        where = rng.choice(others) if others else region
+        t = tags("aurora-cluster")
+        rid = ident("aurora-replica")
+        ctx.client("rds", where).create_db_cluster(
+            DBClusterIdentifier=rid,
+            Engine=source.engine,
+            ReplicationSourceIdentifier=source.db_cluster_arn,
+            MasterUsername="admin",  # moto asks for them; AWS takes a replica's from its source
+            MasterUserPassword="sim-password-1",
+            Tags=tag_list(t),
+        )
+        c = ctx.backend("rds", where).clusters[rid]
+        age = rng.uniform(20, cluster_age)
+        c.created = c.cluster_create_time = naive(ctx.ago(age))
+        c.status = "available"
+        cluster_connections(where, rid, [0.0] * _history(age))
+        add(rid, DB_CLUSTER, where, t)
 
     # --- manual cluster snapshots ---------------------------------------------------------------
 

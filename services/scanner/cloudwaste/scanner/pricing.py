@@ -392,7 +392,14 @@ class AwsPrices:
             cost += self._must("ebs", "gp3_throughput_mibps_month") * (throughput - self._gp3_mibps)
         return money(cost)
 
-    def ebs_snapshot(self, size_gb: int) -> Decimal:
+    def ebs_snapshot(self, size_gb: int, tier: str | None = "standard") -> Decimal:
+        """Monthly price of `size_gb` of snapshot storage in `tier`: "archive" (EBS Snapshots
+        Archive) at the archive GB-month price when the table gives it, else (and for any other
+        tier) at the standard price."""
+        if tier == "archive":
+            archive = self.price("ebs", "snapshot_archive_gb_month")
+            if archive is not None:
+                return money(archive * size_gb)
         return money(self._must("ebs", "snapshot_gb_month") * size_gb)
 
     def idle_elastic_ip(self) -> Decimal:

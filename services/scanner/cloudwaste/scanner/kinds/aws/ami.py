@@ -128,7 +128,8 @@ def _launch_configurations_using(client) -> dict[str, list[str]]:
     },
 )
 def list_images(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
-    """AMIs this account owns (DescribeImages Owners=self, paginated), each with its EBS snapshots
+    """AMIs this account owns (DescribeImages Owners=self, paginated; IncludeDisabled, since AWS
+    leaves disabled AMIs out by default and they still keep their snapshots), each with its EBS snapshots
     and their total size, and what still launches from it: the instances (any state but
     terminated) launched from it, the launch templates whose latest or default version names it,
     and the Auto Scaling launch configurations that name it.
@@ -141,7 +142,7 @@ def list_images(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resourc
     can pin one), images resolved through SSM parameters (counted), and other accounts the image is
     shared with (DescribeImageAttribute would be one call per image)."""
     ec2 = conn.client("ec2", region)
-    images = list(paginate(ec2, "describe_images", "Images", Owners=["self"]))
+    images = list(paginate(ec2, "describe_images", "Images", Owners=["self"], IncludeDisabled=True))
     if not images:
         return []
     ids = [i["ImageId"] for i in images]

@@ -24,7 +24,9 @@ ALARM = "aws.cloudwatch.alarm"
 def list_alarms(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """Metric alarms (composite alarms are not listed: they watch alarms, not metrics) with their
     state and since when, from DescribeAlarms (paginated). Alarm tags would take one
-    ListTagsForResource per alarm and are not read."""
+    ListTagsForResource per alarm and are not read. `metric_count` is how many metrics the alarm
+    is billed for: 1 for an alarm on one metric; for a metric math alarm, its queries that read a
+    metric (a MetricStat), not the expressions that compute on them (at least 1)."""
     out = []
     pages = paginate(
         conn.client("cloudwatch", region), "describe_alarms", "MetricAlarms", AlarmTypes=["MetricAlarm"]
@@ -34,6 +36,7 @@ def list_alarms(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resourc
         period = a.get("Period") or min(
             (m.get("MetricStat", {}).get("Period", 60) for m in metrics), default=60
         )
+        metric_count = max(1, sum(1 for m in metrics if m.get("MetricStat")))
         out.append(
             resource(
                 ALARM,
@@ -46,12 +49,12 @@ def list_alarms(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resourc
                     "configuration_updated": utc(a.get("AlarmConfigurationUpdatedTimestamp")),
                     "namespace": a.get("Namespace"),
                     "metric_name": a.get("MetricName"),
-                    "metric_count": max(1, len(metrics)),
+                    "metric_count": metric_count,
                     "high_resolution": period < 60,
                 },
                 config={
                     "state": a.get("StateValue"),
-                    "metric_count": max(1, len(metrics)),
+                    "metric_count": metric_count,
                     "high_resolution": period < 60,
                     "actions_enabled": bool(a.get("ActionsEnabled")),
                 },

@@ -224,6 +224,9 @@ def list_elastic_ips(conn, region: str, now: dt.datetime, deps: Deps) -> list[Re
 # --- aws.ec2.snapshot -----------------------------------------------------------------------------
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_IMAGE = "aws.ec2.image"  # kinds.aws.ami.IMAGE (which requires nothing: no cycle)
+# The description AWS Backup gives the EBS snapshots it makes (their retention is a backup plan's).
+_AWS_BACKUP = "This snapshot is created by the AWS Backup service"
 
 
 def _volume_ranks(snapshots: list[dict], image_ids: dict[str, str | None]) -> dict[str, tuple[int, int]]:
@@ -251,18 +254,26 @@ def _volume_ranks(snapshots: list[dict], image_ids: dict[str, str | None]) -> di
     name_field="tag:Name",
     created_field="StartTime",
     ml_config={"size_gb": int, "encrypted": bool, "storage_tier": str},
-    requires=(VOLUME,),
+    requires=(VOLUME, _IMAGE),
 )
 def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """Snapshots this account owns, with whether their source volume still exists in the region,
-    the image AWS made the snapshot for (CreateImage's or CopyImage's description names it), and
-    each completed snapshot's rank among the completed snapshots of its volume (newest = 1; an
-    image's snapshots are not ranked)."""
+    the image the snapshot belongs to (an image of the region whose block device mappings use it,
+    however it was registered: CreateImage, RegisterImage from a snapshot, VM Import, AWS Backup;
+    else the image CreateImage's or CopyImage's description names, which may be deregistered
+    since), whether AWS Backup made it (its description), and each completed snapshot's rank among
+    the completed snapshots of its volume (newest = 1; an image's snapshots are not ranked)."""
     from cloudwaste.scanner.kinds.aws.ami import image_of_snapshot
 
     volume_ids = {v.resource_id for v in deps[VOLUME]}
+    used_by_image = {
+        sid: image.resource_id for image in deps[_IMAGE] for sid in image.attributes.get("snapshot_ids") or []
+    }
     records = list(paginate(conn.client("ec2", region), "describe_snapshots", "Snapshots", OwnerIds=["self"]))
-    image_ids = {s["SnapshotId"]: image_of_snapshot(s.get("Description")) for s in records}
+    image_ids = {
+        s["SnapshotId"]: used_by_image.get(s["SnapshotId"]) or image_of_snapshot(s.get("Description"))
+        for s in records
+    }
     ranks = _volume_ranks(records, image_ids)
     out = []
     for s in records:
@@ -288,8 +299,11 @@ def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
                     "full_size_bytes": int(full) if full is not None else None,
                     "volume_snapshot_rank": rank,
                     "volume_snapshot_count": count,
-                    # the image AWS made this snapshot for (it may be deregistered since)
+                    # the listed image that uses this snapshot, else the one AWS made it for
+                    # (named in its description; it may be deregistered since)
                     "image_id": image_ids[s["SnapshotId"]],
+                    "image_registered": s["SnapshotId"] in used_by_image,
+                    "aws_backup": (s.get("Description") or "").startswith(_AWS_BACKUP),
                 },
                 config={
                     "size_gb": size,

@@ -36,11 +36,21 @@ def list_capacity_reservations(conn, region: str, now: dt.datetime, deps: Deps) 
     """Capacity Reservations of the region that still exist (not cancelled, expired or failed),
     with their instance type and platform, how many instances they hold and how many of those are
     free (`AvailableInstanceCount`: reserved, billed, not used by a running instance). One
-    paginated DescribeCapacityReservations per region."""
+    paginated DescribeCapacityReservations per region.
+
+    DescribeCapacityReservations also returns the reservations other accounts share with this
+    one: only those whose unused capacity this account pays for are listed, its own
+    (`OwnerId`) unless billing for their unused capacity was assigned to another account
+    (`UnusedReservationBillingOwnerId`), and those of other accounts assigned to it. Without the
+    scanned account's id (`conn.account_id` empty) nothing is left out."""
+    account = getattr(conn, "account_id", "") or ""
     out = []
     for c in paginate(conn.client("ec2", region), "describe_capacity_reservations", "CapacityReservations"):
         state = c.get("State")
         if state in _GONE:
+            continue
+        billed_to = c.get("UnusedReservationBillingOwnerId") or c.get("OwnerId")
+        if account and billed_to and billed_to != account:
             continue
         total = int(c.get("TotalInstanceCount") or 0)
         available = c.get("AvailableInstanceCount")
@@ -64,6 +74,7 @@ def list_capacity_reservations(conn, region: str, now: dt.datetime, deps: Deps) 
                     # "default" (On-Demand); "capacity-block" (Capacity Blocks for ML, paid upfront)
                     "reservation_type": c.get("ReservationType") or "default",
                     "owner_id": c.get("OwnerId"),
+                    "unused_billing_owner_id": c.get("UnusedReservationBillingOwnerId"),
                 },
                 config={
                     "instance_type": c.get("InstanceType"),

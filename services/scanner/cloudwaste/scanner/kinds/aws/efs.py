@@ -29,7 +29,9 @@ FILE_SYSTEM = "aws.efs.file_system"
 )
 def list_file_systems(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """File systems (paginated) with their metered size (SizeInBytes: total, Standard and
-    Infrequent Access bytes; EFS refreshes it about hourly) and number of mount targets."""
+    Infrequent Access bytes; EFS refreshes it about hourly), number of mount targets, whether it is
+    a replication destination (FileSystemProtection.ReplicationOverwriteProtection "REPLICATING")
+    and, for a One Zone file system, its Availability Zone."""
     out = []
     for f in paginate(conn.client("efs", region), "describe_file_systems", "FileSystems"):
         if f.get("LifeCycleState") in ("deleting", "deleted"):
@@ -51,6 +53,12 @@ def list_file_systems(conn, region: str, now: dt.datetime, deps: Deps) -> list[R
                     "ia_bytes": int(size.get("ValueInIA") or 0),
                     "archive_bytes": int(size.get("ValueInArchive") or 0),
                     "mount_targets": int(f.get("NumberOfMountTargets") or 0),
+                    # "REPLICATING": the read-only destination of an EFS replication
+                    "replication_overwrite_protection": (f.get("FileSystemProtection") or {}).get(
+                        "ReplicationOverwriteProtection"
+                    ),
+                    # set for a One Zone file system
+                    "availability_zone": f.get("AvailabilityZoneName"),
                 },
                 config={
                     "performance_mode": f.get("PerformanceMode") or "",

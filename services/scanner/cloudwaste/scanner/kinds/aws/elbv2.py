@@ -36,8 +36,8 @@ def metric_dimension(arn: str) -> str:
 def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """Load balancers with the number of target groups behind each, and of the targets registered
     in them: in total, healthy, and per health state (`target_states`). DescribeTargetHealth takes
-    one target group, so the listing makes one such call per target group (the API offers no
-    batch form); DescribeTags takes 20 load balancers a call. `metric_dimension` is the
+    one target group, so the listing makes one such call per target group behind a load balancer
+    (the API offers no batch form; a target group no load balancer uses is not asked about); DescribeTags takes 20 load balancers a call. `metric_dimension` is the
     CloudWatch `LoadBalancer` dimension taken from the ARN ("app/<name>/<id>", "net/...", "gwy/...")."""
     elbv2 = conn.client("elbv2", region)
     lbs = list(paginate(elbv2, "describe_load_balancers", "LoadBalancers"))
@@ -48,6 +48,8 @@ def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list
     states: dict[str, dict[str, int]] = {}
     group_count: dict[str, int] = {}
     for g in paginate(elbv2, "describe_target_groups", "TargetGroups"):
+        if not g.get("LoadBalancerArns"):  # behind no load balancer: nothing here reads its targets
+            continue
         health = elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"]).get(
             "TargetHealthDescriptions", []
         )

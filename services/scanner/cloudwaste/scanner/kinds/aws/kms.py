@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
+from botocore.exceptions import ClientError
 from cloudwaste.scanner.domain import Resource
 from cloudwaste.scanner.kinds import kind
 from cloudwaste.scanner.kinds.aws._common import PROVIDER, Deps, paginate, resource, utc
 
 KEY = "aws.kms.key"
+log = logging.getLogger(__name__)
+# DescribeKey errors that concern one key only: its key policy does not let the account read it
+# (no IAM policy can grant what the key policy withholds), or it was deleted since ListKeys
+_SKIPPED = {"AccessDeniedException", "AccessDenied", "NotFoundException"}
 
 
 @kind(
@@ -24,11 +30,21 @@ KEY = "aws.kms.key"
 def list_keys(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """Customer managed keys with their state. ListKeys (paginated) gives ids only and KMS has no
     batch describe: one DescribeKey per key is unavoidable. AWS managed keys (KeyManager AWS: free,
-    and not the account's to disable or delete) are left out."""
+    and not the account's to disable or delete) are left out. A key whose key policy does not
+    grant the account DescribeKey (AccessDeniedException), or deleted since ListKeys, is skipped:
+    the other keys of the region are still listed, and how many were skipped is logged."""
     client = conn.client("kms", region)
     out = []
+    skipped: dict[str, int] = {}
     for k in paginate(client, "list_keys", "Keys"):
-        meta = client.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+        try:
+            meta = client.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code") or ""
+            if code not in _SKIPPED:
+                raise
+            skipped[code] = skipped.get(code, 0) + 1
+            continue
         if meta.get("KeyManager") != "CUSTOMER":
             continue
         out.append(
@@ -53,5 +69,12 @@ def list_keys(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]
                     "origin": meta.get("Origin"),
                 },
             )
+        )
+    if skipped:  # no key id: the count and the reason are enough to act on
+        log.warning(
+            "kms: %d key(s) in %s could not be described and were skipped (%s)",
+            sum(skipped.values()),
+            region,
+            ", ".join(f"{code}: {n}" for code, n in sorted(skipped.items())),
         )
     return out

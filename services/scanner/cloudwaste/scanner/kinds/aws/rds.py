@@ -63,8 +63,9 @@ def _own_engine(record: dict) -> bool:
 )
 def list_db_instances(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """DB instances (one paginated DescribeDBInstances; tags come in TagList) with engine, class,
-    status, Multi-AZ, storage (type, GB, provisioned IOPS) and, for an Aurora (or Multi-AZ DB
-    cluster) member, its cluster's identifier. DescribeDBInstances gives no stop time: a stopped
+    status, Multi-AZ, storage (type, GB, provisioned IOPS), the source of a read replica
+    (ReadReplicaSourceDBInstanceIdentifier) and, for an Aurora (or Multi-AZ DB cluster) member,
+    its cluster's identifier. DescribeDBInstances gives no stop time: a stopped
     instance's `stopped_since` is None (AWS restarts one automatically after 7 days)."""
     out = []
     for d in paginate(conn.client("rds", region), "describe_db_instances", "DBInstances"):
@@ -197,8 +198,13 @@ def list_db_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[R
     },
 )
 def list_db_clusters(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
-    """DB clusters (one paginated DescribeDBClusters) with engine, mode, status and their member
-    instances' identifiers (DBClusterMembers; the members themselves are DB instances)."""
+    """DB clusters (one paginated DescribeDBClusters) with engine, mode, status, their member
+    instances' identifiers (DBClusterMembers; the members themselves are DB instances) and whether
+    the cluster is a replica: `replication_source` (ReplicationSourceIdentifier: the source of a
+    cross-region read replica cluster, or the primary of an Aurora global database's secondary),
+    `global_cluster_id` (GlobalClusterIdentifier), and `replica_cluster`, True when it has a
+    replication source, or is in a global database with no writer member (a secondary cluster's
+    instances are all readers; a headless secondary has none)."""
     out = []
     for c in paginate(conn.client("rds", region), "describe_db_clusters", "DBClusters"):
         if not _own_engine(c):
@@ -207,6 +213,9 @@ def list_db_clusters(conn, region: str, now: dt.datetime, deps: Deps) -> list[Re
         members = [m["DBInstanceIdentifier"] for m in c.get("DBClusterMembers") or []]
         mode = c.get("EngineMode") or "provisioned"
         status = c.get("Status")
+        source = c.get("ReplicationSourceIdentifier") or None
+        global_id = c.get("GlobalClusterIdentifier") or None
+        has_writer = any(m.get("IsClusterWriter") for m in c.get("DBClusterMembers") or [])
         out.append(
             resource(
                 DB_CLUSTER,
@@ -220,6 +229,9 @@ def list_db_clusters(conn, region: str, now: dt.datetime, deps: Deps) -> list[Re
                     "members": members,
                     "aurora": engine.startswith("aurora"),
                     "allocated_gb": int(c.get("AllocatedStorage") or 0),
+                    "replication_source": source,
+                    "global_cluster_id": global_id,
+                    "replica_cluster": bool(source) or (bool(global_id) and not has_writer),
                 },
                 config={
                     "engine": engine,

@@ -24,7 +24,14 @@ SECRET = "aws.secretsmanager.secret"
 def list_secrets(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """Secrets (one paginated ListSecrets, which leaves out secrets scheduled for deletion: those
     are not billed) with their creation and last access dates (AWS keeps the date of the last
-    access, truncated to the day; absent when never accessed), rotation and replicas."""
+    access, truncated to the day; absent when never accessed), rotation and primary Region.
+
+    A multi-Region secret is listed in its primary Region and again, as a replica with its own
+    last access date, in each replica Region: PrimaryRegion (SecretListEntry) names the primary's
+    Region, so a secret whose PrimaryRegion is another Region is a replica (`primary_region`
+    differs from its region). ListSecrets does not return ReplicationStatus (DescribeSecret does,
+    one call per secret): `replica_count` is read from it only when a response carries it, and
+    is 0 otherwise."""
     out = []
     for s in paginate(conn.client("secretsmanager", region), "list_secrets", "SecretList"):
         if s.get("DeletedDate"):
@@ -42,6 +49,7 @@ def list_secrets(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resour
                     "rotation_enabled": bool(s.get("RotationEnabled")),
                     "replica_count": replicas,
                     "owning_service": s.get("OwningService"),
+                    "primary_region": s.get("PrimaryRegion"),
                 },
                 config={
                     "rotation_enabled": bool(s.get("RotationEnabled")),

@@ -72,12 +72,23 @@ def list_vpn_connections(conn, region: str, now: dt.datetime, deps: Deps) -> lis
 )
 def list_transit_gateway_attachments(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resource]:
     """Transit gateway attachments (VPC, VPN, Direct Connect, peering, Connect) that are not
-    deleted: those of the account's transit gateways and those the account owns (paginated)."""
+    deleted and that this account pays for (paginated). DescribeTransitGatewayAttachments returns
+    those of the account's transit gateways and those the account owns; an attachment of another
+    account's resource (`ResourceOwnerId`) to this account's transit gateway is billed to that
+    account by default and is left out. A peering attachment is kept when this account owns
+    either side (`TransitGatewayOwnerId` or `ResourceOwnerId`): each side's owner pays for it.
+    Without the scanned account's id (`conn.account_id` empty) nothing is left out."""
+    account = getattr(conn, "account_id", "") or ""
     out = []
     for a in paginate(
         conn.client("ec2", region), "describe_transit_gateway_attachments", "TransitGatewayAttachments"
     ):
         if a.get("State") in ("deleted", "deleting", "failed", "rejected"):
+            continue
+        owners = {a.get("ResourceOwnerId")}
+        if a.get("ResourceType") == "peering":
+            owners.add(a.get("TransitGatewayOwnerId"))
+        if account and a.get("ResourceOwnerId") and account not in owners:
             continue
         out.append(
             resource(

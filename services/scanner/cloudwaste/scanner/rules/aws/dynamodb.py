@@ -13,8 +13,10 @@ from cloudwaste.scanner.rules.aws._common import res, rounded
 KIND = "aws.dynamodb.table"
 PERMISSIONS = ("dynamodb:ListTables", "dynamodb:DescribeTable", "cloudwatch:GetMetricData")
 SECONDS_A_DAY = 86400.0
+SECONDS_A_MINUTE = 60.0
 
-# Daily sums of the capacity consumed by the table (dimension TableName).
+# Daily sums of the capacity consumed by the table itself (dimension TableName alone: what its
+# global secondary indexes consume is published under TableName + GlobalSecondaryIndexName).
 READS = Metric("consumed_read", "AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", "Sum")
 WRITES = Metric("consumed_write", "AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", "Sum")
 
@@ -33,6 +35,17 @@ def _overprovisioned_candidate(r: Resource, p, ctx: Context) -> bool:
     provisioned = a.get("billing_mode") == "PROVISIONED"
     has_capacity = int(a.get("read_capacity_units") or 0) + int(a.get("write_capacity_units") or 0) > 0
     return provisioned and has_capacity and _old_enough(r, p["window_days"], ctx)
+
+
+def _peak_minute_bound(series: Series) -> float:
+    """Capacity units per second no minute of the window can have exceeded: the busiest day's sum
+    over 60 s (as if the whole day's consumption had come in one minute).
+
+    CloudWatch keeps no per-minute sum at a daily period: the Maximum statistic of the consumed
+    metrics is the largest single request's consumption (DynamoDB publishes them as per-request
+    statistic sets), not the busiest minute, so it cannot bound a burst. The busiest day's
+    average (Sum / 86,400) would call a job that runs flat out one hour a night 4% used."""
+    return (series.peak or 0.0) / SECONDS_A_MINUTE
 
 
 def _needed(peak_per_second: float, target: float) -> int:
@@ -57,7 +70,8 @@ def _needed(peak_per_second: float, target: float) -> int:
         "max_utilization": Param(
             float,
             0.3,
-            "Flag a capacity (read or write) whose peak daily average use is below this share.",
+            "Flag a capacity (read or write) whose peak rate (busiest day's sum / 60 s: an upper "
+            "bound of any minute's) is below this share.",
             0.01,
         ),
         "target_utilization": Param(
@@ -70,17 +84,25 @@ def _needed(peak_per_second: float, target: float) -> int:
             float, 0.85, "Share of the window's days that must have datapoints (else: not judged).", 0.1
         ),
     },
-    confidence_doc="HIGH when every day of the window has data and the peak stays under a tenth of "
-    "what is provisioned; MEDIUM otherwise (daily averages hide bursts of a few minutes).",
+    confidence_doc="HIGH when every day of the window has data and the peak bound stays under a "
+    "tenth of what is provisioned; MEDIUM otherwise. The peak is an upper bound (a day's whole "
+    "consumption in one minute), so a burst cannot hide behind it; bursts under a minute can.",
     metrics=(READS, WRITES),
     candidate=_overprovisioned_candidate,
 )
 def dynamodb_table_overprovisioned(r: Resource, p, ctx: Context) -> Detection | None:
-    """A provisioned-mode table, at least 14 days old, whose busiest day over the last 14 used on
-    average (daily Sum of ConsumedRead/WriteCapacityUnits / 86,400 s) less than 30% of its
-    provisioned read or write capacity pays for capacity it does not use. The saving is the
-    capacity above what the peak needs at 70% utilization (DynamoDB auto scaling's default target,
-    AWS docs), priced per RCU/WCU-hour; the 30% threshold is common FinOps practice (AWS Compute
+    """A provisioned-mode table, at least 14 days old, that over the last 14 days cannot have used
+    30% of its provisioned read or write capacity in any minute pays for capacity it does not
+    use. The peak rate is bounded from above: the busiest day's Sum of ConsumedRead/
+    WriteCapacityUnits (table-level, dimension TableName) divided by 60 s, as if all of that day's
+    consumption had come in one minute. CloudWatch keeps no per-minute sum at a daily period
+    (the Maximum statistic of these metrics is the largest single request's consumption, not the
+    busiest minute's), and a daily average (Sum / 86,400) would call a job that runs flat out one
+    hour a night 4% used and size it to throttle; so this rule only flags tables whose whole
+    day's consumption would fit in a minute under 30% of the capacity (nearly idle tables with
+    capacity to spare), and the recommended capacity serves that bound. The saving is the
+    capacity above what the bound needs at 70% utilization (DynamoDB auto scaling's default
+    target, AWS docs), priced per RCU/WCU-hour; the 30% threshold is common FinOps practice (AWS Compute
     Optimizer-style right-sizing with headroom). Auto scaling is not read (it needs the
     application-autoscaling permission): a table that auto scales tracks its 70% target and rarely
     sits under 30%, except at its minimum capacity, which is then what is over-provisioned. A
@@ -103,7 +125,7 @@ def dynamodb_table_overprovisioned(r: Resource, p, ctx: Context) -> Detection | 
         ("read", reads, int(a.get("read_capacity_units") or 0)),
         ("write", writes, int(a.get("write_capacity_units") or 0)),
     ):
-        peak = (series.peak or 0.0) / SECONDS_A_DAY
+        peak = _peak_minute_bound(series)
         if provisioned <= 0 or peak >= p["max_utilization"] * provisioned:
             continue
         needed = _needed(peak, p["target_utilization"])
@@ -112,7 +134,8 @@ def dynamodb_table_overprovisioned(r: Resource, p, ctx: Context) -> Detection | 
         unused[label] = provisioned - needed
         found[label] = {
             "provisioned_units": provisioned,
-            "peak_daily_average_units": round(peak, 4),
+            "peak_units_per_second_bound": round(peak, 4),
+            "peak_basis": "busiest day's consumption / 60 s (upper bound of any minute's rate)",
             "peak_utilization": round(peak / provisioned, 4),
             "recommended_units": needed,
             "consumed": series.evidence("capacity units"),
@@ -143,7 +166,9 @@ def dynamodb_table_overprovisioned(r: Resource, p, ctx: Context) -> Detection | 
 
 
 def _unused_candidate(r: Resource, p, ctx: Context) -> bool:
-    return _old_enough(r, p["window_days"], ctx)
+    """An active table at least a window old without global secondary indexes (reads through an
+    index are not in the table-level metrics this rule reads)."""
+    return int(r.attributes.get("gsi_count") or 0) == 0 and _old_enough(r, p["window_days"], ctx)
 
 
 @rule(
@@ -164,11 +189,13 @@ def _unused_candidate(r: Resource, p, ctx: Context) -> bool:
 )
 def dynamodb_table_unused(r: Resource, p, ctx: Context) -> Detection | None:
     """An active table, at least 30 days old, that consumed no read and no write capacity over the
-    last 30 days (daily sums of ConsumedReadCapacityUnits and ConsumedWriteCapacityUnits, which
-    include its global secondary indexes, are 0 or absent) is not used by anything: back it up
-    and delete it. DynamoDB publishes these metrics only for minutes with requests, so "no
+    last 30 days (daily sums of ConsumedReadCapacityUnits and ConsumedWriteCapacityUnits with the
+    dimension TableName, 0 or absent) is not used by anything: back it up and delete it. Those
+    table-level metrics do not include what the table's global secondary indexes consume (AWS
+    publishes that under TableName + GlobalSecondaryIndexName), and a table read only through an
+    index would look unused: a table with global secondary indexes is not judged. DynamoDB publishes these metrics only for minutes with requests, so "no
     datapoints at all" is itself the unused signal here (hence the age requirement). A
-    provisioned-mode table saves all its provisioned capacity, the indexes' included, and its
+    provisioned-mode table saves all its provisioned capacity and its
     storage (TableSizeBytes, which AWS refreshes about every six hours; the 25 GB a region's tables
     get free are not deducted); an on-demand table saves its storage only. The 30-day window is common FinOps practice for "unused" (longer than a monthly
     batch job's period)."""
@@ -239,7 +266,8 @@ def _table(rid: str, rcu: int, wcu: int) -> Resource:
 
 
 def _daily(units_per_second: float, days: int) -> Series:
-    return Series((units_per_second * SECONDS_A_DAY,) * days, days)
+    """Daily sums whose whole day, in one minute, runs at `units_per_second`."""
+    return Series((units_per_second * SECONDS_A_MINUTE,) * days, days)
 
 
 attach_fixtures(

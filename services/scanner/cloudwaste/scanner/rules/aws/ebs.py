@@ -113,7 +113,13 @@ IO_TYPES = ("io1", "io2")
 
 READ_OPS = Metric("read_ops", "AWS/EBS", "VolumeReadOps", "VolumeId", "Sum")
 WRITE_OPS = Metric("write_ops", "AWS/EBS", "VolumeWriteOps", "VolumeId", "Sum")
+# The largest datapoint of each day: on current (Nitro) instances EBS publishes one count a minute,
+# so this is the day's busiest minute.
+READ_OPS_PEAK = Metric("read_ops_peak_minute", "AWS/EBS", "VolumeReadOps", "VolumeId", "Maximum")
+WRITE_OPS_PEAK = Metric("write_ops_peak_minute", "AWS/EBS", "VolumeWriteOps", "VolumeId", "Maximum")
 SECONDS_A_DAY = 86400
+SECONDS_A_MINUTE = 60
+MINUTES_A_DAY = 1440
 
 
 def _size(r: Resource) -> int | None:
@@ -170,13 +176,19 @@ def gp3_equivalent_of_gp2(size_gb: int) -> tuple[int, int]:
     return iops, mibps
 
 
-def _daily_iops(read: Series, write: Series) -> list[float]:
-    """Read + write operations per second, per day (the day's sums / 86,400). The two series are
-    aligned from their newest day (both daily, both ending now); a day present in one only counts
-    that one."""
-    days = max(read.got, write.got)
+def _busiest_minute(total: Series, peak: Series) -> float:
+    """The most operations any one minute of the window can have had, from a metric's daily Sum
+    and daily Maximum (aligned from their newest day; both daily, both ending now): the day's
+    Maximum (its largest datapoint: a minute's count where EBS publishes per minute), or, on a day
+    whose Maximum is below the day's average minute (Sum / 1,440: the datapoints are not
+    per-minute counts, e.g. the per-operation statistics of Xen instances) or missing, the day's
+    whole Sum (as if all of it came in one minute: an upper bound)."""
+    days = max(total.got, peak.got)
     pad = lambda s: (0.0,) * (days - s.got) + s.values  # noqa: E731
-    return [(a + b) / SECONDS_A_DAY for a, b in zip(pad(read), pad(write), strict=True)]
+    return max(
+        (m if m * MINUTES_A_DAY >= t else t for t, m in zip(pad(total), pad(peak), strict=True)),
+        default=0.0,
+    )
 
 
 # --- ebs-volume-gp2-to-gp3 ---------------------------------------------------------------------
@@ -448,8 +460,8 @@ def _iops_candidate(r: Resource, p, ctx: Context) -> bool:
         "max_used_share": Param(
             float,
             0.2,
-            "Fires when the busiest day's average IOPS stays below this share of the provisioned "
-            "IOPS; the recommended IOPS keep that day at this share.",
+            "Fires when the busiest minute's IOPS stay below this share of the provisioned IOPS; "
+            "the recommended IOPS keep that minute at this share.",
             0.01,
         ),
         "min_coverage": Param(
@@ -459,22 +471,31 @@ def _iops_candidate(r: Resource, p, ctx: Context) -> bool:
             float, 5.0, "Report a volume only when the IOPS cut saves at least this much per month (USD).", 0
         ),
     },
-    confidence_doc="MEDIUM when every day of the window has data: daily averages can hide short "
-    "bursts, which is why the recommended IOPS keep 1/max_used_share (5x) headroom over the busiest "
-    "day's average. LOW when a few days are missing (at least `min_coverage` present).",
-    metrics=(READ_OPS, WRITE_OPS),
+    confidence_doc="MEDIUM when every day of the window has data: a minute's average can hide "
+    "second-long bursts, which is why the recommended IOPS keep 1/max_used_share (5x) headroom over "
+    "the busiest minute. LOW when a few days are missing (at least `min_coverage` present).",
+    metrics=(READ_OPS, WRITE_OPS, READ_OPS_PEAK, WRITE_OPS_PEAK),
     candidate=_iops_candidate,
 )
 def ebs_volume_iops_overprovisioned(r: Resource, p, ctx: Context) -> Detection | None:
     """An optimization finding: an io1/io2 volume (one gp3 cannot replace: more than 16,000 IOPS,
     more than 500 per GiB, Multi-Attach or larger than 16 TiB), or a gp3 volume with IOPS
-    provisioned above the 3,000 included, whose busiest day over the last 30 days averaged less than
-    20% of its provisioned IOPS ((VolumeReadOps + VolumeWriteOps) / 86,400, daily sums) pays for
-    IOPS it does not use. `monthly_cost` is the saving of cutting the IOPS to what keeps the
-    busiest day at 20% (never below io1/io2's 100 or gp3's included 3,000): the volume's price now
-    minus its price with those IOPS. Default 20%, common FinOps practice (a busiest day at a fifth
-    of the provisioned IOPS leaves 5x headroom for the bursts a daily average hides); 30 days as
+    provisioned above the 3,000 included, whose busiest minute over the last 30 days used less than
+    20% of its provisioned IOPS pays for IOPS it does not use. `monthly_cost` is the saving of
+    cutting the IOPS to what keeps the busiest minute at 20% (never below io1/io2's 100 or gp3's
+    included 3,000): the volume's price now minus its price with those IOPS. Default 20%, common
+    FinOps practice (5x headroom over the busiest minute for the bursts within it); 30 days as
     `ebs-volume-no-io`.
+
+    The busiest minute comes from the daily Maximum of VolumeReadOps and of VolumeWriteOps over 60
+    s. This assumes 1-minute datapoints, which EBS publishes for volumes of current (Nitro)
+    instances: the Maximum of a day is then its busiest minute's count. Where the datapoints are 5
+    minutes long, the rate is overstated up to 5x (the rule is only more conservative); where the
+    day's Maximum is below its average minute (Sum / 1,440: not per-minute counts, as on Xen
+    instances, whose Maximum AWS does not support) or missing, the day's whole Sum stands for its
+    busiest minute (an upper bound). Read and write peaks are added though they may be different
+    minutes' (an upper bound too). A daily average (Sum / 86,400) would call a volume that runs
+    flat out one hour a night 4% used and size it to throttle.
 
     A volume with no IO at all is not judged here (it is `ebs-volume-no-io`'s, or, for an io
     volume gp3 can replace, `ebs-volume-io-to-gp3`'s); missing days are not zeros (below
@@ -483,13 +504,17 @@ def ebs_volume_iops_overprovisioned(r: Resource, p, ctx: Context) -> Detection |
         return None
     days = math.ceil(p["window_days"])
     read, write = ctx.metric(r, READ_OPS.name, days), ctx.metric(r, WRITE_OPS.name, days)
-    if read is None or write is None or min(read.coverage, write.coverage) < p["min_coverage"]:
+    read_peak = ctx.metric(r, READ_OPS_PEAK.name, days)
+    write_peak = ctx.metric(r, WRITE_OPS_PEAK.name, days)
+    if read is None or write is None or read_peak is None or write_peak is None:
+        return None
+    if min(read.coverage, write.coverage) < p["min_coverage"]:
         return None
     if read.total + write.total <= 0:
         return None
     vtype, size, provisioned = r.attributes["volume_type"], _size(r), _iops(r)
     share = p["max_used_share"]
-    peak = max(_daily_iops(read, write), default=0.0)
+    peak = (_busiest_minute(read, read_peak) + _busiest_minute(write, write_peak)) / SECONDS_A_MINUTE
     if peak >= share * provisioned:
         return None
     floor = GP3_INCLUDED_IOPS if vtype == "gp3" else IO_MIN_IOPS
@@ -512,7 +537,8 @@ def ebs_volume_iops_overprovisioned(r: Resource, p, ctx: Context) -> Detection |
             "size_gb": size,
             "volume_type": vtype,
             "provisioned_iops": provisioned,
-            "peak_daily_average_iops": round(peak, 3),
+            "peak_minute_iops": round(peak, 3),
+            "peak_basis": "busiest minute (daily Maximum of 1-minute datapoints / 60 s), read + write",
             "used_share": round(peak / provisioned, 4),
             "recommended_iops": target,
             "monthly_cost_now": float(now_cost),
@@ -520,6 +546,8 @@ def ebs_volume_iops_overprovisioned(r: Resource, p, ctx: Context) -> Detection |
             "window_days": days,
             "read_ops": read.evidence("operations"),
             "write_ops": write.evidence("operations"),
+            "read_ops_peak_minute": read_peak.evidence("operations"),
+            "write_ops_peak_minute": write_peak.evidence("operations"),
             **ctx.prices.evidence(),
         },
     )
@@ -620,20 +648,24 @@ _IO1_20K = {"size_gb": 1000, "volume_type": "io1", "iops": 20000, "multi_attach"
 attach_fixtures(
     "ebs-volume-iops-overprovisioned",
     Fixtures(
-        # busiest day: 500 IOPS on average (2.5% of 20,000): 2,500 IOPS keep it at 20%
+        # busiest minute: 500 IOPS (2.5% of 20,000): 2,500 IOPS keep it at 20%
         fires=_in_use("vol-io1-lazy", **_IO1_20K),
-        # the near miss: a day at 4,000 IOPS (20%, not below it)
+        # the near miss: the same daily sums, but one minute at 4,000 IOPS (20%, not below it)
         silent=_in_use("vol-io1-busy", **_IO1_20K),
         related=(_RUNNING_HOST,),
         now=_NOW,
         series={
-            ("vol-io1-lazy", "read_ops", 30): Series((300.0 * SECONDS_A_DAY,) * 30, 30),
-            ("vol-io1-lazy", "write_ops", 30): Series((200.0 * SECONDS_A_DAY,) * 30, 30),
-            ("vol-io1-busy", "read_ops", 30): Series(
-                (300.0 * SECONDS_A_DAY,) * 29 + (3000.0 * SECONDS_A_DAY,), 30
+            ("vol-io1-lazy", "read_ops", 30): Series((100.0 * SECONDS_A_DAY,) * 30, 30),
+            ("vol-io1-lazy", "write_ops", 30): Series((50.0 * SECONDS_A_DAY,) * 30, 30),
+            ("vol-io1-lazy", "read_ops_peak_minute", 30): Series((300.0 * SECONDS_A_MINUTE,) * 30, 30),
+            ("vol-io1-lazy", "write_ops_peak_minute", 30): Series((200.0 * SECONDS_A_MINUTE,) * 30, 30),
+            ("vol-io1-busy", "read_ops", 30): Series((100.0 * SECONDS_A_DAY,) * 30, 30),
+            ("vol-io1-busy", "write_ops", 30): Series((50.0 * SECONDS_A_DAY,) * 30, 30),
+            ("vol-io1-busy", "read_ops_peak_minute", 30): Series(
+                (300.0 * SECONDS_A_MINUTE,) * 29 + (3000.0 * SECONDS_A_MINUTE,), 30
             ),
-            ("vol-io1-busy", "write_ops", 30): Series(
-                (200.0 * SECONDS_A_DAY,) * 29 + (1000.0 * SECONDS_A_DAY,), 30
+            ("vol-io1-busy", "write_ops_peak_minute", 30): Series(
+                (200.0 * SECONDS_A_MINUTE,) * 29 + (1000.0 * SECONDS_A_MINUTE,), 30
             ),
         },
     ),

@@ -312,7 +312,9 @@ def ec2_capacity_reservation_unused(r: Resource, p, ctx: Context) -> Detection |
     `min_unused_share`, after `min_age_days` active, pays for capacity nobody uses:
     `monthly_cost` = free instances x the type's on-demand hourly price x 730 (Linux price; other
     platforms cost more, so it is a lower bound). Cancelling the reservation (or cutting its count
-    to what runs in it) saves it. Capacity Blocks for ML (paid upfront) are not judged.
+    to what runs in it) saves it. Capacity Blocks for ML (paid upfront) are not judged, nor the
+    reservations other accounts share with this one (the listing keeps those whose unused
+    capacity this account pays for).
 
     Defaults, common FinOps practice: 7 days (a reservation made for a launch is filled within
     hours or days; a week empty is not a launch in progress); 50% free for a partly used one (less

@@ -13,11 +13,30 @@ KIND = "aws.ecr.repository"
 GB = 1024**3
 
 
+def current_images(images: list[dict]) -> list[dict]:
+    """The images a deployment may still run whatever their pull time: the newest pushed image,
+    and the newest pushed of the tagged ones (the image the last tag push points to); every image
+    pushed at that same time counts (ties)."""
+    out: list[dict] = []
+    for pool in (images, [i for i in images if i.get("tagged")]):
+        times = [i["pushed_at"] for i in pool if i.get("pushed_at") is not None]
+        if times:
+            newest = max(times)
+            out += [i for i in pool if i.get("pushed_at") == newest and all(i is not o for o in out)]
+    return out
+
+
 def stale_images(r: Resource, min_days: float, ctx: Context) -> list[dict]:
     """Images neither pulled nor pushed over the last `min_days` days: the last recorded pull is
-    older, or there is none and the push is older. An image without a push time is never stale."""
+    older, or there is none and the push is older. An image without a push time is never stale,
+    nor is a current image (`current_images`): a long-running ECS task or Kubernetes pod pulled it
+    once, when it started, and runs it still without pulling again."""
+    images = r.attributes.get("images") or []
+    current = current_images(images)
     out = []
-    for image in r.attributes.get("images") or []:
+    for image in images:
+        if any(image is c for c in current):
+            continue
         last = image.get("last_pull") or image.get("pushed_at")
         idle = age_days(last, ctx.now)
         if idle is not None and idle >= min_days:
@@ -37,8 +56,10 @@ def stale_images(r: Resource, min_days: float, ctx: Context) -> list[dict]:
         ),
         "min_stale_gb": Param(float, 1.0, "The stale images weigh at least this many GB together.", 0),
     },
-    confidence_doc="HIGH when every stale image was pulled at least once (ECR recorded its last pull); "
-    "MEDIUM when some were never pulled (pushed and never used, or pulled before ECR recorded pulls).",
+    confidence_doc="HIGH when every stale image is untagged and was pulled at least once (ECR recorded "
+    "its last pull); MEDIUM when some were never pulled (pushed and never used, or pulled before ECR "
+    "recorded pulls) or some are tagged (a tag may still be pinned by a deployment, a rollback plan or "
+    "another account, which ECR does not show).",
 )
 def ecr_repository_images_not_pulled(r: Resource, p, ctx: Context) -> Detection | None:
     """Images whose last recorded pull (or, never pulled, their push) is older than 90 days are
@@ -46,7 +67,9 @@ def ecr_repository_images_not_pulled(r: Resource, p, ctx: Context) -> Detection 
     them (or a lifecycle policy that expires them) saves their size x the ECR storage price. Fires
     for a repository whose stale images weigh at least 1 GB together. The 90-day default is common
     FinOps practice (the span Trusted Advisor and Steampipe Thrifty use for unused resources).
-    imageSizeInBytes is each image's compressed size; layers shared between images are stored
+    The repository's newest pushed image, and the newest of its tagged images, are never counted
+    stale: a long-running ECS service or Kubernetes deployment pulled its image once, months ago,
+    and still runs it (ECR records pulls, not use). imageSizeInBytes is each image's compressed size; layers shared between images are stored
     once, so the saving can be lower when stale images share layers with live ones."""
     stale = stale_images(r, p["min_idle_days"], ctx)
     stale_bytes = sum(i.get("size_bytes") or 0 for i in stale)
@@ -55,11 +78,13 @@ def ecr_repository_images_not_pulled(r: Resource, p, ctx: Context) -> Detection 
     gb = stale_bytes / GB
     price = ctx.prices.ecr_storage(round(gb, 6))
     never = sum(1 for i in stale if not i.get("last_pull"))
+    tagged = sum(1 for i in stale if i.get("tagged"))
     images = r.attributes.get("images") or []
     oldest = max((age_days(i.get("last_pull") or i.get("pushed_at"), ctx.now) or 0.0) for i in stale)
     evidence = {
         "stale_image_count": len(stale),
         "stale_never_pulled_count": never,
+        "stale_tagged_count": tagged,
         "image_count": len(images),
         "stale_gb": round(gb, 3),
         "stored_gb": round(sum(i.get("size_bytes") or 0 for i in images) / GB, 3),
@@ -71,7 +96,7 @@ def ecr_repository_images_not_pulled(r: Resource, p, ctx: Context) -> Detection 
         evidence["price"] = "unknown ECR storage price: priced at 0"
     return Detection(
         scenario="ecr-repository-images-not-pulled",
-        confidence="MEDIUM" if never else "HIGH",
+        confidence="MEDIUM" if never or tagged else "HIGH",
         monthly_cost=price if price is not None else Decimal(0),
         evidence=evidence,
     )

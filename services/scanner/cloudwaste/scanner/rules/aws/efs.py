@@ -16,7 +16,12 @@ CONNECTIONS = Metric("client_connections", "AWS/EFS", "ClientConnections", "File
 
 
 def _candidate(r: Resource, p, ctx: Context) -> bool:
-    return r.attributes.get("state") == "available" and old_enough(r, p["window_days"], ctx)
+    """An available file system older than the window that is not a replication destination (read
+    only, with no clients by design while it replicates)."""
+    a = r.attributes
+    if a.get("replication_overwrite_protection") == "REPLICATING":
+        return False
+    return a.get("state") == "available" and old_enough(r, p["window_days"], ctx)
 
 
 @rule(
@@ -43,7 +48,11 @@ def efs_filesystem_idle(r: Resource, p, ctx: Context) -> Detection | None:
     counts as no connection (EFS publishes the metric for connected clients), at MEDIUM confidence,
     unless the file system has no mount target: then no client COULD connect (HIGH). Window after
     common FinOps practice. Priced as the Standard-class bytes of SizeInBytes at the EFS Standard
-    price; Infrequent Access and Archive bytes are shown but not priced (a lower bound)."""
+    price; Infrequent Access and Archive bytes are shown but not priced (a lower bound). A One Zone
+    file system (AvailabilityZoneName set) is priced at the Standard rate too, an upper bound for
+    its Standard bytes (One Zone storage costs about half; the evidence says so). The destination of
+    an EFS replication (FileSystemProtection.ReplicationOverwriteProtection "REPLICATING") is
+    read-only and has no clients by design: never judged."""
     if not _candidate(r, p, ctx):
         return None
     days = math.ceil(p["window_days"])
@@ -70,6 +79,12 @@ def efs_filesystem_idle(r: Resource, p, ctx: Context) -> Detection | None:
     }
     if a.get("ia_bytes") or a.get("archive_bytes"):
         evidence["price_scope"] = "only the Standard-class bytes are priced"
+    if a.get("availability_zone"):
+        evidence["one_zone"] = a["availability_zone"]
+        evidence["price_basis"] = (
+            "One Zone file system priced at the EFS Standard rate: an upper bound "
+            "(One Zone storage costs about half)"
+        )
     cost = priced(
         ctx.prices.monthly("efs", "standard_gb_month", quantity=round(standard / GB, 6)),
         "EFS Standard price",

@@ -28,7 +28,8 @@ def kms_key_disabled(r: Resource, p, ctx: Context) -> Detection | None:
     $1/month like an enabled one (AWS KMS pricing: keys pending deletion are not billed, disabled
     ones are). Scheduling its deletion (7-30 days, cancellable) stops the charge; make sure no data
     still needs it first. AWS managed keys are not listed. Keys created less than 30 days ago are
-    left alone (common FinOps practice: a new key may be disabled while it is being set up)."""
+    left alone (common FinOps practice: a new key may be disabled while it is being set up). A key
+    whose key policy does not let the account describe it is not listed, hence never judged."""
     if r.attributes.get("key_state") != "Disabled":
         return None
     age = age_days(r.created_at, ctx.now)

@@ -131,8 +131,9 @@ def _series(r: Resource, metric: Metric, p, ctx: Context) -> Series | None:
 
 def _idle(r: Resource, p, ctx: Context) -> Series | None:
     """The connection series when the instance is idle by `rds-instance-idle`'s measure: an
-    available standalone instance as old as the window with enough days of data, all zero."""
-    if not (_standalone_available(r) and _old_enough(r, p, ctx)):
+    available standalone instance, no read replica, as old as the window with enough days of
+    data, all zero."""
+    if not _idle_candidate(r, p, ctx):
         return None
     conns = _series(r, CONNECTIONS, p, ctx)
     return conns if conns is not None and (conns.peak or 0.0) == 0.0 else None
@@ -148,7 +149,7 @@ _COVERAGE = Param(
 
 
 def _idle_candidate(r: Resource, p, ctx: Context) -> bool:
-    return _standalone_available(r) and _old_enough(r, p, ctx)
+    return _standalone_available(r) and not r.attributes.get("read_replica_source") and _old_enough(r, p, ctx)
 
 
 @rule(
@@ -171,7 +172,9 @@ def rds_instance_idle(r: Resource, p, ctx: Context) -> Detection | None:
     weekly jobs. RDS publishes DatabaseConnections every minute while an instance runs (zeros
     included), so a missing day is missing data, not idleness: below `min_coverage` the instance
     is not judged, and an instance younger than the window never is. Cluster members are judged
-    by `rds-cluster-idle`. Priced as the instance (Multi-AZ doubles it) plus its storage."""
+    by `rds-cluster-idle`. A read replica (ReadReplicaSourceDBInstanceIdentifier set) is not
+    judged: a replica kept for disaster recovery or a failover serves no connection by design
+    until it is promoted. Priced as the instance (Multi-AZ doubles it) plus its storage."""
     conns = _idle(r, p, ctx)
     if conns is None:
         return None
@@ -467,7 +470,11 @@ def rds_snapshot_orphaned(r: Resource, p, ctx: Context) -> Detection | None:
 
 
 def _cluster_candidate(r: Resource, p, ctx: Context) -> bool:
-    return r.attributes.get("status") == "available" and _old_enough(r, p, ctx)
+    return (
+        r.attributes.get("status") == "available"
+        and not r.attributes.get("replica_cluster")
+        and _old_enough(r, p, ctx)
+    )
 
 
 def _member_price(m: Resource, ctx: Context) -> tuple[Decimal | None, bool]:
@@ -503,8 +510,11 @@ def rds_cluster_idle(r: Resource, p, ctx: Context) -> Detection | None:
     14 days serves nobody, yet bills for every member instance. The cluster-level counterpart of
     `rds-instance-idle` (AWS Trusted Advisor "Amazon RDS Idle DB Instances"); its members are
     judged here only. Missing days are not zeros (below `min_coverage`: not judged), and a cluster
-    younger than the window is never idle. Priced as the sum of its member instances; Aurora
-    storage (billed on the data held, which the API does not give) and I/O are not counted."""
+    younger than the window is never idle. A replica cluster is not judged: an Aurora global
+    database's secondary cluster or a cross-region read replica cluster (ReplicationSourceIdentifier
+    set, or in a global database with no writer member) is a disaster-recovery copy that serves no
+    connection until it is promoted. Priced as the sum of its member instances; Aurora storage
+    (billed on the data held, which the API does not give) and I/O are not counted."""
     if not _cluster_candidate(r, p, ctx):
         return None
     conns = _series(r, CLUSTER_CONNECTIONS, p, ctx)

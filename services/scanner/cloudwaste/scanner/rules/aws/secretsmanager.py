@@ -30,7 +30,12 @@ def secretsmanager_secret_unused(r: Resource, p, ctx: Context) -> Detection | No
     """A secret nobody read for 90 days (LastAccessedDate, which AWS keeps to the day) or never read
     and created more than 90 days ago still bills every month, and each replica too. Default after
     Steampipe Thrifty's secretsmanager_secret_unused_90_days. Secrets scheduled for deletion are
-    not billed and not listed."""
+    not billed and not listed. A replica (its PrimaryRegion is another Region) is never judged on
+    its own: a disaster-recovery replica is not read locally by design, and it is part of its
+    primary, judged (and priced with the replicas it is known to have) in the primary's Region."""
+    primary = r.attributes.get("primary_region")
+    if primary and primary != r.region:
+        return None
     last = r.attributes.get("last_accessed")
     unused = age_days(last, ctx.now) if last is not None else age_days(r.created_at, ctx.now)
     if unused is None or unused < p["min_unused_days"]:

@@ -13,6 +13,16 @@ _GIB = 1024**3
 
 # Tags AWS puts on the snapshots its backup services make: their retention is a policy of its own.
 _POLICY_TAGS = ("aws:dlm:lifecycle-policy-id", "aws:backup:source-resource")
+# What listing snapshots takes: the snapshots, the volumes, and the image listing (a snapshot an
+# image uses is the image's), with what it reads to say whether an image is used.
+_PERMISSIONS = (
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstances",
+    "ec2:DescribeLaunchTemplateVersions",
+    "autoscaling:DescribeLaunchConfigurations",
+)
 
 
 def _upper_bound_gb(r: Resource) -> int | None:
@@ -29,7 +39,15 @@ def _upper_bound_gb(r: Resource) -> int | None:
 
 
 def _managed_by(r: Resource) -> str | None:
-    return next((t for t in _POLICY_TAGS if t in r.tags), None)
+    """The policy tag AWS Backup or Data Lifecycle Manager put on the snapshot, or "aws-backup"
+    for one whose description says AWS Backup made it; None for any other snapshot."""
+    tag = next((t for t in _POLICY_TAGS if t in r.tags), None)
+    return tag or ("aws-backup" if r.attributes.get("aws_backup") else None)
+
+
+def _price(ctx: Context, r: Resource, gb: int) -> Decimal:
+    """The snapshot price of `gb` in the snapshot's storage tier (archive is cheaper)."""
+    return ctx.prices.ebs_snapshot(gb, r.attributes.get("storage_tier") or "standard")
 
 
 # --- snapshot-orphaned ------------------------------------------------------------------------------
@@ -40,15 +58,24 @@ def _managed_by(r: Resource) -> str | None:
     provider="aws",
     resource_kind="aws.ec2.snapshot",
     title="EBS snapshot whose source volume is gone",
-    permissions=("ec2:DescribeSnapshots", "ec2:DescribeVolumes"),
+    permissions=_PERMISSIONS,
     params={"min_age_days": Param(float, 90.0, "Snapshot at least this old.", 0)},
-    confidence_doc="HIGH after a year, else MEDIUM. Cost is an upper bound (full volume size).",
+    confidence_doc="HIGH after a year, else MEDIUM; LOW when AWS Backup or Data Lifecycle Manager "
+    "made it (its retention is a policy's: change the policy). Cost is an upper bound (full volume "
+    "size, at its storage tier's price).",
 )
 def snapshot_orphaned(r: Resource, p, ctx: Context) -> Detection | None:
     """A snapshot of a deleted volume that nobody restored for months is usually forgotten backup.
-    A failed one (state `error`) is `snapshot-error-state`'s, so it is not counted twice; one AWS
-    made for an image (AMI) is the image's business whatever became of its volume: its image's
-    `ami-unused` while the image exists, `snapshot-of-deregistered-ami` once it is gone."""
+    A failed one (state `error`) is `snapshot-error-state`'s, so it is not counted twice. A
+    snapshot that belongs to an image is the image's business whatever became of its volume: one
+    a registered AMI of the region uses (however the AMI was made: CreateImage, RegisterImage from
+    a snapshot, VM Import, AWS Backup; AWS refuses to delete it while the AMI exists) is that
+    image's `ami-unused`, and one CreateImage or CopyImage made for an image that is gone is
+    `snapshot-of-deregistered-ami`'s. One AWS Backup or Data Lifecycle Manager made (their tags,
+    or AWS Backup's description) is reported at LOW: its retention is the policy's to change.
+    Priced at the snapshot's storage tier (standard or archive).
+
+    Default `min_age_days` 90: common FinOps practice for snapshots of deleted volumes."""
     if r.attributes.get("source_volume_exists", True) or r.attributes.get("state") == "error":
         return None
     if r.attributes.get("image_id"):
@@ -57,14 +84,17 @@ def snapshot_orphaned(r: Resource, p, ctx: Context) -> Detection | None:
     if age is None or age < p["min_age_days"]:
         return None
     size = r.attributes["size_gb"]
+    managed = _managed_by(r)
     return Detection(
         scenario="snapshot-orphaned",
-        confidence="HIGH" if age >= 365 else "MEDIUM",
-        monthly_cost=ctx.prices.ebs_snapshot(size),
+        confidence="LOW" if managed else ("HIGH" if age >= 365 else "MEDIUM"),
+        monthly_cost=_price(ctx, r, size),
         evidence={
             "source_volume_exists": False,
             "size_gb": size,
             "age_days": rounded(age),
+            "storage_tier": r.attributes.get("storage_tier", "standard"),
+            "managed_by": managed,
             **ctx.prices.evidence(),
         },
     )
@@ -78,7 +108,7 @@ def snapshot_orphaned(r: Resource, p, ctx: Context) -> Detection | None:
     provider="aws",
     resource_kind="aws.ec2.snapshot",
     title="EBS snapshot that failed (state error)",
-    permissions=("ec2:DescribeSnapshots", "ec2:DescribeVolumes"),
+    permissions=_PERMISSIONS,
     params={
         "min_age_days": Param(
             float,
@@ -112,7 +142,7 @@ def snapshot_error_state(r: Resource, p, ctx: Context) -> Detection | None:
     return Detection(
         scenario="snapshot-error-state",
         confidence="HIGH",
-        monthly_cost=ctx.prices.ebs_snapshot(gb) if gb is not None else Decimal(0),
+        monthly_cost=_price(ctx, r, gb) if gb is not None else Decimal(0),
         evidence={
             "state": "error",
             "size_gb": r.attributes.get("size_gb"),
@@ -133,7 +163,7 @@ def snapshot_error_state(r: Resource, p, ctx: Context) -> Detection | None:
     provider="aws",
     resource_kind="aws.ec2.snapshot",
     title="EBS snapshot beyond the newest N of its volume",
-    permissions=("ec2:DescribeSnapshots", "ec2:DescribeVolumes"),
+    permissions=_PERMISSIONS,
     params={
         "max_per_volume": Param(
             int, 30, "Keep this many completed snapshots per volume (the newest); report the older ones.", 1
@@ -149,7 +179,8 @@ def snapshots_per_volume_excess(r: Resource, p, ctx: Context) -> Detection | Non
     """A volume that still exists with more than `max_per_volume` completed snapshots: each snapshot
     older than the newest `max_per_volume` (by start time) is reported, the usual sign of a backup
     script that never prunes. Snapshots of deleted volumes are `snapshot-orphaned`'s, and the
-    snapshots AWS made for an image are neither ranked nor reported (the image holds them).
+    snapshots an image uses or AWS made for one are neither ranked nor reported (the image holds
+    them). Priced at the snapshot's storage tier (standard or archive).
 
     `monthly_cost` is an upper bound of what deleting this one snapshot saves: snapshots are
     incremental, and deleting one frees only the blocks no other snapshot of the chain keeps,
@@ -174,7 +205,7 @@ def snapshots_per_volume_excess(r: Resource, p, ctx: Context) -> Detection | Non
     return Detection(
         scenario="snapshots-per-volume-excess",
         confidence=confidence,
-        monthly_cost=ctx.prices.ebs_snapshot(gb) if gb is not None else Decimal(0),
+        monthly_cost=_price(ctx, r, gb) if gb is not None else Decimal(0),
         evidence={
             "volume_id": r.attributes.get("volume_id"),
             "volume_snapshot_rank": rank,
@@ -202,15 +233,7 @@ _IMAGE = "aws.ec2.image"
     resource_kind="aws.ec2.snapshot",
     needs=(_IMAGE,),
     title="EBS snapshot left behind by a deregistered AMI",
-    permissions=(
-        "ec2:DescribeSnapshots",
-        "ec2:DescribeVolumes",
-        # the image listing, and what it reads to say whether an image is used
-        "ec2:DescribeImages",
-        "ec2:DescribeInstances",
-        "ec2:DescribeLaunchTemplateVersions",
-        "autoscaling:DescribeLaunchConfigurations",
-    ),
+    permissions=_PERMISSIONS,
     params={
         "min_age_days": Param(float, 30.0, "The snapshot (made with its image) is at least this old.", 0)
     },
@@ -224,12 +247,14 @@ def snapshot_of_deregistered_ami(r: Resource, p, ctx: Context) -> Detection | No
     names the image) whose image this account no longer has: DeregisterImage leaves the image's
     snapshots behind, billed, and nothing launches from them any more. Delete them (or register an
     image from them again if it is still wanted). Only the descriptions AWS writes are read; a
-    snapshot whose image still exists is the image's (`ami-unused`), and `snapshot-orphaned` never
-    reports a snapshot of an image, so each such snapshot is at most one finding.
+    snapshot whose image still exists, or that another registered image of the region uses, is
+    that image's (`ami-unused`), and `snapshot-orphaned` never reports a snapshot of an image, so
+    each such snapshot is at most one finding.
 
-    `monthly_cost` is an upper bound: the snapshot price of the GB written to the volume when it was
-    taken (`FullSnapshotSizeInBytes`, when given), never more than the volume's size; blocks other
-    snapshots of the same volume keep are not freed by deleting this one.
+    `monthly_cost` is an upper bound: the snapshot price (at its storage tier) of the GB written to
+    the volume when it was taken (`FullSnapshotSizeInBytes`, when given), never more than the
+    volume's size; blocks other snapshots of the same volume keep are not freed by deleting this
+    one.
 
     Default `min_age_days` 30: a month after the image was made, common FinOps practice for
     leftovers (the snapshot's own time is all AWS gives: it does not say when the image was
@@ -246,7 +271,7 @@ def snapshot_of_deregistered_ami(r: Resource, p, ctx: Context) -> Detection | No
     return Detection(
         scenario="snapshot-of-deregistered-ami",
         confidence="HIGH" if age >= 90 else "MEDIUM",
-        monthly_cost=ctx.prices.ebs_snapshot(gb) if gb is not None else Decimal(0),
+        monthly_cost=_price(ctx, r, gb) if gb is not None else Decimal(0),
         evidence={
             "image_id": image_id,
             "image_exists": False,

@@ -151,7 +151,8 @@ def _tgw_candidate(r: Resource, p, ctx: Context) -> bool:
         ),
     },
     confidence_doc="HIGH when at least min_coverage of the window's days have datapoints and all are "
-    "zero; MEDIUM when there are fewer or none (an attachment that carries nothing may publish nothing).",
+    "zero; MEDIUM when there are fewer or none (AWS publishes an attachment's metrics only while "
+    "traffic flows). An attachment to another account's transit gateway needs datapoints.",
     metrics=(TGW_IN, TGW_OUT),
     candidate=_tgw_candidate,
 )
@@ -159,8 +160,14 @@ def transit_gateway_attachment_idle(r: Resource, p, ctx: Context) -> Detection |
     """An available transit gateway attachment bills per attachment-hour; zero BytesIn and
     BytesOut (AWS/TransitGateway, dimensions TransitGateway and TransitGatewayAttachment, daily
     sums) over 30 days means nothing crosses it. The attachment must be older than the window
-    (CreationTime); no datapoints at all counts as no traffic, at MEDIUM confidence, since AWS may
-    publish nothing for an attachment without traffic. Window after common FinOps practice."""
+    (CreationTime). No datapoints at all counts as no traffic, at MEDIUM confidence, where the
+    metrics would be: AWS/TransitGateway sends an attachment's metrics to the transit gateway
+    owner's account, and only while traffic flows through it (an idle attachment publishes
+    nothing). So only for an attachment of this account's own transit gateway (or when the owners
+    are not known); one attachment of this account to another account's (shared) transit gateway,
+    whose metrics this account may not receive, needs datapoints (all zero) to be judged. The
+    listing keeps only the attachments this account pays for. Window after common FinOps
+    practice."""
     if not _tgw_candidate(r, p, ctx):
         return None
     days = math.ceil(p["window_days"])
@@ -169,6 +176,9 @@ def transit_gateway_attachment_idle(r: Resource, p, ctx: Context) -> Detection |
     if verdict is None:
         return None
     points, coverage = verdict
+    tgw_owner, owner = (r.attributes.get(k) for k in ("transit_gateway_owner_id", "resource_owner_id"))
+    if points == 0 and tgw_owner and owner and tgw_owner != owner:
+        return None
     evidence = {
         "bytes_total": 0.0,
         "window_days": days,
