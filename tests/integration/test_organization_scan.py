@@ -117,3 +117,29 @@ def _org_accounts(stack):
     endpoint = stack.settings["scanner"].aws_endpoint_url
     org = boto3_client("organizations", endpoint, "us-east-1", account_id=MANAGEMENT)
     return [a["Id"] for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+
+
+def test_a_member_that_leaves_the_organization_has_its_findings_resolved(stack, organization):
+    """Runs last: it takes a member out of the module's organization."""
+    from cloudwaste.scanner.v1 import finding_pb2
+    from cloudwaste.sim.aws import boto3_client
+
+    members, truths = organization
+    leaving, staying = members
+    account = _create(stack, organization_role_name=ROLE)
+    assert stack.scan(account.name).state == scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED
+    endpoint = stack.settings["scanner"].aws_endpoint_url
+    org = boto3_client("organizations", endpoint, "us-east-1", account_id=MANAGEMENT)
+    org.remove_account_from_organization(AccountId=leaving)
+    run = stack.scan(account.name)
+    assert run.state == scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED
+    assert not any(r.region.startswith(leaving) for r in run.region_results)
+    every = stack.findings(cloud_account=account.name, all_states=True)
+    left = [f for f in every if f.region.startswith(f"{leaving}/")]
+    assert left and all(
+        f.state == finding_pb2.FINDING_STATE_RESOLVED
+        and f.resolve_reason == finding_pb2.RESOLVE_REASON_SCOPE_REMOVED
+        for f in left
+    )
+    still_open = {(f.resource_name, f.category) for f in every if f.state == finding_pb2.FINDING_STATE_OPEN}
+    assert still_open == {(t.resource_id, t.scenario) for t in truths[staying].waste()}

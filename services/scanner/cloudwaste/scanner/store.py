@@ -159,29 +159,24 @@ class ScannerStore:
             account = _account(s, account_id, lock=True)
             now = utcnow()
             if changes.get("regions"):  # scopes no longer scanned: their findings would never resolve
-                removed = s.execute(
-                    select(Finding)
-                    .where(
-                        Finding.cloud_account_id == account_id,
-                        Finding.state != "RESOLVED",
-                        _scope_region(Finding.region).not_in(changes["regions"]),
-                    )
-                    .order_by(Finding.id)
-                    .with_for_update()
-                ).scalars()
-                for f in removed:
-                    f.resolved_from_state, f.state, f.resolve_reason = (
-                        effective_state(f, now),
-                        "RESOLVED",
-                        "SCOPE_REMOVED",
-                    )
-                    f.state_change_time, f.resolve_scan_run_id, f.version = now, None, f.version + 1
+                _resolve_scope_removed(
+                    s, account_id, _scope_region(Finding.region).not_in(changes["regions"]), now
+                )
             for name, value in changes.items():
                 setattr(account, name, value)
             account.update_time = now
             s.flush()
             s.refresh(account)
             return account
+
+    def resolve_departed_members(self, account_id: uuid.UUID, members: set[str]) -> int:
+        """An organization's scan listed these member accounts: the findings of scopes of any other
+        member ("<account>/<region>") are resolved (SCOPE_REMOVED), since no scan will see them
+        again. Returns how many were resolved."""
+        with self.db.transaction() as s:
+            _account(s, account_id, share=True)
+            gone = and_(Finding.region.contains("/"), func.split_part(Finding.region, "/", 1).not_in(members))
+            return _resolve_scope_removed(s, account_id, gone, utcnow())
 
     def delete_account(self, account_id: uuid.UUID, erase_ml_data: bool) -> Erasure:
         """Erases the account's operational data and, on request, every ML row it produced."""
@@ -567,6 +562,26 @@ class ScannerStore:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _resolve_scope_removed(s: Session, account_id: uuid.UUID, where, now: dt.datetime) -> int:
+    """Resolves (SCOPE_REMOVED) the account's unresolved findings matching `where`."""
+    removed = s.execute(
+        select(Finding)
+        .where(Finding.cloud_account_id == account_id, Finding.state != "RESOLVED", where)
+        .order_by(Finding.id)
+        .with_for_update()
+    ).scalars()
+    n = 0
+    for f in removed:
+        f.resolved_from_state, f.state, f.resolve_reason = (
+            effective_state(f, now),
+            "RESOLVED",
+            "SCOPE_REMOVED",
+        )
+        f.state_change_time, f.resolve_scan_run_id, f.version = now, None, f.version + 1
+        n += 1
+    return n
 
 
 def _scope_region(column):

@@ -82,6 +82,11 @@ class ScanWorker(ClaimingWorker):
                     FINDINGS.labels(f.detection.scenario).inc()
 
             outcomes = self.engine.scan_scopes(plan, save, self.stopping)
+            # an organization's scopes are "<member>/<region>": a member no longer listed has left
+            # it, and its findings would otherwise stay open for ever
+            members = {scope.split("/", 1)[0] for scope in plan.scopes if "/" in scope}
+            if members and not self.stopping():
+                self.store.resolve_departed_members(account.id, members)
         except CloudWasteError as exc:
             error = failure(exc, "")
         except Exception as exc:
