@@ -104,10 +104,10 @@ def test_defaults_and_needs():
     assert RULES["ami-unused"].resolve_params()["min_age_days"] == 90.0
     assert RULES["snapshot-of-deregistered-ami"].resolve_params()["min_age_days"] == 30.0
     assert RULES["snapshot-of-deregistered-ami"].needs == (IMAGE,)
-    # a snapshot an image uses is the image's: the snapshot listing reads the images (which
-    # require nothing, so the closure has no cycle)
+    # a snapshot an image uses is the image's: the snapshot listing reads the images, which read
+    # the instance listing (no DescribeInstances of their own; no cycle)
     assert KINDS.get("aws.ec2.snapshot").requires == ("aws.ec2.volume", IMAGE)
-    assert KINDS.get(IMAGE).requires == ()
+    assert KINDS.get(IMAGE).requires == ("aws.ec2.instance",)
     order = [k.key for k in KINDS.closure({"aws.ec2.snapshot", IMAGE})]
     assert order.index(IMAGE) < order.index("aws.ec2.snapshot")
     assert set(KINDS.get(IMAGE).ml_config) == {
@@ -289,9 +289,15 @@ def moto_region(monkeypatch):
 
 
 def _list(conn, kind_key=IMAGE, deps=None):
+    """The kind's listing (its dependencies listed first, their calls not counted) and the calls
+    the listing itself made."""
+    if deps is None:
+        deps = {}
+        for k in KINDS.closure({kind_key})[:-1]:
+            deps[k.key] = aws.PROVIDER.list_kind(conn, k, REGION, NOW, {d: deps[d] for d in k.requires})
     seen = []
     with providers.observe_calls(lambda p, caller, op: seen.append((caller, op))):
-        out = aws.PROVIDER.list_kind(conn, KINDS.get(kind_key), REGION, NOW, deps or {})
+        out = aws.PROVIDER.list_kind(conn, KINDS.get(kind_key), REGION, NOW, deps)
     for caller, op in seen:
         assert op in KINDS.get(caller).operations, (caller, op)
     return out, seen
@@ -335,7 +341,6 @@ def test_image_listing_reads_every_use_in_one_call_per_operation(moto_region):
     assert sorted(seen) == sorted(
         [
             (IMAGE, "ec2:DescribeImages"),
-            (IMAGE, "ec2:DescribeInstances"),
             (IMAGE, "ec2:DescribeLaunchTemplateVersions"),
             (IMAGE, "autoscaling:DescribeLaunchConfigurations"),
         ]
@@ -397,9 +402,8 @@ def test_image_listing_asks_for_disabled_images_too():
         s1.add_response(
             "describe_images", {"Images": [disabled]}, {"Owners": ["self"], "IncludeDisabled": True}
         )
-        s1.add_response("describe_instances", {"Reservations": []}, None)
         s1.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": []}, None)
         s2.add_response("describe_launch_configurations", {"LaunchConfigurations": []}, None)
-        out = KINDS.get(IMAGE).list(Conn(), REGION, NOW, {})
+        out = KINDS.get(IMAGE).list(Conn(), REGION, NOW, {"aws.ec2.instance": []})
     assert [(r.resource_id, r.attributes["state"]) for r in out] == [("ami-0dddddddddddddddd", "disabled")]
     assert _run("ami-unused", out[0]) is not None

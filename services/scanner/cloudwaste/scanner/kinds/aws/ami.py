@@ -8,14 +8,10 @@ from collections.abc import Iterable
 
 from cloudwaste.scanner.domain import Resource
 from cloudwaste.scanner.kinds import kind
-from cloudwaste.scanner.kinds.aws._common import PROVIDER, Deps, paginate, resource, tags, utc
+from cloudwaste.scanner.kinds.aws._common import INSTANCE, PROVIDER, Deps, paginate, resource, tags, utc
 
 IMAGE = "aws.ec2.image"
 
-# Values per DescribeInstances `image-id` filter (EC2 accepts up to 200 values in one filter).
-_IMAGE_BATCH = 100
-# Every state but terminated: a stopped instance still names its image.
-_LIVE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
 # DescribeLaunchTemplateVersions' largest page (moto ignores NextToken and stops at MaxResults).
 _TEMPLATE_PAGE = 200
 _SSM = "resolve:ssm:"
@@ -49,20 +45,12 @@ def _ebs_snapshots(image: dict) -> list[tuple[str, int]]:
     return out
 
 
-def _instances_using(client, image_ids: Iterable[str]) -> dict[str, list[str]]:
-    """Image id -> the ids of the instances (any state but terminated) launched from it: batched
-    `image-id` filters over DescribeInstances, each paginated."""
-    ids = sorted(set(image_ids))
+def _instances_using(instances: Iterable[Resource]) -> dict[str, list[str]]:
+    """Image id -> the ids of the listed instances (any state but terminated) launched from it."""
     out: dict[str, list[str]] = {}
-    for start in range(0, len(ids), _IMAGE_BATCH):
-        filters = [
-            {"Name": "image-id", "Values": ids[start : start + _IMAGE_BATCH]},
-            {"Name": "instance-state-name", "Values": _LIVE_STATES},
-        ]
-        for reservation in paginate(client, "describe_instances", "Reservations", Filters=filters):
-            for i in reservation.get("Instances", []):
-                if i.get("ImageId"):
-                    out.setdefault(i["ImageId"], []).append(i["InstanceId"])
+    for i in instances:
+        if i.attributes.get("image_id"):
+            out.setdefault(i.attributes["image_id"], []).append(i.resource_id)
     return out
 
 
@@ -110,13 +98,13 @@ def _launch_configurations_using(client) -> dict[str, list[str]]:
     title="EC2 machine image (AMI)",
     operations=(
         "ec2:DescribeImages",
-        "ec2:DescribeInstances",
         "ec2:DescribeLaunchTemplateVersions",
         "autoscaling:DescribeLaunchConfigurations",
     ),
     id_field="ImageId",
     name_field="Name",
     created_field="CreationDate",
+    requires=(INSTANCE,),
     ml_config={
         "architecture": str,
         "platform": str,
@@ -134,9 +122,9 @@ def list_images(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resourc
     terminated) launched from it, the launch templates whose latest or default version names it,
     and the Auto Scaling launch configurations that name it.
 
-    The three usage lookups are one paginated listing each per region, made only when the account
-    owns an image there: DescribeInstances with batched `image-id` filters (only the instances of
-    these images, not the whole fleet), DescribeLaunchTemplateVersions for every template at once
+    The instances come from the instance kind's listing of the same region (no second
+    DescribeInstances); the two other lookups are one paginated listing each per region, made only
+    when the account owns an image there: DescribeLaunchTemplateVersions for every template at once
     (no template id, Versions `$Latest` and `$Default`), DescribeLaunchConfigurations. Not seen:
     launch template versions other than the latest and default (an Auto Scaling group or a fleet
     can pin one), images resolved through SSM parameters (counted), and other accounts the image is
@@ -145,8 +133,7 @@ def list_images(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resourc
     images = list(paginate(ec2, "describe_images", "Images", Owners=["self"], IncludeDisabled=True))
     if not images:
         return []
-    ids = [i["ImageId"] for i in images]
-    by_instance = _instances_using(ec2, ids)
+    by_instance = _instances_using(deps[INSTANCE])
     by_template, ssm_templates = _templates_using(ec2)
     by_launch_config = _launch_configurations_using(conn.client("autoscaling", region))
     out = []

@@ -131,6 +131,7 @@ def list_instances(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
                         if state == "stopped"
                         else None,
                         "attached_volumes": by_instance.get(i["InstanceId"], []),
+                        "image_id": i.get("ImageId"),  # what the AMIs' listing reads
                     },
                     config={
                         "instance_type": i.get("InstanceType"),

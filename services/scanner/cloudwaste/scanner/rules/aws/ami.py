@@ -22,6 +22,7 @@ _JUDGED_STATES = ("available", "disabled")
     permissions=(
         "ec2:DescribeImages",
         "ec2:DescribeInstances",
+        "ec2:DescribeVolumes",  # the instances' listing reads their volumes
         "ec2:DescribeLaunchTemplateVersions",
         "autoscaling:DescribeLaunchConfigurations",
     ),
