@@ -1095,3 +1095,32 @@ def test_predictor_training_worker_setting(rendered, variant, worker):
 def test_schema_rejects_bad_storage_account_and_training_values(chart, values, where):
     with pytest.raises(helm_python.HelmValuesError, match=re.escape(where)):
         chart.render(values, name=RELEASE, namespace=NAMESPACE)
+
+
+def test_azure_and_gcp_credentials_secret_reaches_the_scanner_only(chart, default):
+    """The scanner reads each Azure/GCP account's credential file from CLOUDWASTE_CREDENTIALS_DIR:
+    the Secret must be mounted (read-only, owner-only files) exactly there, in no other pod."""
+    docs = _render(chart, {"scanner": {"credentialsSecret": "cw-cloud-credentials"}})
+    for (kind, component), pod_spec in _all_pods(docs).items():
+        volumes = [v for v in pod_spec.get("volumes", []) if "secret" in v]
+        mounts = {m["name"]: m for m in _container(pod_spec).get("volumeMounts", [])}
+        env = _env(_container(pod_spec))
+        if (kind, component) != ("Deployment", "scanner"):
+            assert not volumes and "CLOUDWASTE_CREDENTIALS_DIR" not in env, (kind, component)
+            continue
+        (volume,) = volumes
+        assert volume["secret"] == {"secretName": "cw-cloud-credentials", "defaultMode": 0o400}
+        mount = mounts[volume["name"]]
+        assert mount["readOnly"] is True
+        assert env["CLOUDWASTE_CREDENTIALS_DIR"]["value"] == mount["mountPath"]
+    from cloudwaste.scanner.settings import ScannerSettings
+
+    env = {
+        "CLOUDWASTE_DATABASE_URL": "postgresql+psycopg://x@db/cloudwaste",
+        "CLOUDWASTE_HASH_KEY": "k" * 32,
+        "CLOUDWASTE_CREDENTIALS_DIR": "/var/run/secrets/cloudwaste/credentials",
+    }
+    assert ScannerSettings.from_env(env).credentials_dir == "/var/run/secrets/cloudwaste/credentials"
+    # without it, nothing is mounted and the scanner has no credentials folder
+    scanner = _pod_spec(next(d for d in default if d["kind"] == "Deployment" and _component(d) == "scanner"))
+    assert "CLOUDWASTE_CREDENTIALS_DIR" not in _env(_container(scanner))

@@ -86,15 +86,31 @@ def test_up_serves_registers_and_stops_on_sigterm(tmp_path):
                 assert resp.status == health_pb2.HealthCheckResponse.SERVING
         with urllib.request.urlopen(stack["metrics"]["scanner"], timeout=5) as resp:
             assert resp.status == 200
-        [account] = stack["cloud_accounts"]
+        account, azure, gcp = stack["cloud_accounts"]
         with grpc.insecure_channel(stack["services"]["scanner"]) as channel:
-            got = (
-                scanner_service_pb2_grpc.ScannerServiceStub(channel)
-                .GetCloudAccount(scanner_service_pb2.GetCloudAccountRequest(name=account["name"]), timeout=5)
-                .cloud_account
+            stub = scanner_service_pb2_grpc.ScannerServiceStub(channel)
+            got = {
+                a["name"]: stub.GetCloudAccount(
+                    scanner_service_pb2.GetCloudAccountRequest(name=a["name"]), timeout=5
+                ).cloud_account
+                for a in (account, azure, gcp)
+            }
+        for a in (account, azure, gcp):
+            assert got[a["name"]].display_name == a["display_name"]
+            assert list(got[a["name"]].regions) == a["regions"]
+        assert got[account["name"]].aws.role_arn.endswith(":role/CloudWasteReadOnly") and len(account["regions"]) == 3
+        # the Azure and GCP accounts name their credential file; no secret is in the account
+        assert got[azure["name"]].azure.credential_secret and got[gcp["name"]].gcp.credential_secret
+        assert set(stack["cloud_endpoints"]) == {"azure", "gcp"}
+        for a in (azure, gcp):  # each scans its simulated estate through the stack
+            scan = subprocess.run(
+                [sys.executable, "-m", "cloudwaste.core.cli", "scan", a["name"], "--wait"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, "CLOUDWASTE_SCANNER_ADDRESS": stack["services"]["scanner"]},
             )
-        assert got.display_name == account["display_name"] and list(got.regions) == account["regions"]
-        assert got.aws.role_arn.endswith(":role/CloudWasteReadOnly") and len(got.regions) == 3
+            assert scan.returncode == 0 and "SUCCEEDED" in scan.stdout, scan.stdout + scan.stderr
 
         output = (tmp_path / "up.out").read_text()
         assert f'-plaintext -d \'{{"name":"{account["name"]}"}}\' {stack["services"]["scanner"]} ' in output

@@ -200,13 +200,13 @@ def test_a_kind_listing_over_stubbed_clients_makes_only_declared_calls():
 # --- the AWS provider: access settings and scopes -----------------------------------------------
 
 
-def test_provider_registry_knows_aws_and_nothing_else_yet():
+def test_provider_registry_knows_aws_azure_gcp_and_not_m365_yet():
     assert providers.get("aws") is aws.PROVIDER
-    assert "aws" in PROVIDERS.keys()
+    assert PROVIDERS.keys() == ["aws", "azure", "gcp"]
     with pytest.raises(FailedPrecondition):
-        providers.get("gcp")
+        providers.get("m365")
     with pytest.raises(InvalidArgument) as exc:
-        providers.get("gcp", field="cloud_account.provider")
+        providers.get("m365", field="cloud_account.provider")
     assert exc.value.field == "cloud_account.provider"
 
 

@@ -34,6 +34,8 @@ from cloudwaste.scanner.v1 import (
     scanner_service_pb2_grpc,
 )
 from cloudwaste.sim.aws import act_on
+from cloudwaste.sim.clouds import cloud_account
+from cloudwaste.sim.clouds import delete as delete_resource
 from cloudwaste.sim.local import LocalDeployment
 from cloudwaste.sim.truth import GroundTruth
 
@@ -70,8 +72,38 @@ def list_all_findings(stub, **filters) -> list[finding_pb2.Finding]:
             return out
 
 
+def _create_aws(scanner, truth: GroundTruth) -> cloud_account_pb2.CloudAccount:
+    return scanner.CreateCloudAccount(
+        scanner_service_pb2.CreateCloudAccountRequest(
+            cloud_account=cloud_account_pb2.CloudAccount(
+                provider=provider_pb2.PROVIDER_AWS,
+                tenant_id="demo-tenant",
+                display_name="Demo estate",
+                regions=list(truth.regions),
+                ml_collection_enabled=True,
+                aws=cloud_account_pb2.AwsAccess(
+                    role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWasteReadOnly",
+                    external_id="cloudwaste-demo-external-id",
+                ),
+            )
+        ),
+        timeout=10,
+    ).cloud_account
+
+
+def _create_cloud(scanner, provider: str, truth: GroundTruth) -> cloud_account_pb2.CloudAccount:
+    account = cloud_account(provider, truth.regions, "demo-tenant", f"Demo {provider}")
+    return scanner.CreateCloudAccount(
+        scanner_service_pb2.CreateCloudAccountRequest(cloud_account=account), timeout=10
+    ).cloud_account
+
+
+def provider_key(value: int) -> str:
+    return provider_pb2.Provider.Name(value).removeprefix("PROVIDER_").lower()
+
+
 def scan_and_wait(scanner, account: str, regions: int) -> scan_run_pb2.ScanRun:
-    """StartScan, then GetScanRun until it ends, printing progress per region."""
+    """StartScan, then GetScanRun until it ends, printing progress per scope."""
     scan = scanner.StartScan(scanner_service_pb2.StartScanRequest(cloud_account=account), timeout=10).scan_run
     shown = -1
     while scan.state in RUNNING:
@@ -80,7 +112,7 @@ def scan_and_wait(scanner, account: str, regions: int) -> scan_run_pb2.ScanRun:
         if scan.regions_done != shown:
             shown = scan.regions_done
             print(
-                f"      regions {scan.regions_done}/{scan.regions_total or regions}, "
+                f"      scopes {scan.regions_done}/{scan.regions_total or regions}, "
                 f"{scan.resources_scanned} resources, {scan.findings_count} findings",
                 flush=True,
             )
@@ -123,32 +155,33 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         grpc.insecure_channel(deploy.addresses["predictor"])
     )
 
-    step("Register the simulated AWS account and scan it")
-    account = scanner.CreateCloudAccount(
-        scanner_service_pb2.CreateCloudAccountRequest(
-            cloud_account=cloud_account_pb2.CloudAccount(
-                provider=provider_pb2.PROVIDER_AWS,
-                tenant_id="demo-tenant",
-                display_name="Demo estate",
-                regions=list(truth.regions),
-                ml_collection_enabled=True,
-                aws=cloud_account_pb2.AwsAccess(
-                    role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWasteReadOnly",
-                    external_id="cloudwaste-demo-external-id",
-                ),
+    step("Register the simulated AWS account, Azure subscriptions and GCP projects; scan all three")
+    accounts = {"aws": _create_aws(scanner, truth)}
+    truths = {"aws": truth}
+    for provider in sorted(deploy.cloud_endpoints):
+        truths[provider] = GroundTruth.from_json(deploy.cloud_truth_path(provider).read_text())
+        accounts[provider] = _create_cloud(scanner, provider, truths[provider])
+    scans = {}
+    for provider, account in accounts.items():
+        print(f"      {provider}: {account.name}", flush=True)
+        scans[provider] = scan_and_wait(scanner, account.name, len(truths[provider].regions))
+    step.done(
+        "; ".join(
+            f"{p}: {scan_run_pb2.ScanRunState.Name(s.state).removeprefix('SCAN_RUN_STATE_')}, "
+            f"{s.resources_scanned} resources"
+            for p, s in scans.items()
+        )
+    )
+    for provider, scan in scans.items():
+        if scan.state != scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED:
+            print(
+                f"{provider} scan did not succeed: "
+                f"{scan.error_message or [r.error_message for r in scan.region_results]}"
             )
-        ),
-        timeout=10,
-    ).cloud_account
-    scan = scan_and_wait(scanner, account.name, len(truth.regions))
-    state = scan_run_pb2.ScanRunState.Name(scan.state)
-    step.done(f"{scan.name}: {state}, {scan.resources_scanned} resources scanned")
-    if scan.state != scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED:
-        print(f"scan did not succeed: {scan.error_message or [r.error_message for r in scan.region_results]}")
-        return 1
+            return 1
 
     step("Findings priced in $/month")
-    findings = list_all_findings(scanner, scan_run=scan.name)
+    findings = [f for s in scans.values() for f in list_all_findings(scanner, scan_run=s.name)]
     per = defaultdict(lambda: [0, Decimal(0)])
     for f in findings:
         per[f.category][0] += 1
@@ -162,10 +195,13 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     if rest:
         label = f"{len(rest)} more rules"
         print(f"      {label:<{w}}{sum(n for _, (n, _) in rest):>9}{sum(c for _, (_, c) in rest):>12,.2f}")
-    total = money_amount(scan.total_monthly_waste)
+    for provider, scan in scans.items():
+        label = f"{provider} ({scan.findings_count} findings)"
+        print(f"      {label:<{w}}{'':>9}{money_amount(scan.total_monthly_waste):>12,.2f}")
+    total = sum((money_amount(s.total_monthly_waste) for s in scans.values()), Decimal(0))
     print(f"      {'total monthly waste':<{w}}{len(findings):>9}{total:>12,.2f}")
     print(f"      {len(per)} rules fired (`cloudwaste findings` lists every finding)")
-    waste_ids = {t.resource_id for t in truth.waste()}
+    waste_ids = {t.resource_id for tr in truths.values() for t in tr.waste()}
     found_ids = {f.resource_name for f in findings}
     tp = len(waste_ids & found_ids)
     print(
@@ -174,17 +210,20 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     )
 
     step("Enrichment (anonymized tags, temporal features), queued by the scanner when the scan ended")
-    er = wait_enrichment(enricher, scan.name)
-    if er is None or er.state != enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED:
-        print(f"      enrichment did not finish{': ' + er.error_message if er and er.error_message else ''}")
-        return 1
-    step.done(f"{er.rows_enriched} ML rows enriched")
+    enriched = 0
+    for scan in scans.values():
+        er = wait_enrichment(enricher, scan.name)
+        if er is None or er.state != enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED:
+            print(f"      enrichment did not finish{': ' + er.error_message if er and er.error_message else ''}")
+            return 1
+        enriched += er.rows_enriched
+    step.done(f"{enriched} ML rows enriched")
 
     step(
         f"Simulated user decisions on {decide_share:.0%} of the findings (noisy, from the estate's user model)"
     )
     rng = random.Random(seed)
-    by_id = {t.resource_id: t for t in truth.resources}
+    by_id = {t.resource_id: t for tr in truths.values() for t in tr.resources}
     order = list(findings)
     rng.shuffle(order)
     decided = defaultdict(int)
@@ -203,21 +242,32 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     )
 
     step("Users delete what they marked deleted, and the account is scanned again: decisions stick")
-    marked = list_all_findings(scanner, cloud_account=account.name, state=finding_pb2.FINDING_STATE_DELETED)
+    marked = [
+        f
+        for account in accounts.values()
+        for f in list_all_findings(scanner, cloud_account=account.name, state=finding_pb2.FINDING_STATE_DELETED)
+    ]
     for f in sorted(marked, key=lambda f: not f.parent_finding):  # a machine's disks before the machine
+        provider = provider_key(f.provider)
+        if provider != "aws":
+            delete_resource(deploy.cloud_endpoints[provider], f.resource_name)
+            continue
         try:
             act_on(deploy.moto_endpoint, by_id[f.resource_name], "delete", account_id=truth.account_id)
         except ClientError as exc:  # already gone with its machine (a root volume deleted on termination)
             if not exc.response.get("Error", {}).get("Code", "").endswith("NotFound"):
                 raise
-    rescan = scan_and_wait(scanner, account.name, len(truth.regions))
+    rescans = [scan_and_wait(scanner, a.name, len(truths[p].regions)) for p, a in accounts.items()]
     after = Counter(
         finding_pb2.FindingState.Name(f.state).removeprefix("FINDING_STATE_").lower()
-        for f in list_all_findings(scanner, cloud_account=account.name, all_states=True)
+        for a in accounts.values()
+        for f in list_all_findings(scanner, cloud_account=a.name, all_states=True)
     )
     print(
-        f"      {len(marked)} resources deleted in the estate; the rescan saw {rescan.findings_count} findings "
-        f"again or anew ({rescan.new_findings_count} new), resolved {rescan.resolved_findings_count}"
+        f"      {len(marked)} resources deleted in the estates; the rescans saw "
+        f"{sum(r.findings_count for r in rescans)} findings again or anew "
+        f"({sum(r.new_findings_count for r in rescans)} new), resolved "
+        f"{sum(r.resolved_findings_count for r in rescans)}"
     )
     step.done("findings now: " + ", ".join(f"{n} {s}" for s, n in sorted(after.items())))
 
@@ -280,7 +330,9 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     print(f"      ONNX vs scikit-learn max |diff| on the held-out rows: {m['onnx_max_abs_diff']:.1e}")
 
     step("The predictor serves the new model (no restart): PredictWasteBatch on the open findings")
-    open_findings = list_all_findings(scanner, cloud_account=account.name)  # the default list: OPEN
+    open_findings = [  # the default list: OPEN
+        f for a in accounts.values() for f in list_all_findings(scanner, cloud_account=a.name)
+    ]
     if open_findings:  # the serving process picks the new active model up on its next poll
         wait_for_serving(predictor, mv.name, waste_features(open_findings[0]))
     if not open_findings:
@@ -326,8 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="cloudwaste-demo-"))
     t0 = time.perf_counter()
     print(
-        f"CloudWaste demo: embedded PostgreSQL, a simulated AWS estate of {args.size} resources "
-        f"(seed {args.seed}) and the four services as processes; state in {workdir}",
+        f"CloudWaste demo: embedded PostgreSQL, a simulated AWS estate of {args.size} resources, "
+        f"Azure subscriptions and GCP projects (seed {args.seed}) and the four services as processes; "
+        f"state in {workdir}",
         flush=True,
     )
     deploy = LocalDeployment(workdir, size=args.size, seed=args.seed)
@@ -338,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             f"      up in {time.perf_counter() - t0:.1f} s: "
             + ", ".join(f"{s} {a}" for s, a in deploy.addresses.items())
             + f"; moto {deploy.moto_endpoint}"
+            + "".join(f"; {p} {u}" for p, u in sorted(deploy.cloud_endpoints.items()))
         )
         code = run(deploy, args.decide_share, args.seed)
     except grpc.RpcError as exc:

@@ -1,5 +1,6 @@
 """Everything on one machine, for real: embedded PostgreSQL, a simulated AWS estate (moto in its own
-process), and the four services as separate processes on loopback ports.
+process), simulated Azure and GCP estates (local vendor endpoints in another process), and the
+four services as separate processes on loopback ports.
 
 Used by `make demo`, the black-box tests and the benchmarks. Nothing is mocked inside the services:
 they read their settings from the environment exactly as they do on Kubernetes.
@@ -7,6 +8,7 @@ they read their settings from the environment exactly as they do on Kubernetes.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -39,6 +41,11 @@ class LocalDeployment:
     # simulated estate. When set, start() does not start the estate.
     aws_endpoint_url: str = ""
     model_poll_seconds: float = 2.0
+    # The simulated Azure subscriptions and GCP projects (cloudwaste.sim.clouds), each of about
+    # `cloud_size` resources (0: a quarter of `size`, at least 60).
+    with_clouds: bool = True
+    cloud_size: int = 0
+    cloud_endpoints: dict[str, str] = field(default_factory=dict)
     pg: EmbeddedPostgres | None = None
     addresses: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, int] = field(default_factory=dict)
@@ -52,6 +59,14 @@ class LocalDeployment:
     @property
     def truth_path(self) -> Path:
         return self.workdir / "ground_truth.json"
+
+    @property
+    def credentials_dir(self) -> Path:
+        """What the chart mounts from the credentials Secret: the Azure and GCP credential files."""
+        return self.workdir / "credentials"
+
+    def cloud_truth_path(self, provider: str) -> Path:
+        return self.workdir / "truth" / f"{provider}.json"
 
     @property
     def log_dir(self) -> Path:
@@ -111,6 +126,31 @@ class LocalDeployment:
             time.sleep(0.1)
         self.moto_endpoint = ready.read_text().strip()
 
+    def spawn_clouds(self) -> None:
+        """Starts the Azure and GCP estates' process; `wait_clouds` waits until it is seeded."""
+        ready = self.workdir / "clouds.ready"
+        ready.unlink(missing_ok=True)
+        size = self.cloud_size or max(60, self.size // 4)
+        cmd = [
+            sys.executable, "-m", "cloudwaste.sim.clouds", "serve",
+            "--size", str(size), "--seed", str(self.seed),
+            "--credentials-dir", str(self.credentials_dir),
+            "--truth-dir", str(self.workdir / "truth"),
+            "--ready-file", str(ready),
+        ]
+        self._spawn("clouds", cmd, os.environ.copy())
+
+    def wait_clouds(self, timeout: float = 120.0) -> None:
+        ready = self.workdir / "clouds.ready"
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if self._procs["clouds"].poll() is not None:
+                raise StartupError(f"the simulated Azure/GCP estates exited; see {self.log_dir / 'clouds.log'}")
+            if time.monotonic() > deadline:
+                raise StartupError("the simulated Azure/GCP estates were not ready in time")
+            time.sleep(0.1)
+        self.cloud_endpoints = json.loads(ready.read_text())
+
     def service_env(self, service: str) -> dict[str, str]:
         assert self.pg is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDWASTE_")}
@@ -134,6 +174,14 @@ class LocalDeployment:
                     "CLOUDWASTE_POLL_SECONDS": "0.5",
                 }
             )
+            if self.cloud_endpoints:
+                env.update(
+                    {
+                        "CLOUDWASTE_AZURE_ENDPOINT_URL": self.cloud_endpoints["azure"],
+                        "CLOUDWASTE_GCP_ENDPOINT_URL": self.cloud_endpoints["gcp"],
+                        "CLOUDWASTE_CREDENTIALS_DIR": str(self.credentials_dir),
+                    }
+                )
             # the scanner's own identity; it assumes each account's role with it. moto and
             # LocalStack accept any keys; an external endpoint keeps the caller's if it has some.
             identity = {
@@ -217,8 +265,14 @@ class LocalDeployment:
     def start(self) -> LocalDeployment:
         try:
             self.start_database()
+            clouds = self.with_estate and self.with_clouds
+            if clouds:  # seeded while moto seeds
+                self.workdir.mkdir(parents=True, exist_ok=True)
+                self.spawn_clouds()
             if self.with_estate and not self.aws_endpoint_url:
                 self.start_estate()
+            if clouds:
+                self.wait_clouds()
             self.start_services()
         except BaseException:
             self.stop()
@@ -241,7 +295,7 @@ class LocalDeployment:
     def stop(self) -> dict[str, int | None]:
         """SIGTERM to every process (services first), then PostgreSQL. Returns the exit codes."""
         codes = {}
-        for name in [*SERVICES, "moto"]:
+        for name in [*SERVICES, "moto", "clouds"]:
             codes[name] = self.stop_service(name)
         if self.pg is not None:
             self.pg.stop()

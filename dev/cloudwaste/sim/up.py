@@ -231,6 +231,26 @@ def _register_account(deploy: LocalDeployment, display_name: str, account_id: st
         ).cloud_account
 
 
+def _register_clouds(deploy: LocalDeployment) -> list:
+    """The simulated Azure subscriptions and GCP projects, one account each (none without them)."""
+    import grpc
+    from cloudwaste.scanner.v1 import scanner_service_pb2, scanner_service_pb2_grpc
+    from cloudwaste.sim.clouds import cloud_account
+
+    out = []
+    with grpc.insecure_channel(deploy.addresses["scanner"]) as channel:
+        stub = scanner_service_pb2_grpc.ScannerServiceStub(channel)
+        for provider in sorted(deploy.cloud_endpoints):
+            truth = GroundTruth.read(deploy.cloud_truth_path(provider))
+            account = cloud_account(provider, truth.regions, "local", f"Simulated {provider} estate")
+            out.append(
+                stub.CreateCloudAccount(
+                    scanner_service_pb2.CreateCloudAccountRequest(cloud_account=account), timeout=15
+                ).cloud_account
+            )
+    return out
+
+
 def _shown(path: Path) -> str:
     """`path` relative to the current folder when under it (shorter to read and to paste)."""
     try:
@@ -266,12 +286,12 @@ def _print_facts(deploy: LocalDeployment, stack: dict, stack_file: Path, externa
             f"  {'AWS':<{w}} simulated estate (moto) at {stack['aws_endpoint_url']}, "
             f"ground truth {_shown(deploy.truth_path)}"
         )
+    for provider, url in sorted(stack.get("cloud_endpoints", {}).items()):
+        _say(f"  {provider.upper() if provider == 'gcp' else provider.title():<{w}} simulated estate at {url}")
+    for a in stack["cloud_accounts"]:
+        _say(f'  {"account":<{w}} {a["name"]} "{a["display_name"]}" (scopes {", ".join(a["regions"])})')
     _say(
-        f'  {"account":<{w}} {account["name"]} "{account["display_name"]}" '
-        f"(regions {', '.join(account['regions'])})"
-    )
-    _say(
-        f"  {'logs':<{w}} {_shown(deploy.log_dir)}/{{{','.join([*ORDER, *([] if external else ['moto'])])}}}.log"
+        f"  {'logs':<{w}} {_shown(deploy.log_dir)}/{{{','.join([*ORDER, *([] if external else ['moto', 'clouds'])])}}}.log"
     )
     _say(f"  {'stack':<{w}} {_shown(stack_file)} (workdir {_shown(deploy.workdir)}, pid {os.getpid()})")
     _say("try:")
@@ -334,14 +354,16 @@ def up(args: argparse.Namespace) -> int:
             truth = GroundTruth.read(deploy.truth_path)
             regions, account_id = tuple(truth.regions), truth.account_id
             display_name = f"Simulated estate ({args.size} resources, seed {args.seed})"
-        account = _register_account(deploy, display_name, account_id, regions)
+        accounts = [_register_account(deploy, display_name, account_id, regions)]
+        accounts += _register_clouds(deploy)
         stack = {
             "services": {s: deploy.addresses[s] for s in ORDER},
             "metrics": {s: f"http://127.0.0.1:{deploy.metrics[s]}/metrics" for s in ORDER},
             "database_url": deploy.pg.url if deploy.pg else "",
             "cloud_accounts": [
-                {"name": account.name, "display_name": account.display_name, "regions": list(account.regions)}
+                {"name": a.name, "display_name": a.display_name, "regions": list(a.regions)} for a in accounts
             ],
+            "cloud_endpoints": dict(deploy.cloud_endpoints),
             "workdir": str(workdir),
             "aws_endpoint_url": deploy.scanner_aws_endpoint,
             "logs": str(deploy.log_dir),

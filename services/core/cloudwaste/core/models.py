@@ -108,6 +108,8 @@ class Finding(Base):
     resource_type: Mapped[str] = mapped_column(String(64))
     resource_display_name: Mapped[str] = mapped_column(Text, default="")
     region: Mapped[str] = mapped_column(String(64))  # the scope: region, subscription, project...
+    # Where the resource is within its scope (AWS region, Azure location, GCP region or zone).
+    location: Mapped[str | None] = mapped_column(String(64))
     scenario: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     confidence: Mapped[str] = mapped_column(String(16))

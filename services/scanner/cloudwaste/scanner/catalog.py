@@ -27,11 +27,25 @@ def rule_permissions(rule: Rule, kinds: KindRegistry | None = None) -> list[str]
     return sorted(perms)
 
 
+# provider -> (where its metrics come from, what its permissions are called)
+_METRIC_SOURCE = {
+    "aws": ("CloudWatch", "IAM permissions"),
+    "azure": ("Azure Monitor", "Azure RBAC actions"),
+    "gcp": ("Cloud Monitoring", "IAM permissions"),
+}
+
+
+def _stat(stat: str) -> str:
+    """"Sum" -> "sum", "ALIGN_MEAN" -> "mean": how a metric is aggregated per day."""
+    return stat.lower().removeprefix("align_")
+
+
 def rules_markdown(provider: str) -> str:
     """The README's rule table of `provider`, generated from the registry: key, what fires (the
     rule's title), its parameters with their defaults, what it reads and needs (metrics, IAM)."""
+    source, permissions = _METRIC_SOURCE.get(provider, ("metric", "permissions"))
     lines = [
-        "| key | what fires | parameters (defaults) | reads | IAM permissions |",
+        f"| key | what fires | parameters (defaults) | reads | {permissions} |",
         "|---|---|---|---|---|",
     ]
     for r in describe_rules(provider):
@@ -42,7 +56,7 @@ def rules_markdown(provider: str) -> str:
         )
         rule = load_rules().rules[r["key"]]
         reads = [f"`{r['kind']}`", *(f"`{k}`" for k in r["needs"])]
-        reads += [f"CloudWatch {m.metric} ({m.stat.lower()}/day)" for m in rule.metrics]
+        reads += [f"{source} {m.metric} ({_stat(m.stat)}/day)" for m in rule.metrics]
         lines.append(
             f"| `{r['key']}` | {r['title']} | {params or '-'} | {', '.join(reads)} | {', '.join(r['permissions'])} |"
         )
@@ -87,32 +101,32 @@ def describe_rules(provider: str | None = None) -> list[dict]:
 def iam_policy(
     provider: str, *, rule_parameters: Mapping[str, Any] | None = None, organization: bool = False
 ) -> dict:
-    """The least-privilege read-only policy the customer's role needs for the enabled rules of
-    `provider` (every rule by default; `rule_parameters` may disable some), as IAM JSON. With
-    `organization`, a second statement for the management account's role: listing the members."""
+    """The least-privilege read-only access the customer grants for the enabled rules of
+    `provider` (every rule by default; `rule_parameters` may disable some), as the provider's
+    own document: an IAM policy (AWS; with `organization`, a second statement for the management
+    account's role), a custom role definition (Azure, GCP)."""
     prov = load_providers().get(provider, field="provider")
+    return prov.policy_document(required_permissions(prov, rule_parameters), organization=organization)
+
+
+def required_permissions(prov: Any, rule_parameters: Mapping[str, Any] | None = None) -> list[str]:
+    """Every permission the enabled rules of a provider need, plus listing its scopes."""
     registry, kinds = load_rules(), load_kinds()
     params = registry.effective_params(rule_parameters, prov.key)
-    actions = set(prov.scope_operations)  # listing the account's regions when none are given
+    actions = set(prov.scope_operations)  # listing the account's scopes when none are given
     for key, p in params.items():
         if p["enabled"]:
             actions.update(rule_permissions(registry.rules[key], kinds))
-    statements = [
-        {"Sid": "CloudWasteReadOnly", "Effect": "Allow", "Action": sorted(actions), "Resource": "*"}
-    ]
-    if organization and getattr(prov, "organization_operations", ()):
-        statements.append(
-            {
-                "Sid": "CloudWasteListOrganizationMembers",
-                "Effect": "Allow",
-                "Action": sorted(prov.organization_operations),
-                "Resource": "*",
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+    return sorted(actions)
 
 
-READ_ONLY_VERBS = ("Describe", "Get", "List")
+def policy_permissions(provider: str, document: Mapping[str, Any]) -> list[str]:
+    """The permissions a document of `iam_policy` grants, whatever its provider's shape."""
+    if provider == "aws":
+        return sorted({a for st in document["Statement"] for a in st["Action"]})
+    if provider == "azure":
+        return sorted(document["Actions"])
+    return sorted(document["includedPermissions"])
 
 
 def check_registries(
@@ -131,10 +145,10 @@ def check_registries(
             problems.append(f"{where}: provider {kind.provider!r} is not registered")
         if not kind.operations:
             problems.append(f"{where}: declares no listing operation")
+        owner = providers.get(kind.provider) if kind.provider in providers else None
         for action in (*kind.operations, *kind.extra_permissions):
-            verb = action.split(":", 1)[-1]
-            if ":" not in action or not verb.startswith(READ_ONLY_VERBS):
-                problems.append(f"{where}: {action!r} is not a read-only IAM action")
+            if owner is not None and not owner.is_read_only(action):
+                problems.append(f"{where}: {action!r} is not a read-only permission")
         if not kind.ml_config:
             problems.append(f"{where}: no ML config allow-list")
         if not kind.id_field or not kind.name_field:
@@ -154,8 +168,8 @@ def check_registries(
             problems.append(f"{where}: {exc}")
     for provider in providers:
         for action in provider.scope_operations:
-            if not action.split(":", 1)[-1].startswith(READ_ONLY_VERBS):
-                problems.append(f"provider {provider.key}: {action!r} is not a read-only IAM action")
+            if not provider.is_read_only(action):
+                problems.append(f"provider {provider.key}: {action!r} is not a read-only permission")
     for rule in rules:
         where = f"rule {rule.key}"
         if rule.provider not in providers:

@@ -15,7 +15,7 @@ class Resource:
     provider: str  # "aws"
     kind: str  # e.g. "aws.ec2.volume"
     resource_id: str
-    region: str
+    region: str  # where it is: an AWS region, an Azure location, a GCP region or zone
     name: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     created_at: dt.datetime | None = None
@@ -77,6 +77,9 @@ class ScopeOutcome:
     rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     # (kind, resource id) of every resource listed in this scope: tells "gone" from "changed".
     listed: frozenset[tuple[str, str]] = frozenset()
+    # Kinds whose listing could not reach some regions (kind -> those regions): their findings in
+    # those regions are left as they were.
+    unreached: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def severity_for(monthly_cost: Decimal) -> str:

@@ -40,6 +40,7 @@ class MetricQuery:
     dimensions: tuple[tuple[str, str], ...]  # (name, value), the metric's main dimension first
     metric: Metric
     days: int
+    region: str = ""  # where the resource is (Azure Monitor answers per location)
 
     @property
     def key(self) -> SeriesKey:
@@ -71,7 +72,7 @@ def metric_queries(
             if wanted:
                 days = rule.metric_window(params)
                 for m in rule.metrics:
-                    q = MetricQuery(res.resource_id, m.dimensions(res), m, days)
+                    q = MetricQuery(res.resource_id, m.dimensions(res), m, days, res.region)
                     queries.setdefault(q.key, q)
     return list(queries.values()), errors
 
@@ -192,6 +193,7 @@ class Engine:
         provider = plan.provider
         listings: dict[str, list[Resource]] = {}
         errors: dict[str, str] = {}
+        unreached: dict[str, frozenset[str]] = {}  # kind -> regions its listing could not reach
         for kind in plan.kinds:
             if should_stop():
                 return ScopeOutcome(scope, False, "interrupted: the scanner was shutting down")
@@ -204,6 +206,16 @@ class Engine:
                 listings[kind.key] = provider.list_kind(
                     plan.connection, kind, scope, now, {d: listings[d] for d in kind.requires}
                 )
+                # regions its listing (or a listing it read) could not reach: incomplete there
+                regions = dict(getattr(listings[kind.key], "unreached", None) or {})
+                for dep in kind.requires:
+                    regions.update({r: f"{dep} incomplete" for r in unreached.get(dep, ())})
+                if regions:
+                    unreached[kind.key] = frozenset(regions)
+                    errors[kind.key] = "incomplete: " + "; ".join(
+                        f"{region}: {why}" for region, why in sorted(regions.items())
+                    )[:400]
+                    KIND_FAILURES.labels(provider.key, kind.key).inc()
             except Exception as exc:
                 errors[kind.key] = provider.describe_error(exc)
                 KIND_FAILURES.labels(provider.key, kind.key).inc()
@@ -223,10 +235,12 @@ class Engine:
             )
         index = {(r.kind, r.resource_id): r for rs in listings.values() for r in rs}
         ctx = Context(now=now, prices=prices, lookup=lambda k, rid: index.get((k, rid)))
+        # a rule runs when its kinds are listed; a kind it looks up must be complete (a lookup
+        # that misses in an unreached region would read as "gone")
         runnable = {
             key: (rule, params)
             for key, (rule, params) in plan.rules.items()
-            if all(k in listings for k in rule.kinds)
+            if all(k in listings for k in rule.kinds) and not any(k in unreached for k in rule.needs)
         }
         resources = [r for rs in listings.values() for r in rs]
         ctx, metric_errors = self._metrics(plan, scope, now, resources, runnable, ctx)
@@ -247,6 +261,7 @@ class Engine:
                 key: dict(params) for key, (_, params) in runnable.items() if key not in rule_errors
             },
             listed=frozenset(index),
+            unreached=unreached,
         )
 
     def _metrics(self, plan: ScanPlan, scope: str, now, resources, runnable, ctx: Context):

@@ -255,7 +255,7 @@ def validate_table(table: Any) -> list[str]:
     if problems:  # resolving a broken table would only repeat the same problems
         return problems
     for where, entry in [*((f"regions.{n}", e) for n, e in regions.items()), ("unlisted_regions", unlisted)]:
-        missing = [".".join(p) for p in REQUIRED if _resolve(table, entry, p) is None]
+        missing = [".".join(p) for p in REQUIRED if resolve_price(table, entry, p) is None]
         if missing:
             problems.append(f"{where}: no price for {', '.join(missing)}")
     return problems
@@ -311,7 +311,7 @@ def _lookup(entry: Mapping[str, Any], path: Path) -> tuple[Any, Any]:
     return (node if _is_number(node) else None), factor
 
 
-def _resolve(table: Mapping[str, Any], entry: Mapping[str, Any], path: Path) -> tuple[Decimal, bool] | None:
+def resolve_price(table: Mapping[str, Any], entry: Mapping[str, Any], path: Path) -> tuple[Decimal, bool] | None:
     """(price, derived?) for `path` in a region `entry`, or None when the table has no such price."""
     value, factor = _lookup(entry, path)
     if value is not None:
@@ -354,12 +354,12 @@ class AwsPrices:
 
     def price(self, *path: str) -> Decimal | None:
         """The raw unit price at `path` (per hour, GB-month, ...), or None when unknown."""
-        found = _resolve(self._t, self._entry, path)
+        found = resolve_price(self._t, self._entry, path)
         return None if found is None else found[0]
 
     def derived(self, *path: str) -> bool | None:
         """True when the price at `path` is derived from another region, None when unknown."""
-        found = _resolve(self._t, self._entry, path)
+        found = resolve_price(self._t, self._entry, path)
         return None if found is None else found[1]
 
     def evidence(self) -> dict[str, Any]:
@@ -367,7 +367,7 @@ class AwsPrices:
         return {"price_date": self.price_date, "price_region": self.region, "price_method": self.method}
 
     def _must(self, *path: str) -> Decimal:
-        found = _resolve(self._t, self._entry, path)
+        found = resolve_price(self._t, self._entry, path)
         if found is None:  # validate_table guarantees REQUIRED paths; anything else is a bug here
             raise KeyError(f"aws_prices: no {'.'.join(path)} for {self.region}")
         return found[0]

@@ -107,6 +107,7 @@ def finding_pb(f) -> finding_pb2.Finding:
         resource_type=f.resource_type,
         provider=provider_enum(f.provider),
         region=f.region,
+        location=getattr(f, "location", None) or "",
         category=f.scenario,
         severity=finding_pb2.Severity.Value(f"SEVERITY_{f.severity}"),
         confidence=confidence_pb2.ConfidenceLevel.Value(f"CONFIDENCE_LEVEL_{f.confidence}"),

@@ -14,6 +14,11 @@ class ScannerSettings(ServerSettings):
     hash_key: HashKey = field(default_factory=lambda: HashKey(b"x" * 32, "test"), repr=False)
     enricher_address: str = ""  # empty: do not notify an enricher
     aws_endpoint_url: str = ""  # set for moto / local endpoints; empty means real AWS
+    azure_endpoint_url: str = ""  # a local ARM endpoint (the simulated estate); empty: real Azure
+    gcp_endpoint_url: str = ""  # a local Google endpoint (the simulated estate); empty: real GCP
+    # The mounted Kubernetes Secret whose files hold the Azure and GCP credentials accounts name
+    # (`credential_secret`); secrets never enter the database.
+    credentials_dir: str = ""
     scan_workers: int = 2  # scan runs executed at once by this replica
     region_concurrency: int = 4  # regions scanned at once within a run
     # AWS Organizations scans: listings / metric fetches at once against one member account
@@ -28,6 +33,9 @@ class ScannerSettings(ServerSettings):
             hash_key=HashKey.from_env(env),
             enricher_address=env_str(env, "ENRICHER_ADDRESS", ""),
             aws_endpoint_url=env_str(env, "AWS_ENDPOINT_URL", ""),
+            azure_endpoint_url=env_str(env, "AZURE_ENDPOINT_URL", ""),
+            gcp_endpoint_url=env_str(env, "GCP_ENDPOINT_URL", ""),
+            credentials_dir=env_str(env, "CREDENTIALS_DIR", ""),
             scan_workers=env_int(env, "SCAN_WORKERS", 2, 1, 64),
             region_concurrency=env_int(env, "REGION_CONCURRENCY", 4, 1, 64),
             aws_account_concurrency=env_int(env, "AWS_ACCOUNT_CONCURRENCY", 2, 1, 64),

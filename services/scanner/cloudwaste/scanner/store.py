@@ -862,6 +862,7 @@ class _ScopeWriter:
             "resource_type": r.kind,
             "resource_display_name": r.name,
             "region": self.outcome.scope,
+            "location": r.region[:64],
             "scenario": d.scenario,
             "severity": draft.severity,
             "confidence": d.confidence,
@@ -929,6 +930,14 @@ class _ScopeWriter:
         if observations:
             self.s.execute(pg_insert(FindingObservation).on_conflict_do_nothing(), observations)
 
+    def _unreached(self, finding: Finding) -> bool:
+        regions = self.outcome.unreached.get(finding.resource_type)
+        if not regions:
+            return False
+        # a GCP zone is in its region; a finding saved before locations were kept could be anywhere
+        location = finding.location
+        return location is None or location in regions or any(location.startswith(f"{r}-") for r in regions)
+
     def _resolve(self, unseen: dict[tuple[str, str], Finding]) -> int:
         """Findings this scope no longer shows, among the rules that ran over complete listings.
         Two statements whatever their number: one for the findings, one for the implicit labels."""
@@ -941,6 +950,8 @@ class _ScopeWriter:
                 reason = PARAMS_CHANGED
             elif finding.scenario not in self.outcome.rule_params:
                 continue  # its rule did not run here (a kind or the rule failed): leave it as it was
+            elif self._unreached(finding):
+                continue  # its region did not answer: absent there is not gone
             elif (finding.resource_type, finding.resource_id) not in self.outcome.listed:
                 reason = GONE
             elif finding.rule_params and finding.rule_params != _jsonable(

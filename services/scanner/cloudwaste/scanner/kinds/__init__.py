@@ -11,6 +11,7 @@ it, and gives the same listing to every rule of that kind.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +28,17 @@ Lister = Callable[[Any, str, dt.datetime, Mapping[str, Sequence[Resource]]], lis
 
 # Allowed types of one ML configuration field.
 ConfigTypes = type | tuple[type, ...]
+
+
+class Listing(list):
+    """What a listing returns when some regions did not answer (a GCP aggregated list with partial
+    success): the resources of the regions that did, and `unreached` {region: why}. The engine
+    evaluates those resources, reports the kind as incomplete, and the store resolves no finding
+    of this kind in an unreached region (absent there is not gone)."""
+
+    def __init__(self, resources=(), unreached: Mapping[str, str] | None = None) -> None:
+        super().__init__(resources)
+        self.unreached: dict[str, str] = dict(unreached or {})
 
 
 @dataclass(frozen=True)
@@ -150,9 +162,23 @@ def kind(
     return wrap
 
 
+class LazyModule:
+    """A module imported on first attribute access: registering kinds must not pay for an SDK's
+    import (google.cloud.compute_v1 takes a second), which only listing needs."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
+
+
 def load_all() -> KindRegistry:
     """Imports every kind module so that the registry is complete."""
-    from cloudwaste.scanner.kinds import aws  # noqa: F401
+    from cloudwaste.scanner.kinds import aws, azure, gcp  # noqa: F401
 
     return KINDS
 

@@ -1,4 +1,4 @@
-"""The registry of cloud providers (`aws` now; `azure`, `gcp`, `m365` later).
+"""The registry of cloud providers (`aws`, `azure`, `gcp`; `m365` later).
 
 A provider validates an account's access settings, resolves them into a connection, lists the
 account's scopes (AWS regions, Azure subscriptions, GCP projects, an M365 tenant), lists one
@@ -111,6 +111,15 @@ class Provider(ABC):
     def describe_error(self, exc: BaseException) -> str:
         """A short message safe to show the account's owner: no stack trace, no secret."""
 
+    def policy_document(self, permissions: Sequence[str], organization: bool = False) -> dict:
+        """The document a customer applies to grant `permissions` (read-only) to CloudWaste."""
+        raise NotImplementedError
+
+    @staticmethod
+    def is_read_only(permission: str) -> bool:
+        """Whether a permission (as the provider names them) only reads."""
+        return False
+
     def validate_scopes(self, scopes: Sequence[str], field: str) -> list[str]:
         """The scopes without duplicates; an unknown one raises InvalidArgument(f"{field}[i]")."""
         valid = self.valid_scopes()
@@ -200,7 +209,7 @@ PROVIDERS = ProviderRegistry()
 def load_all() -> ProviderRegistry:
     """Imports every provider module (and its kinds) so that the registry is complete."""
     from cloudwaste.scanner.kinds import load_all as load_kinds
-    from cloudwaste.scanner.providers import aws  # noqa: F401
+    from cloudwaste.scanner.providers import aws, azure, gcp  # noqa: F401
 
     load_kinds()
     return PROVIDERS

@@ -408,5 +408,26 @@ class AwsProvider(Provider):
     def describe_error(self, exc: BaseException) -> str:
         return describe_error(exc)
 
+    @staticmethod
+    def is_read_only(permission: str) -> bool:
+        return permission.split(":", 1)[-1].startswith(("Describe", "Get", "List"))
+
+    def policy_document(self, permissions: Sequence[str], organization: bool = False) -> dict:
+        """An IAM policy for the scanned account's role; with `organization`, a second statement
+        for the management account's role (listing the members)."""
+        statements = [
+            {"Sid": "CloudWasteReadOnly", "Effect": "Allow", "Action": sorted(permissions), "Resource": "*"}
+        ]
+        if organization:
+            statements.append(
+                {
+                    "Sid": "CloudWasteListOrganizationMembers",
+                    "Effect": "Allow",
+                    "Action": sorted(self.organization_operations),
+                    "Resource": "*",
+                }
+            )
+        return {"Version": "2012-10-17", "Statement": statements}
+
 
 PROVIDER = PROVIDERS.register(AwsProvider())

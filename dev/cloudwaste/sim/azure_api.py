@@ -1,0 +1,296 @@
+"""A local Azure Resource Manager endpoint: the REST shapes of the management APIs the scanner
+reads (published in Azure/azure-rest-api-specs; see tests/fixtures/azure/README.md), served from an
+in-memory estate of subscriptions, for the real azure-mgmt-* clients.
+
+What it does like ARM: `api-version` is required; lists page by `nextLink` (an absolute URL with a
+`$skiptoken`); errors are `{"error": {"code", "message"}}`; an unknown subscription is 404
+SubscriptionNotFound; `statusOnly=true` on a VM listing adds each VM's instance view; Azure Monitor
+answers `Metrics_List` (one resource) and `Metrics_ListAtSubscriptionScope` (every resource of a
+namespace in a region, a series per resource tagged with `Microsoft.ResourceId`). Tokens come from
+the client-credentials grant at `/<directory>/oauth2/v2.0/token`, checked against registered
+service principals. Faults (429 with Retry-After, a failing subscription) are injected per path.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from .httpapi import ApiError, Fault, LocalApi, Response, paged
+
+__all__ = ["AzureApi", "Fault", "Subscription", "arm_type"]
+
+PAGE_SIZE = 100
+_TOKEN_PATH = re.compile(r"^/([0-9a-f-]{36})/oauth2/v2\.0/token$")
+_METRICS = "/providers/microsoft.insights/metrics"
+
+
+@dataclass
+class Subscription:
+    subscription_id: str
+    display_name: str = "Simulated subscription"
+    state: str = "Enabled"
+    # ARM type, lower case ("microsoft.compute/disks") -> resource id, lower case -> body
+    resources: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # resource group name, lower case -> body
+    resource_groups: dict[str, dict] = field(default_factory=dict)
+
+
+def arm_type(resource_id: str) -> str:
+    """The ARM type of a resource id, lower case: .../providers/Microsoft.Compute/disks/d1 ->
+    microsoft.compute/disks (nested types joined: microsoft.network/loadbalancers/...)."""
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    at = len(lowered) - 1 - lowered[::-1].index("providers")
+    rest = parts[at + 1 :]
+    return "/".join([rest[0], *rest[1::2]]).lower()
+
+
+class AzureApi(LocalApi):
+    name = "azure"
+
+    def __init__(self, page_size: int = PAGE_SIZE) -> None:
+        super().__init__()
+        self.page_size = page_size
+        self.subscriptions: dict[str, Subscription] = {}
+        self.principals: dict[tuple[str, str], str] = {}  # (directory, client id) -> secret
+        # (resource id lower, metric name, aggregation or None) -> {day (date): value}
+        self.metrics: dict[tuple[str, str, str | None], dict[dt.date, float]] = {}
+
+    # -- the estate ----------------------------------------------------------------------------
+
+    def add_principal(self, directory_id: str, client_id: str, secret: str) -> None:
+        self.principals[(directory_id.lower(), client_id.lower())] = secret
+
+    def subscription(self, subscription_id: str, display_name: str = "") -> Subscription:
+        with self.lock:
+            sub = self.subscriptions.get(subscription_id.lower())
+            if sub is None:
+                sub = Subscription(subscription_id.lower(), display_name or "Simulated subscription")
+                self.subscriptions[sub.subscription_id] = sub
+            return sub
+
+    def put(self, body: dict) -> dict:
+        """Adds (or replaces) a resource: `body` is its ARM JSON with at least `id`; `name` and
+        `type` are derived from the id when absent. Its resource group is created if needed."""
+        rid = body["id"]
+        parts = rid.strip("/").split("/")
+        sub = self.subscription(parts[1])
+        body.setdefault("name", parts[-1])
+        body.setdefault("type", "/".join(p for p in _type_parts(rid)))
+        kind = body["type"].lower()  # what ARM lists it as (a published id may misspell its type)
+        with self.lock:
+            sub.resources.setdefault(kind, {})[rid.lower()] = body
+            if len(parts) > 3 and parts[2].lower() == "resourcegroups":
+                self.resource_group(sub.subscription_id, parts[3], body.get("location", "eastus"))
+        return body
+
+    def resource_group(self, subscription_id: str, name: str, location: str = "eastus") -> dict:
+        sub = self.subscription(subscription_id)
+        with self.lock:
+            found = sub.resource_groups.get(name.lower())
+            if found is None:
+                found = {
+                    "id": f"/subscriptions/{sub.subscription_id}/resourceGroups/{name}",
+                    "name": name,
+                    "type": "Microsoft.Resources/resourceGroups",
+                    "location": location,
+                    "properties": {"provisioningState": "Succeeded"},
+                }
+                sub.resource_groups[name.lower()] = found
+            return found
+
+    def delete(self, resource_id: str) -> bool:
+        sub = self.subscriptions.get(resource_id.strip("/").split("/")[1].lower())
+        if sub is None:
+            return False
+        with self.lock:
+            for resources in sub.resources.values():
+                if resources.pop(resource_id.lower(), None) is not None:
+                    return True
+            return False
+
+    def delete_resource(self, resource_id: str) -> bool:
+        return self.delete(resource_id)
+
+    def get(self, resource_id: str) -> dict | None:
+        sub = self.subscriptions.get(resource_id.strip("/").split("/")[1].lower())
+        if sub is None:
+            return None
+        found = sub.resources.get(arm_type(resource_id), {}).get(resource_id.lower())
+        if found is None:
+            found = next((r[resource_id.lower()] for r in sub.resources.values() if resource_id.lower() in r), None)
+        return found
+
+    def put_metric(
+        self, resource_id: str, metric: str, daily: dict[dt.date, float], aggregation: str | None = None
+    ) -> None:
+        """A daily series; `aggregation` ("maximum"...): served only to that aggregation (a day's
+        peak is not its average), None: to any."""
+        key = (resource_id.lower(), metric, aggregation.lower() if aggregation else None)
+        with self.lock:
+            self.metrics.setdefault(key, {}).update(daily)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def error_body(self, status: int, code: str, message: str) -> dict:
+        return {"error": {"code": code, "message": message}}
+
+    def token(self, path: str, raw: bytes) -> Response | None:
+        m = _TOKEN_PATH.match(path)
+        if m is None:
+            return None
+        form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+        key = (m.group(1).lower(), form.get("client_id", "").lower())
+        if form.get("grant_type") != "client_credentials" or self.principals.get(key) != form.get(
+            "client_secret"
+        ):
+            return Response(
+                401,
+                {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."},
+            )
+        return Response(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": self.issue_token()})
+
+    def route(self, method: str, path: str, query: dict[str, str], body: Any) -> Response:
+        if "api-version" not in query:
+            raise ApiError(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+        parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
+        lowered = [p.lower() for p in parts]
+        if lowered == ["subscriptions"]:
+            subs = [
+                {
+                    "id": f"/subscriptions/{s.subscription_id}",
+                    "subscriptionId": s.subscription_id,
+                    "displayName": s.display_name,
+                    "state": s.state,
+                }
+                for s in sorted(self.subscriptions.values(), key=lambda s: s.subscription_id)
+            ]
+            return self._page(path, query, subs)
+        if lowered[0] != "subscriptions" or len(parts) < 2:
+            raise ApiError(404, "NotFound", f"no route for {path}")
+        sub = self.subscriptions.get(lowered[1])
+        if sub is None:
+            raise ApiError(404, "SubscriptionNotFound", f"The subscription '{parts[1]}' could not be found.")
+        path_lower = "/".join(lowered)
+        if path_lower.endswith(_METRICS.strip("/")):
+            return self._metrics(sub, parts, query)
+        rest = lowered[2:]
+        if rest == ["resourcegroups"]:
+            return self._page(path, query, sorted(sub.resource_groups.values(), key=lambda g: g["name"]))
+        if rest == ["resources"]:
+            generic = [
+                {k: r[k] for k in ("id", "name", "type", "location", "tags") if k in r}
+                for kind in sorted(sub.resources)
+                for r in sub.resources[kind].values()
+            ]
+            return self._page(path, query, generic)
+        group = None
+        if rest[:1] == ["resourcegroups"] and len(rest) >= 5 and rest[2] == "providers":
+            group, rest = rest[1], rest[2:]
+        if rest[:1] == ["providers"] and len(rest) == 3:
+            kind = f"{rest[1]}/{rest[2]}"
+            items = list(sub.resources.get(kind, {}).values())
+            if group is not None:
+                items = [r for r in items if f"/resourcegroups/{group}/" in r["id"].lower()]
+            items = sorted(items, key=lambda r: r["id"].lower())
+            if kind == "microsoft.compute/virtualmachines" and query.get("statusOnly", "").lower() != "true":
+                items = [_without_instance_view(r) for r in items]
+            return self._page(path, query, items)
+        raise ApiError(404, "NotFound", f"no route for {path}")
+
+    def _page(self, path: str, query: dict[str, str], items: list) -> Response:
+        start = int(query.get("$skiptoken") or 0)
+        page, nxt = paged(items, start, self.page_size)
+        body: dict[str, Any] = {"value": copy.deepcopy(page)}
+        if nxt is not None:
+            body["nextLink"] = self.page_url(path, query, **{"$skiptoken": str(nxt)})
+        return Response(200, body)
+
+    def _metrics(self, sub: Subscription, parts: list[str], query: dict[str, str]) -> Response:
+        """Metrics_List (on one resource) or Metrics_ListAtSubscriptionScope (every resource of
+        `metricnamespace` in `region`), daily (interval P1D) over `timespan`."""
+        if query.get("interval", "P1D").upper() != "P1D":
+            raise ApiError(400, "BadRequest", "the local endpoint serves daily (P1D) metrics only")
+        start, end = (_parse_time(t) for t in query["timespan"].split("/"))
+        names = [n for n in query.get("metricnames", "").split(",") if n]
+        aggregation = (query.get("aggregation") or "average").split(",")[0].lower()
+        if len(parts) == 5:  # /subscriptions/{s}/providers/microsoft.insights/metrics
+            namespace = query.get("metricnamespace", "").lower()
+            region = query.get("region", "").lower()
+            if not namespace or not region:
+                raise ApiError(400, "BadRequest", "region and metricnamespace are required at subscription scope")
+            targets = [
+                r["id"]
+                for r in sub.resources.get(namespace, {}).values()
+                if r.get("location", "").lower() == region
+            ]
+        else:
+            targets = ["/" + "/".join(parts[:-3])]
+        days = [start.date() + dt.timedelta(days=i) for i in range((end.date() - start.date()).days)]
+        value = []
+        for name in names:
+            series = []
+            for rid in sorted(targets, key=str.lower):
+                points = self.metrics.get((rid.lower(), name, aggregation))
+                if points is None:
+                    points = self.metrics.get((rid.lower(), name, None))
+                if points is None:
+                    continue
+                data = [
+                    {"timeStamp": f"{d.isoformat()}T00:00:00Z", aggregation: points[d]} if d in points
+                    else {"timeStamp": f"{d.isoformat()}T00:00:00Z"}
+                    for d in days
+                ]
+                series.append(
+                    {
+                        "metadatavalues": [
+                            {"name": {"value": "Microsoft.ResourceId", "localizedValue": "Microsoft.ResourceId"},
+                             "value": rid}
+                        ],
+                        "data": data,
+                    }
+                )
+            value.append(
+                {
+                    "id": f"/subscriptions/{sub.subscription_id}/providers/Microsoft.Insights/metrics/{name}",
+                    "type": "Microsoft.Insights/metrics",
+                    "name": {"value": name, "localizedValue": name},
+                    "unit": "Unspecified",
+                    "timeseries": series,
+                }
+            )
+        return Response(
+            200,
+            {
+                "cost": len(names) * max(1, len(targets)),
+                "timespan": query["timespan"],
+                "interval": "P1D",
+                "value": value,
+                "namespace": query.get("metricnamespace", ""),
+                "resourceregion": query.get("region", ""),
+            },
+        )
+
+
+def _type_parts(resource_id: str) -> list[str]:
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    at = len(lowered) - 1 - lowered[::-1].index("providers")
+    rest = parts[at + 1 :]
+    return [rest[0], *rest[1::2]]
+
+
+def _without_instance_view(vm: dict) -> dict:
+    vm = copy.deepcopy(vm)
+    vm.get("properties", {}).pop("instanceView", None)
+    return vm
+
+
+def _parse_time(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

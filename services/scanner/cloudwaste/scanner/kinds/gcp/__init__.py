@@ -1,0 +1,8 @@
+"""GCP resource kinds, one module per service. Importing this package imports every module in it
+(a new service is one new module), which registers its kinds."""
+
+import importlib
+import pkgutil
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
+    importlib.import_module(f"{__name__}.{_module}")

@@ -1,0 +1,61 @@
+"""Azure Monitor metrics for the metric rules, batched: one Metrics_ListAtSubscriptionScope call
+per (namespace, location, window, aggregation) answers for every resource of that namespace in
+that location (a series per resource, tagged with its `Microsoft.ResourceId`), with up to 20
+metric names a call (Azure Monitor's limit). Never one call per resource.
+
+A rule's `Metric` for Azure: `namespace` is the resource type ("Microsoft.Compute/virtualMachines"),
+`metric` the Azure metric name ("Percentage CPU"), `stat` the aggregation ("Average", "Total",
+"Maximum", "Minimum"); `dimension` is "Microsoft.ResourceId" (the series' resource). Daily
+values (interval P1D) over the window; a day without data is missing, never zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from cloudwaste.scanner.rules import Series
+
+METRICS_PER_CALL = 20  # Azure Monitor's limit of metric names per request
+_STAT_FIELD = {"average": "average", "total": "total", "maximum": "maximum", "minimum": "minimum", "count": "count"}
+
+
+def fetch(conn: Any, subscription: str, queries: Sequence[Any], now: dt.datetime) -> dict:
+    from azure.mgmt.monitor import MonitorManagementClient
+
+    client = conn.client(MonitorManagementClient, subscription)
+    end = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
+    groups: dict[tuple[str, str, int, str], list[Any]] = {}
+    for q in queries:
+        groups.setdefault((q.metric.namespace, q.region, q.days, q.metric.stat.lower()), []).append(q)
+    out: dict = {}
+    for (namespace, location, days, stat), group in sorted(groups.items()):
+        start = end - dt.timedelta(days=days)
+        names = sorted({q.metric.metric for q in group})
+        # {(resource id lower, metric name): [values]}
+        values: dict[tuple[str, str], list[float]] = {}
+        for first in range(0, len(names), METRICS_PER_CALL):
+            response = client.metrics.list_at_subscription_scope(
+                region=location,
+                timespan=f"{start.isoformat()}/{end.isoformat()}",
+                interval="P1D",
+                metricnames=",".join(names[first : first + METRICS_PER_CALL]),
+                aggregation=stat,
+                metricnamespace=namespace,
+                filter="Microsoft.ResourceId eq '*'",
+                top=max(10, len({q.resource_id for q in group})),
+            )
+            for metric in response.value or []:
+                for series in metric.timeseries or []:
+                    rid = next(
+                        (m.value for m in series.metadatavalues or [] if m.name and m.name.value.lower() == "microsoft.resourceid"),
+                        None,
+                    )
+                    if rid is None:
+                        continue
+                    points = [getattr(p, _STAT_FIELD.get(stat, stat), None) for p in series.data or []]
+                    values[(rid.lower(), metric.name.value)] = [float(v) for v in points if v is not None]
+        for q in group:
+            out[q.key] = Series(tuple(values.get((q.resource_id.lower(), q.metric.metric), ())), days)
+    return out
