@@ -105,9 +105,20 @@ class AzureApi(LocalApi):
             return found
 
     def delete(self, resource_id: str) -> bool:
-        sub = self.subscriptions.get(resource_id.strip("/").split("/")[1].lower())
+        """Deletes a resource, or a resource group with everything in it (as ARM does)."""
+        parts = resource_id.strip("/").lower().split("/")
+        sub = self.subscriptions.get(parts[1]) if len(parts) > 1 else None
         if sub is None:
             return False
+        if len(parts) == 4 and parts[2] == "resourcegroups":
+            with self.lock:
+                if sub.resource_groups.pop(parts[3], None) is None:
+                    return False
+                prefix = f"/subscriptions/{parts[1]}/resourcegroups/{parts[3]}/"
+                for resources in sub.resources.values():
+                    for rid in [r for r in resources if r.startswith(prefix)]:
+                        del resources[rid]
+                return True
         with self.lock:
             for resources in sub.resources.values():
                 if resources.pop(resource_id.lower(), None) is not None:

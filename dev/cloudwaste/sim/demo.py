@@ -351,13 +351,13 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
             f"      {len(open_findings)} open findings; top 10 by waste probability ({resp.predictions[0].model_version}):"
         )
         w = max(len(f.category) for f, _ in ranked[:10]) + 2
-        print(f"      {'p(waste)':>8}  {'$/month':>9}  {'rule':<{w}}{'region':<16}resource")
+        print(f"      {'p(waste)':>8}  {'$/month':>9}  {'rule':<{w}}{'location':<16}resource")
         for f, p in ranked[:10]:
-            # an ARN is long: its last part names the resource
+            # an ARN, an ARM id or a GCP path is long: its last part names the resource
             shown = f.resource_name if len(f.resource_name) <= 40 else "..." + f.resource_name[-37:]
             print(
                 f"      {p.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<{w}}"
-                f"{f.region:<16}{shown}"
+                f"{(f.location or f.region):<16}{shown}"
             )
         one = predictor.PredictWaste(
             predictor_service_pb2.PredictWasteRequest(features=waste_features(ranked[0][0])), timeout=5

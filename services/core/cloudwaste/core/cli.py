@@ -575,13 +575,25 @@ def _rewrite_export(args: argparse.Namespace) -> int:
 
 
 def _region_list(value: str) -> list[str]:
+    """AWS ("eu-west-1"), Azure ("westeurope") or GCP ("europe-west1") region names; the AWS form is
+    checked once the provider is known (`_prices_refresh`)."""
     import re
 
     regions = [r.strip().lower() for r in value.split(",") if r.strip()]
-    bad = [r for r in regions if not re.fullmatch(r"[a-z]{2,4}(-[a-z]+)+-\d+", r)]
+    bad = [r for r in regions if not re.fullmatch(r"[a-z]{2,}[a-z0-9-]*[a-z0-9]", r)]
     if not regions or bad:
         raise argparse.ArgumentTypeError(f"not a region name: {', '.join(bad) or value!r}")
     return regions
+
+
+def _group_list(value: str) -> list[str]:
+    import re
+
+    groups = [g.strip() for g in value.split(",") if g.strip()]
+    bad = [g for g in groups if not re.fullmatch(r"[a-z][a-z0-9_]*", g)]
+    if not groups or bad:
+        raise argparse.ArgumentTypeError(f"not a price group name: {', '.join(bad) or value!r}")
+    return groups
 
 
 def _prices_refresh(args: argparse.Namespace) -> int:
@@ -593,6 +605,15 @@ def _prices_refresh(args: argparse.Namespace) -> int:
             f"the price refresher (cloudwaste.scanner.price_refresh, in cloudwaste[scanner]) cannot be imported: {exc}"
         ) from None
     regions = sorted({r for group in args.regions or () for r in group}) or None
+    if args.provider != "aws":
+        return _cloud_prices_refresh(args, regions)
+    import re
+
+    bad = [r for r in regions or () if not re.fullmatch(r"[a-z]{2,4}(-[a-z]+)+-\d+", r)]
+    if bad:
+        raise CommandError(f"not a region name: {', '.join(bad)}", EXIT_USAGE)
+    if args.groups or args.api_key:
+        raise CommandError("--groups and --api-key are for --provider azure or gcp", EXIT_USAGE)
     try:
         result = price_refresh.run(args.output, regions=regions, endpoint_url=args.endpoint_url or None)
     except price_refresh.RefreshError as exc:
@@ -602,6 +623,38 @@ def _prices_refresh(args: argparse.Namespace) -> int:
     for line in result.report():
         print(line)
     return EXIT_OK
+
+
+def _cloud_prices_refresh(args: argparse.Namespace, regions: list[str] | None) -> int:
+    """Azure/GCP: refreshes each price group file in the --output folder (the shipped table is the
+    template of a group the folder lacks); a group that fails keeps its file untouched."""
+    try:
+        from cloudwaste.scanner import cloud_price_refresh
+    except ImportError as exc:
+        raise CommandError(
+            f"the price refresher (cloudwaste.scanner.cloud_price_refresh, in cloudwaste[scanner]) cannot be imported: {exc}"
+        ) from None
+    if not os.path.isdir(args.output):
+        raise CommandError(
+            f"--output must be an existing folder for --provider {args.provider}: {args.output}", EXIT_USAGE
+        )
+    groups = sorted({g for chunk in args.groups or () for g in chunk}) or None
+    try:
+        result = cloud_price_refresh.run(
+            args.provider,
+            args.output,
+            regions=regions,
+            groups=groups,
+            endpoint_url=args.endpoint_url or None,
+            api_key=args.api_key or None,
+        )
+    except (cloud_price_refresh.FetchError, OSError) as exc:
+        raise CommandError(f"nothing written: {exc}") from None
+    for line in result.report():
+        print(line)
+    if result.ok:
+        return EXIT_OK
+    return EXIT_PARTIAL if len(result.failed) < len(result.groups) else EXIT_FAILED
 
 
 # --------------------------------------------------------------------------------------------------
@@ -795,27 +848,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rw.set_defaults(fn=_rewrite_export)
 
-    pc = sub.add_parser("prices", help="the AWS price table (offline or against the AWS Price List API)")
+    pc = sub.add_parser("prices", help="the price tables (offline or against the vendors' price APIs)")
     pc_sub = pc.add_subparsers(dest="prices_command", required=True)
     pr = pc_sub.add_parser(
         "refresh",
-        help="rebuild the AWS price table from the AWS Price List Query API",
-        description="Reads on-demand list prices with pricing:GetProducts (AWS credentials from the usual "
-        "chain; the Query API answers in us-east-1) for every region asked, and writes a schema-2 price "
-        "table to --output: validated first, then written atomically; on any failure nothing is written. "
-        "Prints what it read, how many malformed products it skipped, and which regions lack a price the "
-        "rules need (those are derived from us-east-1). Exit 0 when it wrote the table, 1 otherwise, 2 usage.",
+        help="rebuild a price table from the vendor's price API (AWS Price List, Azure Retail Prices, "
+        "GCP Cloud Billing Catalog)",
+        description="AWS (default): reads on-demand list prices with pricing:GetProducts (AWS credentials "
+        "from the usual chain; the Query API answers in us-east-1) for every region asked, and writes a "
+        "schema-2 price table to --output: validated first, then written atomically; on any failure nothing "
+        "is written. Azure / GCP: refreshes each price group (one JSON file per group) in the --output "
+        "folder from the Azure Retail Prices API (no credentials) or the Cloud Billing Catalog API (--api-key "
+        "or CLOUDWASTE_GCP_API_KEY, else Application Default Credentials); a group whose fetch fails keeps "
+        "its file. Prints what it read, how many malformed items it skipped, which prices are not "
+        "refreshable and which regions are derived. Exit 0 when everything was written, 3 when some Azure/GCP "
+        "groups failed, 1 otherwise, 2 usage.",
     )
-    pr.add_argument("--output", required=True, metavar="PATH", help="where to write the table (JSON)")
+    pr.add_argument(
+        "--provider", choices=("aws", "azure", "gcp"), default="aws", help="whose prices (default: aws)"
+    )
+    pr.add_argument(
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="aws: where to write the table (JSON); azure/gcp: the folder of group files to refresh (it must "
+        "exist; a group it lacks starts from the shipped table)",
+    )
     pr.add_argument(
         "--regions",
         nargs="+",
         type=_region_list,
         metavar="R",
-        help="only these regions (space or comma separated; us-east-1 is always included); default: "
-        "every region of the commercial partition the product knows",
+        help="only these regions (space or comma separated; the base region is always included); default: "
+        "aws every region of the commercial partition the product knows, azure/gcp the regions each group lists",
     )
-    pr.add_argument("--endpoint-url", default="", metavar="URL", help="another Price List API endpoint")
+    pr.add_argument(
+        "--groups",
+        nargs="+",
+        type=_group_list,
+        metavar="G",
+        help="azure/gcp: only these group files (e.g. vms,disks); default: every shipped group",
+    )
+    pr.add_argument(
+        "--api-key",
+        default="",
+        metavar="KEY",
+        help="gcp: a Cloud Billing Catalog API key (better: set CLOUDWASTE_GCP_API_KEY; with neither, "
+        "Application Default Credentials)",
+    )
+    pr.add_argument("--endpoint-url", default="", metavar="URL", help="another price API endpoint")
     pr.set_defaults(fn=_prices_refresh)
     return parser
 
