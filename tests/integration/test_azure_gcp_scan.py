@@ -219,3 +219,43 @@ def test_every_call_is_a_declared_read_only_permission(provider, azure, gcp):
         assert p.is_read_only(operation)
     policy = catalog.iam_policy(provider)
     assert {op for (_c, op) in calls} <= set(catalog.policy_permissions(provider, policy))
+
+
+def test_gcp_workload_identity_federation_scans_without_a_key(gcp, tmp_path):
+    """An external_account configuration instead of a key: google-auth reads the Kubernetes
+    ServiceAccount token from its file and exchanges it at the Security Token Service."""
+    import json
+
+    audience = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/k8s/providers/cluster"
+    token_file = tmp_path / "k8s-token"
+    token_file.write_text("eyJhbGciOi.k8s-service-account-token.sig")
+    gcp.api.add_federated_subject(audience, token_file.read_text())
+    (tmp_path / "federation").write_text(
+        json.dumps(
+            {
+                "type": "external_account",
+                "audience": audience,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                "token_url": f"{gcp.api.url}/v1/token",
+                "credential_source": {"file": str(token_file)},
+            }
+        )
+    )
+    engine = Engine(load_rules(), {"gcp": {**gcp.options, "credentials_dir": str(tmp_path)}})
+    outcomes = engine.scan(ScanTarget("gcp", {"credential_secret": "federation"}, list(gcp_estate.PROJECTS)))
+    assert all(o.succeeded and not o.kind_errors for o in outcomes)
+    exact(outcomes, gcp.truth)
+    token_file.write_text("a-token-nobody-trusts")  # a new token the pool does not trust: refused
+    with pytest.raises(Exception, match="not trusted"):
+        Engine(load_rules(), {"gcp": {**gcp.options, "credentials_dir": str(tmp_path)}}).scan(
+            ScanTarget("gcp", {"credential_secret": "federation"}, list(gcp_estate.PROJECTS))
+        )
+
+
+def test_a_key_file_of_another_type_is_refused_unread(gcp, tmp_path):
+    import json
+
+    (tmp_path / "odd").write_text(json.dumps({"type": "authorized_user", "refresh_token": "x"}))
+    engine = Engine(load_rules(), {"gcp": {**gcp.options, "credentials_dir": str(tmp_path)}})
+    with pytest.raises(Exception, match="expected service_account or external_account"):
+        engine.scan(ScanTarget("gcp", {"credential_secret": "odd"}, list(gcp_estate.PROJECTS)))

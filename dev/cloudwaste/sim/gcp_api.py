@@ -8,7 +8,8 @@ lists return `items` keyed by scope ("zones/us-central1-a", "regions/us-central1
 nothing holds a NO_RESULTS_ON_PAGE warning, and an unreachable region or zone holds an
 UNREACHABLE warning (listed in `unreachables` too with `returnPartialSuccess=true`); errors are `{"error": {"code", "message", "status", "errors"}}`.
 Tokens come from the JWT-bearer grant at `/token`: the assertion's RS256 signature is checked
-against the registered service account's public key, as Google does.
+against the registered service account's public key, as Google does; workload identity
+federation exchanges a trusted outside token at `/v1/token` (the Security Token Service).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class GcpApi(LocalApi):
         self.page_size = page_size
         self.projects: dict[str, Project] = {}
         self.service_accounts: dict[str, bytes] = {}  # client_email -> public key PEM
+        self.federated: set[tuple[str, str]] = set()  # (pool audience, trusted subject token)
         # (project, metric type) -> [(resource type, resource labels, {day: value}, aligner or None)]
         self.metrics: dict[tuple[str, str], list[tuple[str, dict[str, str], dict[dt.date, float], str | None]]] = {}
 
@@ -193,7 +195,28 @@ class GcpApi(LocalApi):
         except Exception:
             return False
 
+    def add_federated_subject(self, audience: str, subject_token: str) -> None:
+        """Workload identity federation: a token of an outside identity provider (a Kubernetes
+        ServiceAccount token...) that the pool `audience` trusts."""
+        self.federated.add((audience, subject_token))
+
     def token(self, path: str, raw: bytes) -> Response | None:
+        if path == "/v1/token":  # Security Token Service: exchange a federated token
+            form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+            known = (form.get("audience", ""), form.get("subject_token", "")) in self.federated
+            if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" or not known:
+                return Response(
+                    400, {"error": "invalid_grant", "error_description": "The subject token is not trusted."}
+                )
+            return Response(
+                200,
+                {
+                    "access_token": self.issue_token(),
+                    "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                },
+            )
         if path != "/token":
             return None
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
