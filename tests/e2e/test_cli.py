@@ -203,7 +203,7 @@ def test_rules_json_lists_the_rule_keys():
     by_provider = {}
     for r in rules:
         by_provider[r["provider"]] = by_provider.get(r["provider"], 0) + 1
-    assert set(by_provider) == {"aws", "azure", "gcp"}
+    assert set(by_provider) == {"aws", "azure", "gcp", "m365"}
     for provider, count in by_provider.items():
         one = cli("rules", "--provider", provider, "--format", "json")
         assert one.returncode == 0 and len(one.stdout.splitlines()) == count

@@ -86,23 +86,24 @@ def test_up_serves_registers_and_stops_on_sigterm(tmp_path):
                 assert resp.status == health_pb2.HealthCheckResponse.SERVING
         with urllib.request.urlopen(stack["metrics"]["scanner"], timeout=5) as resp:
             assert resp.status == 200
-        account, azure, gcp = stack["cloud_accounts"]
+        account, azure, gcp, m365 = stack["cloud_accounts"]
         with grpc.insecure_channel(stack["services"]["scanner"]) as channel:
             stub = scanner_service_pb2_grpc.ScannerServiceStub(channel)
             got = {
                 a["name"]: stub.GetCloudAccount(
                     scanner_service_pb2.GetCloudAccountRequest(name=a["name"]), timeout=5
                 ).cloud_account
-                for a in (account, azure, gcp)
+                for a in (account, azure, gcp, m365)
             }
-        for a in (account, azure, gcp):
+        for a in (account, azure, gcp, m365):
             assert got[a["name"]].display_name == a["display_name"]
             assert list(got[a["name"]].regions) == a["regions"]
         assert got[account["name"]].aws.role_arn.endswith(":role/CloudWasteReadOnly") and len(account["regions"]) == 3
         # the Azure and GCP accounts name their credential file; no secret is in the account
         assert got[azure["name"]].azure.credential_secret and got[gcp["name"]].gcp.credential_secret
-        assert set(stack["cloud_endpoints"]) == {"azure", "gcp"}
-        for a in (azure, gcp):  # each scans its simulated estate through the stack
+        assert got[m365["name"]].m365.credential_secret
+        assert set(stack["cloud_endpoints"]) == {"azure", "gcp", "m365"}
+        for a in (azure, gcp, m365):  # each scans its simulated estate through the stack
             scan = subprocess.run(
                 [sys.executable, "-m", "cloudwaste.core.cli", "scan", a["name"], "--wait"],
                 capture_output=True,

@@ -200,13 +200,13 @@ def test_a_kind_listing_over_stubbed_clients_makes_only_declared_calls():
 # --- the AWS provider: access settings and scopes -----------------------------------------------
 
 
-def test_provider_registry_knows_aws_azure_gcp_and_not_m365_yet():
+def test_provider_registry_knows_aws_azure_gcp_m365_and_nothing_else():
     assert providers.get("aws") is aws.PROVIDER
-    assert PROVIDERS.keys() == ["aws", "azure", "gcp"]
+    assert PROVIDERS.keys() == ["aws", "azure", "gcp", "m365"]
     with pytest.raises(FailedPrecondition):
-        providers.get("m365")
+        providers.get("oci")
     with pytest.raises(InvalidArgument) as exc:
-        providers.get("m365", field="cloud_account.provider")
+        providers.get("oci", field="cloud_account.provider")
     assert exc.value.field == "cloud_account.provider"
 
 

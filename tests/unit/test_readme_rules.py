@@ -11,7 +11,7 @@ from cloudwaste.scanner import catalog
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-@pytest.mark.parametrize("provider", ["aws", "azure", "gcp"])
+@pytest.mark.parametrize("provider", ["aws", "azure", "gcp", "m365"])
 def test_the_readme_rule_table_is_generated_from_the_registry(provider):
     begin = f"<!-- rules:{provider}:begin (cloudwaste rules --provider {provider} --format markdown) -->\n"
     end = f"<!-- rules:{provider}:end -->"

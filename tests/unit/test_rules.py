@@ -148,6 +148,7 @@ PERMISSION_FORMS = {
     "aws": PERMISSION,
     "azure": re.compile(r"^Microsoft\.[A-Za-z]+(/[A-Za-z]+)+/read$"),
     "gcp": re.compile(r"^[a-z]+\.[A-Za-z]+\.(list|get)$"),
+    "m365": re.compile(r"^[A-Za-z]+\.Read\.All$"),
 }
 
 
@@ -835,7 +836,7 @@ def test_effective_params_for_one_provider_rejects_other_providers_rules():
     with pytest.raises(InvalidArgument) as exc:
         REGISTRY.effective_params({"ec2-instance-stopped": {}}, provider="azure")
     assert exc.value.field == "rule_parameters.ec2-instance-stopped"
-    assert REGISTRY.effective_params(None, provider="m365") == {}
+    assert REGISTRY.effective_params(None, provider="oci") == {}
     assert set(REGISTRY.effective_params(None, provider="azure")) == {
         r.key for r in REGISTRY if r.provider == "azure"
     }

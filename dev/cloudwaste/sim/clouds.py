@@ -1,11 +1,12 @@
-"""``python -m cloudwaste.sim.clouds serve``: the simulated Azure and GCP estates in one process,
+"""``python -m cloudwaste.sim.clouds serve``: the simulated Azure and GCP estates and the Microsoft
+365 tenant in one process,
 for `make demo` and `make up` (the AWS estate is `cloudwaste.sim.aws serve`, moto's process).
 
-Starts a local ARM endpoint and a local Google endpoint on loopback ports, seeds them, writes the
-scanner's credentials (the Azure principal's secret, the GCP service account key) into
---credentials-dir (what the chart mounts from a Kubernetes Secret), each estate's ground truth
-into --truth-dir (azure.json, gcp.json) and, once ready, {"azure": url, "gcp": url} into
---ready-file; then serves until SIGTERM/SIGINT. A simulated user deletes a resource with
+Starts a local ARM endpoint, a local Google endpoint and a local Graph endpoint on loopback ports,
+seeds them, writes the scanner's credentials (the Azure principal's secret, the GCP service
+account key, the M365 application's secret) into --credentials-dir (what the chart mounts from a
+Kubernetes Secret), each estate's ground truth into --truth-dir (azure.json, gcp.json, m365.json)
+and, once ready, {"azure": url, "gcp": url, "m365": url} into --ready-file; then serves until SIGTERM/SIGINT. A simulated user deletes a resource with
 `delete(endpoint, resource_id)` (POST /_sim/delete).
 """
 
@@ -22,7 +23,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from cloudwaste.sim import azure_estate, gcp_estate
+from cloudwaste.sim import azure_estate, gcp_estate, m365_estate
 from cloudwaste.sim.truth import GroundTruth, TruthResource, atomic_write_text
 
 
@@ -36,8 +37,12 @@ def cloud_account(provider: str, scopes: Sequence[str], tenant_id: str, display_
     from cloudwaste.common.v1 import provider_pb2
     from cloudwaste.scanner.v1 import cloud_account_pb2
 
-    estate = {"azure": azure_estate, "gcp": gcp_estate}[provider]
-    access = {"azure": cloud_account_pb2.AzureAccess, "gcp": cloud_account_pb2.GcpAccess}[provider]
+    estate = {"azure": azure_estate, "gcp": gcp_estate, "m365": m365_estate}[provider]
+    access = {
+        "azure": cloud_account_pb2.AzureAccess,
+        "gcp": cloud_account_pb2.GcpAccess,
+        "m365": cloud_account_pb2.M365Access,
+    }[provider]
     return cloud_account_pb2.CloudAccount(
         provider=provider_pb2.Provider.Value(f"PROVIDER_{provider.upper()}"),
         tenant_id=tenant_id,
@@ -68,22 +73,21 @@ def serve(args: argparse.Namespace) -> int:
     credentials, truth_dir = Path(args.credentials_dir), Path(args.truth_dir)
     ready = Path(args.ready_file)
     now = dt.datetime.now(dt.UTC)
-    azure = azure_estate.start(credentials, size=args.size, seed=args.seed, now=now)
-    gcp = gcp_estate.start(credentials, size=args.size, seed=args.seed, now=now)
+    estates = {
+        "azure": (azure_estate.start(credentials, size=args.size, seed=args.seed, now=now), azure_estate.SUBSCRIPTIONS),
+        "gcp": (gcp_estate.start(credentials, size=args.size, seed=args.seed, now=now), gcp_estate.PROJECTS),
+        "m365": (m365_estate.start(credentials, size=args.size, seed=args.seed, now=now), (m365_estate.DIRECTORY_ID,)),
+    }
     try:
-        truth_of(args.seed, args.size, azure_estate.SUBSCRIPTIONS, azure.truth).write(truth_dir / "azure.json")
-        truth_of(args.seed, args.size, gcp_estate.PROJECTS, gcp.truth).write(truth_dir / "gcp.json")
-        atomic_write_text(ready, json.dumps({"azure": azure.api.url, "gcp": gcp.api.url}) + "\n")
-        print(
-            f"azure ready at {azure.api.url}: {len(azure.truth)} resources; "
-            f"gcp ready at {gcp.api.url}: {len(gcp.truth)} resources",
-            flush=True,
-        )
+        for name, (estate, scopes) in estates.items():
+            truth_of(args.seed, args.size, scopes, estate.truth).write(truth_dir / f"{name}.json")
+        atomic_write_text(ready, json.dumps({n: e.api.url for n, (e, _) in estates.items()}) + "\n")
+        print("; ".join(f"{n} ready at {e.api.url}: {len(e.truth)} resources" for n, (e, _) in estates.items()), flush=True)
         while not stop.wait(0.5):
             pass
     finally:
-        azure.api.stop()
-        gcp.api.stop()
+        for estate, _ in estates.values():
+            estate.api.stop()
         ready.unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -155,7 +155,7 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         grpc.insecure_channel(deploy.addresses["predictor"])
     )
 
-    step("Register the simulated AWS account, Azure subscriptions and GCP projects; scan all three")
+    step("Register the simulated AWS account, Azure subscriptions, GCP projects and M365 tenant; scan them")
     accounts = {"aws": _create_aws(scanner, truth)}
     truths = {"aws": truth}
     for provider in sorted(deploy.cloud_endpoints):
@@ -247,7 +247,8 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         for account in accounts.values()
         for f in list_all_findings(scanner, cloud_account=account.name, state=finding_pb2.FINDING_STATE_DELETED)
     ]
-    for f in sorted(marked, key=lambda f: not f.parent_finding):  # a machine's disks before the machine
+    # a machine's disks before the machine; unassigned seats cut after the licences are freed
+    for f in sorted(marked, key=lambda f: (not f.parent_finding, f.category == "m365-sku-unassigned-seats")):
         provider = provider_key(f.provider)
         if provider != "aws":
             delete_resource(deploy.cloud_endpoints[provider], f.resource_name)

@@ -44,8 +44,10 @@ class Fault:
 @dataclass
 class Response:
     status: int
-    body: Any = None
+    body: Any = None  # JSON
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a body that is not JSON (a CSV download), sent as is
+    content_type: str = "application/json; charset=utf-8"
 
 
 class ApiError(Exception):
@@ -67,6 +69,7 @@ class LocalApi:
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, str]] = []  # (method, path) of every API request served
         self.lock = threading.RLock()
+        self.current = threading.local()  # the request being served by this thread (`.token`)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -107,9 +110,12 @@ class LocalApi:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 resp = api.handle(method, self.path, dict(self.headers.items()), raw)
-                payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+                if resp.raw is not None:
+                    payload = resp.raw
+                else:
+                    payload = b"" if resp.body is None else json.dumps(resp.body).encode()
                 self.send_response(resp.status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", resp.content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 for k, v in resp.headers.items():
                     self.send_header(k, v)
@@ -160,6 +166,7 @@ class LocalApi:
             auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
             if not auth.startswith("Bearer ") or not self.accepts(auth[7:]):
                 raise ApiError(401, "InvalidAuthenticationToken", "the access token is missing or invalid")
+            self.current.token = auth[7:]
             body = json.loads(raw) if raw else None
             return self.route(method, path, query, body)
         except ApiError as exc:

@@ -41,7 +41,7 @@ class LocalDeployment:
     # simulated estate. When set, start() does not start the estate.
     aws_endpoint_url: str = ""
     model_poll_seconds: float = 2.0
-    # The simulated Azure subscriptions and GCP projects (cloudwaste.sim.clouds), each of about
+    # The simulated Azure subscriptions, GCP projects and M365 tenant (cloudwaste.sim.clouds), each of about
     # `cloud_size` resources (0: a quarter of `size`, at least 60).
     with_clouds: bool = True
     cloud_size: int = 0
@@ -179,6 +179,7 @@ class LocalDeployment:
                     {
                         "CLOUDWASTE_AZURE_ENDPOINT_URL": self.cloud_endpoints["azure"],
                         "CLOUDWASTE_GCP_ENDPOINT_URL": self.cloud_endpoints["gcp"],
+                        "CLOUDWASTE_M365_ENDPOINT_URL": self.cloud_endpoints["m365"],
                         "CLOUDWASTE_CREDENTIALS_DIR": str(self.credentials_dir),
                     }
                 )

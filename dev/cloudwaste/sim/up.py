@@ -287,7 +287,8 @@ def _print_facts(deploy: LocalDeployment, stack: dict, stack_file: Path, externa
             f"ground truth {_shown(deploy.truth_path)}"
         )
     for provider, url in sorted(stack.get("cloud_endpoints", {}).items()):
-        _say(f"  {provider.upper() if provider == 'gcp' else provider.title():<{w}} simulated estate at {url}")
+        label = {"gcp": "GCP", "m365": "M365"}.get(provider, provider.title())
+        _say(f"  {label:<{w}} simulated estate at {url}")
     for a in stack["cloud_accounts"]:
         _say(f'  {"account":<{w}} {a["name"]} "{a["display_name"]}" (scopes {", ".join(a["regions"])})')
     _say(

@@ -32,6 +32,7 @@ _METRIC_SOURCE = {
     "aws": ("CloudWatch", "IAM permissions"),
     "azure": ("Azure Monitor", "Azure RBAC actions"),
     "gcp": ("Cloud Monitoring", "IAM permissions"),
+    "m365": ("Graph report", "Graph application permissions"),
 }
 
 
@@ -126,6 +127,8 @@ def policy_permissions(provider: str, document: Mapping[str, Any]) -> list[str]:
         return sorted({a for st in document["Statement"] for a in st["Action"]})
     if provider == "azure":
         return sorted(document["Actions"])
+    if provider == "m365":
+        return sorted(p["value"] for p in document["permissions"])
     return sorted(document["includedPermissions"])
 
 

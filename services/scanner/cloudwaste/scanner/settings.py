@@ -16,6 +16,7 @@ class ScannerSettings(ServerSettings):
     aws_endpoint_url: str = ""  # set for moto / local endpoints; empty means real AWS
     azure_endpoint_url: str = ""  # a local ARM endpoint (the simulated estate); empty: real Azure
     gcp_endpoint_url: str = ""  # a local Google endpoint (the simulated estate); empty: real GCP
+    m365_endpoint_url: str = ""  # a local Graph endpoint (the simulated tenant); empty: real Graph
     # The mounted Kubernetes Secret whose files hold the Azure and GCP credentials accounts name
     # (`credential_secret`); secrets never enter the database.
     credentials_dir: str = ""
@@ -35,6 +36,7 @@ class ScannerSettings(ServerSettings):
             aws_endpoint_url=env_str(env, "AWS_ENDPOINT_URL", ""),
             azure_endpoint_url=env_str(env, "AZURE_ENDPOINT_URL", ""),
             gcp_endpoint_url=env_str(env, "GCP_ENDPOINT_URL", ""),
+            m365_endpoint_url=env_str(env, "M365_ENDPOINT_URL", ""),
             credentials_dir=env_str(env, "CREDENTIALS_DIR", ""),
             scan_workers=env_int(env, "SCAN_WORKERS", 2, 1, 64),
             region_concurrency=env_int(env, "REGION_CONCURRENCY", 4, 1, 64),

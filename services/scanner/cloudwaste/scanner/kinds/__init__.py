@@ -178,7 +178,7 @@ class LazyModule:
 
 def load_all() -> KindRegistry:
     """Imports every kind module so that the registry is complete."""
-    from cloudwaste.scanner.kinds import aws, azure, gcp  # noqa: F401
+    from cloudwaste.scanner.kinds import aws, azure, gcp, m365  # noqa: F401
 
     return KINDS
 

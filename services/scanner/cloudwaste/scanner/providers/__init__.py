@@ -1,4 +1,4 @@
-"""The registry of cloud providers (`aws`, `azure`, `gcp`; `m365` later).
+"""The registry of cloud providers (`aws`, `azure`, `gcp`, `m365`).
 
 A provider validates an account's access settings, resolves them into a connection, lists the
 account's scopes (AWS regions, Azure subscriptions, GCP projects, an M365 tenant), lists one
@@ -209,7 +209,7 @@ PROVIDERS = ProviderRegistry()
 def load_all() -> ProviderRegistry:
     """Imports every provider module (and its kinds) so that the registry is complete."""
     from cloudwaste.scanner.kinds import load_all as load_kinds
-    from cloudwaste.scanner.providers import aws, azure, gcp  # noqa: F401
+    from cloudwaste.scanner.providers import aws, azure, gcp, m365  # noqa: F401
 
     load_kinds()
     return PROVIDERS

@@ -215,6 +215,37 @@ def _metric_time(value: Any) -> dt.datetime:
     return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+def validate_principal(access: Mapping[str, Any], field: str) -> dict[str, Any]:
+    """A Microsoft Entra application's access settings (directory id, client id, the name of its
+    credential file), checked and normalized; a problem raises InvalidArgument naming the field."""
+    if not isinstance(access, Mapping):
+        raise InvalidArgument(field, "is required")
+    for name in access:
+        if name not in _ACCESS_SETTINGS:
+            raise InvalidArgument(
+                f"{field}.{name}", f"unknown setting (known: {', '.join(_ACCESS_SETTINGS)})"
+            )
+    values = {}
+    for name in _ACCESS_SETTINGS:
+        value = access.get(name) or ""
+        if not isinstance(value, str):
+            raise InvalidArgument(f"{field}.{name}", "must be a string")
+        values[name] = value.strip()
+    for name in ("directory_id", "client_id"):
+        if not GUID.match(values[name]):
+            raise InvalidArgument(
+                f"{field}.{name}", "must be a GUID like 00000000-0000-0000-0000-000000000000"
+            )
+        values[name] = values[name].lower()
+    secret = values["credential_secret"]
+    if secret and (not SECRET_NAME.match(secret) or ".." in secret):
+        raise InvalidArgument(
+            f"{field}.credential_secret",
+            "must name a key of the credentials Secret (1-253 of A-Z a-z 0-9 . _ -)",
+        )
+    return {k: v for k, v in values.items() if v}
+
+
 class AzureProvider(Provider):
     key = KEY
     display_name = "Azure"
@@ -223,32 +254,7 @@ class AzureProvider(Provider):
     scope_operations = ("Microsoft.Resources/subscriptions/read",)
 
     def validate_access(self, access: Mapping[str, Any], field: str) -> dict[str, Any]:
-        if not isinstance(access, Mapping):
-            raise InvalidArgument(field, "is required")
-        for name in access:
-            if name not in _ACCESS_SETTINGS:
-                raise InvalidArgument(
-                    f"{field}.{name}", f"unknown setting (known: {', '.join(_ACCESS_SETTINGS)})"
-                )
-        values = {}
-        for name in _ACCESS_SETTINGS:
-            value = access.get(name) or ""
-            if not isinstance(value, str):
-                raise InvalidArgument(f"{field}.{name}", "must be a string")
-            values[name] = value.strip()
-        for name in ("directory_id", "client_id"):
-            if not GUID.match(values[name]):
-                raise InvalidArgument(
-                    f"{field}.{name}", "must be a GUID like 00000000-0000-0000-0000-000000000000"
-                )
-            values[name] = values[name].lower()
-        secret = values["credential_secret"]
-        if secret and (not SECRET_NAME.match(secret) or ".." in secret):
-            raise InvalidArgument(
-                f"{field}.credential_secret",
-                "must name a key of the credentials Secret (1-253 of A-Z a-z 0-9 . _ -)",
-            )
-        return {k: v for k, v in values.items() if v}
+        return validate_principal(access, field)
 
     def valid_scopes(self) -> frozenset[str]:
         return frozenset()  # any subscription id

@@ -336,6 +336,6 @@ def age_days(then: dt.datetime | None, now: dt.datetime) -> float | None:
 
 def load_all() -> Registry:
     """Imports every rule module so that the registry is complete."""
-    from cloudwaste.scanner.rules import aws, azure, gcp  # noqa: F401
+    from cloudwaste.scanner.rules import aws, azure, gcp, m365  # noqa: F401
 
     return REGISTRY
