@@ -80,6 +80,7 @@ ZERO_COST = {
     "azure-nsg-unattached",
     "azure-resource-group-empty",
     "gcp-instance-terminated-long",
+    "m365-subscription-expiring",  # a warning, not waste
 }
 
 

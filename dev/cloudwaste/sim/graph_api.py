@@ -71,14 +71,23 @@ class GraphApi(LocalApi):
 
     def delete_resource(self, resource_id: str) -> bool:
         """A simulated admin acting between scans: "<user id>:<sku id>" removes that licence from
-        the user; "sku:<sku id>" lowers the SKU's purchased seats to those assigned."""
+        the user; "sku:<sku id>" lowers an active SKU's purchased seats to those assigned, and
+        takes an expiring one's licences off its users (they move to another licence)."""
         with self.lock:
             for t in self.tenants.values():
                 if resource_id.startswith("sku:"):
                     for sku in t.skus:
-                        if sku["skuId"] == resource_id[4:]:
+                        if sku["skuId"] != resource_id[4:]:
+                            continue
+                        if sku["capabilityStatus"] == "Enabled":
                             sku["prepaidUnits"]["enabled"] = sku["consumedUnits"]
-                            return True
+                        else:
+                            for u in t.users:
+                                u["assignedLicenses"] = [
+                                    a for a in u.get("assignedLicenses", []) if a["skuId"] != sku["skuId"]
+                                ]
+                            sku["consumedUnits"] = 0
+                        return True
                     continue
                 user_id, _, sku_id = resource_id.partition(":")
                 for u in t.users:

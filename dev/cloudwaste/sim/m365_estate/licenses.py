@@ -19,6 +19,7 @@ SKUS = {
     "POWER_BI_PRO": "f8a1db68-be16-40ed-86d5-cb42ce701560",
     "FLOW_FREE": "f30db892-07e9-47e9-837c-80727f46fd3d",
     "VISIOCLIENT": "c5928f49-12ba-48f7-ada3-0d743a3601d5",
+    "POWER_BI_PREMIUM_PER_USER": "c1d032e0-5619-4761-9b5c-75b6831e1711",
 }
 _FIRST = ("ada", "bruno", "chloe", "dmitri", "elena", "farid", "grace", "hiro", "ines", "jonas", "kemal", "lucia")
 _LAST = ("martin", "okafor", "nguyen", "schmidt", "rossi", "tanaka", "silva", "novak", "haddad", "larsen")
@@ -82,14 +83,17 @@ def seed(ctx: EstateContext) -> list[TruthResource]:
         user("phone", i, ["ENTERPRISEPACK"], interactive=200, background=1)
         user("newhire", i, ["SPE_E3"], created=10, interactive=None, background=None)
         user("exo", i, ["EXCHANGESTANDARD"], interactive=5, background=1)
+        user("visio", i, ["SPE_E3", "VISIOCLIENT"], interactive=2, background=1)  # on an expiring subscription
         user("freeflow", i, ["FLOW_FREE"], enabled=False)  # a free licence costs nothing to keep
         user("disabled-nolicence", i, [], enabled=False)
         user("guest", i, [], user_type="Guest", interactive=300, background=None)
     # SKUs: seats bought vs assigned
     spare = {"SPE_E3": ctx.count(0.02), "ENTERPRISEPACK": 0, "EXCHANGESTANDARD": 0, "POWER_BI_PRO": 3,
-             "FLOW_FREE": 10000 - assigned["FLOW_FREE"], "VISIOCLIENT": 2}
+             "FLOW_FREE": 10000 - assigned["FLOW_FREE"], "VISIOCLIENT": 2, "POWER_BI_PREMIUM_PER_USER": 25}
+    # expiring: Visio with users on it (a warning); a Power BI trial nobody took up (let it expire)
+    expiring = {"VISIOCLIENT", "POWER_BI_PREMIUM_PER_USER"}
     for part, sku_id in SKUS.items():
-        status = "Warning" if part == "VISIOCLIENT" else "Enabled"  # expiring: not judged as spare seats
+        status = "Warning" if part in expiring else "Enabled"  # not judged as spare seats
         tenant.skus.append(
             {
                 "capabilityStatus": status,
@@ -104,6 +108,8 @@ def seed(ctx: EstateContext) -> list[TruthResource]:
         )
         waste = spare[part] > 0 and status == "Enabled" and part != "FLOW_FREE"
         scenario = "m365-sku-unassigned-seats" if waste else None
-        decision = ctx.decide(rng, tags={}, scenario=scenario, age_days=365, monthly_cost=100.0) if waste else None
+        if status == "Warning" and assigned[part] > 0:
+            scenario = "m365-subscription-expiring"
+        decision = ctx.decide(rng, tags={}, scenario=scenario, age_days=365, monthly_cost=100.0) if scenario else None
         truth.append(ctx.truth(f"sku:{sku_id}", SKU, "global", {}, scenario, decision))
     return truth

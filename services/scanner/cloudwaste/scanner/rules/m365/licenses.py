@@ -1,5 +1,5 @@
 """Microsoft 365 licence rules: licences held by disabled or inactive users, overlapping licences,
-and seats bought but never assigned. Each is priced at the SKU's list price per user and month
+seats bought but never assigned, and subscriptions ending under their users (a warning). Each is priced at the SKU's list price per user and month
 (data/m365_prices/licenses.json); a SKU the table does not know is priced 0 and says so.
 
 On a user's licence the rules are exclusive, in this order: a disabled account, then an inactive
@@ -219,6 +219,41 @@ def sku_unassigned_seats(r: Resource, p, ctx: Context) -> Detection | None:
     )
 
 
+# --- m365-subscription-expiring ----------------------------------------------------------------
+
+
+@rule(
+    key="m365-subscription-expiring",
+    provider="m365",
+    resource_kind=SUBSCRIBED_SKU,
+    title="Subscription expiring or suspended while users still hold its licences (a warning)",
+    permissions=_SKUS,
+    confidence_doc="HIGH: Graph reports the state; the users lose the service when it ends.",
+)
+def subscription_expiring(r: Resource, p, ctx: Context) -> Detection | None:
+    """A subscription whose `capabilityStatus` is Warning (expired, in its grace period: a trial
+    not converted, a renewal not made), Suspended or LockedOut, with licences still assigned:
+    not waste but a warning, priced at 0. Either renew it, or move its users to another
+    licence and stop paying for a subscription nobody should rely on. A subscription in that
+    state that nobody uses is left to expire quietly."""
+    status = r.attributes.get("capability_status")
+    consumed = r.attributes.get("consumed_units", 0)
+    if status not in ("Warning", "Suspended", "LockedOut") or consumed <= 0:
+        return None
+    part = r.attributes.get("sku_part") or ""
+    return Detection(
+        scenario="m365-subscription-expiring",
+        confidence="HIGH",
+        monthly_cost=Decimal(0),
+        evidence={
+            "sku": part,
+            "capability_status": status,
+            "users_assigned": consumed,
+            "cost": "a warning, not waste: the assigned users lose the service when it ends",
+        },
+    )
+
+
 # --- fixtures -------------------------------------------------------------------------------------
 
 _E3, _EXO = "6fd2c87f-b296-42f0-b197-1e91e994b900", "4b9405b0-7788-4568-add1-99614e613b69"
@@ -268,6 +303,23 @@ attach_fixtures(
             "m365", SUBSCRIBED_SKU, f"sku:{_EXO}", "global", name="EXCHANGESTANDARD",
             attributes={"sku_part": "EXCHANGESTANDARD", "capability_status": "Enabled", "enabled_units": 20,
                         "consumed_units": 20},
+        ),
+        now=NOW,
+    ),
+)
+attach_fixtures(
+    "m365-subscription-expiring",
+    Fixtures(
+        fires=Resource(
+            "m365", SUBSCRIBED_SKU, "sku:c5928f49-12ba-48f7-ada3-0d743a3601d5", "global", name="VISIOCLIENT",
+            attributes={"sku_part": "VISIOCLIENT", "capability_status": "Warning", "enabled_units": 10,
+                        "consumed_units": 4},
+        ),
+        # a trial nobody took up: let it expire
+        silent=Resource(
+            "m365", SUBSCRIBED_SKU, "sku:trial", "global", name="POWER_BI_PRO",
+            attributes={"sku_part": "POWER_BI_PRO", "capability_status": "Warning", "enabled_units": 25,
+                        "consumed_units": 0},
         ),
         now=NOW,
     ),
