@@ -169,6 +169,10 @@ def test_graphs_published_bodies_are_read_as_published(tmp_path):
         licences = {u["id"]: u for u in json.loads((fixtures / "users_list_assigned_licenses.json").read_text())["value"]}
         activity = {u["id"]: u for u in json.loads((fixtures / "users_list_signin_activity.json").read_text())["value"]}
         t.users = [{**licences.get(i, {}), **activity.get(i, {})} for i in sorted({*licences, *activity})]
+        # an edited copy: Adele Vance (sign-in example, never signed in non-interactively) gets
+        # the first published SKU, so that her licence is listed with her sign-in activity
+        adele = next(u for u in t.users if u.get("displayName") == "Adele Vance")
+        adele["assignedLicenses"] = [{"disabledPlans": [], "skuId": t.skus[0]["skuId"]}]
         # the published CSV is its header (17 columns); one row of ours under it (an edited copy)
         columns = (fixtures / "reports_mailbox_usage_detail.beta.csv").read_text(encoding="utf-8-sig").split("\n")[0].split(",")
         rows = [{c: "" for c in columns} | {"User Principal Name": "AdeleV@contoso.com", "Last Activity Date": "2026-10-01"}]
@@ -186,11 +190,11 @@ def test_graphs_published_bodies_are_read_as_published(tmp_path):
         held = p.list_kind(
             conn, kinds.get("m365.graph.user_license"), m365_estate.DIRECTORY_ID, NOW, {"m365.graph.subscribed_sku": skus}
         )
-        assert len(held) == sum(len(u.get("assignedLicenses", [])) for u in licences.values())
-        adele = next((u for u in t.users if u.get("displayName") == "Adele Vance"), None)
-        if adele is not None and adele.get("assignedLicenses"):
-            r = next(r for r in held if r.attributes["user_id"] == adele["id"])
-            assert r.attributes["last_non_interactive_sign_in"] is None  # "0001-01-01": never
+        assert len(held) == sum(len(u.get("assignedLicenses", [])) for u in t.users)
+        (r,) = [r for r in held if r.attributes["user_id"] == adele["id"]]
+        assert r.attributes["last_non_interactive_sign_in"] is None  # "0001-01-01": never
+        assert r.attributes["last_sign_in"] == dt.datetime(2021, 6, 17, 16, 41, 33, tzinfo=dt.UTC)
+        assert r.attributes["sku_part"] == t.skus[0]["skuPartNumber"]
         (row,) = conn.graph.report("getMailboxUsageDetail", "D7")
         assert list(row) == columns and len(columns) == 17
         assert row["User Principal Name"] == "AdeleV@contoso.com" and row["Last Activity Date"] == "2026-10-01"

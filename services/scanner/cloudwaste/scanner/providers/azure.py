@@ -246,6 +246,42 @@ def validate_principal(access: Mapping[str, Any], field: str) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v}
 
 
+def validate_guids(scopes: Sequence[str], field: str, description: str) -> list[str]:
+    """Scopes that are GUIDs (subscriptions, a tenant), lower case, without duplicates; the
+    first that is not raises InvalidArgument(f"{field}[i]")."""
+    for i, scope in enumerate(scopes):
+        if not isinstance(scope, str) or not GUID.match(scope):
+            raise InvalidArgument(f"{field}[{i}]", f'"{str(scope)[:64]}" is not {description}')
+    return list(dict.fromkeys(s.lower() for s in scopes))
+
+
+def principal_credential(
+    access: Mapping[str, Any], options: Mapping[str, Any], scope: str, service: str
+) -> tuple[Any, str]:
+    """(credential, local endpoint or "") of a Microsoft Entra application, for Azure Resource
+    Manager or Microsoft Graph (`scope`): its secret or certificate read from the credentials
+    folder, a token asked for at once so that refused access fails here with the reason."""
+    directory, client = access.get("directory_id", ""), access.get("client_id", "")
+    if not directory or not client:
+        raise FailedPrecondition(f"the account's {service} access has no directory_id or client_id")
+    endpoint = options.get("endpoint_url") or ""
+    name = access.get("credential_secret", "")
+    secret = read_secret(options.get("credentials_dir", ""), name) if name else ""
+    if endpoint:
+        if not secret:
+            raise FailedPrecondition(f"a local {service} endpoint needs a credential_secret")
+        credential: Any = LocalTokenCredential(endpoint, directory, client, secret)
+    else:
+        credential = _sdk_credential(directory, client, secret)
+    try:
+        credential.get_token(scope)
+    except ClientAuthenticationError as exc:
+        raise FailedPrecondition(f"Microsoft Entra ID refused the application {client}: {describe_error(exc)}") from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise Unavailable(f"Microsoft Entra ID unreachable: {describe_error(exc)}") from exc
+    return credential, endpoint
+
+
 class AzureProvider(Provider):
     key = KEY
     display_name = "Azure"
@@ -260,10 +296,7 @@ class AzureProvider(Provider):
         return frozenset()  # any subscription id
 
     def validate_scopes(self, scopes: Sequence[str], field: str) -> list[str]:
-        for i, scope in enumerate(scopes):
-            if not isinstance(scope, str) or not GUID.match(scope):
-                raise InvalidArgument(f"{field}[{i}]", f'"{str(scope)[:64]}" is not {self.scope_description}')
-        return list(dict.fromkeys(s.lower() for s in scopes))
+        return validate_guids(scopes, field, self.scope_description)
 
     def options_from_settings(self, settings: Any) -> dict[str, Any]:
         return {
@@ -272,24 +305,7 @@ class AzureProvider(Provider):
         }
 
     def connect(self, access: Mapping[str, Any], options: Mapping[str, Any]) -> AzureConnection:
-        directory, client = access.get("directory_id", ""), access.get("client_id", "")
-        if not directory or not client:
-            raise FailedPrecondition("the account's Azure access has no directory_id or client_id")
-        endpoint = options.get("endpoint_url") or ""
-        secret_name = access.get("credential_secret", "")
-        secret = read_secret(options.get("credentials_dir", ""), secret_name) if secret_name else ""
-        if endpoint:
-            if not secret:
-                raise FailedPrecondition("a local Azure endpoint needs a credential_secret")
-            credential: Any = LocalTokenCredential(endpoint, directory, client, secret)
-        else:
-            credential = _sdk_credential(directory, client, secret)
-        try:
-            credential.get_token(ARM_SCOPE)
-        except ClientAuthenticationError as exc:
-            raise FailedPrecondition(f"Azure refused the service principal {client}: {describe_error(exc)}") from exc
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise Unavailable(f"Microsoft Entra ID unreachable: {describe_error(exc)}") from exc
+        credential, endpoint = principal_credential(access, options, ARM_SCOPE, "Azure")
         return AzureConnection(credential, endpoint or ARM_ENDPOINT)
 
     def _list_scopes(self, conn: AzureConnection) -> list[str]:

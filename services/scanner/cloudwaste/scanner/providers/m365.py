@@ -26,16 +26,10 @@ from typing import Any
 
 import httpx
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
-from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, Unavailable
+from cloudwaste.core.errors import CloudWasteError, FailedPrecondition
 from cloudwaste.scanner.cloud_prices import CloudPrices
 from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call
-from cloudwaste.scanner.providers.azure import (
-    GUID,
-    LocalTokenCredential,
-    _sdk_credential,
-    read_secret,
-    validate_principal,
-)
+from cloudwaste.scanner.providers.azure import principal_credential, validate_guids, validate_principal
 
 KEY = "m365"
 GRAPH = "https://graph.microsoft.com"
@@ -179,10 +173,7 @@ class M365Provider(Provider):
         return frozenset()
 
     def validate_scopes(self, scopes: Sequence[str], field: str) -> list[str]:
-        for i, scope in enumerate(scopes):
-            if not isinstance(scope, str) or not GUID.match(scope):
-                raise InvalidArgument(f"{field}[{i}]", f'"{str(scope)[:64]}" is not {self.scope_description}')
-        return list(dict.fromkeys(s.lower() for s in scopes))
+        return validate_guids(scopes, field, self.scope_description)
 
     def options_from_settings(self, settings: Any) -> dict[str, Any]:
         return {
@@ -191,25 +182,8 @@ class M365Provider(Provider):
         }
 
     def connect(self, access: Mapping[str, Any], options: Mapping[str, Any]) -> M365Connection:
-        directory, client = access.get("directory_id", ""), access.get("client_id", "")
-        if not directory or not client:
-            raise FailedPrecondition("the account's Microsoft 365 access has no directory_id or client_id")
-        endpoint = options.get("endpoint_url") or ""
-        name = access.get("credential_secret", "")
-        secret = read_secret(options.get("credentials_dir", ""), name) if name else ""
-        if endpoint:
-            if not secret:
-                raise FailedPrecondition("a local Graph endpoint needs a credential_secret")
-            credential: Any = LocalTokenCredential(endpoint, directory, client, secret)
-        else:
-            credential = _sdk_credential(directory, client, secret)
-        try:
-            credential.get_token(GRAPH_SCOPE)
-        except ClientAuthenticationError as exc:
-            raise FailedPrecondition(f"Microsoft Entra ID refused the application {client}: {describe_error(exc)}") from exc
-        except ServiceRequestError as exc:
-            raise Unavailable(f"Microsoft Entra ID unreachable: {describe_error(exc)}") from exc
-        return M365Connection(directory, GraphClient(credential, endpoint or GRAPH))
+        credential, endpoint = principal_credential(access, options, GRAPH_SCOPE, "Microsoft 365")
+        return M365Connection(access["directory_id"], GraphClient(credential, endpoint or GRAPH))
 
     def list_scopes(self, conn: Any, requested: Sequence[str]) -> list[str]:
         scopes = list(dict.fromkeys(requested)) or [conn.directory_id]
