@@ -4,7 +4,9 @@ migrated template) and one in-process moto server seeded with a known estate."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -15,6 +17,24 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 TEMPLATE = "cloudwaste_template"
+PG_PREFIX = "cloudwaste-test-pg-"
+
+
+def _remove_abandoned_clusters(older_than_s: float = 3600) -> None:
+    """Clusters left by a run that was killed before its teardown: no live postmaster, not new."""
+    for root in Path(tempfile.gettempdir()).glob(f"{PG_PREFIX}*"):
+        pid_file = root / "data" / "postmaster.pid"
+        try:
+            if time.time() - root.stat().st_mtime < older_than_s:
+                continue
+            if pid_file.exists():
+                os.kill(int(pid_file.read_text().split()[0]), 0)
+                continue  # its server still runs: another test run owns it
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -22,25 +42,34 @@ def pg_cluster():
     from cloudwaste.core.migrate import upgrade
     from cloudwaste.core.pg import EmbeddedPostgres
 
-    root = Path(tempfile.mkdtemp(prefix="cloudwaste-test-pg-"))
+    _remove_abandoned_clusters()
+    root = Path(tempfile.mkdtemp(prefix=PG_PREFIX))
     os.chmod(root, 0o755)
     pg = EmbeddedPostgres(root, database=TEMPLATE).start()
-    upgrade(pg.url)
-    yield pg
-    pg.stop()
+    try:
+        upgrade(pg.url)
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
-def database_url(pg_cluster) -> str:
-    """A fresh, migrated database for this test."""
+def database_url(pg_cluster):
+    """A fresh, migrated database for this test, dropped after it (a run makes hundreds)."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(
-        host="127.0.0.1", port=pg_cluster.port, user=pg_cluster.user, dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    return f"postgresql+psycopg://{pg_cluster.user}@127.0.0.1:{pg_cluster.port}/{name}"
+
+    def admin(sql: str) -> None:
+        with psycopg.connect(
+            host="127.0.0.1", port=pg_cluster.port, user=pg_cluster.user, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)
+
+    admin(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    yield f"postgresql+psycopg://{pg_cluster.user}@127.0.0.1:{pg_cluster.port}/{name}"
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

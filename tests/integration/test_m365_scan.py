@@ -49,9 +49,14 @@ def test_detection_is_exact_and_every_rule_fires(tenant):
     fired = {d.detection.scenario for o in outcomes for d in o.findings}
     assert fired == {r.key for r in load_rules().for_provider("m365")}
     users = len(tenant.api.tenant(m365_estate.DIRECTORY_ID).users)
-    # one user listing ($top=999; the endpoint caps its pages at 25: nextLink followed) and one SKU read
-    assert calls[("m365.graph.user_license", "AuditLog.Read.All")] == -(-users // 25)
-    assert calls[("m365.graph.subscribed_sku", "Organization.Read.All")] == 1
+    # one user listing for the licence and guest kinds ($top=999; the endpoint caps its pages at
+    # 25: nextLink followed), one SKU read and one read of each usage report
+    by_permission = Counter()
+    for (_, permission), n in calls.items():
+        by_permission[permission] += n
+    assert by_permission == {
+        "AuditLog.Read.All": -(-users // 25), "Organization.Read.All": 1, "Reports.Read.All": 3,
+    }, calls
 
 
 def test_throttling_is_waited_out(tenant):
@@ -67,6 +72,7 @@ def test_throttling_is_waited_out(tenant):
 def test_a_report_is_read_through_its_redirect_and_concealed_names_are_hashed(tenant):
     t = tenant.api.tenant(m365_estate.DIRECTORY_ID)
     columns = ["Report Refresh Date", "User Principal Name", "Display Name", "Last Activity Date", "Report Period"]
+    kept = t.reports["getMailboxUsageDetail"]
     t.reports["getMailboxUsageDetail"] = (
         columns,
         [{"Report Refresh Date": "2026-11-29", "User Principal Name": "ada@contoso-sim.example",
@@ -74,14 +80,61 @@ def test_a_report_is_read_through_its_redirect_and_concealed_names_are_hashed(te
     )
     p = providers.get("m365")
     conn = p.connect(p.validate_access(tenant.access, "access"), tenant.options)
-    (row,) = conn.graph.report("getMailboxUsageDetail", "D30")
-    assert row["User Principal Name"] == "ada@contoso-sim.example" and row["Report Period"] == "30"
-    t.concealed = True
     try:
+        (row,) = conn.graph.report("getMailboxUsageDetail", "D30")
+        assert row["User Principal Name"] == "ada@contoso-sim.example" and row["Report Period"] == "30"
+        t.concealed = True
         (row,) = conn.graph.report("getMailboxUsageDetail", "D30")
     finally:
         t.concealed = False
+        t.reports["getMailboxUsageDetail"] = kept
     assert row["User Principal Name"] != "ada@contoso-sim.example" and len(row["User Principal Name"]) == 32
+
+
+USAGE_RULES = ("m365-mailbox-inactive", "m365-onedrive-inactive")
+UNTOUCHED_BY_REPORTS = (
+    "m365-license-user-inactive", "m365-license-overlap", "m365-sku-unassigned-seats",
+    "m365-subscription-expiring", "m365-guest-inactive",
+)
+
+
+def test_concealed_report_names_are_said_and_the_cost_left_unknown(tenant):
+    """With names concealed in reports a mailbox or OneDrive cannot be matched to its user: its
+    finding says so and is priced 0 with the reason, never silently misattributed."""
+    t = tenant.api.tenant(m365_estate.DIRECTORY_ID)
+    t.concealed = True
+    try:
+        outcomes = scan("m365", tenant)
+    finally:
+        t.concealed = False
+    exact(outcomes, tenant.truth, rules=(*UNTOUCHED_BY_REPORTS, "m365-sharepoint-site-inactive"))
+    found = [d for o in outcomes for d in o.findings]
+    usage = [d for d in found if d.detection.scenario in USAGE_RULES]
+    assert usage and {d.detection.scenario for d in usage} == set(USAGE_RULES)
+    for d in usage:
+        assert d.detection.evidence["names_concealed"] is True and d.detection.monthly_cost == 0
+        assert "concealed" in d.detection.evidence["cost_unknown"]
+        assert "@" not in d.resource.name
+    sites = [d for d in found if d.detection.scenario == "m365-sharepoint-site-inactive"]
+    assert sites and all(d.detection.evidence["names_concealed"] and d.detection.monthly_cost > 0 for d in sites)
+    # a shared mailbox cannot be recognised any more: no finding claims one
+    assert not [d for d in found if d.detection.scenario == "m365-license-shared-mailbox"]
+
+
+def test_a_refused_report_fails_its_kind_alone(tenant):
+    fault = tenant.api.add_fault(
+        Fault(path="getOneDriveUsageAccountDetail", status=403, code="UnknownError", message="Forbidden")
+    )
+    try:
+        (outcome,) = scan("m365", tenant, check=False)
+    finally:
+        tenant.api.clear_faults()
+    assert fault.hits == 1  # refused once: not retried, and not asked again by another kind
+    assert outcome.succeeded and set(outcome.kind_errors) == {"m365.reports.onedrive"}
+    assert "403" in outcome.kind_errors["m365.reports.onedrive"]
+    others = {t.scenario for t in tenant.truth if t.scenario} - {"m365-onedrive-inactive"}
+    exact([outcome], tenant.truth, rules=others)
+    assert not [d for d in outcome.findings if d.detection.scenario == "m365-onedrive-inactive"]
 
 
 def test_refused_credentials_and_a_foreign_tenant_scope(tenant, tmp_path):
@@ -103,7 +156,7 @@ def test_every_call_is_a_declared_read_only_permission(tenant):
         assert p.is_read_only(operation)
     granted = set(catalog.policy_permissions("m365", catalog.iam_policy("m365")))
     assert {op for _, op in calls} <= granted
-    assert granted == {"AuditLog.Read.All", "Organization.Read.All", "User.Read.All"}
+    assert granted == {"AuditLog.Read.All", "Organization.Read.All", "Reports.Read.All", "User.Read.All"}
 
 
 def test_scanner_service_keeps_names_upns_and_emails_out_of_ml_rows(tenant, database_url):

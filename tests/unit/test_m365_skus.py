@@ -39,7 +39,9 @@ def test_price_table_validates(raw_table):
 
 
 def test_price_table_loads_through_cloud_prices(prices):
-    assert set(cloud_prices.shipped_tables("m365")) == {"licenses"}
+    assert set(cloud_prices.shipped_tables("m365")) == {"licenses", "storage"}
+    assert prices.monthly("global", "storage", "gb_month", "onedrive_unlicensed", quantity=100) == Decimal("5.0000")
+    assert prices.monthly("global", "storage", "gb_month", "sharepoint_extra", quantity=10) == Decimal("2.0000")
     assert prices.monthly("global", "licenses", "license_month", "SPE_E3") == Decimal("36.0000")
     assert prices.monthly("global", "licenses", "license_month", "SPE_E5", quantity=10) == Decimal("570.0000")
     assert prices.evidence("global", "licenses")["price_method"] == "hand-compiled"

@@ -81,6 +81,7 @@ ZERO_COST = {
     "azure-resource-group-empty",
     "gcp-instance-terminated-long",
     "m365-subscription-expiring",  # a warning, not waste
+    "m365-guest-inactive",  # a risk, not a cost
 }
 
 

@@ -51,6 +51,10 @@ class EstateContext:
     def ago(self, days: float) -> datetime:
         return self.now - timedelta(days=days)
 
+    def day(self, days_ago: float | None) -> str:
+        """The date `days_ago` before now as a usage report writes it (YYYY-MM-DD; None: "")."""
+        return "" if days_ago is None else self.ago(days_ago).strftime("%Y-%m-%d")
+
     def stamp(self, days_ago: float) -> str:
         """An RFC 3339 UTC timestamp `days_ago` before now."""
         return self.ago(days_ago).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

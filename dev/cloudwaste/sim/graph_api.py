@@ -34,6 +34,35 @@ MAX_TOP = 999
 DEFAULT_TOP = 100
 
 
+# The columns of the usage reports the scanner reads, as Graph's reference pages list them
+# (reportroot-getmailboxusagedetail, -getonedriveusageaccountdetail, -getsharepointsiteusagedetail).
+REPORT_COLUMNS = {
+    "getMailboxUsageDetail": [
+        "Report Refresh Date", "User Principal Name", "Display Name", "Is Deleted", "Deleted Date",
+        "Created Date", "Last Activity Date", "Item Count", "Storage Used (Byte)", "Issue Warning Quota (Byte)",
+        "Prohibit Send Quota (Byte)", "Prohibit Send/Receive Quota (Byte)", "Deleted Item Count",
+        "Deleted Item Size (Byte)", "Deleted Item Quota (Byte)", "Has Archive", "Recipient Type", "Report Period",
+    ],
+    "getOneDriveUsageAccountDetail": [
+        "Report Refresh Date", "Site Id", "Site URL", "Owner Display Name", "Is Deleted", "Last Activity Date",
+        "File Count", "Active File Count", "Storage Used (Byte)", "Storage Allocated (Byte)",
+        "Owner Principal Name", "Report Period",
+    ],
+    "getSharePointSiteUsageDetail": [
+        "Report Refresh Date", "Site Id", "Site URL", "Owner Display Name", "Is Deleted", "Last Activity Date",
+        "File Count", "Active File Count", "Page View Count", "Visited Page Count", "Storage Used (Byte)",
+        "Storage Allocated (Byte)", "Root Web Template", "Owner Principal Name", "Report Period",
+    ],
+}
+# a report's key column -> the resource-id prefix the scanner gives its rows
+_REPORT_KEYS = {
+    "mailbox:": ("getMailboxUsageDetail", "User Principal Name"),
+    "onedrive:": ("getOneDriveUsageAccountDetail", "Site Id"),
+    "site:": ("getSharePointSiteUsageDetail", "Site Id"),
+}
+_CONCEALED_COLUMNS = ("User Principal Name", "Display Name", "Owner Principal Name", "Owner Display Name", "Site URL")
+
+
 @dataclass
 class Tenant:
     directory_id: str
@@ -42,6 +71,10 @@ class Tenant:
     # report name -> (columns, rows as {column: value}); names as the report gives them
     reports: dict[str, tuple[list[str], list[dict[str, str]]]] = field(default_factory=dict)
     concealed: bool = False  # the "display concealed user names in reports" setting
+
+    def report_rows(self, name: str) -> list[dict[str, str]]:
+        """The rows of one of REPORT_COLUMNS' reports (created empty on first use)."""
+        return self.reports.setdefault(name, (REPORT_COLUMNS[name], []))[1]
 
 
 def _concealed(value: str) -> str:
@@ -71,10 +104,27 @@ class GraphApi(LocalApi):
 
     def delete_resource(self, resource_id: str) -> bool:
         """A simulated admin acting between scans: "<user id>:<sku id>" removes that licence from
-        the user; "sku:<sku id>" lowers an active SKU's purchased seats to those assigned, and
-        takes an expiring one's licences off its users (they move to another licence)."""
+        the user and drops its seat from the subscription; "sku:<sku id>" lowers an active SKU's purchased seats to those assigned, and
+        takes an expiring one's licences off its users (they move to another licence);
+        "guest:<user id>" removes the guest; "mailbox:<upn>", "onedrive:<site id>" and
+        "site:<site id>" delete the mailbox or site (its report row says "Is Deleted")."""
         with self.lock:
             for t in self.tenants.values():
+                if resource_id.startswith("guest:"):
+                    before = len(t.users)
+                    t.users = [u for u in t.users if u["id"] != resource_id[6:]]
+                    if len(t.users) < before:
+                        return True
+                    continue
+                prefix = next((p for p in _REPORT_KEYS if resource_id.startswith(p)), None)
+                if prefix is not None:  # a mailbox, OneDrive or site deleted: the report says so
+                    name, column = _REPORT_KEYS[prefix]
+                    key = resource_id[len(prefix):].lower()
+                    for row in t.reports.get(name, ((), []))[1]:
+                        if row.get(column, "").lower() == key and row.get("Is Deleted") != "True":
+                            row["Is Deleted"], row["Deleted Date"] = "True", row.get("Report Refresh Date", "")
+                            return True
+                    continue
                 if resource_id.startswith("sku:"):
                     for sku in t.skus:
                         if sku["skuId"] != resource_id[4:]:
@@ -96,9 +146,10 @@ class GraphApi(LocalApi):
                         u["assignedLicenses"] = [a for a in u.get("assignedLicenses", []) if a["skuId"] != sku_id]
                         if len(u["assignedLicenses"]) == before:
                             return False
-                        for sku in t.skus:
+                        for sku in t.skus:  # and buys one seat fewer: that is where the saving is
                             if sku["skuId"] == sku_id:
                                 sku["consumedUnits"] -= 1
+                                sku["prepaidUnits"]["enabled"] -= 1
                         return True
         return False
 
@@ -180,7 +231,7 @@ class GraphApi(LocalApi):
         for row in rows:
             row = {**row, "Report Period": period.removeprefix("D")}
             if tenant.concealed:
-                for col in ("User Principal Name", "Display Name", "Owner Principal Name", "Owner Display Name"):
+                for col in _CONCEALED_COLUMNS:
                     if col in row:
                         row[col] = _concealed(row[col])
             writer.writerow(row)

@@ -97,7 +97,9 @@ class EmbeddedPostgres:
             )
         opts = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockdir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+            # keep pg_wal small: every CREATE DATABASE ... TEMPLATE is WAL-logged whole
+            "-c max_wal_size=128MB -c min_wal_size=32MB"
         )
         self._run(
             "pg_ctl", "-D", str(self.datadir), "-o", opts, "-l", str(self.root / "server.log"), "-w", "start"

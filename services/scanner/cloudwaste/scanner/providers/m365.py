@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
@@ -220,10 +221,47 @@ class M365Provider(Provider):
         }
 
 
+# What the kinds read of a user, in one listing shared by them (the licence and the guest kinds,
+# and the report kinds that match a report's owner to the directory); nothing else is asked.
+USER_FIELDS = (
+    "id", "displayName", "userPrincipalName", "mail", "accountEnabled", "userType",
+    "createdDateTime", "assignedLicenses", "signInActivity", "externalUserState",
+)
+REPORT_PERIOD = "D30"
+
+
 class M365Connection:
+    """One scan's view of a tenant. The directory's users and each usage report are read once
+    per scan, however many kinds use them (kinds are listed concurrently: reads are locked)."""
+
     def __init__(self, directory_id: str, graph: GraphClient) -> None:
         self.directory_id = directory_id
         self.graph = graph
+        self._lock = threading.Lock()
+        self._users: list[dict] | None = None
+        self._reports: dict[str, list[dict[str, str]] | BaseException] = {}
+
+    def users(self) -> list[dict]:
+        """Every user of the tenant (GET /v1.0/users, `$select` of USER_FIELDS, 999 a page)."""
+        with self._lock:
+            if self._users is None:
+                params = {"$select": ",".join(USER_FIELDS), "$top": 999}
+                self._users = list(self.graph.pages("v1.0/users", params))
+            return self._users
+
+    def report(self, name: str) -> list[dict[str, str]]:
+        """A usage report's rows over REPORT_PERIOD, read once per scan (a failure too: it is
+        raised again to every kind that asks)."""
+        with self._lock:
+            if name not in self._reports:
+                try:
+                    self._reports[name] = self.graph.report(name, REPORT_PERIOD)
+                except Exception as exc:  # remembered, and raised to each caller
+                    self._reports[name] = exc
+            found = self._reports[name]
+        if isinstance(found, BaseException):
+            raise found
+        return found
 
 
 def aware(value: str | None) -> dt.datetime | None:

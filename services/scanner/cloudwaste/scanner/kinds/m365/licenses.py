@@ -1,4 +1,5 @@
-"""Microsoft 365 licence kinds: the tenant's subscribed SKUs, and each licence a user holds.
+"""Microsoft 365 directory kinds: the tenant's subscribed SKUs, each licence a user holds, and
+the tenant's guests.
 
 A licence is the "resource": one per (user, SKU) assignment, so a user with three licences can
 waste one of them. The finding names the user (the customer's own view); an ML row carries only
@@ -18,11 +19,7 @@ from cloudwaste.scanner.providers.m365 import GLOBAL, aware
 PROVIDER = "m365"
 SUBSCRIBED_SKU = "m365.graph.subscribed_sku"
 USER_LICENSE = "m365.graph.user_license"
-# What the licence rules read of a user; nothing else is asked of Graph.
-USER_FIELDS = (
-    "id", "displayName", "userPrincipalName", "mail", "accountEnabled", "userType",
-    "createdDateTime", "assignedLicenses", "signInActivity",
-)
+GUEST_USER = "m365.graph.guest_user"
 
 
 @kind(
@@ -86,20 +83,18 @@ def list_subscribed_skus(conn, tenant: str, now: dt.datetime, deps) -> list[Reso
     requires=(SUBSCRIBED_SKU,),
 )
 def list_user_licenses(conn, tenant: str, now: dt.datetime, deps) -> list[Resource]:
-    """Every licence every user holds (GET /v1.0/users with `$select` of what the rules read,
-    999 a page): the user's state, type (Member or Guest), creation time and last interactive and
+    """Every licence every user holds, from the tenant's user listing (GET /v1.0/users with
+    `$select` of what the rules read, 999 a page, read once per scan for every kind that needs
+    users): the user's state, type (Member or Guest), creation time and last interactive and
     non-interactive sign-ins (`signInActivity`, which needs AuditLog.Read.All and a Microsoft Entra
     ID P1 tenant), and the SKU's part number from the tenant's subscribed SKUs."""
     parts = {r.attributes["sku_id"]: r.attributes["sku_part"] for r in deps[SUBSCRIBED_SKU]}
     out = []
-    params = {"$select": ",".join(USER_FIELDS), "$top": 999}
-    for u in conn.graph.pages("v1.0/users", params):
+    for u in conn.users():
         licences = u.get("assignedLicenses") or []
         if not licences:
             continue
-        activity = u.get("signInActivity") or {}
-        interactive = aware(activity.get("lastSignInDateTime"))
-        background = aware(activity.get("lastNonInteractiveSignInDateTime"))
+        interactive, background = sign_ins(u)
         held = [parts.get(a["skuId"], a["skuId"]) for a in licences]
         user_type = u.get("userType") or "Member"
         for a in licences:
@@ -135,4 +130,61 @@ def list_user_licenses(conn, tenant: str, now: dt.datetime, deps) -> list[Resour
                     },
                 )
             )
+    return out
+
+
+def sign_ins(user: dict) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """A user's last interactive and non-interactive sign-ins (None: never, or not read)."""
+    activity = user.get("signInActivity") or {}
+    return aware(activity.get("lastSignInDateTime")), aware(activity.get("lastNonInteractiveSignInDateTime"))
+
+
+@kind(
+    key=GUEST_USER,
+    provider=PROVIDER,
+    title="Guest user (B2B collaboration)",
+    operations=("AuditLog.Read.All",),
+    extra_permissions=("User.Read.All",),
+    id_field="guest:id",
+    name_field="mail",
+    created_field="createdDateTime",
+    ml_config={"account_enabled": bool, "invitation_state": str, "licenses_held": int},
+)
+def list_guest_users(conn, tenant: str, now: dt.datetime, deps) -> list[Resource]:
+    """Every guest of the tenant (`userType` Guest), from the same user listing as the licences:
+    whether the invitation was accepted (`externalUserState`: Accepted, PendingAcceptance), the
+    account state, creation time (when invited) and last sign-ins into this tenant."""
+    out = []
+    for u in conn.users():
+        if (u.get("userType") or "Member") != "Guest":
+            continue
+        interactive, background = sign_ins(u)
+        state = u.get("externalUserState") or ""
+        enabled = bool(u.get("accountEnabled", True))
+        out.append(
+            Resource(
+                provider=PROVIDER,
+                kind=GUEST_USER,
+                resource_id=f"guest:{u['id']}",
+                region=GLOBAL,
+                name=u.get("mail") or u.get("userPrincipalName") or u["id"],
+                created_at=aware(u.get("createdDateTime")),
+                attributes={
+                    "user_id": u["id"],
+                    "mail": u.get("mail") or "",
+                    "display_name": u.get("displayName") or "",
+                    "account_enabled": enabled,
+                    "invitation_state": state,
+                    "last_sign_in": interactive,
+                    "last_non_interactive_sign_in": background,
+                    "last_any_sign_in": max((t for t in (interactive, background) if t), default=None),
+                    "sign_in_activity_read": "signInActivity" in u,
+                },
+                config={
+                    "account_enabled": enabled,
+                    "invitation_state": state,
+                    "licenses_held": len(u.get("assignedLicenses") or []),
+                },
+            )
+        )
     return out

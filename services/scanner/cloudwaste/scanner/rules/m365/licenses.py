@@ -1,9 +1,11 @@
-"""Microsoft 365 licence rules: licences held by disabled or inactive users, overlapping licences,
-seats bought but never assigned, and subscriptions ending under their users (a warning). Each is priced at the SKU's list price per user and month
+"""Microsoft 365 licence rules: licences held by shared mailboxes, disabled or inactive users,
+overlapping licences, seats bought but never assigned, and subscriptions ending under their users
+(a warning). Each is priced at the SKU's list price per user and month
 (data/m365_prices/licenses.json); a SKU the table does not know is priced 0 and says so.
 
-On a user's licence the rules are exclusive, in this order: a disabled account, then an inactive
-user, then a licence that another licence of the same user already covers."""
+On a user's licence the rules are exclusive, in this order: a shared mailbox (whose account is
+disabled by design), then a disabled account, then an inactive user, then a licence that another
+licence of the same user already covers."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from cloudwaste.scanner.rules import Context, Fixtures, Param, age_days, attach_
 
 USER_LICENSE = "m365.graph.user_license"
 SUBSCRIBED_SKU = "m365.graph.subscribed_sku"
+MAILBOX = "m365.reports.mailbox"
+SHARED_MAILBOX_FREE_GB = 50  # a shared mailbox needs no licence up to 50 GB, without an archive
+GB = 1024**3
 _USERS = ("AuditLog.Read.All", "Organization.Read.All", "User.Read.All")
 _SKUS = ("Organization.Read.All",)
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)  # the fixtures' "now"
@@ -57,6 +62,52 @@ def _disabled(r: Resource) -> bool:
     return not r.attributes.get("account_enabled", True)
 
 
+def _shared_mailbox(r: Resource, ctx: Context) -> Resource | None:
+    """The user's mailbox when it is a shared one (from the mailbox usage report, when its
+    names are not concealed); None otherwise or when unknown."""
+    upn = (r.attributes.get("user_principal_name") or "").lower()
+    mailbox = ctx.lookup(MAILBOX, f"mailbox:{upn}") if upn else None
+    return mailbox if mailbox is not None and mailbox.attributes.get("recipient_type") == "Shared" else None
+
+
+# --- m365-license-shared-mailbox -----------------------------------------------------------------
+
+
+@rule(
+    key="m365-license-shared-mailbox",
+    provider="m365",
+    resource_kind=USER_LICENSE,
+    title="Licence held by a shared mailbox that does not need one",
+    permissions=(*_USERS, "Reports.Read.All"),
+    needs=(MAILBOX,),
+    confidence_doc=(
+        "HIGH: Exchange Online serves a shared mailbox without a licence under 50 GB and without "
+        "an archive; a litigation hold (not in the report) is the one reason left to keep one."
+    ),
+)
+def license_shared_mailbox(r: Resource, p, ctx: Context) -> Detection | None:
+    """A paid licence assigned to the account of a shared mailbox (`Recipient Type` Shared in
+    the mailbox usage report) that holds less than 50 GB and has no archive: Exchange Online
+    serves such a mailbox without a licence. Shared mailboxes are usually licensed when a user's
+    mailbox is converted and the licence is left behind. Needs report names not concealed (the
+    report's user principal name is how the mailbox is matched to its account)."""
+    part = r.attributes.get("sku_part") or ""
+    mailbox = _shared_mailbox(r, ctx)
+    if mailbox is None or _price(ctx, part) == 0:
+        return None
+    gb = mailbox.attributes.get("storage_bytes", 0) / GB
+    if gb >= SHARED_MAILBOX_FREE_GB or mailbox.attributes.get("has_archive"):
+        return None
+    cost, evidence = _priced(ctx, part)
+    return Detection(
+        scenario="m365-license-shared-mailbox",
+        confidence="HIGH",
+        monthly_cost=cost,
+        evidence={"mailbox_type": "Shared", "mailbox_storage_gb": round(gb, 2), "has_archive": False,
+                  "sku": part, "sku_family": family(part), **evidence},
+    )
+
+
 def _inactive_days(r: Resource, ctx: Context) -> float | None:
     """Days since the user's last sign-in of any kind; since creation when never signed in;
     None when sign-in activity could not be read (no Entra ID P1, or no permission)."""
@@ -81,7 +132,7 @@ def license_disabled_user(r: Resource, p, ctx: Context) -> Detection | None:
     leaver whose account was blocked but whose licences were not removed. Paid licences only (a
     free SKU costs nothing to keep). No parameter: the account state is the whole test."""
     part = r.attributes.get("sku_part") or ""
-    if not _disabled(r) or _price(ctx, part) == 0:
+    if not _disabled(r) or _price(ctx, part) == 0 or _shared_mailbox(r, ctx) is not None:
         return None
     cost, evidence = _priced(ctx, part)
     return Detection(
@@ -124,6 +175,8 @@ def license_user_inactive(r: Resource, p, ctx: Context) -> Detection | None:
     part = r.attributes.get("sku_part") or ""
     if _disabled(r) or r.attributes.get("user_type") == "Guest" or _price(ctx, part) == 0:
         return None
+    if _shared_mailbox(r, ctx) is not None:
+        return None  # m365-license-shared-mailbox's, or a licence a large shared mailbox needs
     days = _inactive_days(r, ctx)
     if days is None or days < p["min_inactive_days"]:
         return None
@@ -166,7 +219,7 @@ def license_overlap(r: Resource, p, ctx: Context) -> Detection | None:
     `m365_skus.INCLUDES`, after Microsoft's service descriptions. An active, enabled user only
     (the other licence rules take the rest)."""
     part = r.attributes.get("sku_part") or ""
-    if _disabled(r) or _price(ctx, part) == 0:
+    if _disabled(r) or _price(ctx, part) == 0 or _shared_mailbox(r, ctx) is not None:
         return None
     days = _inactive_days(r, ctx)
     if days is not None and days >= 90 and r.attributes.get("user_type") != "Guest":
@@ -258,6 +311,28 @@ def subscription_expiring(r: Resource, p, ctx: Context) -> Detection | None:
 
 _E3, _EXO = "6fd2c87f-b296-42f0-b197-1e91e994b900", "4b9405b0-7788-4568-add1-99614e613b69"
 
+attach_fixtures(
+    "m365-license-shared-mailbox",
+    Fixtures(
+        fires=_licence(
+            f"u-shared:{_EXO}", "EXCHANGESTANDARD", account_enabled=False,
+            user_principal_name="sales@contoso.example",
+        ),
+        # a shared mailbox above 50 GB needs its licence
+        silent=_licence(
+            f"u-shared-big:{_EXO}", "EXCHANGESTANDARD", account_enabled=False,
+            user_principal_name="archive@contoso.example",
+        ),
+        related=(
+            Resource("m365", MAILBOX, "mailbox:sales@contoso.example", "global", name="sales@contoso.example",
+                     attributes={"recipient_type": "Shared", "storage_bytes": 3 * GB, "has_archive": False}),
+            Resource("m365", MAILBOX, "mailbox:archive@contoso.example", "global",
+                     name="archive@contoso.example",
+                     attributes={"recipient_type": "Shared", "storage_bytes": 70 * GB, "has_archive": False}),
+        ),
+        now=NOW,
+    ),
+)
 attach_fixtures(
     "m365-license-disabled-user",
     Fixtures(
