@@ -158,6 +158,46 @@ def test_scan_decide_delete_rescan_and_no_canary_in_ml_data(provider, scanner, e
     assert f'"provider":"{provider}"' in dump.replace(" ", "")  # the rows are there, by provider
     leaks = sorted(c for c in _canaries(provider, estate) if c in dump)
     assert not leaks, f"identifying strings reached ML data: {leaks[:5]}"
+    # relationships: a snapshot whose disk is gone is an orphan; a disk of a stopped machine
+    # names the machine (hashed) and its state
+    parents = _parents(database_url)
+    expected_parents = {
+        "azure": {
+            "azure-snapshot-orphaned": ("azure.compute.disk", "orphan"),
+            "azure-disk-of-deallocated-vm": ("azure.compute.virtual_machine", "deallocated"),
+            "azure-public-ip-on-deallocated-vm": ("azure.network.network_interface", "exists"),
+            "azure-disk-unattached": (None, None),
+        },
+        "gcp": {
+            "gcp-snapshot-orphaned": ("gcp.compute.disk", "orphan"),
+            "gcp-disk-of-terminated-instance": ("gcp.compute.instance", "terminated"),
+            "gcp-address-on-stopped-instance": ("gcp.compute.instance", "terminated"),
+            "gcp-disk-unattached": (None, None),
+        },
+    }[provider]
+    for scenario, (kind, state) in expected_parents.items():
+        assert parents[scenario] == {(kind, state, kind is not None)}, scenario
+
+
+def _parents(database_url: str) -> dict[str, set[tuple]]:
+    """{scenario: {(parent type, parent state, parent hash is a keyed hash)}} of the ML rows."""
+    import re
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT detection_scenario, parent_resource_type, parent_resource_state, parent_resource_hash "
+                "FROM ml_training_data"
+            )
+        ).all()
+    engine.dispose()
+    out: dict[str, set[tuple]] = {}
+    for scenario, kind, state, digest in rows:
+        out.setdefault(scenario, set()).add((kind, state, bool(digest and re.fullmatch("[0-9a-f]{64}", digest))))
+    return out
 
 
 @pytest.mark.parametrize(

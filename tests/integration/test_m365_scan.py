@@ -251,5 +251,13 @@ def test_graphs_published_bodies_are_read_as_published(tmp_path):
         (row,) = conn.graph.report("getMailboxUsageDetail", "D7")
         assert list(row) == columns and len(columns) == 17
         assert row["User Principal Name"] == "AdeleV@contoso.com" and row["Last Activity Date"] == "2026-10-01"
+        # the mailbox kind reads that header (no Recipient Type column: the type is unknown) and
+        # matches the mailbox to Adele's licence by user principal name
+        (mailbox,) = p.list_kind(
+            conn, kinds.get("m365.reports.mailbox"), m365_estate.DIRECTORY_ID, NOW, {"m365.graph.user_license": held}
+        )
+        assert mailbox.resource_id == "mailbox:adelev@contoso.com" and mailbox.attributes["recipient_type"] == ""
+        assert mailbox.attributes["last_activity"] == dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+        assert mailbox.attributes["owner_found"] and mailbox.attributes["owner_sku_parts"] == [t.skus[0]["skuPartNumber"]]
     finally:
         estate.api.stop()

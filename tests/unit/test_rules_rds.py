@@ -489,7 +489,7 @@ def test_kinds_list_rds_once_per_region(moto_rds):
     assert set(snaps) == {"snap-live", "snap-gone"}  # manual only (moto made automated ones too)
     assert snaps["snap-gone"].attributes["source_instance_exists"] is False
     assert snaps["snap-live"].attributes["source_instance_exists"] is True
-    assert snaps["snap-gone"].parent_state == "deleted"
+    assert snaps["snap-gone"].parent_state == "orphan"
     assert conn.calls == Counter({"rds:DescribeDBInstances": 1, "rds:DescribeDBSnapshots": 1})
 
     conn = _Conn()

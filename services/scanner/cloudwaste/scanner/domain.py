@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+# The state of a resource's parent when the parent is gone (a snapshot whose volume was deleted).
+ORPHAN = "orphan"
+
 
 @dataclass(frozen=True)
 class Resource:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cloudwaste.scanner import relations
 from cloudwaste.scanner.domain import FindingDraft, Resource, ScopeOutcome, severity_for
 from cloudwaste.scanner.kinds import Kind, KindRegistry
 from cloudwaste.scanner.kinds import load_all as load_kinds
@@ -233,6 +234,7 @@ class Engine:
             return ScopeOutcome(
                 scope, False, f"no prices: {provider.describe_error(exc)}", kind_errors=errors
             )
+        listings = relations.resolve(plan.kinds, listings, unreached)
         index = {(r.kind, r.resource_id): r for rs in listings.values() for r in rs}
         ctx = Context(now=now, prices=prices, lookup=lambda k, rid: index.get((k, rid)))
         # a rule runs when its kinds are listed; a kind it looks up must be complete (a lookup

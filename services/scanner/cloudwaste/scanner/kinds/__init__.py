@@ -28,6 +28,21 @@ Lister = Callable[[Any, str, dt.datetime, Mapping[str, Sequence[Resource]]], lis
 
 # Allowed types of one ML configuration field.
 ConfigTypes = type | tuple[type, ...]
+# parent(resource) -> (parent kind, parent resource id), or None when it has no parent.
+ParentOf = Callable[[Resource], "tuple[str, str] | None"]
+
+
+def parent_at(attribute: str, parent_kind: str) -> ParentOf:
+    """The parent is the `parent_kind` resource whose id is in the `attribute` attribute (the
+    first, when it is a list): a disk's `managed_by`, a snapshot's `source_disk`..."""
+
+    def parent(r: Resource) -> tuple[str, str] | None:
+        value = r.attributes.get(attribute)
+        if isinstance(value, list | tuple):
+            value = value[0] if value else None
+        return (parent_kind, str(value)) if value else None
+
+    return parent
 
 
 class Listing(list):
@@ -61,6 +76,10 @@ class Kind:
     # IAM permissions the operations need; empty means "the operations themselves".
     extra_permissions: tuple[str, ...] = ()
     doc: str = ""
+    # The resource this one belongs to, as (parent kind, parent resource id), or None: a volume's
+    # instance, a snapshot's volume, an address's interface... (see `parent_at`). A listing that
+    # sets Resource.parent_id itself takes precedence.
+    parent: ParentOf | None = None
 
     @property
     def permissions(self) -> tuple[str, ...]:
@@ -137,6 +156,7 @@ def kind(
     ml_config: Mapping[str, ConfigTypes],
     requires: tuple[str, ...] = (),
     extra_permissions: tuple[str, ...] = (),
+    parent: ParentOf | None = None,
 ) -> Callable[[Lister], Lister]:
     """Decorator: registers the function as the kind's listing; its docstring is the kind's doc."""
 
@@ -155,6 +175,7 @@ def kind(
                 requires=requires,
                 extra_permissions=extra_permissions,
                 doc=inspect.cleandoc(fn.__doc__ or ""),
+                parent=parent,
             )
         )
         return fn

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from cloudwaste.scanner.domain import Resource
+from cloudwaste.scanner.domain import ORPHAN, Resource
 from cloudwaste.scanner.kinds import kind
 from cloudwaste.scanner.kinds.aws._common import (
     ELASTIC_IP,
@@ -93,8 +93,16 @@ def list_volumes(conn, region: str, now: dt.datetime, deps: Deps) -> list[Resour
 # --- aws.ec2.instance -----------------------------------------------------------------------------
 
 
+def _autoscaling_group(r: Resource) -> tuple[str, str] | None:
+    """An instance's parent: its Auto Scaling group (the tag AWS sets), named in its region.
+    Groups are not a kind CloudWaste lists: the parent's state stays unknown."""
+    group = r.tags.get("aws:autoscaling:groupName")
+    return ("aws.autoscaling.group", f"{r.region}/{group}") if group else None
+
+
 @kind(
     key=INSTANCE,
+    parent=_autoscaling_group,
     provider=PROVIDER,
     title="EC2 instance",
     operations=("ec2:DescribeInstances",),
@@ -313,7 +321,7 @@ def list_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[Reso
                 },
                 parent_id=source,
                 parent_kind=VOLUME if source else None,
-                parent_state=("exists" if exists else "deleted") if source else None,
+                parent_state=ORPHAN if source and not exists else None,
             )
         )
     return out

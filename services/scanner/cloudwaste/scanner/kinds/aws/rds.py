@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from cloudwaste.scanner.domain import Resource
+from cloudwaste.scanner.domain import ORPHAN, Resource
 from cloudwaste.scanner.kinds import kind
 from cloudwaste.scanner.kinds.aws._common import PROVIDER, Deps, paginate, resource, tags
 
@@ -171,7 +171,7 @@ def list_db_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -> list[R
                 },
                 parent_id=source,
                 parent_kind=DB_INSTANCE if source else None,
-                parent_state=("exists" if exists else "deleted") if source else None,
+                parent_state=ORPHAN if source and not exists else None,
             )
         )
     return out
@@ -299,7 +299,7 @@ def list_db_cluster_snapshots(conn, region: str, now: dt.datetime, deps: Deps) -
                 },
                 parent_id=source,
                 parent_kind=DB_CLUSTER if source else None,
-                parent_state=("exists" if exists else "deleted") if source else None,
+                parent_state=ORPHAN if source and not exists else None,
             )
         )
     return out

@@ -26,6 +26,23 @@ def arm_id(value: str | None) -> str | None:
     return value.lower() if value else None
 
 
+def parent_by_type(attributes: tuple[str, ...], kinds: dict[str, str]):
+    """A kind's parent from the first ARM id found in `attributes` (the resource itself, or one
+    of its sub-resources such as a NIC's IP configuration): the top-level resource of that id,
+    whose type ("networkinterfaces", "disks"...) names the parent kind in `kinds`; None for a
+    type not in `kinds`."""
+
+    def parent(r: Resource) -> tuple[str, str] | None:
+        for attribute in attributes:
+            parts = str(r.attributes.get(attribute) or "").strip("/").lower().split("/")
+            # subscriptions/<s>/resourcegroups/<g>/providers/<namespace>/<type>/<name>/...
+            if len(parts) >= 8 and parts[4] == "providers" and parts[6] in kinds:
+                return kinds[parts[6]], "/" + "/".join(parts[:8])
+        return None
+
+    return parent
+
+
 def resource_group(resource_id: str) -> str:
     """The resource group (lower case) of an ARM id, "" when it has none."""
     parts = resource_id.strip("/").lower().split("/")

@@ -8,8 +8,16 @@ from typing import Any
 
 from azure.mgmt.compute import ComputeManagementClient
 from cloudwaste.scanner.domain import Resource
-from cloudwaste.scanner.kinds import kind
-from cloudwaste.scanner.kinds.azure._common import PROVIDER, Deps, arm_id, aware, enum, resource
+from cloudwaste.scanner.kinds import kind, parent_at
+from cloudwaste.scanner.kinds.azure._common import (
+    PROVIDER,
+    Deps,
+    arm_id,
+    aware,
+    enum,
+    parent_by_type,
+    resource,
+)
 
 DISK = "azure.compute.disk"
 VIRTUAL_MACHINE = "azure.compute.virtual_machine"
@@ -43,6 +51,7 @@ def _created(model: Any) -> dt.datetime | None:
 
 @kind(
     key=DISK,
+    parent=parent_at("managed_by", VIRTUAL_MACHINE),
     provider=PROVIDER,
     title="Managed disk",
     operations=("Microsoft.Compute/disks/read",),
@@ -193,6 +202,7 @@ def list_virtual_machines(conn, subscription: str, now: dt.datetime, deps: Deps)
 
 @kind(
     key=SNAPSHOT,
+    parent=parent_by_type(("source_resource_id",), {"disks": DISK, "snapshots": SNAPSHOT}),
     provider=PROVIDER,
     title="Managed disk snapshot",
     operations=("Microsoft.Compute/snapshots/read",),
@@ -236,6 +246,7 @@ def list_snapshots(conn, subscription: str, now: dt.datetime, deps: Deps) -> lis
 
 @kind(
     key=IMAGE,
+    parent=parent_at("source_vm_id", VIRTUAL_MACHINE),
     provider=PROVIDER,
     title="Managed image",
     operations=("Microsoft.Compute/images/read", "Microsoft.Compute/virtualMachineScaleSets/read"),

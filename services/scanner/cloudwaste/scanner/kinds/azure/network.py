@@ -15,8 +15,8 @@ from typing import Any
 
 from azure.mgmt.network import NetworkManagementClient
 from cloudwaste.scanner.domain import Resource
-from cloudwaste.scanner.kinds import kind
-from cloudwaste.scanner.kinds.azure._common import PROVIDER, Deps, arm_id, enum, resource
+from cloudwaste.scanner.kinds import kind, parent_at
+from cloudwaste.scanner.kinds.azure._common import PROVIDER, Deps, arm_id, enum, parent_by_type, resource
 
 PUBLIC_IP = "azure.network.public_ip"
 NETWORK_INTERFACE = "azure.network.network_interface"
@@ -24,6 +24,13 @@ SECURITY_GROUP = "azure.network.security_group"
 LOAD_BALANCER = "azure.network.load_balancer"
 APPLICATION_GATEWAY = "azure.network.application_gateway"
 NAT_GATEWAY = "azure.network.nat_gateway"
+# what a public IP can be attached to, by ARM type
+_IP_HOLDERS = {
+    "networkinterfaces": NETWORK_INTERFACE,
+    "loadbalancers": LOAD_BALANCER,
+    "applicationgateways": APPLICATION_GATEWAY,
+    "natgateways": NAT_GATEWAY,
+}
 
 
 def _network(conn, subscription: str) -> Any:
@@ -59,6 +66,7 @@ class _Empty:
 
 @kind(
     key=PUBLIC_IP,
+    parent=parent_by_type(("ip_configuration", "nat_gateway"), _IP_HOLDERS),
     provider=PROVIDER,
     title="Public IP address",
     operations=("Microsoft.Network/publicIPAddresses/read",),
@@ -111,6 +119,7 @@ def list_public_ips(conn, subscription: str, now: dt.datetime, deps: Deps) -> li
 
 @kind(
     key=NETWORK_INTERFACE,
+    parent=parent_at("virtual_machine", "azure.compute.virtual_machine"),
     provider=PROVIDER,
     title="Network interface",
     operations=("Microsoft.Network/networkInterfaces/read",),

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cloudwaste.scanner.kinds import LazyModule, Listing, kind
+from cloudwaste.scanner.domain import Resource
+from cloudwaste.scanner.kinds import LazyModule, Listing, kind, parent_at
 from cloudwaste.scanner.kinds.gcp._common import PROVIDER, Deps, aggregated, gcp_time, last, path_of, resource
 
 compute_v1 = LazyModule("google.cloud.compute_v1")  # imported when a listing runs
@@ -13,6 +14,14 @@ compute_v1 = LazyModule("google.cloud.compute_v1")  # imported when a listing ru
 DISK = "gcp.compute.disk"
 INSTANCE = "gcp.compute.instance"
 ADDRESS = "gcp.compute.address"
+_ADDRESS_USERS = {"instances": INSTANCE, "forwardingRules": "gcp.compute.forwarding_rule"}
+
+
+def _address_user(r: Resource) -> tuple[str, str] | None:
+    """An address's parent: the instance or forwarding rule using it (the first of `users`)."""
+    users = r.attributes.get("users") or []
+    parts = users[0].split("/") if users else []
+    return (_ADDRESS_USERS[parts[-2]], users[0]) if len(parts) >= 2 and parts[-2] in _ADDRESS_USERS else None
 SNAPSHOT = "gcp.compute.snapshot"
 IMAGE = "gcp.compute.image"
 GIB = 1024**3
@@ -27,6 +36,7 @@ def _gb(value) -> int:
 
 @kind(
     key=DISK,
+    parent=parent_at("users", INSTANCE),
     provider=PROVIDER,
     title="Persistent disk",
     operations=("compute.disks.list",),
@@ -141,6 +151,7 @@ def _address(a) -> dict:
 
 @kind(
     key=ADDRESS,
+    parent=_address_user,
     provider=PROVIDER,
     title="Static IP address",
     operations=("compute.addresses.list", "compute.globalAddresses.list"),
@@ -191,6 +202,7 @@ def list_addresses(conn, project: str, now: dt.datetime, deps: Deps) -> Listing:
 
 @kind(
     key=SNAPSHOT,
+    parent=parent_at("source_disk", DISK),
     provider=PROVIDER,
     title="Disk snapshot",
     operations=("compute.snapshots.list",),
@@ -250,6 +262,7 @@ def _disks_from_images(disks) -> tuple[dict[str, int], set[str]]:
 
 @kind(
     key=IMAGE,
+    parent=parent_at("source_disk", DISK),
     provider=PROVIDER,
     title="Custom image",
     operations=("compute.images.list",),
