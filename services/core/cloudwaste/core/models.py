@@ -259,6 +259,10 @@ class CloudwatchMetricsHistory(Base):
 
 
 class CostTrendData(Base):
+    """Per account (keyed hash) and month, in $/month: the waste level its last complete scan of
+    the month found, the waste its users eliminated (findings marked deleted that month, at the
+    cost they had), and the account's real spend (null until a billing source is read)."""
+
     __tablename__ = "cost_trend_data"
     account_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     month: Mapped[dt.date] = mapped_column(primary_key=True)
@@ -266,6 +270,8 @@ class CostTrendData(Base):
     real_spend: Mapped[float | None] = mapped_column(Double)
     waste_detected: Mapped[float | None] = mapped_column(Double)
     waste_eliminated: Mapped[float | None] = mapped_column(Double)
+    # when the scan that waste_detected comes from ran: an older scan enriched late never wins
+    as_of: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ExportRun(Base):

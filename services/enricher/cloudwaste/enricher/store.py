@@ -17,6 +17,7 @@ from cloudwaste.core import pagination
 from cloudwaste.core.db import NOW, Database, claim_oldest_pending
 from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, NotFound
 from cloudwaste.core.models import EnrichmentRun, Finding, FindingObservation, MlTrainingData, ScanRun
+from cloudwaste.enricher import trends
 from cloudwaste.enricher.features import anonymize_tags, temporal_features
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -152,6 +153,8 @@ class EnricherStore:
             if batch:
                 s.execute(update(MlTrainingData), batch)
                 enriched += len(batch)
+            scan = s.get(ScanRun, scan_run_id)
+            trends.update_for_scan(s, scan_run_id, complete=scan is not None and scan.state == "SUCCEEDED")
             ended = utcnow()
             done = s.execute(
                 update(EnrichmentRun)

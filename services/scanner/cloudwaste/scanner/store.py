@@ -22,6 +22,8 @@ from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CODES, WORKER_LOST, Aborted, FailedPrecondition, InvalidArgument, NotFound
 from cloudwaste.core.models import (
     CloudAccount,
+    CloudwatchMetricsHistory,
+    CostTrendData,
     ErasureRun,
     ExportRun,
     Finding,
@@ -208,6 +210,7 @@ class ScannerStore:
                         MlTrainingData.hash_key_id == self.hash_key.key_id,
                     )
                 ).rowcount
+                s.execute(delete(CostTrendData).where(CostTrendData.account_hash == _account_hash(self.hash_key, account)))
             finding_ids = select(Finding.id).where(Finding.cloud_account_id == account_id)
             actions = s.execute(delete(UserAction).where(UserAction.finding_id.in_(finding_ids))).rowcount
             s.execute(delete(FindingObservation).where(FindingObservation.finding_id.in_(finding_ids)))
@@ -259,8 +262,12 @@ class ScannerStore:
                     .order_by(func.min(ExportRun.create_time), dataset)
                 ).scalars()
             )
+            tenant_hashes = sorted({h for h in hashes or () if h} | {tenant_hash})
+            # the tenant's other ML tables: its accounts' cost trends and metric series
+            for table in (CostTrendData, CloudwatchMetricsHistory):
+                s.execute(delete(table).where(table.tenant_hash.in_(tenant_hashes)))
             record = ErasureRun(
-                tenant_hashes=sorted({h for h in hashes or () if h} | {tenant_hash}),
+                tenant_hashes=tenant_hashes,
                 ml_rows_deleted=deleted,
                 exports_to_rewrite=exports,
             )

@@ -1,0 +1,111 @@
+"""Cost trends per account (keyed hash) and month, from the ML rows alone: the series the forecast
+model and the dashboard read.
+
+- `waste_detected`: the $/month of every finding of the account's last complete scan of the month
+  (each dollar once: a parent finding's own cost excludes its parts'). A scan that ended
+  PARTIALLY_SUCCEEDED does not set it (a region it missed would read as waste gone), and a scan
+  enriched late never replaces a later one's level (`as_of`).
+- `waste_eliminated`: the $/month of the findings the account's users marked deleted in the month,
+  each resource once, at the cost it had when last detected. Recomputed in full each time, so a
+  decision changed back is taken out again.
+- `real_spend`: null: no billing source is read yet (Cost Explorer / Cost Management), and a zero
+  would read as "spent nothing".
+
+Runs inside the enrichment's transaction: the trends and the enriched rows land together.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from cloudwaste.core.models import CostTrendData, FindingObservation, MlTrainingData
+from sqlalchemy import Date, and_, cast, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+
+def _month(column):
+    # a literal unit: a bound one differs between SELECT and GROUP BY, which PostgreSQL refuses
+    return cast(func.date_trunc(literal_column("'month'"), column), Date)
+
+
+def update_for_scan(s: Session, scan_run_id: uuid.UUID, complete: bool) -> int:
+    """Updates the trends of the accounts the scan run's ML rows belong to; returns how many
+    (account, month) rows were written."""
+    rows = s.execute(
+        select(
+            MlTrainingData.account_hash,
+            MlTrainingData.tenant_hash,
+            func.sum(MlTrainingData.cost_monthly),
+            func.max(MlTrainingData.detected_at),
+        )
+        .join(
+            FindingObservation,
+            and_(
+                FindingObservation.ml_row_id == MlTrainingData.id,
+                FindingObservation.ml_row_detected_at == MlTrainingData.detected_at,
+            ),
+        )
+        .where(FindingObservation.scan_run_id == scan_run_id)
+        .group_by(MlTrainingData.account_hash, MlTrainingData.tenant_hash)
+    ).all()
+    written = 0
+    for account_hash, tenant_hash, detected, as_of in rows:
+        if complete:
+            insert = pg_insert(CostTrendData).values(
+                account_hash=account_hash,
+                month=as_of.date().replace(day=1),
+                tenant_hash=tenant_hash,
+                waste_detected=round(float(detected or 0), 4),
+                as_of=as_of,
+            )
+            s.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[CostTrendData.account_hash, CostTrendData.month],
+                    set_={
+                        "waste_detected": insert.excluded.waste_detected,
+                        "as_of": insert.excluded.as_of,
+                        "tenant_hash": insert.excluded.tenant_hash,
+                    },
+                    where=CostTrendData.as_of.is_(None) | (CostTrendData.as_of <= insert.excluded.as_of),
+                )
+            )
+            written += 1
+        written += _eliminated(s, account_hash, tenant_hash)
+    return written
+
+
+def _eliminated(s: Session, account_hash: str, tenant_hash: str) -> int:
+    """Recomputes waste_eliminated for every month of the account."""
+    latest = (
+        select(MlTrainingData.labeled_at, MlTrainingData.cost_monthly)
+        .where(
+            MlTrainingData.tenant_hash == tenant_hash,  # indexed: narrows to the tenant's rows
+            MlTrainingData.account_hash == account_hash,
+            MlTrainingData.user_action == "deleted",
+        )
+        .distinct(MlTrainingData.resource_hash, MlTrainingData.detection_scenario)
+        .order_by(MlTrainingData.resource_hash, MlTrainingData.detection_scenario, MlTrainingData.detected_at.desc())
+        .subquery()
+    )
+    by_month = dict(
+        s.execute(
+            select(_month(latest.c.labeled_at), func.sum(latest.c.cost_monthly)).group_by(_month(latest.c.labeled_at))
+        ).all()
+    )
+    # months with a trend row and nothing eliminated (any more) are 0: known, not unknown
+    stale = update(CostTrendData).where(CostTrendData.account_hash == account_hash)
+    if by_month:
+        stale = stale.where(CostTrendData.month.not_in(list(by_month)))
+    s.execute(stale.values(waste_eliminated=0.0))
+    for month, total in by_month.items():
+        insert = pg_insert(CostTrendData).values(
+            account_hash=account_hash, month=month, tenant_hash=tenant_hash, waste_eliminated=round(float(total), 4)
+        )
+        s.execute(
+            insert.on_conflict_do_update(
+                index_elements=[CostTrendData.account_hash, CostTrendData.month],
+                set_={"waste_eliminated": insert.excluded.waste_eliminated},
+            )
+        )
+    return len(by_month)
