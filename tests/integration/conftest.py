@@ -24,6 +24,19 @@ from cloudwaste.scanner.v1 import (
     scanner_service_pb2_grpc,
 )
 
+
+def sql_rows(url: str, sql: str) -> list[tuple]:
+    """The rows of one query, as tuples (an engine of its own, disposed)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            return [tuple(r) for r in c.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
 HASH_KEY = HashKey(b"integration-test-key-0123456789abcdef", "it-1")
 TENANT = "tenant-canary-acme-corp"
 EXTERNAL_ID = "external-id-canary-42"

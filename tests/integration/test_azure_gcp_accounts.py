@@ -24,7 +24,7 @@ from cloudwaste.scanner.v1 import (
 from cloudwaste.sim import azure_estate, gcp_estate, m365_estate
 from cloudwaste.sim.clouds import cloud_account
 
-from tests.integration.conftest import HASH_KEY, TENANT
+from tests.integration.conftest import HASH_KEY, TENANT, sql_rows
 from tests.integration.test_pipeline import ml_dump
 
 NOW = dt.datetime.now(dt.UTC)
@@ -183,17 +183,11 @@ def _parents(database_url: str) -> dict[str, set[tuple]]:
     """{scenario: {(parent type, parent state, parent hash is a keyed hash)}} of the ML rows."""
     import re
 
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(database_url)
-    with engine.connect() as c:
-        rows = c.execute(
-            sa.text(
-                "SELECT detection_scenario, parent_resource_type, parent_resource_state, parent_resource_hash "
-                "FROM ml_training_data"
-            )
-        ).all()
-    engine.dispose()
+    rows = sql_rows(
+        database_url,
+        "SELECT detection_scenario, parent_resource_type, parent_resource_state, parent_resource_hash "
+        "FROM ml_training_data",
+    )
     out: dict[str, set[tuple]] = {}
     for scenario, kind, state, digest in rows:
         out.setdefault(scenario, set()).add((kind, state, bool(digest and re.fullmatch("[0-9a-f]{64}", digest))))

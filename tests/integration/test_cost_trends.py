@@ -6,12 +6,11 @@ decisions between them; an older scan enriched again does not replace the newer 
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.enricher.v1 import enricher_service_pb2
 from cloudwaste.scanner.v1 import finding_pb2, scanner_service_pb2
 
-from tests.integration.conftest import HASH_KEY, TENANT
+from tests.integration.conftest import HASH_KEY, TENANT, sql_rows
 
 
 def _usd(m) -> float:
@@ -19,16 +18,11 @@ def _usd(m) -> float:
 
 
 def _trends(url: str) -> list[tuple]:
-    engine = sa.create_engine(url)
-    with engine.connect() as c:
-        rows = c.execute(
-            sa.text(
-                "SELECT account_hash, tenant_hash, month, waste_detected, waste_eliminated, real_spend, as_of "
-                "FROM cost_trend_data"
-            )
-        ).all()
-    engine.dispose()
-    return [tuple(r) for r in rows]
+    return sql_rows(
+        url,
+        "SELECT account_hash, tenant_hash, month, waste_detected, waste_eliminated, real_spend, as_of "
+        "FROM cost_trend_data",
+    )
 
 
 def test_waste_detected_and_eliminated_per_account_and_month(stack):
