@@ -162,6 +162,8 @@ def test_enrich_scan_run_of_a_scan_still_running_is_a_failed_precondition(stack)
             ),
             {"id": run_id, "account": account.name.split("/")[1]},
         )
+        # what the scanner hands the enricher with a run it creates: not ended yet
+        c.execute(sa.text("INSERT INTO scan_handoffs (scan_run_id) VALUES (:id)"), {"id": run_id})
     engine.dispose()
     with pytest.raises(grpc.RpcError) as err:
         stack.enricher.EnrichScanRun(enricher_service_pb2.EnrichScanRunRequest(scan_run=f"scanRuns/{run_id}"))

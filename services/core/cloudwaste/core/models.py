@@ -1,7 +1,9 @@
 """The shared PostgreSQL schema (SQLAlchemy 2 declarative). Alembic migrations are made from it.
 
 Ownership (a service never writes another's tables): scanner owns cloud_accounts, scan_runs,
-findings, user_actions and the base columns of ml_training_data; the enricher owns
+findings, user_actions, the base columns of ml_training_data and the hand-off to the enricher
+(scan_handoffs, enrichment_inputs: the enricher reads those, never the scanner's other tables); the
+enricher owns
 enrichment_runs, the enrichment columns of ml_training_data, cloudwatch_metrics_history and
 cost_trend_data; the exporter owns export_runs, purge_runs and the partitions of ml_training_data
 (it creates them ahead and drops expired ones; the scanner creates a missing one as a fallback); the predictor owns training_runs and model_versions.
@@ -218,6 +220,32 @@ class MlTrainingData(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = ({"postgresql_partition_by": "RANGE (detected_at)"},)
+
+
+class ScanHandoff(Base):
+    """What the scanner tells the enricher about a scan run: that it exists (written with it) and
+    how it ended (`scan_state`, None until then). Deleted with the scan run."""
+
+    __tablename__ = "scan_handoffs"
+    scan_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("scan_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    scan_state: Mapped[str | None] = mapped_column(String(32))
+    end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EnrichmentInput(Base):
+    """One ML row a scan run wrote, with what its enrichment needs that the row may not hold (the
+    raw tags, to anonymize; the resource's creation time). Written by the scanner in the scan's
+    transaction; operational data, deleted with the scan run."""
+
+    __tablename__ = "enrichment_inputs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    scan_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("scan_runs.id", ondelete="CASCADE"), index=True)
+    ml_row_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    ml_row_detected_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    tags: Mapped[dict] = mapped_column(JSONB, default=dict)
+    resource_create_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class EnrichmentRun(Base):

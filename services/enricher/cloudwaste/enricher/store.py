@@ -1,5 +1,7 @@
-"""Enricher's PostgreSQL access: reads what a scan run observed, writes the enrichment columns of their
-ML rows and its own enrichment_runs bookkeeping. Idempotent: enriching twice gives the same rows.
+"""Enricher's PostgreSQL access: reads the scanner's hand-off of a scan run (scan_handoffs, and the
+run's ML rows with their raw inputs in enrichment_inputs; no other table of the scanner's), writes
+the enrichment columns of those ML rows, the cost trends and its own enrichment_runs bookkeeping.
+Idempotent: enriching twice gives the same rows.
 
 An enrichment run is claimed by a worker: EnrichScanRun queues it (PENDING), the enrichment worker
 (worker.py) claims it (RUNNING, SKIP LOCKED so replicas share the work) and ends it SUCCEEDED or
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from cloudwaste.core import pagination
 from cloudwaste.core.db import NOW, Database, claim_oldest_pending
 from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, NotFound
-from cloudwaste.core.models import EnrichmentRun, Finding, FindingObservation, MlTrainingData, ScanRun
+from cloudwaste.core.models import EnrichmentInput, EnrichmentRun, MlTrainingData, ScanHandoff
 from cloudwaste.enricher import trends
 from cloudwaste.enricher.features import anonymize_tags, temporal_features
 from sqlalchemy import or_, select, update
@@ -54,13 +56,11 @@ class EnricherStore:
         """Queues the enrichment of an ended scan run (PENDING, attempts + 1). A run already PENDING
         or RUNNING is returned unchanged: the scan run is the natural request id."""
         with self.db.transaction() as s:
-            run = s.get(ScanRun, scan_run_id)
-            if run is None:
+            handoff = s.get(ScanHandoff, scan_run_id)
+            if handoff is None:
                 raise NotFound(f"scanRuns/{scan_run_id} does not exist")
-            if run.state not in TERMINAL:
-                raise FailedPrecondition(
-                    f"scanRuns/{scan_run_id} is {run.state}; enrich it once it has ended"
-                )
+            if handoff.scan_state not in TERMINAL:
+                raise FailedPrecondition(f"scanRuns/{scan_run_id} has not ended; enrich it once it has")
             now = utcnow()
             s.execute(
                 pg_insert(EnrichmentRun)
@@ -122,15 +122,12 @@ class EnricherStore:
         with self.db.transaction() as s:
             rows = s.execute(
                 select(
-                    FindingObservation.ml_row_id,
-                    FindingObservation.ml_row_detected_at,
-                    Finding.tags,
-                    Finding.resource_create_time,
+                    EnrichmentInput.ml_row_id,
+                    EnrichmentInput.ml_row_detected_at,
+                    EnrichmentInput.tags,
+                    EnrichmentInput.resource_create_time,
                 )
-                .join(Finding, Finding.id == FindingObservation.finding_id)
-                .where(
-                    FindingObservation.scan_run_id == scan_run_id, FindingObservation.ml_row_id.is_not(None)
-                )
+                .where(EnrichmentInput.scan_run_id == scan_run_id)
                 .execution_options(yield_per=BATCH)
             )
             batch = []
@@ -153,8 +150,8 @@ class EnricherStore:
             if batch:
                 s.execute(update(MlTrainingData), batch)
                 enriched += len(batch)
-            scan = s.get(ScanRun, scan_run_id)
-            trends.update_for_scan(s, scan_run_id, complete=scan is not None and scan.state == "SUCCEEDED")
+            handoff = s.get(ScanHandoff, scan_run_id)
+            trends.update_for_scan(s, scan_run_id, complete=handoff is not None and handoff.scan_state == "SUCCEEDED")
             ended = utcnow()
             done = s.execute(
                 update(EnrichmentRun)

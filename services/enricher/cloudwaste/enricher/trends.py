@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 
-from cloudwaste.core.models import CostTrendData, FindingObservation, MlTrainingData
+from cloudwaste.core.models import CostTrendData, EnrichmentInput, MlTrainingData
 from sqlalchemy import Date, and_, cast, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -40,13 +40,13 @@ def update_for_scan(s: Session, scan_run_id: uuid.UUID, complete: bool) -> int:
             func.max(MlTrainingData.detected_at),
         )
         .join(
-            FindingObservation,
+            EnrichmentInput,
             and_(
-                FindingObservation.ml_row_id == MlTrainingData.id,
-                FindingObservation.ml_row_detected_at == MlTrainingData.detected_at,
+                EnrichmentInput.ml_row_id == MlTrainingData.id,
+                EnrichmentInput.ml_row_detected_at == MlTrainingData.detected_at,
             ),
         )
-        .where(FindingObservation.scan_run_id == scan_run_id)
+        .where(EnrichmentInput.scan_run_id == scan_run_id)
         .group_by(MlTrainingData.account_hash, MlTrainingData.tenant_hash)
     ).all()
     written = 0

@@ -24,11 +24,13 @@ from cloudwaste.core.models import (
     CloudAccount,
     CloudwatchMetricsHistory,
     CostTrendData,
+    EnrichmentInput,
     ErasureRun,
     ExportRun,
     Finding,
     FindingObservation,
     MlTrainingData,
+    ScanHandoff,
     ScanRun,
     UserAction,
 )
@@ -306,6 +308,8 @@ class ScannerStore:
             )
             s.add(run)
             s.flush()
+            s.add(ScanHandoff(scan_run_id=run.id))  # the enricher learns of it here, and how it ended below
+            s.flush()
             s.refresh(run)
             return run
 
@@ -431,6 +435,11 @@ class ScannerStore:
             if run.state != "RUNNING":  # already ended, e.g. failed as stale: that verdict stands
                 return run
             run.state, run.end_time = state, utcnow()
+            s.execute(
+                update(ScanHandoff)
+                .where(ScanHandoff.scan_run_id == run_id)
+                .values(scan_state=state, end_time=run.end_time)
+            )
             if error:
                 run.error_code, run.error_message = error
             elif not ok and outcomes:
@@ -444,19 +453,28 @@ class ScannerStore:
 
     def fail_stale_runs(self, older_than: dt.timedelta) -> int:
         """Runs left RUNNING by a replica that died (no scan takes this long) end FAILED, so they never hang."""
-        cutoff = utcnow() - older_than
+        cutoff, now = utcnow() - older_than, utcnow()
         with self.db.transaction() as s:
-            result = s.execute(
-                update(ScanRun)
-                .where(ScanRun.state == "RUNNING", ScanRun.start_time < cutoff)
-                .values(
-                    state="FAILED",
-                    end_time=utcnow(),
-                    error_code=WORKER_LOST,
-                    error_message="the scanner running this scan stopped; start a new scan",
-                )
+            failed = list(
+                s.execute(
+                    update(ScanRun)
+                    .where(ScanRun.state == "RUNNING", ScanRun.start_time < cutoff)
+                    .values(
+                        state="FAILED",
+                        end_time=now,
+                        error_code=WORKER_LOST,
+                        error_message="the scanner running this scan stopped; start a new scan",
+                    )
+                    .returning(ScanRun.id)
+                ).scalars()
             )
-            return result.rowcount
+            if failed:
+                s.execute(
+                    update(ScanHandoff)
+                    .where(ScanHandoff.scan_run_id.in_(failed))
+                    .values(scan_state="FAILED", end_time=now)
+                )
+            return len(failed)
 
     def runs_awaiting_enrichment(self, limit: int = 10, max_attempts: int = 20) -> list[uuid.UUID]:
         with self.db.transaction() as s:
@@ -904,7 +922,7 @@ class _ScopeWriter:
                 row["severity"] = severity_for(row["monthly_cost"] + cost)
 
     def _observe(self, drafts: list[FindingDraft], ids: dict) -> None:
-        ml_rows, observations = [], []
+        ml_rows, observations, inputs = [], [], []
         if self.ml and drafts:
             partitions.ensure_for(self.s, self.now)
         for d in drafts:
@@ -921,6 +939,15 @@ class _ScopeWriter:
                 if state in DECISIONS:  # a decision stands for every scan of its cycle
                     row |= label_values(state, changed_at, cycle_start)
                 ml_rows.append(row)
+                inputs.append(
+                    {
+                        "scan_run_id": self.run_id,
+                        "ml_row_id": row["id"],
+                        "ml_row_detected_at": self.now,
+                        "tags": d.resource.tags,
+                        "resource_create_time": d.resource.created_at,
+                    }
+                )
             observations.append(
                 {
                     "scan_run_id": self.run_id,
@@ -933,6 +960,7 @@ class _ScopeWriter:
             )
         if ml_rows:
             self.s.execute(insert(MlTrainingData), ml_rows)
+            self.s.execute(insert(EnrichmentInput), inputs)  # the enricher's hand-off
         self.ml_rows = len(ml_rows)
         if observations:
             self.s.execute(pg_insert(FindingObservation).on_conflict_do_nothing(), observations)
