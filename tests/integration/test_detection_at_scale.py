@@ -55,6 +55,16 @@ def test_every_rule_is_exact_on_3000_resources(large_estate, monkeypatch):
         return fetch(conn, scope, batch, now)
 
     monkeypatch.setattr(provider, "fetch_metrics", recording)
+    # and the findings' metric history, fetched once the rules have run (30 days, hourly)
+    history: Counter = Counter()
+    fetch_history = provider.fetch_history
+
+    def recording_history(conn, scope, batch, now, period):
+        with lock:
+            history[scope] += len(batch)
+        return fetch_history(conn, scope, batch, now, period)
+
+    monkeypatch.setattr(provider, "fetch_history", recording_history)
     with providers.observe_calls(observe):
         outcomes = engine.scan(target)
     assert all(o.succeeded and not o.kind_errors and not o.rule_errors for o in outcomes)
@@ -74,4 +84,7 @@ def test_every_rule_is_exact_on_3000_resources(large_estate, monkeypatch):
     # ceil(candidates x metrics / 500) calls: a handful, never one per resource
     metric_calls = calls[(providers.get("aws").METRICS_CALLER, "cloudwatch:GetMetricData")]
     assert {days for _, days in queries} >= {14, 30}
-    assert metric_calls == sum(math.ceil(n / 500) for n in queries.values())
+    assert history and sum(history.values()) >= 3 * len(idle)  # CPU, network in and out of each idle instance
+    assert metric_calls == sum(math.ceil(n / 500) for n in queries.values()) + sum(
+        math.ceil(n / 500) for n in history.values()
+    )

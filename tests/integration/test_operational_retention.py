@@ -17,6 +17,7 @@ from cloudwaste.core.db import Database
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.exporter.operational import (
     FINDING_REFERENCES,
+    SCAN_RUN_CASCADES,
     SCAN_RUN_REFERENCES,
     OperationalRemoved,
     purge_operational,
@@ -422,9 +423,11 @@ def test_the_module_knows_every_reference_to_scan_runs_and_findings(engine):
             )
         ).all()
     actions = {"c": "CASCADE", "n": "SET NULL", "a": "NO ACTION", "r": "RESTRICT", "d": "SET DEFAULT"}
-    to_runs = {(t, col) for t, col, parent, _ in rows if parent == "scan_runs"}
+    to_runs = {(t, col, actions[d]) for t, col, parent, d in rows if parent == "scan_runs"}
     to_findings = {(t, col, actions[d]) for t, col, parent, d in rows if parent == "findings"}
-    assert to_runs <= set(SCAN_RUN_REFERENCES)
+    cascading = {(t, col) for t, col, action in to_runs if action == "CASCADE"}
+    assert {(t, col) for t, col, _ in to_runs} - cascading <= set(SCAN_RUN_REFERENCES)
+    assert cascading == set(SCAN_RUN_CASCADES)
     assert to_findings == set(FINDING_REFERENCES)
 
 

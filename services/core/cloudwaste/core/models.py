@@ -28,6 +28,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -201,7 +202,7 @@ class MlTrainingData(Base):
     cost_monthly: Mapped[float] = mapped_column(Double)
     cost_real_monthly: Mapped[float | None] = mapped_column(Double)
     cost_variance_pct: Mapped[float | None] = mapped_column(Double)
-    metrics_summary: Mapped[dict | None] = mapped_column(JSONB)
+    metrics_summary: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))  # no series: SQL NULL
     resource_config: Mapped[dict] = mapped_column(JSONB, default=dict)
     tags_anonymized: Mapped[dict | None] = mapped_column(JSONB)
     parent_resource_hash: Mapped[str | None] = mapped_column(String(64))
@@ -246,6 +247,9 @@ class EnrichmentInput(Base):
     ml_row_detected_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     tags: Mapped[dict] = mapped_column(JSONB, default=dict)
     resource_create_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The metric series the scan read for the resource, by metric name: {"namespace", "metric",
+    # "stat", "start", "period", "values": [720 hourly values, null for a gap]}.
+    metric_history: Mapped[dict | None] = mapped_column(JSONB)
 
 
 class EnrichmentRun(Base):
@@ -267,14 +271,21 @@ class EnrichmentRun(Base):
 
 
 class CloudwatchMetricsHistory(Base):
-    """Full metric time series per resource (hash) and metric, with aggregates."""
+    """Full metric time series per resource (hash) and metric, with aggregates: one row per
+    resource and metric, the latest window (every cloud's metrics, despite the name)."""
 
     __tablename__ = "cloudwatch_metrics_history"
+    __table_args__ = (
+        UniqueConstraint(
+            "resource_hash", "namespace", "metric_name", "stat", name="uq_cloudwatch_metrics_history_resource_metric"
+        ),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     resource_hash: Mapped[str] = mapped_column(String(64), index=True)
     tenant_hash: Mapped[str] = mapped_column(String(64))
     namespace: Mapped[str] = mapped_column(String(64))
     metric_name: Mapped[str] = mapped_column(String(64))
+    stat: Mapped[str | None] = mapped_column(String(32))  # Average, Sum, Maximum...
     period_seconds: Mapped[int] = mapped_column(Integer)
     start_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     point_values: Mapped[list[float]] = mapped_column(ARRAY(Double))
@@ -282,7 +293,9 @@ class CloudwatchMetricsHistory(Base):
     p50: Mapped[float | None] = mapped_column(Double)
     p95: Mapped[float | None] = mapped_column(Double)
     p99: Mapped[float | None] = mapped_column(Double)
-    trend: Mapped[float | None] = mapped_column(Double)
+    max: Mapped[float | None] = mapped_column(Double)
+    trend: Mapped[float | None] = mapped_column(Double)  # least-squares slope, per day
+    missing_share: Mapped[float | None] = mapped_column(Double)
     collected_at: Mapped[dt.datetime] = _now()
 
 

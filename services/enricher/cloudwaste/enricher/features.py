@@ -6,7 +6,7 @@ import datetime as dt
 
 from cloudwaste.core.privacy import anonymize_tags
 
-__all__ = ["anonymize_tags", "temporal_features"]
+__all__ = ["anonymize_tags", "metric_summary", "temporal_features"]
 
 
 def temporal_features(created: dt.datetime | None) -> dict[str, object] | None:
@@ -21,4 +21,38 @@ def temporal_features(created: dt.datetime | None) -> dict[str, object] | None:
         "created_day_of_month": c.day,
         "created_on_weekend": weekend,
         "created_in_business_hours": (not weekend) and 9 <= c.hour < 18,
+    }
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of sorted values, interpolated linearly between ranks."""
+    at = (len(ordered) - 1) * q / 100.0
+    low = int(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+def metric_summary(values: list[float | None], period_seconds: int) -> dict[str, float | int | None]:
+    """The aggregates of a metric series with gaps (None): avg, p50, p95, p99, max over the points
+    present, the least-squares trend slope per day, the share of missing points and the count."""
+    present = [(i, v) for i, v in enumerate(values) if v is not None]
+    out: dict[str, float | int | None] = {
+        "points": len(values),
+        "missing_share": round(1 - len(present) / len(values), 6) if values else 1.0,
+    }
+    if not present:
+        return out | {k: None for k in ("avg", "p50", "p95", "p99", "max", "trend_per_day")}
+    ordered = sorted(v for _, v in present)
+    n = len(present)
+    xs = [i * period_seconds / 86400.0 for i, _ in present]  # days since the window's start
+    mean_x, mean_y = sum(xs) / n, sum(v for _, v in present) / n
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (v - mean_y) for x, (_, v) in zip(xs, present, strict=True)) / spread if spread else 0.0
+    return out | {
+        "avg": round(mean_y, 6),
+        "p50": round(_percentile(ordered, 50), 6),
+        "p95": round(_percentile(ordered, 95), 6),
+        "p99": round(_percentile(ordered, 99), 6),
+        "max": round(ordered[-1], 6),
+        "trend_per_day": round(slope, 6),
     }

@@ -11,6 +11,7 @@ worker thought dead is never ended twice."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -18,10 +19,15 @@ from collections.abc import Callable
 from cloudwaste.core import pagination
 from cloudwaste.core.db import NOW, Database, claim_oldest_pending
 from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, NotFound
-from cloudwaste.core.models import EnrichmentInput, EnrichmentRun, MlTrainingData, ScanHandoff
+from cloudwaste.core.models import (
+    EnrichmentInput,
+    EnrichmentRun,
+    MlTrainingData,
+    ScanHandoff,
+)
 from cloudwaste.enricher import trends
-from cloudwaste.enricher.features import anonymize_tags, temporal_features
-from sqlalchemy import or_, select, update
+from cloudwaste.enricher.features import anonymize_tags, metric_summary, temporal_features
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 log = logging.getLogger(__name__)
@@ -126,30 +132,43 @@ class EnricherStore:
                     EnrichmentInput.ml_row_detected_at,
                     EnrichmentInput.tags,
                     EnrichmentInput.resource_create_time,
+                    EnrichmentInput.metric_history,
+                    MlTrainingData.resource_hash,
+                    MlTrainingData.tenant_hash,
+                )
+                .join(
+                    MlTrainingData,
+                    (MlTrainingData.id == EnrichmentInput.ml_row_id)
+                    & (MlTrainingData.detected_at == EnrichmentInput.ml_row_detected_at),
                 )
                 .where(EnrichmentInput.scan_run_id == scan_run_id)
                 .execution_options(yield_per=BATCH)
             )
-            batch = []
-            for ml_id, detected_at, tags, created in rows:
+            batch, series = [], []
+            for ml_id, detected_at, tags, created, history, resource_hash, tenant_hash in rows:
+                summary = None
+                if history:
+                    summary = {}
+                    for name, h in history.items():
+                        summary[name] = metric_summary(h["values"], h["period"])
+                        series.append(_history_row(resource_hash, tenant_hash, h, summary[name], now))
                 batch.append(
                     {
                         "id": ml_id,
                         "detected_at": detected_at,
                         "tags_anonymized": anonymize_tags(tags or {}),
                         "temporal_features": temporal_features(created),
+                        "metrics_summary": summary,
                         "enriched_at": now,
                     }
                 )
                 if len(batch) >= BATCH:
                     if should_stop():
                         raise Interrupted()
-                    s.execute(update(MlTrainingData), batch)
-                    enriched += len(batch)
-                    batch = []
+                    enriched += _write(s, batch, series)
+                    batch, series = [], []
             if batch:
-                s.execute(update(MlTrainingData), batch)
-                enriched += len(batch)
+                enriched += _write(s, batch, series)
             handoff = s.get(ScanHandoff, scan_run_id)
             trends.update_for_scan(s, scan_run_id, complete=handoff is not None and handoff.scan_state == "SUCCEEDED")
             ended = utcnow()
@@ -225,6 +244,61 @@ class EnricherStore:
                     er.state, er.start_time, er.attempts = "PENDING", None, er.attempts + 1
                     queued += 1
         return queued, failed
+
+
+def _history_row(resource_hash: str, tenant_hash: str, h: dict, summary: dict, now: dt.datetime) -> dict:
+    return {
+        "resource_hash": resource_hash,
+        "tenant_hash": tenant_hash,
+        "namespace": h["namespace"][:64],
+        "metric_name": h["metric"][:64],
+        "stat": h["stat"][:32],
+        "period_seconds": h["period"],
+        "start_time": h["start"],
+        "point_values": h["values"],
+        "avg": summary["avg"],
+        "p50": summary["p50"],
+        "p95": summary["p95"],
+        "p99": summary["p99"],
+        "max": summary["max"],
+        "trend": summary["trend_per_day"],
+        "missing_share": summary["missing_share"],
+        "collected_at": now.isoformat(),
+    }
+
+
+# One statement a batch, its rows one JSON parameter unpacked by PostgreSQL: adapting hundreds of
+# 720-value lists parameter by parameter costs more than the rest of the enrichment. One row per
+# resource, metric and statistic: a later window replaces an earlier one, never the other way round.
+_SERIES_UPSERT = text(
+    """
+    INSERT INTO cloudwatch_metrics_history (resource_hash, tenant_hash, namespace, metric_name, stat,
+        period_seconds, start_time, point_values, avg, p50, p95, p99, max, trend, missing_share, collected_at)
+    SELECT r.resource_hash, r.tenant_hash, r.namespace, r.metric_name, r.stat, r.period_seconds, r.start_time,
+        ARRAY(SELECT v.value::float8 FROM jsonb_array_elements_text(r.point_values) WITH ORDINALITY AS v(value, i)
+              ORDER BY v.i),
+        r.avg, r.p50, r.p95, r.p99, r.max, r.trend, r.missing_share, r.collected_at
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(resource_hash text, tenant_hash text, namespace text,
+        metric_name text, stat text, period_seconds int, start_time timestamptz, point_values jsonb, avg float8,
+        p50 float8, p95 float8, p99 float8, max float8, trend float8, missing_share float8, collected_at timestamptz)
+    ON CONFLICT ON CONSTRAINT uq_cloudwatch_metrics_history_resource_metric DO UPDATE SET
+        tenant_hash = EXCLUDED.tenant_hash, period_seconds = EXCLUDED.period_seconds,
+        start_time = EXCLUDED.start_time, point_values = EXCLUDED.point_values, avg = EXCLUDED.avg,
+        p50 = EXCLUDED.p50, p95 = EXCLUDED.p95, p99 = EXCLUDED.p99, max = EXCLUDED.max, trend = EXCLUDED.trend,
+        missing_share = EXCLUDED.missing_share, collected_at = EXCLUDED.collected_at
+    WHERE cloudwatch_metrics_history.start_time <= EXCLUDED.start_time
+    """
+)
+
+
+def _write(s, batch: list[dict], series: list[dict]) -> int:
+    """One batch: the ML rows' enrichment columns, and each resource's metric series."""
+    s.execute(update(MlTrainingData), batch)
+    if series:
+        # a resource flagged by two rules in one scan has its series twice: keep one
+        unique = {(r["resource_hash"], r["namespace"], r["metric_name"], r["stat"]): r for r in series}
+        s.execute(_SERIES_UPSERT, {"rows": json.dumps(list(unique.values()))})
+    return len(batch)
 
 
 def _claimed(scan_run_id: uuid.UUID, worker: str) -> tuple:

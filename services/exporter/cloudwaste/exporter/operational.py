@@ -68,6 +68,10 @@ SCAN_RUN_REFERENCES = (
     ("findings", "resolve_scan_run_id"),
     ("finding_observations", "scan_run_id"),
 )
+SCAN_RUN_CASCADES = (  # the scanner's hand-off to the enricher: deleted with the scan run (ON DELETE CASCADE)
+    ("scan_handoffs", "scan_run_id"),
+    ("enrichment_inputs", "scan_run_id"),
+)
 FINDING_REFERENCES = (  # (table, column, ON DELETE action): deleted or cleared with the finding
     ("finding_observations", "finding_id", "CASCADE"),
     ("user_actions", "finding_id", "CASCADE"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -54,10 +55,25 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class HistorySeries:
+    """A metric's full series over the history window (30 days of hourly points, oldest first):
+    one slot per period from `start`, None where the cloud has no datapoint (a gap stays a gap)."""
+
+    namespace: str
+    metric: str  # the cloud's metric name ("CPUUtilization")
+    stat: str
+    start: dt.datetime
+    period_seconds: int
+    values: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
 class FindingDraft:
     resource: Resource
     detection: Detection
     severity: str
+    # metric name (as the rules know it: "cpu_average") -> its history, for the enricher
+    history: Mapping[str, HistorySeries] = field(default_factory=dict)
 
 
 @dataclass

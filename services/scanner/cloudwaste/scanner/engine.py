@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 ProviderOptions = Mapping[str, Mapping[str, Any]]
 
 
+HISTORY_DAYS = 30  # a finding's metric history: 30 days of hourly points (720)
+HISTORY_PERIOD_S = 3600
+
+
 @dataclass(frozen=True)
 class MetricQuery:
     """One daily series to fetch: `metric` of the resource `resource_id` over `days`."""
@@ -248,6 +252,7 @@ class Engine:
         ctx, metric_errors = self._metrics(plan, scope, now, resources, runnable, ctx)
         runnable = {k: v for k, v in runnable.items() if k not in metric_errors}
         drafts, rule_errors = evaluate(resources, runnable, ctx)
+        drafts = self._history(plan, scope, now, drafts)
         rule_errors = {**metric_errors, **rule_errors}
         for key in rule_errors:
             RULE_FAILURES.labels(provider.key, key).inc()
@@ -265,6 +270,41 @@ class Engine:
             listed=frozenset(index),
             unreached=unreached,
         )
+
+    def history_metrics(self, kind: str) -> tuple[Metric, ...]:
+        """The metric series a kind has: every metric its provider's rules read of it."""
+        found: dict[str, Metric] = {}
+        for rule in self.registry.rules.values():
+            if rule.resource_kind == kind:
+                for m in rule.metrics:
+                    found.setdefault(m.name, m)
+        return tuple(found.values())
+
+    def _history(self, plan: ScanPlan, scope: str, now, drafts: list[FindingDraft]) -> list[FindingDraft]:
+        """Each finding's full metric history (HISTORY_DAYS of HISTORY_PERIOD_S points), in one
+        batch for the scope, for the enricher. Best effort: a provider without it, or a fetch
+        that fails, leaves the findings without history (logged), never fails the scope."""
+        metrics_of = {kind: self.history_metrics(kind) for kind in {d.resource.kind for d in drafts}}
+        queries = {}
+        for d in drafts:
+            for m in metrics_of[d.resource.kind]:
+                q = MetricQuery(d.resource.resource_id, m.dimensions(d.resource), m, HISTORY_DAYS, d.resource.region)
+                queries.setdefault(q.key, q)
+        if not queries:
+            return drafts
+        try:
+            series = plan.provider.history(plan.connection, scope, list(queries.values()), now, HISTORY_PERIOD_S)
+        except NotImplementedError:
+            return drafts
+        except Exception as exc:
+            log.warning("metric history failed", extra={"scope": scope, "error": plan.provider.describe_error(exc)})
+            return drafts
+        out = []
+        for d in drafts:
+            rid = d.resource.resource_id
+            mine = {m.name: series[(rid, m.name)] for m in metrics_of[d.resource.kind] if (rid, m.name) in series}
+            out.append(replace(d, history=mine) if mine else d)
+        return out
 
     def _metrics(self, plan: ScanPlan, scope: str, now, resources, runnable, ctx: Context):
         """Fetches, in one batch for the scope, the series the metric rules need; returns the

@@ -708,6 +708,21 @@ def _cycle_rows(finding: Finding):
     )
 
 
+def _history_json(history) -> dict:
+    """A finding's metric history as its hand-off carries it (JSON: gaps are nulls)."""
+    return {
+        name: {
+            "namespace": h.namespace,
+            "metric": h.metric,
+            "stat": h.stat,
+            "start": h.start.isoformat(),
+            "period": h.period_seconds,
+            "values": list(h.values),
+        }
+        for name, h in history.items()
+    }
+
+
 def label_values(state: str, when: dt.datetime, cycle_start: dt.datetime, source: str = "explicit") -> dict:
     if state not in DECISIONS:
         return {"user_action": None, "label_source": None, "labeled_at": None, "time_to_action_hours": None}
@@ -946,6 +961,7 @@ class _ScopeWriter:
                         "ml_row_detected_at": self.now,
                         "tags": d.resource.tags,
                         "resource_create_time": d.resource.created_at,
+                        "metric_history": _history_json(d.history) if d.history else None,
                     }
                 )
             observations.append(

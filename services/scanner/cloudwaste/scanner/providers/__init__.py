@@ -150,6 +150,20 @@ class Provider(ABC):
         with api_caller(self.METRICS_CALLER):
             return self.fetch_metrics(conn, scope, queries, now)
 
+    def fetch_history(
+        self, conn: Any, scope: str, queries: Sequence[Any], now: dt.datetime, period_seconds: int
+    ) -> dict:
+        """The full series of `queries` (engine.MetricQuery; `days` is the window) at
+        `period_seconds`: {(resource id, metric name): domain.HistorySeries}, every slot of the
+        window present, None where there is no datapoint. Batched like fetch_metrics. Providers
+        without it raise NotImplementedError: their findings then carry no history."""
+        raise NotImplementedError(f"{self.display_name} metric history is not supported yet")
+
+    def history(self, conn: Any, scope: str, queries: Sequence[Any], now: dt.datetime, period_seconds: int) -> dict:
+        """fetch_history with its API calls attributed to the metric layer."""
+        with api_caller(self.METRICS_CALLER):
+            return self.fetch_history(conn, scope, queries, now, period_seconds)
+
     def list_kind(
         self,
         conn: Any,

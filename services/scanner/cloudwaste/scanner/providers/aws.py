@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.session import get_session
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.core.regions import known_regions
+from cloudwaste.scanner.domain import HistorySeries
 from cloudwaste.scanner.kinds import Kind
 from cloudwaste.scanner.kinds.aws import stopped_since
 from cloudwaste.scanner.pricing import AwsPrices
@@ -255,6 +256,38 @@ def _record_call(model=None, **kwargs) -> None:
         record_call(KEY, iam_action(model.service_model.service_name, model.name))
 
 
+def _metric_data(cloudwatch: Any, queries: Sequence[Any], start: dt.datetime, end: dt.datetime, period: int):
+    """GetMetricData for `queries` (engine.MetricQuery), 500 to a call, each call paginated:
+    [(timestamp, value), ...] per query, in the queries' order."""
+    out: list[list] = []
+    for first in range(0, len(queries), METRIC_QUERIES_PER_CALL):
+        chunk = queries[first : first + METRIC_QUERIES_PER_CALL]
+        found: dict[str, list] = {f"q{i}": [] for i in range(len(chunk))}
+        request = [
+            {
+                "Id": f"q{i}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": q.metric.namespace,
+                        "MetricName": q.metric.metric,
+                        "Dimensions": [{"Name": n, "Value": v} for n, v in q.dimensions],
+                    },
+                    "Period": period,
+                    "Stat": q.metric.stat,
+                },
+                "ReturnData": True,
+            }
+            for i, q in enumerate(chunk)
+        ]
+        for page in cloudwatch.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=request, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+        ):
+            for result in page.get("MetricDataResults", []):
+                found[result["Id"]].extend(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
+        out.extend(found[f"q{i}"] for i in range(len(chunk)))
+    return out
+
+
 class AwsProvider(Provider):
     key = KEY
     display_name = "AWS"
@@ -355,6 +388,13 @@ class AwsProvider(Provider):
         with conn.slot(account):
             return super().metrics(conn.member(account), region, queries, now)
 
+    def history(self, conn: Any, scope: str, queries, now: dt.datetime, period_seconds: int) -> dict:
+        if not isinstance(conn, AwsOrganization):
+            return super().history(conn, scope, queries, now, period_seconds)
+        account, region = split_scope(scope)
+        with conn.slot(account):
+            return super().history(conn.member(account), region, queries, now, period_seconds)
+
     metric_operation = "cloudwatch:GetMetricData"
 
     def fetch_metrics(self, conn: AwsSession, scope: str, queries, now: dt.datetime) -> dict:
@@ -370,36 +410,34 @@ class AwsProvider(Provider):
         # not idle), and each daily value is a whole 24 hours
         end = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
         for days, group in sorted(by_window.items()):
+            points = _metric_data(cloudwatch, group, end - dt.timedelta(days=days), end, 86400)
+            for q, found in zip(group, points, strict=True):
+                out[q.key] = Series(tuple(float(v) for _, v in sorted(found, key=lambda tv: tv[0])), days)
+        return out
+
+    def fetch_history(self, conn: AwsSession, scope: str, queries, now: dt.datetime, period_seconds: int) -> dict:
+        """Full series at `period_seconds` (hourly: 720 points over 30 days) from GetMetricData,
+        batched as fetch_metrics is; each datapoint in the slot its timestamp falls in."""
+        out: dict = {}
+        cloudwatch = conn.client("cloudwatch", scope)
+        # whole periods: the window ends at the start of the current period
+        epoch = int(now.astimezone(dt.UTC).timestamp())
+        end = dt.datetime.fromtimestamp(epoch - epoch % period_seconds, dt.UTC)
+        by_window: dict[int, list] = {}
+        for q in queries:
+            by_window.setdefault(q.days, []).append(q)
+        for days, group in sorted(by_window.items()):
             start = end - dt.timedelta(days=days)
-            for first in range(0, len(group), METRIC_QUERIES_PER_CALL):
-                chunk = group[first : first + METRIC_QUERIES_PER_CALL]
-                values: dict[str, list] = {f"q{i}": [] for i in range(len(chunk))}
-                request = [
-                    {
-                        "Id": f"q{i}",
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": q.metric.namespace,
-                                "MetricName": q.metric.metric,
-                                "Dimensions": [{"Name": n, "Value": v} for n, v in q.dimensions],
-                            },
-                            "Period": 86400,
-                            "Stat": q.metric.stat,
-                        },
-                        "ReturnData": True,
-                    }
-                    for i, q in enumerate(chunk)
-                ]
-                for page in cloudwatch.get_paginator("get_metric_data").paginate(
-                    MetricDataQueries=request, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
-                ):
-                    for result in page.get("MetricDataResults", []):
-                        values[result["Id"]].extend(
-                            zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
-                        )
-                for i, q in enumerate(chunk):
-                    points = sorted(values[f"q{i}"], key=lambda tv: tv[0])
-                    out[q.key] = Series(tuple(float(v) for _, v in points), days)
+            slots = days * 86400 // period_seconds
+            for q, found in zip(group, _metric_data(cloudwatch, group, start, end, period_seconds), strict=True):
+                values: list[float | None] = [None] * slots
+                for stamp, value in found:
+                    slot = int((stamp.astimezone(dt.UTC) - start).total_seconds() // period_seconds)
+                    if 0 <= slot < slots:
+                        values[slot] = float(value)
+                out[(q.resource_id, q.metric.name)] = HistorySeries(
+                    q.metric.namespace, q.metric.metric, q.metric.stat, start, period_seconds, tuple(values)
+                )
         return out
 
     def prices(self, scope: str) -> AwsPrices:
