@@ -66,7 +66,9 @@ def test_every_rule_is_exact_on_3000_resources(large_estate, monkeypatch):
 
     monkeypatch.setattr(provider, "fetch_history", recording_history)
     with providers.observe_calls(observe):
-        outcomes = engine.scan(target)
+        plan = engine.resolve_scopes(target)
+        outcomes = engine.scan_scopes(plan, lambda outcome: None)
+        collected = engine.collect_history(plan, outcomes)  # as the worker does once the run has ended
     assert all(o.succeeded and not o.kind_errors and not o.rule_errors for o in outcomes)
     found = {(f.resource.resource_id, f.detection.scenario) for o in outcomes for f in o.findings}
     expected = {(t.resource_id, t.scenario) for t in truth.waste()}
@@ -85,6 +87,9 @@ def test_every_rule_is_exact_on_3000_resources(large_estate, monkeypatch):
     metric_calls = calls[(providers.get("aws").METRICS_CALLER, "cloudwatch:GetMetricData")]
     assert {days for _, days in queries} >= {14, 30}
     assert history and sum(history.values()) >= 3 * len(idle)  # CPU, network in and out of each idle instance
+    idle_ids = {t.resource_id for t in idle}
+    series = [s for (kind, rid), s in collected.items() if rid in idle_ids]
+    assert len(series) == len(idle) and all(len(s["cpu_average"].values) == 720 for s in series)
     assert metric_calls == sum(math.ceil(n / 500) for n in queries.values()) + sum(
         math.ceil(n / 500) for n in history.values()
     )

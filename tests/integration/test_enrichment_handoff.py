@@ -58,3 +58,35 @@ def test_a_scan_hands_over_its_rows_and_the_enricher_works_from_them_alone(stack
     stack.scanner.DeleteCloudAccount(scanner_service_pb2.DeleteCloudAccountRequest(name=account.name, erase_ml_data=True))
     assert sql_rows(stack.database_url, "SELECT count(*) FROM enrichment_inputs") == [(0,)]
     assert sql_rows(stack.database_url, "SELECT count(*) FROM scan_handoffs") == [(0,)]
+
+
+def test_a_run_whose_scanner_stopped_before_the_hand_off_is_handed_over_later(stack):
+    """The run ended, then its scanner stopped while collecting the history: the enricher is not
+    told of it (nothing to take yet) until the grace has passed; then it is handed over without."""
+    import datetime as dt
+
+    from cloudwaste.core.db import Database
+    from cloudwaste.scanner.store import ScannerStore
+
+    from tests.integration.conftest import HASH_KEY
+
+    run = stack.scan(stack.create_account().name)
+    stack.wait_enriched(run.name)
+    run_id = run.name.split("/")[1]
+    engine = sa.create_engine(stack.database_url)
+    with engine.begin() as c:
+        c.execute(sa.text(f"UPDATE scan_handoffs SET scan_state = NULL, end_time = NULL WHERE scan_run_id = '{run_id}'"))
+        c.execute(sa.text(f"UPDATE scan_runs SET enrichment_notified_time = NULL WHERE id = '{run_id}'"))
+    engine.dispose()
+    db = Database(stack.database_url)
+    store = ScannerStore(db, HASH_KEY)
+    try:
+        assert str(run_id) not in {str(r) for r in store.runs_awaiting_enrichment()}
+        assert store.complete_stale_handoffs(dt.timedelta(minutes=15)) == 0  # it ended moments ago
+        assert store.complete_stale_handoffs(dt.timedelta(0)) == 1
+        assert str(run_id) in {str(r) for r in store.runs_awaiting_enrichment()}
+        assert sql_rows(stack.database_url, f"SELECT scan_state FROM scan_handoffs WHERE scan_run_id = '{run_id}'") == [
+            ("SUCCEEDED",)
+        ]
+    finally:
+        db.dispose()

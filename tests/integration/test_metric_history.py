@@ -36,13 +36,16 @@ def test_findings_carry_their_series_and_the_enricher_stores_and_summarizes_them
 
     series = sql_rows(
         stack.database_url,
-        "SELECT resource_hash, namespace, metric_name, period_seconds, point_values, missing_share, avg "
+        "SELECT resource_hash, namespace, metric_name, stat, period_seconds, point_values, missing_share, avg "
         "FROM cloudwatch_metrics_history",
     )
-    by_key = {(h, metric): (ns, period, values, missing, avg) for h, ns, metric, period, values, missing, avg in series}
+    by_key = {
+        (h, metric, stat): (ns, period, values, missing, avg)
+        for h, ns, metric, stat, period, values, missing, avg in series
+    }
     for resource_hash, summary in idle:
         assert re.fullmatch("[0-9a-f]{64}", resource_hash)
-        ns, period, values, missing, avg = by_key[(resource_hash, "CPUUtilization")]
+        ns, period, values, missing, avg = by_key[(resource_hash, "CPUUtilization", "Average")]
         assert (ns, period, len(values)) == ("AWS/EC2", 3600, 720)
         present = [v for v in values if v is not None]
         assert missing == pytest.approx(1 - len(present) / 720) and avg == pytest.approx(sum(present) / len(present))
@@ -51,5 +54,7 @@ def test_findings_carry_their_series_and_the_enricher_stores_and_summarizes_them
     # a rescan replaces each resource's series: still one row per resource and metric
     again = stack.scan(account.name)
     stack.wait_enriched(again.name)
-    keys = sql_rows(stack.database_url, "SELECT resource_hash, namespace, metric_name FROM cloudwatch_metrics_history")
+    keys = sql_rows(
+        stack.database_url, "SELECT resource_hash, namespace, metric_name, stat FROM cloudwatch_metrics_history"
+    )
     assert len(keys) == len(set(keys)) == len(series)

@@ -225,7 +225,8 @@ class MlTrainingData(Base):
 
 class ScanHandoff(Base):
     """What the scanner tells the enricher about a scan run: that it exists (written with it) and
-    how it ended (`scan_state`, None until then). Deleted with the scan run."""
+    how it ended (`scan_state`, None until it is handed over: once the run has ended and its
+    findings' metric history is collected). Deleted with the scan run."""
 
     __tablename__ = "scan_handoffs"
     scan_run_id: Mapped[uuid.UUID] = mapped_column(
@@ -247,8 +248,11 @@ class EnrichmentInput(Base):
     ml_row_detected_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     tags: Mapped[dict] = mapped_column(JSONB, default=dict)
     resource_create_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    # The metric series the scan read for the resource, by metric name: {"namespace", "metric",
-    # "stat", "start", "period", "values": [720 hourly values, null for a gap]}.
+    # The resource (raw, operational), so the history collected after the scan finds its row.
+    resource_kind: Mapped[str | None] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(Text)
+    # The metric series read for the resource once the scan ended, by metric name: {"namespace",
+    # "metric", "stat", "start", "period", "values": [720 hourly values, null for a gap]}.
     metric_history: Mapped[dict | None] = mapped_column(JSONB)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -72,8 +71,6 @@ class FindingDraft:
     resource: Resource
     detection: Detection
     severity: str
-    # metric name (as the rules know it: "cpu_average") -> its history, for the enricher
-    history: Mapping[str, HistorySeries] = field(default_factory=dict)
 
 
 @dataclass

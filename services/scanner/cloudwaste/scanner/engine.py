@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cloudwaste.scanner import relations
-from cloudwaste.scanner.domain import FindingDraft, Resource, ScopeOutcome, severity_for
+from cloudwaste.scanner.domain import FindingDraft, HistorySeries, Resource, ScopeOutcome, severity_for
 from cloudwaste.scanner.kinds import Kind, KindRegistry
 from cloudwaste.scanner.kinds import load_all as load_kinds
 from cloudwaste.scanner.metrics import KIND_FAILURES, RULE_FAILURES
@@ -252,7 +252,6 @@ class Engine:
         ctx, metric_errors = self._metrics(plan, scope, now, resources, runnable, ctx)
         runnable = {k: v for k, v in runnable.items() if k not in metric_errors}
         drafts, rule_errors = evaluate(resources, runnable, ctx)
-        drafts = self._history(plan, scope, now, drafts)
         rule_errors = {**metric_errors, **rule_errors}
         for key in rule_errors:
             RULE_FAILURES.labels(provider.key, key).inc()
@@ -280,31 +279,50 @@ class Engine:
                     found.setdefault(m.name, m)
         return tuple(found.values())
 
-    def _history(self, plan: ScanPlan, scope: str, now, drafts: list[FindingDraft]) -> list[FindingDraft]:
-        """Each finding's full metric history (HISTORY_DAYS of HISTORY_PERIOD_S points), in one
-        batch for the scope, for the enricher. Best effort: a provider without it, or a fetch
-        that fails, leaves the findings without history (logged), never fails the scope."""
-        metrics_of = {kind: self.history_metrics(kind) for kind in {d.resource.kind for d in drafts}}
-        queries = {}
-        for d in drafts:
-            for m in metrics_of[d.resource.kind]:
-                q = MetricQuery(d.resource.resource_id, m.dimensions(d.resource), m, HISTORY_DAYS, d.resource.region)
-                queries.setdefault(q.key, q)
-        if not queries:
-            return drafts
-        try:
-            series = plan.provider.history(plan.connection, scope, list(queries.values()), now, HISTORY_PERIOD_S)
-        except NotImplementedError:
-            return drafts
-        except Exception as exc:
-            log.warning("metric history failed", extra={"scope": scope, "error": plan.provider.describe_error(exc)})
-            return drafts
-        out = []
-        for d in drafts:
-            rid = d.resource.resource_id
-            mine = {m.name: series[(rid, m.name)] for m in metrics_of[d.resource.kind] if (rid, m.name) in series}
-            out.append(replace(d, history=mine) if mine else d)
-        return out
+    def collect_history(
+        self, plan: ScanPlan, outcomes: Sequence[ScopeOutcome], should_stop: Callable[[], bool] = lambda: False
+    ) -> dict[tuple[str, str], dict[str, HistorySeries]]:
+        """The full metric history (HISTORY_DAYS of HISTORY_PERIOD_S points) of every finding's
+        resource, {(kind, resource id): {metric name: series}}, one batch per scope, the scopes
+        concurrently. Collected once the run has ended (the findings do not wait for it), for the
+        enricher. Best effort: a provider without it, or a scope whose fetch fails, gives nothing
+        for that scope (logged)."""
+        now = self.clock()
+
+        def one(outcome: ScopeOutcome) -> dict:
+            if should_stop() or not outcome.succeeded or not outcome.findings:
+                return {}
+            resources = {(d.resource.kind, d.resource.resource_id): d.resource for d in outcome.findings}
+            metrics_of = {kind: self.history_metrics(kind) for kind, _ in resources}
+            queries = {}
+            for (kind, _), r in resources.items():
+                for m in metrics_of[kind]:
+                    q = MetricQuery(r.resource_id, m.dimensions(r), m, HISTORY_DAYS, r.region)
+                    queries.setdefault(q.key, q)
+            if not queries:
+                return {}
+            try:
+                series = plan.provider.history(
+                    plan.connection, outcome.scope, list(queries.values()), now, HISTORY_PERIOD_S
+                )
+            except NotImplementedError:
+                return {}
+            except Exception as exc:
+                why = plan.provider.describe_error(exc)
+                log.warning("metric history failed", extra={"scope": outcome.scope, "error": why})
+                return {}
+            out = {}
+            for (kind, rid) in resources:
+                mine = {m.name: series[(rid, m.name)] for m in metrics_of[kind] if (rid, m.name) in series}
+                if mine:
+                    out[(kind, rid)] = mine
+            return out
+
+        collected: dict[tuple[str, str], dict[str, HistorySeries]] = {}
+        with ThreadPoolExecutor(max_workers=self.region_concurrency, thread_name_prefix="history") as pool:
+            for found in pool.map(one, outcomes):
+                collected.update(found)
+        return collected
 
     def _metrics(self, plan: ScanPlan, scope: str, now, resources, runnable, ctx: Context):
         """Fetches, in one batch for the scope, the series the metric rules need; returns the

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -435,11 +435,6 @@ class ScannerStore:
             if run.state != "RUNNING":  # already ended, e.g. failed as stale: that verdict stands
                 return run
             run.state, run.end_time = state, utcnow()
-            s.execute(
-                update(ScanHandoff)
-                .where(ScanHandoff.scan_run_id == run_id)
-                .values(scan_state=state, end_time=run.end_time)
-            )
             if error:
                 run.error_code, run.error_message = error
             elif not ok and outcomes:
@@ -476,13 +471,47 @@ class ScannerStore:
                 )
             return len(failed)
 
+    def complete_handoff(self, run_id: uuid.UUID, history: Mapping[tuple[str, str], Mapping]) -> None:
+        """Hands an ended run to the enricher: the metric history collected after it ended
+        ({(kind, resource id): {metric name: domain.HistorySeries}}) onto its ML rows' inputs, then
+        the run's end state onto its hand-off (from then on the enricher may take it). One
+        transaction; the series travel as one JSON parameter a batch."""
+        rows = [
+            {"kind": kind, "id": rid, "history": _history_json(series)} for (kind, rid), series in history.items()
+        ]
+        with self.db.transaction() as s:
+            for first in range(0, len(rows), HISTORY_BATCH):
+                s.execute(_SET_HISTORY, {"run": run_id, "rows": json.dumps(rows[first : first + HISTORY_BATCH])})
+            s.execute(
+                update(ScanHandoff)
+                .where(ScanHandoff.scan_run_id == ScanRun.id, ScanRun.id == run_id, ScanRun.state.in_(TERMINAL))
+                .values(scan_state=ScanRun.state, end_time=ScanRun.end_time)
+            )
+
+    def complete_stale_handoffs(self, ended_before: dt.timedelta) -> int:
+        """Runs that ended longer ago than `ended_before` and were never handed over (their scanner
+        stopped while collecting their history): handed over without it."""
+        cutoff = utcnow() - ended_before
+        with self.db.transaction() as s:
+            return s.execute(
+                update(ScanHandoff)
+                .where(
+                    ScanHandoff.scan_state.is_(None),
+                    ScanHandoff.scan_run_id == ScanRun.id,
+                    ScanRun.state.in_(TERMINAL),
+                    ScanRun.end_time < cutoff,
+                )
+                .values(scan_state=ScanRun.state, end_time=ScanRun.end_time)
+            ).rowcount
+
     def runs_awaiting_enrichment(self, limit: int = 10, max_attempts: int = 20) -> list[uuid.UUID]:
         with self.db.transaction() as s:
             return list(
                 s.execute(
                     select(ScanRun.id)
+                    .join(ScanHandoff, ScanHandoff.scan_run_id == ScanRun.id)
                     .where(
-                        ScanRun.state.in_(TERMINAL),
+                        ScanHandoff.scan_state.is_not(None),  # handed over (its history collected)
                         ScanRun.enrichment_notified_time.is_(None),
                         ScanRun.enrichment_attempts < max_attempts,
                     )
@@ -706,6 +735,16 @@ def _cycle_rows(finding: Finding):
         FindingObservation.ml_row_id.is_not(None),
         FindingObservation.ml_row_detected_at >= finding.cycle_start_time,
     )
+
+
+HISTORY_BATCH = 500  # resources per statement
+_SET_HISTORY = text(
+    """
+    UPDATE enrichment_inputs i SET metric_history = r.history
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(kind text, id text, history jsonb)
+    WHERE i.scan_run_id = :run AND i.resource_kind = r.kind AND i.resource_id = r.id
+    """
+)
 
 
 def _history_json(history) -> dict:
@@ -961,7 +1000,8 @@ class _ScopeWriter:
                         "ml_row_detected_at": self.now,
                         "tags": d.resource.tags,
                         "resource_create_time": d.resource.created_at,
-                        "metric_history": _history_json(d.history) if d.history else None,
+                        "resource_kind": d.resource.kind,
+                        "resource_id": d.resource.resource_id,
                     }
                 )
             observations.append(

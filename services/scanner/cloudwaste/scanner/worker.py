@@ -25,6 +25,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# A run ended this long ago and still not handed over lost its scanner during the history
+# collection: it is handed over without its history.
+HANDOFF_GRACE = dt.timedelta(minutes=15)
+
 # notify(scan_run_name) -> None, raises on failure
 Notify = Callable[[str], None]
 
@@ -48,6 +52,8 @@ class ScanWorker(ClaimingWorker):
     def iterate(self) -> bool:
         if self.store.fail_stale_runs(self.stale_after):
             log.warning("failed scan runs left running by a stopped scanner")
+        if self.store.complete_stale_handoffs(HANDOFF_GRACE):
+            log.warning("handed over runs whose scanner stopped while collecting their metric history")
         did = self.run_once()
         self.notify_pending()
         return did
@@ -61,7 +67,7 @@ class ScanWorker(ClaimingWorker):
         RUNNING.inc()
         started = utcnow()
         outcomes: list[ScopeOutcome] = []
-        error = None
+        error, plan = None, None
         try:
             requested = list(run.regions) or list(getattr(account, "regions", None) or [])
             plan = self.engine.resolve_scopes(
@@ -101,6 +107,15 @@ class ScanWorker(ClaimingWorker):
             "scan finished",
             extra={"scan_run": str(run.id), "state": final.state, "findings": final.findings_count},
         )
+        # the findings are final and visible; their metric history is collected now, for the
+        # enricher, which takes the run once it is handed over with it
+        history = {}
+        if plan is not None and outcomes and not self.stopping():
+            try:
+                history = self.engine.collect_history(plan, outcomes, self.stopping)
+            except Exception:
+                log.exception("metric history failed", extra={"scan_run": str(run.id)})
+        self.store.complete_handoff(run.id, history)
         self.notify_pending()
         return True
 

@@ -1,5 +1,5 @@
-"""Metric history: the series a scan read for each ML row travel in its hand-off
-(enrichment_inputs.metric_history), and cloudwatch_metrics_history keeps one row per resource hash,
+"""Metric history: the series read for each ML row once its scan ended travel in its hand-off
+(enrichment_inputs.metric_history, found by resource_kind and resource_id), and cloudwatch_metrics_history keeps one row per resource hash,
 metric and statistic (the latest window) with its max and share of missing points
 
 Revision ID: 0013
@@ -18,6 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("enrichment_inputs", sa.Column("resource_kind", sa.String(length=64), nullable=True))
+    op.add_column("enrichment_inputs", sa.Column("resource_id", sa.Text(), nullable=True))
     op.add_column(
         "enrichment_inputs", sa.Column("metric_history", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
     )
@@ -38,3 +40,5 @@ def downgrade() -> None:
     op.drop_column("cloudwatch_metrics_history", "max")
     op.drop_column("cloudwatch_metrics_history", "stat")
     op.drop_column("enrichment_inputs", "metric_history")
+    op.drop_column("enrichment_inputs", "resource_id")
+    op.drop_column("enrichment_inputs", "resource_kind")
