@@ -267,3 +267,38 @@ def test_a_key_file_of_another_type_is_refused_unread(gcp, tmp_path):
     engine = Engine(load_rules(), {"gcp": {**gcp.options, "credentials_dir": str(tmp_path)}})
     with pytest.raises(Exception, match="expected service_account or external_account"):
         engine.scan(ScanTarget("gcp", {"credential_secret": "odd"}, list(gcp_estate.PROJECTS)))
+
+
+@pytest.mark.parametrize(("provider", "idle_rule"), [("azure", "azure-vm-idle"), ("gcp", "gcp-instance-idle")])
+def test_the_findings_metric_history_is_hourly_over_30_days_in_one_batch(provider, idle_rule, azure, gcp, full_scans):
+    """Collected once a run has ended: every metric a rule reads of the finding's kind, 720 hourly
+    slots, a value where the cloud has one (the estate writes one a day) and a gap elsewhere."""
+    estate = {"azure": azure, "gcp": gcp}[provider]
+    outcomes, _ = full_scans[provider]
+    engine = Engine(load_rules(), {provider: estate.options})
+    plan = engine.resolve_scopes(ScanTarget(provider, estate.access, []))
+    calls: Counter = Counter()
+
+    def observe(_provider, caller, operation):
+        calls[(caller, operation)] += 1
+
+    with providers.observe_calls(observe):
+        collected = engine.collect_history(plan, outcomes)
+    idle = {(d.resource.kind, d.resource.resource_id) for o in outcomes for d in o.findings if d.detection.scenario == idle_rule}
+    assert idle and idle <= set(collected)
+    for key in idle:
+        series = collected[key]
+        assert set(series) == {m.name for m in engine.history_metrics(key[0])}
+        for h in series.values():
+            present = [v for v in h.values if v is not None]
+            assert h.period_seconds == 3600 and len(h.values) == 720 and 1 <= len(present) <= 30
+    p = providers.get(provider)
+    assert set(calls) == {(p.METRICS_CALLER, p.metric_operation)}  # read by the metric layer, batched:
+    if provider == "azure":  # one call per subscription, namespace, location and aggregation (<= 20 names)
+        groups = {
+            (o.scope, m.namespace, d.resource.region, m.stat)
+            for o in outcomes
+            for d in o.findings
+            for m in engine.history_metrics(d.resource.kind)
+        }
+        assert sum(calls.values()) == len(groups) < len(collected)

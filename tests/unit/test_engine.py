@@ -463,10 +463,16 @@ def test_legacy_constructor_gives_the_endpoint_to_every_provider():
 class FakeStore:
     def __init__(self, run, account):
         self.claims = [(run, account)]
-        self.saved, self.regions, self.finished = [], [], []
+        self.saved, self.regions, self.finished, self.handed_over = [], [], [], []
 
     def fail_stale_runs(self, older_than):
         return 0
+
+    def complete_stale_handoffs(self, ended_before):
+        return 0
+
+    def complete_handoff(self, run_id, history):
+        self.handed_over.append((run_id, dict(history)))
 
     def claim_next_run(self, worker_id):
         return self.claims.pop() if self.claims else None
@@ -512,6 +518,8 @@ def test_worker_scans_every_scope_and_saves_each():
     (run_id, outcomes, error) = store.finished[0]
     assert run_id == "run-1" and error is None and len(outcomes) == 2
     assert all("address-idle" not in o.rule_params for o in outcomes)
+    # handed to the enricher once it has ended (this test provider has no metric history)
+    assert store.handed_over == [("run-1", {})]
     assert worker.run_once() is False
 
 
@@ -525,6 +533,7 @@ def test_worker_records_bad_parameters_as_the_run_error():
     code, message = error
     assert outcomes == [] and code == 3 and message.startswith("rule_parameters.nope:")  # INVALID_ARGUMENT
     assert store.saved == [] and store.regions == []
+    assert store.handed_over == [("run-1", {})]  # a failed run is handed over too (nothing to enrich)
 
 
 def test_worker_with_requested_regions_and_no_overrides():

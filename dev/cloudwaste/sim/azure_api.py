@@ -224,9 +224,12 @@ class AzureApi(LocalApi):
 
     def _metrics(self, sub: Subscription, parts: list[str], query: dict[str, str]) -> Response:
         """Metrics_List (on one resource) or Metrics_ListAtSubscriptionScope (every resource of
-        `metricnamespace` in `region`), daily (interval P1D) over `timespan`."""
-        if query.get("interval", "P1D").upper() != "P1D":
-            raise ApiError(400, "BadRequest", "the local endpoint serves daily (P1D) metrics only")
+        `metricnamespace` in `region`), daily (interval P1D) or hourly (PT1H) over `timespan`. The
+        estate holds one value a day: hourly, it is the day's first hour, the other hours are
+        points without a value (as Azure Monitor answers a time grain with no data)."""
+        interval = query.get("interval", "P1D").upper()
+        if interval not in ("P1D", "PT1H"):
+            raise ApiError(400, "BadRequest", "the local endpoint serves daily (P1D) and hourly (PT1H) metrics only")
         start, end = (_parse_time(t) for t in query["timespan"].split("/"))
         names = [n for n in query.get("metricnames", "").split(",") if n]
         aggregation = (query.get("aggregation") or "average").split(",")[0].lower()
@@ -252,11 +255,21 @@ class AzureApi(LocalApi):
                     points = self.metrics.get((rid.lower(), name, None))
                 if points is None:
                     continue
-                data = [
-                    {"timeStamp": f"{d.isoformat()}T00:00:00Z", aggregation: points[d]} if d in points
-                    else {"timeStamp": f"{d.isoformat()}T00:00:00Z"}
-                    for d in days
-                ]
+                if interval == "PT1H":
+                    hours = int((end - start).total_seconds() // 3600)
+                    stamps = [start + dt.timedelta(hours=h) for h in range(hours)]
+                    data = [
+                        {"timeStamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"), aggregation: points[t.date()]}
+                        if t.hour == 0 and t.date() in points
+                        else {"timeStamp": t.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                        for t in stamps
+                    ]
+                else:
+                    data = [
+                        {"timeStamp": f"{d.isoformat()}T00:00:00Z", aggregation: points[d]} if d in points
+                        else {"timeStamp": f"{d.isoformat()}T00:00:00Z"}
+                        for d in days
+                    ]
                 series.append(
                     {
                         "metadatavalues": [
@@ -280,7 +293,7 @@ class AzureApi(LocalApi):
             {
                 "cost": len(names) * max(1, len(targets)),
                 "timespan": query["timespan"],
-                "interval": "P1D",
+                "interval": interval,
                 "value": value,
                 "namespace": query.get("metricnamespace", ""),
                 "resourceregion": query.get("region", ""),

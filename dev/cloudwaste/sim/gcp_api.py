@@ -316,10 +316,14 @@ class GcpApi(LocalApi):
         m = _METRIC_TYPE.search(query.get("filter", ""))
         if m is None:
             raise ApiError(400, "badRequest", 'filter must name a metric.type ("metric.type = \\"...\\"")')
-        if query.get("aggregation.alignmentPeriod", "86400s") != "86400s":
-            raise ApiError(400, "badRequest", "the local endpoint serves daily (86400s) alignment only")
+        period = query.get("aggregation.alignmentPeriod", "86400s")
+        if period not in ("86400s", "3600s"):
+            raise ApiError(400, "badRequest", "the local endpoint serves daily (86400s) and hourly (3600s) alignment only")
         start = _parse_time(query["interval.startTime"])
         end = _parse_time(query["interval.endTime"])
+        # the estate holds one value a day; hourly, it is the day's first hour (Google leaves out
+        # the intervals without data)
+        width = dt.timedelta(days=1) if period == "86400s" else dt.timedelta(hours=1)
         series = []
         asked = query.get("aggregation.perSeriesAligner")
         for resource_type, labels, daily, aligner in self.metrics.get((project.project_id, m.group(1)), []):
@@ -329,7 +333,7 @@ class GcpApi(LocalApi):
                 {
                     "interval": {
                         "startTime": f"{day.isoformat()}T00:00:00Z",
-                        "endTime": f"{(day + dt.timedelta(days=1)).isoformat()}T00:00:00Z",
+                        "endTime": (dt.datetime.combine(day, dt.time(), dt.UTC) + width).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     },
                     "value": {"doubleValue": value},
                 }

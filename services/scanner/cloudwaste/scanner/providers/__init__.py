@@ -70,6 +70,21 @@ def observe_calls(observer: CallObserver) -> Iterator[None]:
             _observers.remove(observer)
 
 
+def history_series(q: Any, end: dt.datetime, period: int, points: Sequence[tuple[dt.datetime, float]]) -> Any:
+    """A query's (engine.MetricQuery) timestamped points placed in the slots of its window ending
+    at `end`, one per `period` seconds: a domain.HistorySeries, None where no point fell."""
+    from cloudwaste.scanner.domain import HistorySeries
+
+    start = end - dt.timedelta(days=q.days)
+    slots = q.days * 86400 // period
+    values: list[float | None] = [None] * slots
+    for stamp, value in points:
+        slot = int((stamp.astimezone(dt.UTC) - start).total_seconds() // period)
+        if 0 <= slot < slots:
+            values[slot] = float(value)
+    return HistorySeries(q.metric.namespace, q.metric.metric, q.metric.stat, start, period, tuple(values))
+
+
 class Provider(ABC):
     """One cloud provider. Subclasses are stateless; a connection holds an account's credentials."""
 

@@ -25,11 +25,10 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.session import get_session
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.core.regions import known_regions
-from cloudwaste.scanner.domain import HistorySeries
 from cloudwaste.scanner.kinds import Kind
 from cloudwaste.scanner.kinds.aws import stopped_since
 from cloudwaste.scanner.pricing import AwsPrices
-from cloudwaste.scanner.providers import PROVIDERS, SCOPES, Provider, api_caller, record_call
+from cloudwaste.scanner.providers import PROVIDERS, SCOPES, Provider, api_caller, history_series, record_call
 from cloudwaste.scanner.rules import Series
 
 __all__ = ["IAM_PREFIX", "AwsAccess", "AwsProvider", "AwsSession", "describe_error", "stopped_since"]
@@ -428,16 +427,8 @@ class AwsProvider(Provider):
             by_window.setdefault(q.days, []).append(q)
         for days, group in sorted(by_window.items()):
             start = end - dt.timedelta(days=days)
-            slots = days * 86400 // period_seconds
             for q, found in zip(group, _metric_data(cloudwatch, group, start, end, period_seconds), strict=True):
-                values: list[float | None] = [None] * slots
-                for stamp, value in found:
-                    slot = int((stamp.astimezone(dt.UTC) - start).total_seconds() // period_seconds)
-                    if 0 <= slot < slots:
-                        values[slot] = float(value)
-                out[(q.resource_id, q.metric.name)] = HistorySeries(
-                    q.metric.namespace, q.metric.metric, q.metric.stat, start, period_seconds, tuple(values)
-                )
+                out[(q.resource_id, q.metric.name)] = history_series(q, end, period_seconds, found)
         return out
 
     def prices(self, scope: str) -> AwsPrices:

@@ -318,6 +318,11 @@ class AzureProvider(Provider):
 
         return fetch(conn, scope, queries, now)
 
+    def fetch_history(self, conn: AzureConnection, scope: str, queries, now: dt.datetime, period_seconds: int) -> dict:
+        from cloudwaste.scanner.providers.azure_metrics import fetch_history
+
+        return fetch_history(conn, scope, queries, now, period_seconds)
+
     def prices(self, scope: str) -> CloudPrices:
         return CloudPrices(KEY)
 

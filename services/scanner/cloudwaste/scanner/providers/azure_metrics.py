@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from cloudwaste.scanner.providers import history_series
 from cloudwaste.scanner.rules import Series
 
 METRICS_PER_CALL = 20  # Azure Monitor's limit of metric names per request
@@ -22,24 +23,47 @@ _STAT_FIELD = {"average": "average", "total": "total", "maximum": "maximum", "mi
 
 
 def fetch(conn: Any, subscription: str, queries: Sequence[Any], now: dt.datetime) -> dict:
+    """Daily series (interval P1D, whole days up to today) for the metric rules: {query.key: Series}."""
+    end = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
+    out: dict = {}
+    for q, points in _points(conn, subscription, queries, end, "P1D", 86400):
+        out[q.key] = Series(tuple(v for _, v in points), q.days)
+    return out
+
+
+def fetch_history(conn: Any, subscription: str, queries: Sequence[Any], now: dt.datetime, period: int) -> dict:
+    """Full series at `period` seconds (PT1H: hourly), every slot of the window, None where Azure
+    Monitor has no value: {(resource id, metric name): HistorySeries}."""
+    epoch = int(now.astimezone(dt.UTC).timestamp())
+    end = dt.datetime.fromtimestamp(epoch - epoch % period, dt.UTC)  # whole periods
+    out: dict = {}
+    for q, points in _points(conn, subscription, queries, end, _INTERVALS[period], period):
+        out[(q.resource_id, q.metric.name)] = history_series(q, end, period, points)
+    return out
+
+
+_INTERVALS = {3600: "PT1H", 86400: "P1D"}
+
+
+def _points(conn: Any, subscription: str, queries: Sequence[Any], end: dt.datetime, interval: str, period: int):
+    """(query, [(timestamp, value), ...] oldest first) for every query, one call per namespace,
+    location, window and aggregation (20 metric names a call)."""
     from azure.mgmt.monitor import MonitorManagementClient
 
     client = conn.client(MonitorManagementClient, subscription)
-    end = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
     groups: dict[tuple[str, str, int, str], list[Any]] = {}
     for q in queries:
         groups.setdefault((q.metric.namespace, q.region, q.days, q.metric.stat.lower()), []).append(q)
-    out: dict = {}
     for (namespace, location, days, stat), group in sorted(groups.items()):
         start = end - dt.timedelta(days=days)
         names = sorted({q.metric.metric for q in group})
-        # {(resource id lower, metric name): [values]}
-        values: dict[tuple[str, str], list[float]] = {}
+        # {(resource id lower, metric name): [(timestamp, value)]}
+        values: dict[tuple[str, str], list[tuple[dt.datetime, float]]] = {}
         for first in range(0, len(names), METRICS_PER_CALL):
             response = client.metrics.list_at_subscription_scope(
                 region=location,
                 timespan=f"{start.isoformat()}/{end.isoformat()}",
-                interval="P1D",
+                interval=interval,
                 metricnames=",".join(names[first : first + METRICS_PER_CALL]),
                 aggregation=stat,
                 metricnamespace=namespace,
@@ -54,8 +78,13 @@ def fetch(conn: Any, subscription: str, queries: Sequence[Any], now: dt.datetime
                     )
                     if rid is None:
                         continue
-                    points = [getattr(p, _STAT_FIELD.get(stat, stat), None) for p in series.data or []]
-                    values[(rid.lower(), metric.name.value)] = [float(v) for v in points if v is not None]
+                    points = [(p.time_stamp, getattr(p, _STAT_FIELD.get(stat, stat), None)) for p in series.data or []]
+                    values[(rid.lower(), metric.name.value)] = sorted(
+                        (_utc(t), float(v)) for t, v in points if v is not None and t is not None
+                    )
         for q in group:
-            out[q.key] = Series(tuple(values.get((q.resource_id.lower(), q.metric.metric), ())), days)
-    return out
+            yield q, values.get((q.resource_id.lower(), q.metric.metric), [])
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)

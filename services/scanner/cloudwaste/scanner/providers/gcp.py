@@ -281,6 +281,11 @@ class GcpProvider(Provider):
 
         return fetch(conn, scope, queries, now)
 
+    def fetch_history(self, conn: GcpConnection, scope: str, queries, now: dt.datetime, period_seconds: int) -> dict:
+        from cloudwaste.scanner.providers.gcp_metrics import fetch_history
+
+        return fetch_history(conn, scope, queries, now, period_seconds)
+
     def prices(self, scope: str) -> CloudPrices:
         from cloudwaste.scanner.kinds.gcp._common import region_of
 

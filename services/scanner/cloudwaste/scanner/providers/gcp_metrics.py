@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from cloudwaste.scanner.providers import history_series
 from cloudwaste.scanner.rules import Series
 
 
@@ -28,23 +29,42 @@ def _value(point: dict) -> float | None:
 
 
 def fetch(conn: Any, project: str, queries: Sequence[Any], now: dt.datetime) -> dict:
+    """Daily series (86400 s alignment, whole days up to today) for the metric rules: {query.key: Series}."""
     end = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
+    return {q.key: Series(tuple(v for _, v in points), q.days) for q, points in _points(conn, project, queries, end, 86400)}
+
+
+def fetch_history(conn: Any, project: str, queries: Sequence[Any], now: dt.datetime, period: int) -> dict:
+    """Full series at `period` seconds (3600 s alignment: hourly), every slot of the window,
+    None where Cloud Monitoring has no point: {(resource id, metric name): HistorySeries}. A
+    point is placed by the start of its aligned interval."""
+    epoch = int(now.astimezone(dt.UTC).timestamp())
+    end = dt.datetime.fromtimestamp(epoch - epoch % period, dt.UTC)  # whole periods
+    out = {}
+    for q, points in _points(conn, project, queries, end, period):
+        starts = [(stamp - dt.timedelta(seconds=period), value) for stamp, value in points]
+        out[(q.resource_id, q.metric.name)] = history_series(q, end, period, starts)
+    return out
+
+
+def _points(conn: Any, project: str, queries: Sequence[Any], end: dt.datetime, period: int):
+    """(query, [(end of the aligned interval, value), ...] oldest first) for every query: one
+    paged listing per metric type, resource type, aligner and window."""
     groups: dict[tuple[str, str, str, int, str], list[Any]] = {}
     for q in queries:
         label = q.dimensions[0][0]
         groups.setdefault((q.metric.metric, q.metric.namespace, q.metric.stat, q.days, label), []).append(q)
-    out: dict = {}
     for (metric_type, resource_type, aligner, days, label), group in sorted(groups.items()):
         start = end - dt.timedelta(days=days)
         params = {
             "filter": f'metric.type = "{metric_type}" AND resource.type = "{resource_type}"',
             "interval.startTime": start.isoformat().replace("+00:00", "Z"),
             "interval.endTime": end.isoformat().replace("+00:00", "Z"),
-            "aggregation.alignmentPeriod": "86400s",
+            "aggregation.alignmentPeriod": f"{period}s",
             "aggregation.perSeriesAligner": aligner,
             "pageSize": 1000,
         }
-        values: dict[str, list[tuple[str, float]]] = {}
+        values: dict[str, list[tuple[dt.datetime, float]]] = {}
         for page in conn.pages("monitoring", f"v3/projects/{project}/timeSeries", params):
             for series in page.get("timeSeries", []):
                 key = series.get("resource", {}).get("labels", {}).get(label)
@@ -53,8 +73,7 @@ def fetch(conn: Any, project: str, queries: Sequence[Any], now: dt.datetime) -> 
                 for point in series.get("points", []):
                     value = _value(point)
                     if value is not None:
-                        values.setdefault(key, []).append((point["interval"]["endTime"], value))
+                        stamp = dt.datetime.fromisoformat(point["interval"]["endTime"].replace("Z", "+00:00"))
+                        values.setdefault(key, []).append((stamp, value))
         for q in group:
-            points = sorted(values.get(q.dimensions[0][1], ()))
-            out[q.key] = Series(tuple(v for _, v in points), days)
-    return out
+            yield q, sorted(values.get(q.dimensions[0][1], ()))
