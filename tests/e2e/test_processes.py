@@ -78,17 +78,7 @@ def test_one_call_per_service(deployment):
     )
     assert len(page["findings"]) == 3 and page["next_page_token"]
 
-    deadline = time.monotonic() + 30
-    while True:
-        proc = grpcurl(
-            deployment.addresses["enricher"],
-            "cloudwaste.enricher.v1.EnricherService/GetEnrichmentRun",
-            data={"scan_run": run["name"]},
-        )
-        if proc.returncode == 0 and "SUCCEEDED" in proc.stdout:
-            break
-        assert time.monotonic() < deadline, proc.stderr
-        time.sleep(0.2)
+    wait_enriched(deployment, run["name"])
 
     export_out = ok(
         grpcurl(
@@ -153,6 +143,22 @@ def test_metrics_endpoint_exposes_grpc_metrics(deployment):
     assert "grpc_server_handled_total" in text and "cloudwaste_scanner_findings_total" in text
 
 
+def wait_enriched(deployment, scan_run: str) -> None:
+    """The scanner hands an ended run to the enricher once it has read its findings' metric
+    history; the enricher's worker then enriches it."""
+    deadline = time.monotonic() + 60
+    while True:
+        proc = grpcurl(
+            deployment.addresses["enricher"],
+            "cloudwaste.enricher.v1.EnricherService/GetEnrichmentRun",
+            data={"scan_run": scan_run},
+        )
+        if proc.returncode == 0 and "SUCCEEDED" in proc.stdout:
+            return
+        assert time.monotonic() < deadline, proc.stderr
+        time.sleep(0.2)
+
+
 def register_and_scan(deployment, tenant: str, ml: bool) -> str:
     """Registers the simulated estate for `tenant` (opted into ML collection or not) and scans it
     to the end, with grpcurl; returns the scan run's name."""
@@ -190,6 +196,8 @@ def register_and_scan(deployment, tenant: str, ml: bool) -> str:
             )
         )["scan_run"]
     assert run["state"] == "SCAN_RUN_STATE_SUCCEEDED"
+    if ml:  # its ML rows are final once enriched (a later export would see them change)
+        wait_enriched(deployment, run["name"])
     return run["name"]
 
 
