@@ -209,7 +209,7 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         f"recall {tp / max(len(waste_ids), 1):.2f} ({tp} of {len(waste_ids)} known waste resources)"
     )
 
-    step("Enrichment (anonymized tags, temporal features), queued by the scanner when the scan ended")
+    step("Enrichment (anonymized tags, temporal features, metric history, cost trends), once the scanner hands each run over")
     enriched = 0
     for scan in scans.values():
         er = wait_enrichment(enricher, scan.name)
