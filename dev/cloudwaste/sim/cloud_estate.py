@@ -102,3 +102,20 @@ def seed_all(ctx: EstateContext, package: str, path: Sequence[str], services: Se
     if duplicates:
         raise ValueError(f"{ctx.provider} estate: resources seeded twice: {sorted(duplicates)[:5]}")
     return truth
+
+
+@dataclass
+class RunningEstate:
+    """A simulated estate behind its local vendor endpoint: the endpoint (`api`), the ground
+    truth, where the credential file the scanner reads was written, and the account's access
+    settings; `options` are the scanner's provider options that reach it."""
+
+    api: Any
+    truth: list[TruthResource]
+    credentials_dir: str
+    access: dict[str, str]
+
+    @property
+    def options(self) -> dict[str, str]:
+        return {"endpoint_url": self.api.url, "credentials_dir": self.credentials_dir}
+

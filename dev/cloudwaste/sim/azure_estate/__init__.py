@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..azure_api import AzureApi
-from ..cloud_estate import EstateContext, seed_all
+from ..cloud_estate import EstateContext, RunningEstate, seed_all
 from ..truth import TruthResource
 
 DIRECTORY_ID = "5f0e5b1c-6a6d-4c8e-9d3f-0a1b2c3d4e5f"
@@ -26,21 +25,6 @@ LOCATIONS = ("westeurope", "eastus", "northeurope")
 def access_settings() -> dict[str, str]:
     """The AzureAccess of the simulated subscriptions' account."""
     return {"directory_id": DIRECTORY_ID, "client_id": CLIENT_ID, "credential_secret": SECRET_NAME}
-
-
-@dataclass
-class AzureEstate:
-    api: AzureApi
-    truth: list[TruthResource]
-    credentials_dir: str
-
-    @property
-    def access(self) -> dict[str, str]:
-        return access_settings()
-
-    @property
-    def options(self) -> dict[str, str]:
-        return {"endpoint_url": self.api.url, "credentials_dir": self.credentials_dir}
 
 
 def context(api: AzureApi, size: int, seed: int, now: dt.datetime,
@@ -59,7 +43,7 @@ def start(
     credentials_dir: str | Path, *, size: int = 60, seed: int = 1, now: dt.datetime | None = None,
     services: Sequence[str] | None = None, page_size: int = 100, port: int = 0,
     subscriptions: Sequence[str] = SUBSCRIPTIONS,
-) -> AzureEstate:
+) -> RunningEstate:
     """Starts a local ARM endpoint holding a seeded estate and writes the principal's secret."""
     api = AzureApi(page_size=page_size)
     api.start(port)
@@ -68,4 +52,4 @@ def start(
     Path(credentials_dir).mkdir(parents=True, exist_ok=True)
     (Path(credentials_dir) / SECRET_NAME).write_text(secret)
     ctx = context(api, size, seed, now or dt.datetime.now(dt.UTC), subscriptions)
-    return AzureEstate(api, seed_estate(ctx, services), str(credentials_dir))
+    return RunningEstate(api, seed_estate(ctx, services), str(credentials_dir), access_settings())

@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..cloud_estate import EstateContext, seed_all
+from ..cloud_estate import EstateContext, RunningEstate, seed_all
 from ..gcp_api import GcpApi, service_account_key
 from ..truth import TruthResource
 
@@ -27,21 +26,6 @@ ZONES = ("europe-west1-b", "us-central1-a", "us-east1-c")
 def access_settings() -> dict[str, str]:
     """The GcpAccess of the simulated projects' account."""
     return {"credential_secret": SECRET_NAME}
-
-
-@dataclass
-class GcpEstate:
-    api: GcpApi
-    truth: list[TruthResource]
-    credentials_dir: str
-
-    @property
-    def access(self) -> dict[str, str]:
-        return access_settings()
-
-    @property
-    def options(self) -> dict[str, str]:
-        return {"endpoint_url": self.api.url, "credentials_dir": self.credentials_dir}
 
 
 def context(api: GcpApi, size: int, seed: int, now: dt.datetime,
@@ -60,7 +44,7 @@ def start(
     credentials_dir: str | Path, *, size: int = 60, seed: int = 1, now: dt.datetime | None = None,
     services: Sequence[str] | None = None, page_size: int = 500, port: int = 0,
     projects: Sequence[str] = PROJECTS,
-) -> GcpEstate:
+) -> RunningEstate:
     """Starts a local Google endpoint holding a seeded estate and writes the scanner's key."""
     api = GcpApi(page_size=page_size)
     url = api.start(port)
@@ -69,4 +53,4 @@ def start(
     Path(credentials_dir).mkdir(parents=True, exist_ok=True)
     (Path(credentials_dir) / SECRET_NAME).write_text(json.dumps(info))
     ctx = context(api, size, seed, now or dt.datetime.now(dt.UTC), projects)
-    return GcpEstate(api, seed_estate(ctx, services), str(credentials_dir))
+    return RunningEstate(api, seed_estate(ctx, services), str(credentials_dir), access_settings())

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..cloud_estate import EstateContext, seed_all
+from ..cloud_estate import EstateContext, RunningEstate, seed_all
 from ..graph_api import GraphApi
 from ..truth import TruthResource
 
@@ -27,21 +26,6 @@ def access_settings() -> dict[str, str]:
     return {"directory_id": DIRECTORY_ID, "client_id": CLIENT_ID, "credential_secret": SECRET_NAME}
 
 
-@dataclass
-class M365Estate:
-    api: GraphApi
-    truth: list[TruthResource]
-    credentials_dir: str
-
-    @property
-    def access(self) -> dict[str, str]:
-        return access_settings()
-
-    @property
-    def options(self) -> dict[str, str]:
-        return {"endpoint_url": self.api.url, "credentials_dir": self.credentials_dir}
-
-
 def seed_estate(ctx: EstateContext, services: Sequence[str] | None = None) -> list[TruthResource]:
     return seed_all(ctx, __name__, __path__, services)
 
@@ -49,7 +33,7 @@ def seed_estate(ctx: EstateContext, services: Sequence[str] | None = None) -> li
 def start(
     credentials_dir: str | Path, *, size: int = 60, seed: int = 1, now: dt.datetime | None = None,
     services: Sequence[str] | None = None, page_size: int = 100, port: int = 0,
-) -> M365Estate:
+) -> RunningEstate:
     """Starts a local Graph endpoint holding a seeded tenant and writes the application's secret."""
     api = GraphApi(page_size=page_size)
     api.start(port)
@@ -59,4 +43,4 @@ def start(
     (Path(credentials_dir) / SECRET_NAME).write_text(secret)
     api.tenant(DIRECTORY_ID)
     ctx = EstateContext("m365", api, (DIRECTORY_ID,), ("global",), size, seed, now or dt.datetime.now(dt.UTC))
-    return M365Estate(api, seed_estate(ctx, services), str(credentials_dir))
+    return RunningEstate(api, seed_estate(ctx, services), str(credentials_dir), access_settings())

@@ -70,6 +70,24 @@ def observe_calls(observer: CallObserver) -> Iterator[None]:
             _observers.remove(observer)
 
 
+def string_settings(access: Any, field: str, known: Sequence[str]) -> dict[str, str]:
+    """An account's access settings as strings ("" when absent), every key one of `known`: the
+    common check of every provider's validate_access; a problem raises InvalidArgument naming the
+    field ("cloud_account.azure.client_id")."""
+    if not isinstance(access, Mapping):
+        raise InvalidArgument(field, "is required")
+    for name in access:
+        if name not in known:
+            raise InvalidArgument(f"{field}.{name}", f"unknown setting (known: {', '.join(known)})")
+    values = {}
+    for name in known:
+        value = access.get(name) or ""
+        if not isinstance(value, str):
+            raise InvalidArgument(f"{field}.{name}", "must be a string")
+        values[name] = value
+    return values
+
+
 def history_series(q: Any, end: dt.datetime, period: int, points: Sequence[tuple[dt.datetime, float]]) -> Any:
     """A query's (engine.MetricQuery) timestamped points placed in the slots of its window ending
     at `end`, one per `period` seconds: a domain.HistorySeries, None where no point fell."""

@@ -28,7 +28,15 @@ from cloudwaste.core.regions import known_regions
 from cloudwaste.scanner.kinds import Kind
 from cloudwaste.scanner.kinds.aws import stopped_since
 from cloudwaste.scanner.pricing import AwsPrices
-from cloudwaste.scanner.providers import PROVIDERS, SCOPES, Provider, api_caller, history_series, record_call
+from cloudwaste.scanner.providers import (
+    PROVIDERS,
+    SCOPES,
+    Provider,
+    api_caller,
+    history_series,
+    record_call,
+    string_settings,
+)
 from cloudwaste.scanner.rules import Series
 
 __all__ = ["IAM_PREFIX", "AwsAccess", "AwsProvider", "AwsSession", "describe_error", "stopped_since"]
@@ -297,19 +305,7 @@ class AwsProvider(Provider):
     organization_operations = ("organizations:ListAccounts",)
 
     def validate_access(self, access: Mapping[str, Any], field: str) -> dict[str, Any]:
-        if not isinstance(access, Mapping):
-            raise InvalidArgument(field, "is required")
-        for name in access:
-            if name not in _ACCESS_SETTINGS:
-                raise InvalidArgument(
-                    f"{field}.{name}", f"unknown setting (known: {', '.join(_ACCESS_SETTINGS)})"
-                )
-        values = {}
-        for name in _ACCESS_SETTINGS:
-            value = access.get(name) or ""
-            if not isinstance(value, str):
-                raise InvalidArgument(f"{field}.{name}", "must be a string")
-            values[name] = value
+        values = string_settings(access, field, _ACCESS_SETTINGS)
         m = ROLE_ARN.match(values["role_arn"])
         if not m:
             raise InvalidArgument(f"{field}.role_arn", "must look like arn:aws:iam::123456789012:role/NAME")

@@ -39,7 +39,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.scanner.cloud_prices import CloudPrices
-from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call
+from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call, string_settings
 
 KEY = "azure"
 ARM_ENDPOINT = "https://management.azure.com"
@@ -218,19 +218,7 @@ def _metric_time(value: Any) -> dt.datetime:
 def validate_principal(access: Mapping[str, Any], field: str) -> dict[str, Any]:
     """A Microsoft Entra application's access settings (directory id, client id, the name of its
     credential file), checked and normalized; a problem raises InvalidArgument naming the field."""
-    if not isinstance(access, Mapping):
-        raise InvalidArgument(field, "is required")
-    for name in access:
-        if name not in _ACCESS_SETTINGS:
-            raise InvalidArgument(
-                f"{field}.{name}", f"unknown setting (known: {', '.join(_ACCESS_SETTINGS)})"
-            )
-    values = {}
-    for name in _ACCESS_SETTINGS:
-        value = access.get(name) or ""
-        if not isinstance(value, str):
-            raise InvalidArgument(f"{field}.{name}", "must be a string")
-        values[name] = value.strip()
+    values = {k: v.strip() for k, v in string_settings(access, field, _ACCESS_SETTINGS).items()}
     for name in ("directory_id", "client_id"):
         if not GUID.match(values[name]):
             raise InvalidArgument(

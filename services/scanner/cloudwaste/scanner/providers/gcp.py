@@ -29,7 +29,7 @@ import google.auth
 import requests
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.scanner.cloud_prices import CloudPrices
-from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call
+from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call, string_settings
 from cloudwaste.scanner.providers.azure import SECRET_NAME, read_secret
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
@@ -216,17 +216,7 @@ class GcpProvider(Provider):
     scope_operations = ("resourcemanager.projects.get",)
 
     def validate_access(self, access: Mapping[str, Any], field: str) -> dict[str, Any]:
-        if not isinstance(access, Mapping):
-            raise InvalidArgument(field, "is required")
-        for name in access:
-            if name not in _ACCESS_SETTINGS:
-                raise InvalidArgument(
-                    f"{field}.{name}", f"unknown setting (known: {', '.join(_ACCESS_SETTINGS)})"
-                )
-        secret = access.get("credential_secret") or ""
-        if not isinstance(secret, str):
-            raise InvalidArgument(f"{field}.credential_secret", "must be a string")
-        secret = secret.strip()
+        secret = string_settings(access, field, _ACCESS_SETTINGS)["credential_secret"].strip()
         if secret and (not SECRET_NAME.match(secret) or ".." in secret):
             raise InvalidArgument(
                 f"{field}.credential_secret",
