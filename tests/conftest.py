@@ -79,6 +79,6 @@ def moto_estate():
 
     handle = start_moto()
     # its own account: moto state is per process, and tests/test_sim.py seeds the default one
-    truth = seed_estate(handle.endpoint_url, size=150, seed=7, account_id="210987654321")
+    truth = seed_estate(handle.endpoint_url, size=150, seed=7, account_id="210987654321", cost_export=True)
     yield handle.endpoint_url, truth
     handle.stop()

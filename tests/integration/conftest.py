@@ -54,7 +54,7 @@ class Stack:
     running: dict
     settings: dict
 
-    def create_account(self, regions=None, ml=True):
+    def create_account(self, regions=None, ml=True, cost_export_uri=""):
         req = scanner_service_pb2.CreateCloudAccountRequest(
             cloud_account=cloud_account_pb2.CloudAccount(
                 provider=provider_pb2.PROVIDER_AWS,
@@ -63,7 +63,9 @@ class Stack:
                 regions=list(regions if regions is not None else self.truth.regions),
                 ml_collection_enabled=ml,
                 aws=cloud_account_pb2.AwsAccess(
-                    role_arn=f"arn:aws:iam::{self.truth.account_id}:role/CloudWaste", external_id=EXTERNAL_ID
+                    role_arn=f"arn:aws:iam::{self.truth.account_id}:role/CloudWaste",
+                    external_id=EXTERNAL_ID,
+                    cost_export_uri=cost_export_uri,
                 ),
             )
         )

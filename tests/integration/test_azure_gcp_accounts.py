@@ -138,7 +138,10 @@ def test_scan_decide_delete_rescan_and_no_canary_in_ml_data(provider, scanner, e
 
     # decisions: one kept, one deleted (and then deleted in the estate), the rest left open
     plain = [f for f in found if not f.parent_finding and not any(g.parent_finding == f.name for g in found)]
-    kept, deleted = plain[0], plain[1]
+    # the one deleted is an unattached disk: nothing else depends on it, so deleting it makes no
+    # other resource waste (deleting a VM would leave its NIC unattached: a new finding)
+    deleted = min((f for f in plain if f.category == f"{provider}-disk-unattached"), key=lambda f: f.resource_name)
+    kept = min((f for f in plain if f is not deleted), key=lambda f: f.resource_name)
     for f, state in ((kept, finding_pb2.FINDING_STATE_KEPT), (deleted, finding_pb2.FINDING_STATE_DELETED)):
         scanner.SetFindingState(
             scanner_service_pb2.SetFindingStateRequest(name=f.name, state=state, etag=f.etag), timeout=10

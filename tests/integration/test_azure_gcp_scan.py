@@ -302,3 +302,49 @@ def test_the_findings_metric_history_is_hourly_over_30_days_in_one_batch(provide
             for m in engine.history_metrics(d.resource.kind)
         }
         assert sum(calls.values()) == len(groups) < len(collected)
+
+
+# --- real cost: Cost Management ---------------------------------------------------------------------
+
+
+def _azure_costs(azure, outcomes):
+    engine = Engine(load_rules(), {"azure": azure.options})
+    plan = engine.resolve_scopes(ScanTarget("azure", azure.access, []))
+    calls: Counter = Counter()
+    with providers.observe_calls(lambda p, caller, op: calls.update([(caller, op)])):
+        report = engine.collect_costs(plan, outcomes)
+    return report, calls
+
+
+def test_azure_real_cost_from_cost_management_per_subscription(azure, full_scans):
+    from cloudwaste.sim.azure_api import NEGOTIATED_DISCOUNT, monthly_list_cost
+
+    outcomes = full_scans["azure"][0]
+    report, calls = _azure_costs(azure, outcomes)
+    assert report.source == "azure_cost_management" and report.missing == "" and report.note == ""
+    found = {d.resource.resource_id: d for o in outcomes for d in o.findings}
+    disks = [rid for rid, d in found.items() if d.detection.scenario == "azure-disk-unattached"]
+    assert disks and set(disks) <= set(report.daily)
+    for rid in disks:  # a whole day of the disk is its list price less the negotiated discount
+        whole_day = report.daily[rid][report.window_end - dt.timedelta(days=1)]
+        assert whole_day == pytest.approx(monthly_list_cost(azure.api.get(rid)) / 730 * 24 * (1 - NEGOTIATED_DISCOUNT))
+    assert set(report.daily) <= set(found)
+    assert len(report.monthly_spend) == 3 and all(v > 0 for v in report.monthly_spend.values())
+    # paged (nextLink) through the management pipeline, every call the billing layer's, declared
+    p = providers.get("azure")
+    assert set(calls) == {(p.BILLING_CALLER, "Microsoft.CostManagement/query/read")}
+    assert calls[(p.BILLING_CALLER, "Microsoft.CostManagement/query/read")] > 2 * len(azure_estate.SUBSCRIPTIONS)
+    assert set(p.billing_operations) <= set(catalog.policy_permissions("azure", catalog.iam_policy("azure")))
+
+
+def test_azure_cost_of_one_failing_subscription_keeps_the_others_and_says_so(azure, full_scans):
+    bad, good = azure_estate.SUBSCRIPTIONS
+    azure.api.add_fault(Fault(path=f"/subscriptions/{bad}/providers/Microsoft.CostManagement/", status=403,
+                              code="AuthorizationFailed", message="no Cost Management Reader role"))
+    try:
+        report, _ = _azure_costs(azure, full_scans["azure"][0])
+    finally:
+        azure.api.clear_faults()
+    assert report.source == "azure_cost_management" and bad in report.note and "AuthorizationFailed" in report.note
+    assert report.daily and all(good in rid.lower() for rid in report.daily)
+    assert report.monthly_spend == {}  # a partial sum would read as a lower spend: unknown instead

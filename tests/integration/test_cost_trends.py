@@ -1,15 +1,18 @@
-"""Cost trends per account and month, written by the enricher from the ML rows: the waste level
-of the last complete scan, the waste the users eliminated (findings marked deleted), and no real
-spend until a billing source is read (null, never 0). Through the services, over two scans with
-decisions between them; an older scan enriched again does not replace the newer level; a tenant's
-erasure takes them."""
+"""Cost trends per account and month, written by the enricher from the ML rows and the hand-off:
+the waste level of the last complete scan, the waste the users eliminated (findings marked
+deleted), and the account's real spend as its bill says (Cost Explorer's GetCostAndUsage; this
+month to date and the two before). Through the services, over scans with decisions between them;
+an older scan enriched again does not replace the newer level; a tenant's erasure takes them."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.enricher.v1 import enricher_service_pb2
 from cloudwaste.scanner.v1 import finding_pb2, scanner_service_pb2
+from cloudwaste.sim import billing
 
 from tests.integration.conftest import HASH_KEY, TENANT, sql_rows
 
@@ -18,11 +21,12 @@ def _usd(m) -> float:
     return m.units + m.nanos / 1e9
 
 
-def _trends(url: str) -> list[tuple]:
+def _trends(url: str, months: str = "as_of IS NOT NULL") -> list[tuple]:
+    """The trend rows of the months a scan measured (by default), or of `months`."""
     return sql_rows(
         url,
         "SELECT account_hash, tenant_hash, month, waste_detected, waste_eliminated, real_spend, as_of "
-        "FROM cost_trend_data",
+        f"FROM cost_trend_data WHERE {months} ORDER BY month",
     )
 
 
@@ -35,21 +39,41 @@ def test_waste_detected_and_eliminated_per_account_and_month(stack):
     assert tenant_hash == keyed_hash(HASH_KEY, "tenant", TENANT) and len(account_hash) == 64
     assert detected == pytest.approx(sum(_usd(f.monthly_cost) for f in found), abs=0.01)
     assert detected == pytest.approx(_usd(first.total_monthly_waste), abs=0.01)
-    assert eliminated == 0.0 and real is None  # nothing decided yet; no billing source read
+    assert eliminated == 0.0  # nothing decided yet
     assert month == as_of.date().replace(day=1)
+    # the real spend of this month to date and of the two before, as the simulated bill says
+    spend = {m: r for _, _, m, _, _, r, _ in _trends(stack.database_url, "true")}
+    assert len(spend) == 3 and spend[month] == real
+    bill = billing.cost_and_usage(
+        stack.truth.account_id,
+        {"TimePeriod": {"Start": min(spend).isoformat(), "End": as_of.date().isoformat()}},
+        as_of.date(),
+    )
+    billed = {
+        dt.date.fromisoformat(p["TimePeriod"]["Start"]).replace(day=1): float(
+            p["Total"]["NetAmortizedCost"]["Amount"]
+        )
+        for p in bill["ResultsByTime"]
+    }
+    assert billed.keys() == spend.keys()
+    assert all(spend[m] == pytest.approx(billed[m], rel=1e-6) and spend[m] > 0 for m in spend)
 
     # users delete some, keep others; the next scan's enrichment counts what was eliminated
     costly = sorted(found, key=lambda f: -_usd(f.monthly_cost))
     deleted, kept = costly[:5], costly[5:8]
-    for f, state in [*((f, finding_pb2.FINDING_STATE_DELETED) for f in deleted),
-                     *((f, finding_pb2.FINDING_STATE_KEPT) for f in kept)]:
+    for f, state in [
+        *((f, finding_pb2.FINDING_STATE_DELETED) for f in deleted),
+        *((f, finding_pb2.FINDING_STATE_KEPT) for f in kept),
+    ]:
         stack.scanner.SetFindingState(scanner_service_pb2.SetFindingStateRequest(name=f.name, state=state))
     second = stack.scan(account.name)
     stack.wait_enriched(second.name)
     ((_, _, month2, detected2, eliminated2, _, as_of2),) = _trends(stack.database_url)
     assert month2 == month and as_of2 > as_of
     assert detected2 == pytest.approx(_usd(second.total_monthly_waste), abs=0.01)
-    assert eliminated2 == pytest.approx(sum(_usd(f.monthly_cost) for f in deleted), abs=0.01) and eliminated2 > 0
+    assert (
+        eliminated2 == pytest.approx(sum(_usd(f.monthly_cost) for f in deleted), abs=0.01) and eliminated2 > 0
+    )
 
     # the first scan enriched again (a retry, late): its older level does not come back
     stack.enricher.EnrichScanRun(enricher_service_pb2.EnrichScanRunRequest(scan_run=first.name))
@@ -68,4 +92,4 @@ def test_waste_detected_and_eliminated_per_account_and_month(stack):
 
     # erasing the tenant removes its trends with its ML rows
     stack.scanner.EraseTenantData(scanner_service_pb2.EraseTenantDataRequest(tenant_id=TENANT))
-    assert _trends(stack.database_url) == []
+    assert _trends(stack.database_url, "true") == []

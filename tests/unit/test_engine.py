@@ -471,8 +471,9 @@ class FakeStore:
     def complete_stale_handoffs(self, ended_before):
         return 0
 
-    def complete_handoff(self, run_id, history):
+    def complete_handoff(self, run_id, history, costs=None):
         self.handed_over.append((run_id, dict(history)))
+        self.costs = costs
 
     def claim_next_run(self, worker_id):
         return self.claims.pop() if self.claims else None

@@ -365,8 +365,13 @@ def test_describe_rules_of_an_unknown_provider_is_invalid():
 def test_iam_policy_is_least_privilege_and_covers_everything_declared():
     policy = catalog.iam_policy("aws")
     assert policy["Version"] == "2012-10-17"
-    (statement,) = policy["Statement"]
+    statement, costs, export = policy["Statement"]
     assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+    # the bill: Cost Explorer (no resource-level permissions), and S3 only on the CUR export
+    assert costs["Action"] == ["ce:GetCostAndUsage", "ce:GetCostAndUsageWithResources"]
+    assert export["Action"] == ["s3:GetObject", "s3:ListBucket"]
+    assert export["Resource"] == ["arn:aws:s3:::CUR_BUCKET", "arn:aws:s3:::CUR_BUCKET/CUR_PREFIX/*"]
+    assert set(costs["Action"]) | set(export["Action"]) == set(aws.PROVIDER.billing_operations)
     actions = statement["Action"]
     assert actions == sorted(set(actions))
     declared = set(aws.PROVIDER.scope_operations)

@@ -101,7 +101,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import billing
 from . import services as _services
+from .billing import Charge
 from .estate_moto import BackendWriter, install_fast_lookups, naive
 from .profile import DecisionModel, draw_tags
 from .services import Network, SeedContext
@@ -244,6 +246,9 @@ def _prepare_moto_environment() -> None:
     from cloudwaste.sim import moto_cloudwatch
 
     moto_cloudwatch.install()  # GetMetricData that holds up at estate scale
+    from cloudwaste.sim import billing
+
+    billing.install()  # Cost Explorer answering from the estate's bill
     from cloudwaste.sim.services import ec2_usage, management
 
     ec2_usage.install_capacity_reservations()  # moto has no Capacity Reservations
@@ -711,6 +716,21 @@ def _seed_region(
     the region's network in `networks`)."""
     ec2 = boto3_client("ec2", endpoint_url, region, account_id=account_id)
     truth: list[TruthResource] = []
+    bill: list[Charge] = []
+
+    def charge(
+        rid: str,
+        product: str,
+        usage: str,
+        monthly: float,
+        since: datetime,
+        until: datetime | None = None,
+        **kw: Any,
+    ) -> None:
+        bill.append(Charge(rid, product, usage, region, monthly / 730, since, until, **kw))
+
+    def arn(kind: str, rid: str, account: str = account_id) -> str:
+        return f"arn:aws:ec2:{region}:{account}:{kind}/{rid}"
 
     def ago(days: float) -> datetime:
         return now - timedelta(days=days)
@@ -757,18 +777,43 @@ def _seed_region(
             launched=ago(item.launch_days),
         )
         instances[idx] = instance
-        if item.variant not in RUNNING_VARIANTS:
+        running = item.variant in RUNNING_VARIANTS
+        if not running:
             stopped.append((instance, ago(item.age_days)))
         add(instance.id, INSTANCE, item.tags, item.scenario, item.decision)
+        charge(
+            instance.id,
+            "AmazonEC2",
+            f"BoxUsage:{item.instance_type}",
+            _INSTANCE_MONTH[item.instance_type],
+            ago(item.launch_days),
+            None if running else ago(item.age_days),
+            savings_plan=running and n % 2 == 0,  # half of the running fleet is under a Savings Plan
+        )
         for d in range(len(item.disks)):
             vid = instance.block_device_mapping[_ROOT_DEVICE if d == 0 else _DATA_DEVICE].volume_id
             volume_ids[(idx, d)] = vid
             decision = item.disk_decisions[d] if item.disk_decisions else None
             add(vid, VOLUME, item.tags, EBS_ON_STOPPED if decision else None, decision)
+            disk = item.disks[d]
+            charge(
+                vid,
+                "AmazonEC2",
+                f"EBS:VolumeUsage.{disk.volume_type}",
+                disk.monthly_cost,
+                ago(item.launch_days),
+            )
         if item.eip_tags is not None:
             address = writer.allocate_address(item.eip_tags)
             writer.associate_address(address.allocation_id, instance)
             add(address.allocation_id, ELASTIC_IP, item.eip_tags)
+            charge(
+                arn("elastic-ip", address.allocation_id),
+                "AmazonEC2",
+                "PublicIPv4:InUseAddress",
+                _EIP_MONTH,
+                ago(item.launch_days),
+            )
     if stopped:
         writer.stop_instances([i for i, _ in stopped], [t for _, t in stopped])
     usage_points = [
@@ -794,9 +839,23 @@ def _seed_region(
             )
             volume_ids[(idx, 0)] = volume.id
             add(volume.id, VOLUME, item.tags, item.scenario, item.decision)
+            charge(
+                volume.id,
+                "AmazonEC2",
+                f"EBS:VolumeUsage.{disk.volume_type}",
+                disk.monthly_cost,
+                ago(item.age_days),
+            )
         elif item.kind == "elastic_ip":
             address = writer.allocate_address(item.tags)
             add(address.allocation_id, ELASTIC_IP, item.tags, item.scenario, item.decision)
+            charge(
+                arn("elastic-ip", address.allocation_id),
+                "AmazonEC2",
+                "PublicIPv4:IdleAddress",
+                _EIP_MONTH,
+                ago(item.age_days or 45),
+            )  # no allocation time: from before the window
 
     # Snapshots: of live volumes, and of volumes deleted since (orphans).
     for idx, item in items:
@@ -823,6 +882,16 @@ def _seed_region(
         if item.source is None:
             writer.delete_volume(source_volume)
         add(snapshot.id, SNAPSHOT, item.tags, item.scenario, item.decision)
+        stored = item.disks[0].size
+        charge(
+            arn("snapshot", snapshot.id, ""),
+            "AmazonEC2",
+            "EBS:SnapshotUsage",
+            stored
+            * _SNAPSHOT_GB_MONTH
+            * billing.SNAPSHOT_STORED_SHARE,  # incremental: only the blocks stored
+            ago(item.age_days),
+        )
 
     # NAT gateways, each with its Elastic IP, and their daily traffic in CloudWatch.
     metric_data: list[dict[str, Any]] = []
@@ -839,6 +908,14 @@ def _seed_region(
         )
         add(nat.id, NAT_GATEWAY, item.tags, item.scenario, item.decision)
         add(address.allocation_id, ELASTIC_IP, item.eip_tags)
+        charge(arn("natgateway", nat.id), "AmazonEC2", "NatGateway-Hours", _NAT_MONTH, ago(item.age_days))
+        charge(
+            arn("elastic-ip", address.allocation_id),
+            "AmazonEC2",
+            "PublicIPv4:InUseAddress",
+            _EIP_MONTH,
+            ago(item.age_days),
+        )
         metric_data.extend(_nat_datapoints(nat.id, item.traffic, now))
     if metric_data:
         writer.put_metric_data(NAT_NAMESPACE, metric_data)
@@ -861,8 +938,10 @@ def _seed_region(
                     _request_datapoints(lb.arn, [1000 + 97 * ((n + d) % 13) for d in range(31)], now)
                 )
         add(lb.arn, LOAD_BALANCER, item.tags, item.scenario, item.decision)
+        charge(lb.arn, "AWSELB", "LoadBalancerUsage", _ALB_MONTH, ago(item.age_days))
     if requests:
         writer.put_metric_data(ALB_NAMESPACE, requests)
+    billing.record(account_id, bill)
     return truth
 
 
@@ -940,6 +1019,7 @@ def seed_estate(
     account_id: str = DEFAULT_ACCOUNT_ID,
     now: datetime | None = None,
     services: Sequence[str] | None = None,
+    cost_export: bool = False,
 ) -> GroundTruth:
     """Create a simulated estate of at least ``size`` resources in moto and return its ground truth.
 
@@ -954,6 +1034,9 @@ def seed_estate(
             the real time if a scanner is to evaluate ages and CloudWatch windows against it.
         services: The service modules of :mod:`cloudwaste.sim.services` to seed after the EC2
             core (by name); None: all of them.
+        cost_export: Also write the EC2 core's bill as a CUR 2.0 export into moto's S3, at
+            ``billing.export_uri(account_id)`` (a bucket more in the estate). Cost Explorer answers
+            from the same bill either way (:mod:`cloudwaste.sim.billing`).
 
     One estate per account: seeding an account twice fails on load balancer names (and would mix
     two estates); use another ``account_id`` (or another process) for a second estate.
@@ -986,6 +1069,10 @@ def seed_estate(
     for service in _services.load_all():
         if services is None or service.name in services:
             resources.extend(service.seed(ctx))
+    if cost_export:  # the bill of the EC2 core, as a CUR 2.0 export (cloudwaste.sim.billing)
+        s3 = boto3_client("s3", endpoint_url, regions[0], account_id=account_id)
+        billing.write_cur(s3, account_id, now, regions[0])
+        resources.append(TruthResource(billing.export_bucket(account_id), "aws.s3.bucket", regions[0], None, None))
     return GroundTruth(
         seed=seed,
         size=size,
@@ -1262,7 +1349,9 @@ def _serve(args: argparse.Namespace, *, out: Callable[[str], None]) -> int:
     try:
         started = time.perf_counter()
         regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
-        truth = seed_estate(handle.endpoint_url, size=args.size, seed=args.seed, regions=regions)
+        truth = seed_estate(
+            handle.endpoint_url, size=args.size, seed=args.seed, regions=regions, cost_export=True
+        )
         elapsed = time.perf_counter() - started
         truth.write(args.truth)
         if ready_file is not None:

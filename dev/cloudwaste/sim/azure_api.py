@@ -27,6 +27,7 @@ __all__ = ["AzureApi", "Fault", "Subscription", "arm_type"]
 PAGE_SIZE = 100
 _TOKEN_PATH = re.compile(r"^/([0-9a-f-]{36})/oauth2/v2\.0/token$")
 _METRICS = "/providers/microsoft.insights/metrics"
+_COST_QUERY = "providers/microsoft.costmanagement/query"
 
 
 @dataclass
@@ -188,6 +189,10 @@ class AzureApi(LocalApi):
         if sub is None:
             raise ApiError(404, "SubscriptionNotFound", f"The subscription '{parts[1]}' could not be found.")
         path_lower = "/".join(lowered)
+        if path_lower.endswith(_COST_QUERY):
+            if method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "the query is a POST")
+            return self._cost_query(sub, path, query, body or {})
         if path_lower.endswith(_METRICS.strip("/")):
             return self._metrics(sub, parts, query)
         rest = lowered[2:]
@@ -213,6 +218,64 @@ class AzureApi(LocalApi):
                 items = [_without_instance_view(r) for r in items]
             return self._page(path, query, items)
         raise ApiError(404, "NotFound", f"no route for {path}")
+
+    def _cost_query(self, sub: Subscription, path: str, query: dict[str, str], body: dict) -> Response:
+        """Cost Management's Query_Usage on a subscription: Daily rows of the amortized cost
+        (Cost, UsageDate as YYYYMMDD, [ResourceId,] Currency), grouped by ResourceId or not,
+        filtered by `ResourceId In [...]`, paged by `nextLink` (a `$skiptoken`). The bill is
+        `monthly_list_cost` less the negotiated discount, from each resource's creation."""
+        dataset = body.get("dataset") or {}
+        if dataset.get("granularity") != "Daily":
+            raise ApiError(400, "BadRequest", "the local endpoint serves Daily granularity only")
+        period = body.get("timePeriod") or {}
+        try:
+            first = _parse_time(period["from"]).date()
+            last = _parse_time(period["to"]).date()
+        except (KeyError, ValueError):
+            raise ApiError(400, "BadRequest", "timePeriod.from and timePeriod.to are required") from None
+        grouped = [g.get("name") for g in dataset.get("grouping") or []] == ["ResourceId"]
+        wanted = None
+        dims = (dataset.get("filter") or {}).get("dimensions") or {}
+        if dims.get("name") == "ResourceId":
+            wanted = {v.lower() for v in dims.get("values") or []}
+        now = dt.datetime.now(dt.UTC)
+        totals: dict[tuple[dt.date, str], float] = {}
+        with self.lock:
+            bodies = [r for kind in sub.resources.values() for r in kind.values()]
+        for resource in bodies:
+            rid = resource["id"].lower()
+            monthly = monthly_list_cost(resource)
+            if monthly is None or (wanted is not None and rid not in wanted):
+                continue
+            created = _created(resource, now)
+            day = max(first, created.date())
+            while day <= min(last, now.date() - dt.timedelta(days=1)):
+                lo = dt.datetime.combine(day, dt.time(), dt.UTC)
+                hours = (lo + dt.timedelta(days=1) - max(lo, created)).total_seconds() / 3600
+                key = (day, rid if grouped else "")
+                totals[key] = totals.get(key, 0.0) + monthly / 730 * hours * (1 - NEGOTIATED_DISCOUNT)
+                day += dt.timedelta(days=1)
+        columns = [{"name": "Cost", "type": "Number"}, {"name": "UsageDate", "type": "Number"}]
+        if grouped:
+            columns.append({"name": "ResourceId", "type": "String"})
+        columns.append({"name": "Currency", "type": "String"})
+        rows = [
+            [round(v, 8), int(d.strftime("%Y%m%d")), *([rid] if grouped else []), "USD"]
+            for (d, rid), v in sorted(totals.items())
+        ]
+        start = int(query.get("$skiptoken") or 0)
+        page, nxt = paged(rows, start, self.page_size)
+        props: dict[str, Any] = {"columns": columns, "rows": page, "nextLink": None}
+        if nxt is not None:
+            props["nextLink"] = self.page_url(path, query, **{"$skiptoken": str(nxt)})
+        return Response(
+            200,
+            {
+                "id": f"/subscriptions/{sub.subscription_id}/query",
+                "type": "Microsoft.CostManagement/query",
+                "properties": props,
+            },
+        )
 
     def _page(self, path: str, query: dict[str, str], items: list) -> Response:
         start = int(query.get("$skiptoken") or 0)
@@ -299,6 +362,50 @@ class AzureApi(LocalApi):
                 "resourceregion": query.get("region", ""),
             },
         )
+
+
+# The simulated bill: list prices ($/month) of what the estate holds, less a negotiated discount.
+NEGOTIATED_DISCOUNT = 0.10
+_DISK_GB_MONTH = {
+    "premium_lrs": 0.135,
+    "premiumv2_lrs": 0.12,
+    "standardssd_lrs": 0.075,
+    "standard_lrs": 0.045,
+}
+_VM_MONTH = {
+    "standard_b2s": 30.37,
+    "standard_d2s_v5": 70.08,
+    "standard_d4s_v5": 140.16,
+    "standard_e4s_v5": 183.96,
+}
+
+
+def monthly_list_cost(resource: dict) -> float | None:
+    """What a resource of the simulated estate costs a month at list price; None: not billed here
+    (a deallocated VM's compute, and the types this bill does not cover)."""
+    kind = arm_type(resource["id"])
+    props = resource.get("properties") or {}
+    sku = str((resource.get("sku") or {}).get("name", "")).lower()
+    if kind == "microsoft.compute/disks":
+        return float(props.get("diskSizeGB") or 0) * _DISK_GB_MONTH.get(sku, 0.075)
+    if kind == "microsoft.compute/snapshots":
+        return float(props.get("diskSizeGB") or 0) * 0.05
+    if kind == "microsoft.network/publicipaddresses":
+        return 3.65 if sku == "standard" else 2.63
+    if kind == "microsoft.network/natgateways":
+        return 0.045 * 730
+    if kind == "microsoft.compute/virtualmachines":
+        statuses = ((props.get("instanceView") or {}).get("statuses")) or []
+        if not any(st.get("code") == "PowerState/running" for st in statuses):
+            return None
+        size = str((props.get("hardwareProfile") or {}).get("vmSize", "")).lower()
+        return _VM_MONTH.get(size, 70.08)
+    return None
+
+
+def _created(resource: dict, now: dt.datetime) -> dt.datetime:
+    stamp = (resource.get("properties") or {}).get("timeCreated")
+    return _parse_time(stamp) if stamp else now - dt.timedelta(days=60)
 
 
 def _type_parts(resource_id: str) -> list[str]:

@@ -33,6 +33,7 @@ from cloudwaste.scanner.v1 import (
     scanner_service_pb2,
     scanner_service_pb2_grpc,
 )
+from cloudwaste.sim import billing
 from cloudwaste.sim.aws import act_on
 from cloudwaste.sim.clouds import cloud_account
 from cloudwaste.sim.clouds import delete as delete_resource
@@ -84,6 +85,7 @@ def _create_aws(scanner, truth: GroundTruth) -> cloud_account_pb2.CloudAccount:
                 aws=cloud_account_pb2.AwsAccess(
                     role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWasteReadOnly",
                     external_id="cloudwaste-demo-external-id",
+                    cost_export_uri=billing.export_uri(truth.account_id),  # the estate's CUR 2.0 export
                 ),
             )
         ),

@@ -38,6 +38,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from cloudwaste.sim import billing
 from cloudwaste.sim.local import SERVICES, LocalDeployment, StartupError
 from cloudwaste.sim.truth import GroundTruth, atomic_write_text
 
@@ -222,7 +223,9 @@ def _register_account(deploy: LocalDeployment, display_name: str, account_id: st
                     regions=list(regions),
                     ml_collection_enabled=True,
                     aws=cloud_account_pb2.AwsAccess(
-                        role_arn=f"arn:aws:iam::{account_id}:role/{ROLE_NAME}", external_id=EXTERNAL_ID
+                        role_arn=f"arn:aws:iam::{account_id}:role/{ROLE_NAME}",
+                        external_id=EXTERNAL_ID,
+                        cost_export_uri=billing.export_uri(account_id),  # the estate's CUR 2.0 export
                     ),
                 )
             ),

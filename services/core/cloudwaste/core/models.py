@@ -19,6 +19,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -202,6 +203,10 @@ class MlTrainingData(Base):
     cost_monthly: Mapped[float] = mapped_column(Double)
     cost_real_monthly: Mapped[float | None] = mapped_column(Double)
     cost_variance_pct: Mapped[float | None] = mapped_column(Double)
+    # Where cost_real_monthly was read ("aws_cur", "aws_cost_explorer", "azure_cost_management"),
+    # or, when it is null, why ("no_billing_source", "billing_unavailable", "not_in_billing_data").
+    cost_real_source: Mapped[str | None] = mapped_column(String(32))
+    cost_real_missing: Mapped[str | None] = mapped_column(String(32))
     metrics_summary: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))  # no series: SQL NULL
     resource_config: Mapped[dict] = mapped_column(JSONB, default=dict)
     tags_anonymized: Mapped[dict | None] = mapped_column(JSONB)
@@ -234,6 +239,15 @@ class ScanHandoff(Base):
     )
     scan_state: Mapped[str | None] = mapped_column(String(32))
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The account's bill, read once the run ended: where from ("aws_cur"...), or why not (a code of
+    # domain.CostReport, and a sentence); the window of daily costs [start, end); the account's
+    # spend per month ({"YYYY-MM-01": amount}, {} when unknown).
+    cost_source: Mapped[str | None] = mapped_column(String(32))
+    cost_missing: Mapped[str | None] = mapped_column(String(32))
+    cost_note: Mapped[str | None] = mapped_column(Text)
+    cost_window_start: Mapped[dt.date | None] = mapped_column(Date)
+    cost_window_end: Mapped[dt.date | None] = mapped_column(Date)
+    account_spend: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))
 
 
 class EnrichmentInput(Base):
@@ -254,6 +268,9 @@ class EnrichmentInput(Base):
     # The metric series read for the resource once the scan ended, by metric name: {"namespace",
     # "metric", "stat", "start", "period", "values": [720 hourly values, null for a gap]}.
     metric_history: Mapped[dict | None] = mapped_column(JSONB)
+    # The resource's cost per day of the hand-off's cost window, from the bill ({"YYYY-MM-DD":
+    # amount}; a day without a charge is absent); None when the bill was not read.
+    cost_daily: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))
 
 
 class EnrichmentRun(Base):

@@ -6,7 +6,7 @@ import datetime as dt
 
 from cloudwaste.core.privacy import anonymize_tags
 
-__all__ = ["anonymize_tags", "metric_summary", "temporal_features"]
+__all__ = ["anonymize_tags", "metric_summary", "real_monthly_cost", "temporal_features", "variance_pct"]
 
 
 def temporal_features(created: dt.datetime | None) -> dict[str, object] | None:
@@ -56,3 +56,33 @@ def metric_summary(values: list[float | None], period_seconds: int) -> dict[str,
         "max": round(ordered[-1], 6),
         "trend_per_day": round(slope, 6),
     }
+
+
+DAYS_PER_MONTH = 730 / 24  # the month list prices are quoted for (730 hours)
+
+
+def real_monthly_cost(daily: dict[str, float], window_start: dt.date, window_end: dt.date) -> float | None:
+    """A resource's monthly run rate from its bill: the cost per day from its first whole day in
+    the window [start, end) to the window's end, x 730/24. A first charge after the window's start
+    means the resource appeared that day (a partial day): counted from the next one, when there is
+    one. A day without a charge inside that span costs 0 (intermittent charges); days before it
+    are not the resource's. None when no day is left."""
+    days = sorted(
+        (d, v) for d, v in ((dt.date.fromisoformat(k), float(v)) for k, v in daily.items()) if window_start <= d < window_end
+    )
+    if not days:
+        return None
+    first = days[0][0]
+    if first > window_start and len(days) > 1:
+        days, first = days[1:], days[1][0]
+    span = (window_end - first).days
+    if span <= 0:
+        return None
+    return round(sum(v for _, v in days) / span * DAYS_PER_MONTH, 4)
+
+
+def variance_pct(real: float | None, estimated: float | None) -> float | None:
+    """(real - estimated) / estimated, in percent; None without both or for a zero estimate."""
+    if real is None or not estimated:
+        return None
+    return round((real - estimated) / estimated * 100.0, 2)

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 
 from cloudwaste.core import pagination
+from cloudwaste.core.billing import NOT_BILLED
 from cloudwaste.core.db import NOW, Database, claim_oldest_pending
 from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, NotFound
 from cloudwaste.core.models import (
@@ -26,7 +27,13 @@ from cloudwaste.core.models import (
     ScanHandoff,
 )
 from cloudwaste.enricher import trends
-from cloudwaste.enricher.features import anonymize_tags, metric_summary, temporal_features
+from cloudwaste.enricher.features import (
+    anonymize_tags,
+    metric_summary,
+    real_monthly_cost,
+    temporal_features,
+    variance_pct,
+)
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -126,6 +133,8 @@ class EnricherStore:
         now = utcnow()
         enriched = 0
         with self.db.transaction() as s:
+            handoff = s.get(ScanHandoff, scan_run_id)
+            bill = _Bill.of(handoff)
             rows = s.execute(
                 select(
                     EnrichmentInput.ml_row_id,
@@ -133,8 +142,10 @@ class EnricherStore:
                     EnrichmentInput.tags,
                     EnrichmentInput.resource_create_time,
                     EnrichmentInput.metric_history,
+                    EnrichmentInput.cost_daily,
                     MlTrainingData.resource_hash,
                     MlTrainingData.tenant_hash,
+                    MlTrainingData.cost_monthly,
                 )
                 .join(
                     MlTrainingData,
@@ -145,7 +156,7 @@ class EnricherStore:
                 .execution_options(yield_per=BATCH)
             )
             batch, series = [], []
-            for ml_id, detected_at, tags, created, history, resource_hash, tenant_hash in rows:
+            for ml_id, detected_at, tags, created, history, daily, resource_hash, tenant_hash, estimated in rows:
                 summary = None
                 if history:
                     summary = {}
@@ -159,6 +170,7 @@ class EnricherStore:
                         "tags_anonymized": anonymize_tags(tags or {}),
                         "temporal_features": temporal_features(created),
                         "metrics_summary": summary,
+                        **bill.columns(daily, estimated),
                         "enriched_at": now,
                     }
                 )
@@ -169,8 +181,12 @@ class EnricherStore:
                     batch, series = [], []
             if batch:
                 enriched += _write(s, batch, series)
-            handoff = s.get(ScanHandoff, scan_run_id)
-            trends.update_for_scan(s, scan_run_id, complete=handoff is not None and handoff.scan_state == "SUCCEEDED")
+            trends.update_for_scan(
+                s,
+                scan_run_id,
+                complete=handoff is not None and handoff.scan_state == "SUCCEEDED",
+                spend=bill.spend,
+            )
             ended = utcnow()
             done = s.execute(
                 update(EnrichmentRun)
@@ -244,6 +260,37 @@ class EnricherStore:
                     er.state, er.start_time, er.attempts = "PENDING", None, er.attempts + 1
                     queued += 1
         return queued, failed
+
+
+class _Bill:
+    """What the hand-off says of the run's bill, turned into each ML row's real-cost columns."""
+
+    def __init__(self, source: str | None, missing: str | None, start, end, spend: dict) -> None:
+        self.source, self.missing, self.start, self.end, self.spend = source, missing, start, end, spend
+
+    @classmethod
+    def of(cls, handoff: ScanHandoff | None) -> _Bill:
+        if handoff is None:
+            return cls(None, None, None, None, {})
+        spend = {dt.date.fromisoformat(m): float(v) for m, v in (handoff.account_spend or {}).items()}
+        return cls(handoff.cost_source, handoff.cost_missing, handoff.cost_window_start, handoff.cost_window_end, spend)
+
+    def columns(self, daily: dict | None, estimated: float | None) -> dict:
+        real = None
+        if self.source and daily and self.start and self.end:
+            real = real_monthly_cost(daily, self.start, self.end)
+        if real is not None:
+            missing = None
+        elif self.source:
+            missing = NOT_BILLED  # the bill was read: no charge of the resource in the window
+        else:
+            missing = self.missing  # None for a run handed over before bills were read
+        return {
+            "cost_real_monthly": real,
+            "cost_variance_pct": variance_pct(real, estimated),
+            "cost_real_source": self.source if real is not None else None,
+            "cost_real_missing": missing,
+        }
 
 
 def _history_row(resource_hash: str, tenant_hash: str, h: dict, summary: dict, now: dt.datetime) -> dict:

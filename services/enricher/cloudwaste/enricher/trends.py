@@ -8,15 +8,18 @@ model and the dashboard read.
 - `waste_eliminated`: the $/month of the findings the account's users marked deleted in the month,
   each resource once, at the cost it had when last detected. Recomputed in full each time, so a
   decision changed back is taken out again.
-- `real_spend`: null: no billing source is read yet (Cost Explorer / Cost Management), and a zero
-  would read as "spent nothing".
+- `real_spend`: the account's spend in the month as its bill says (month to date for the current
+  one), from the scan's hand-off (AWS Cost Explorer GetCostAndUsage, Azure Cost Management); null
+  where the bill could not be read: a zero would read as "spent nothing".
 
 Runs inside the enrichment's transaction: the trends and the enriched rows land together.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Mapping
 
 from cloudwaste.core.models import CostTrendData, EnrichmentInput, MlTrainingData
 from sqlalchemy import Date, and_, cast, func, literal_column, select, update
@@ -29,9 +32,12 @@ def _month(column):
     return cast(func.date_trunc(literal_column("'month'"), column), Date)
 
 
-def update_for_scan(s: Session, scan_run_id: uuid.UUID, complete: bool) -> int:
-    """Updates the trends of the accounts the scan run's ML rows belong to; returns how many
-    (account, month) rows were written."""
+def update_for_scan(
+    s: Session, scan_run_id: uuid.UUID, complete: bool, spend: Mapping[dt.date, float] | None = None
+) -> int:
+    """Updates the trends of the accounts the scan run's ML rows belong to, with `spend` (the
+    account's spend per month, from the hand-off); returns how many (account, month) rows were
+    written."""
     rows = s.execute(
         select(
             MlTrainingData.account_hash,
@@ -72,7 +78,23 @@ def update_for_scan(s: Session, scan_run_id: uuid.UUID, complete: bool) -> int:
             )
             written += 1
         written += _eliminated(s, account_hash, tenant_hash)
+        for month, amount in (spend or {}).items():
+            _set(s, account_hash, tenant_hash, month, "real_spend", amount)
+            written += 1
     return written
+
+
+def _set(s: Session, account_hash: str, tenant_hash: str, month, column: str, value: float) -> None:
+    """One column of an (account, month) trend row, the row created when missing."""
+    insert = pg_insert(CostTrendData).values(
+        account_hash=account_hash, month=month, tenant_hash=tenant_hash, **{column: round(float(value), 4)}
+    )
+    s.execute(
+        insert.on_conflict_do_update(
+            index_elements=[CostTrendData.account_hash, CostTrendData.month],
+            set_={column: insert.excluded[column]},
+        )
+    )
 
 
 def _eliminated(s: Session, account_hash: str, tenant_hash: str) -> int:
@@ -99,13 +121,5 @@ def _eliminated(s: Session, account_hash: str, tenant_hash: str) -> int:
         stale = stale.where(CostTrendData.month.not_in(list(by_month)))
     s.execute(stale.values(waste_eliminated=0.0))
     for month, total in by_month.items():
-        insert = pg_insert(CostTrendData).values(
-            account_hash=account_hash, month=month, tenant_hash=tenant_hash, waste_eliminated=round(float(total), 4)
-        )
-        s.execute(
-            insert.on_conflict_do_update(
-                index_elements=[CostTrendData.account_hash, CostTrendData.month],
-                set_={"waste_eliminated": insert.excluded.waste_eliminated},
-            )
-        )
+        _set(s, account_hash, tenant_hash, month, "waste_eliminated", total)
     return len(by_month)

@@ -64,6 +64,8 @@ _COLUMNS: list[tuple[str, pa.DataType, str, bool]] = [
     ("cost_monthly", pa.float64(), "cost_monthly", False),
     ("cost_real_monthly", pa.float64(), "cost_real_monthly", False),
     ("cost_variance_pct", pa.float64(), "cost_variance_pct", False),
+    ("cost_real_source", pa.string(), "cost_real_source", False),
+    ("cost_real_missing", pa.string(), "cost_real_missing", False),
     ("metrics_summary", pa.string(), "metrics_summary", True),
     ("resource_config", pa.string(), "resource_config", True),
     ("tags_anonymized", pa.string(), "tags_anonymized", True),

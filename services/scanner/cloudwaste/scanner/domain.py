@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cloudwaste.core.billing import BILLING_UNAVAILABLE, NO_BILLING_SOURCE, NOT_BILLED  # noqa: F401
+
 # The state of a resource's parent when the parent is gone (a snapshot whose volume was deleted).
 ORPHAN = "orphan"
 
@@ -64,6 +66,36 @@ class HistorySeries:
     start: dt.datetime
     period_seconds: int
     values: tuple[float | None, ...]
+
+
+# Why a finding has no real cost (ML rows' cost_real_missing): a code, never a zero.
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """What an account's bill says, read once per scan for its findings (the enricher turns it
+    into cost_real_monthly and the cost trends' real spend).
+
+    `daily`: per resource id (as the scanner lists it), its cost on each day of the window that
+    has a charge ({date: amount}); a day without a line is absent, not 0. `monthly_spend`: the
+    account's spend per calendar month ({first day of the month: amount}; the current month is
+    month to date). `source` names where it was read ("aws_cur", "aws_cost_explorer",
+    "azure_cost_management"); when nothing could be read, `source` is "" and `missing` says why
+    (NO_BILLING_SOURCE, BILLING_UNAVAILABLE) with `note`, a sentence safe to show."""
+
+    source: str = ""
+    window_start: dt.date | None = None
+    window_end: dt.date | None = None  # exclusive
+    daily: dict[str, dict[dt.date, float]] = field(default_factory=dict)
+    monthly_spend: dict[dt.date, float] = field(default_factory=dict)
+    spend_source: str = ""
+    currency: str = "USD"
+    missing: str = ""
+    note: str = ""
+
+    @classmethod
+    def unavailable(cls, missing: str, note: str) -> CostReport:
+        return cls(missing=missing, note=note[:500])
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cloudwaste.scanner import relations
-from cloudwaste.scanner.domain import FindingDraft, HistorySeries, Resource, ScopeOutcome, severity_for
+from cloudwaste.scanner.domain import (
+    BILLING_UNAVAILABLE,
+    NO_BILLING_SOURCE,
+    CostReport,
+    FindingDraft,
+    HistorySeries,
+    Resource,
+    ScopeOutcome,
+    severity_for,
+)
 from cloudwaste.scanner.kinds import Kind, KindRegistry
 from cloudwaste.scanner.kinds import load_all as load_kinds
 from cloudwaste.scanner.metrics import KIND_FAILURES, RULE_FAILURES
@@ -323,6 +332,24 @@ class Engine:
             for found in pool.map(one, outcomes):
                 collected.update(found)
         return collected
+
+    def collect_costs(self, plan: ScanPlan, outcomes: Sequence[ScopeOutcome]) -> CostReport:
+        """What the account's bill says of the run's findings (one read for the whole run, after
+        it ended, like the history): a CostReport, with the reason when there is none."""
+        resources = {
+            (d.resource.kind, d.resource.resource_id): d.resource
+            for o in outcomes
+            if o.succeeded
+            for d in o.findings
+        }
+        try:
+            return plan.provider.costs(plan.connection, plan.scopes, list(resources.values()), self.clock())
+        except NotImplementedError as exc:
+            return CostReport.unavailable(NO_BILLING_SOURCE, str(exc))
+        except Exception as exc:
+            why = plan.provider.describe_error(exc)
+            log.warning("billing failed", extra={"error": why})
+            return CostReport.unavailable(BILLING_UNAVAILABLE, f"the bill could not be read: {why}")
 
     def _metrics(self, plan: ScanPlan, scope: str, now, resources, runnable, ctx: Context):
         """Fetches, in one batch for the scope, the series the metric rules need; returns the

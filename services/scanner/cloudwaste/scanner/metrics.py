@@ -21,6 +21,11 @@ PROVIDER_API_CALLS = Counter(
     "Calls made to a cloud provider's API, by provider and operation (as an IAM action).",
     ["provider", "operation"],
 )
+BILLING_READS = Counter(
+    "cloudwaste_scanner_billing_reads_total",
+    "Billing queries a scan needed, by provider and query, read from the provider or served from the day's cache.",
+    ["provider", "query", "result"],
+)
 KIND_FAILURES = Counter(
     "cloudwaste_scanner_kind_failures_total",
     "Resource kinds that could not be listed completely in one scope.",

@@ -37,7 +37,13 @@ from cloudwaste.core.models import (
 from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.core.settings import HashKey
 from cloudwaste.scanner import metrics
-from cloudwaste.scanner.domain import FindingDraft, ScopeOutcome, severity_for
+from cloudwaste.scanner.domain import (
+    BILLING_UNAVAILABLE,
+    CostReport,
+    FindingDraft,
+    ScopeOutcome,
+    severity_for,
+)
 from cloudwaste.scanner.mlrows import base_row
 from sqlalchemy import (
     DateTime,
@@ -471,26 +477,48 @@ class ScannerStore:
                 )
             return len(failed)
 
-    def complete_handoff(self, run_id: uuid.UUID, history: Mapping[tuple[str, str], Mapping]) -> None:
+    def complete_handoff(
+        self,
+        run_id: uuid.UUID,
+        history: Mapping[tuple[str, str], Mapping],
+        costs: CostReport | None = None,
+    ) -> None:
         """Hands an ended run to the enricher: the metric history collected after it ended
-        ({(kind, resource id): {metric name: domain.HistorySeries}}) onto its ML rows' inputs, then
-        the run's end state onto its hand-off (from then on the enricher may take it). One
-        transaction; the series travel as one JSON parameter a batch."""
+        ({(kind, resource id): {metric name: domain.HistorySeries}}) and each resource's daily cost
+        (`costs`, what the bill says) onto its ML rows' inputs, the bill's source (or why there is
+        none) and the account's spend onto the hand-off, then the run's end state (from then on the
+        enricher may take it). One transaction; the series travel as one JSON parameter a batch."""
         rows = [
             {"kind": kind, "id": rid, "history": _history_json(series)} for (kind, rid), series in history.items()
+        ]
+        costs = costs or CostReport.unavailable(BILLING_UNAVAILABLE, "the bill was not read for this run")
+        cost_rows = [
+            {"id": rid, "cost": {day.isoformat(): round(v, 6) for day, v in sorted(days.items())}}
+            for rid, days in costs.daily.items()
         ]
         with self.db.transaction() as s:
             for first in range(0, len(rows), HISTORY_BATCH):
                 s.execute(_SET_HISTORY, {"run": run_id, "rows": json.dumps(rows[first : first + HISTORY_BATCH])})
+            for first in range(0, len(cost_rows), HISTORY_BATCH):
+                s.execute(_SET_COST, {"run": run_id, "rows": json.dumps(cost_rows[first : first + HISTORY_BATCH])})
             s.execute(
                 update(ScanHandoff)
                 .where(ScanHandoff.scan_run_id == ScanRun.id, ScanRun.id == run_id, ScanRun.state.in_(TERMINAL))
-                .values(scan_state=ScanRun.state, end_time=ScanRun.end_time)
+                .values(
+                    scan_state=ScanRun.state,
+                    end_time=ScanRun.end_time,
+                    cost_source=costs.source or None,
+                    cost_missing=costs.missing or None,
+                    cost_note=costs.note or None,
+                    cost_window_start=costs.window_start,
+                    cost_window_end=costs.window_end,
+                    account_spend={m.isoformat(): v for m, v in sorted(costs.monthly_spend.items())},
+                )
             )
 
     def complete_stale_handoffs(self, ended_before: dt.timedelta) -> int:
         """Runs that ended longer ago than `ended_before` and were never handed over (their scanner
-        stopped while collecting their history): handed over without it."""
+        stopped while collecting their history or their costs): handed over without them."""
         cutoff = utcnow() - ended_before
         with self.db.transaction() as s:
             return s.execute(
@@ -501,7 +529,12 @@ class ScannerStore:
                     ScanRun.state.in_(TERMINAL),
                     ScanRun.end_time < cutoff,
                 )
-                .values(scan_state=ScanRun.state, end_time=ScanRun.end_time)
+                .values(
+                    scan_state=ScanRun.state,
+                    end_time=ScanRun.end_time,
+                    cost_missing=BILLING_UNAVAILABLE,
+                    cost_note="the scanner stopped before it read the bill",
+                )
             ).rowcount
 
     def runs_awaiting_enrichment(self, limit: int = 10, max_attempts: int = 20) -> list[uuid.UUID]:
@@ -743,6 +776,15 @@ _SET_HISTORY = text(
     UPDATE enrichment_inputs i SET metric_history = r.history
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(kind text, id text, history jsonb)
     WHERE i.scan_run_id = :run AND i.resource_kind = r.kind AND i.resource_id = r.id
+    """
+)
+
+
+_SET_COST = text(
+    """
+    UPDATE enrichment_inputs i SET cost_daily = r.cost
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id text, cost jsonb)
+    WHERE i.scan_run_id = :run AND i.resource_id = r.id
     """
 )
 

@@ -107,15 +107,17 @@ class ScanWorker(ClaimingWorker):
             "scan finished",
             extra={"scan_run": str(run.id), "state": final.state, "findings": final.findings_count},
         )
-        # the findings are final and visible; their metric history is collected now, for the
-        # enricher, which takes the run once it is handed over with it
-        history = {}
+        # the findings are final and visible; their metric history and what the bill says of them
+        # are read now, for the enricher, which takes the run once it is handed over with them
+        history, costs = {}, None
         if plan is not None and outcomes and not self.stopping():
             try:
                 history = self.engine.collect_history(plan, outcomes, self.stopping)
             except Exception:
                 log.exception("metric history failed", extra={"scan_run": str(run.id)})
-        self.store.complete_handoff(run.id, history)
+            if not self.stopping():
+                costs = self.engine.collect_costs(plan, outcomes)
+        self.store.complete_handoff(run.id, history, costs)
         self.notify_pending()
         return True
 

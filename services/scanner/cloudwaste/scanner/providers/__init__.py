@@ -197,6 +197,22 @@ class Provider(ABC):
         with api_caller(self.METRICS_CALLER):
             return self.fetch_history(conn, scope, queries, now, period_seconds)
 
+    # The API operations (as the provider names permissions) reading the account's bill, and what
+    # their calls are attributed to.
+    billing_operations: tuple[str, ...] = ()
+    BILLING_CALLER = "billing"
+
+    def fetch_costs(self, conn: Any, scopes: Sequence[str], resources: Sequence[Resource], now: dt.datetime) -> Any:
+        """What the account's bill says of `resources` (the scan's findings) and of the account
+        (its `scopes`, as scanned): a domain.CostReport. A source that cannot be read returns CostReport.unavailable with the
+        reason, never zeros. Providers without a per-resource bill raise NotImplementedError."""
+        raise NotImplementedError(f"{self.display_name} has no per-resource billing source CloudWaste reads")
+
+    def costs(self, conn: Any, scopes: Sequence[str], resources: Sequence[Resource], now: dt.datetime) -> Any:
+        """fetch_costs with its API calls attributed to the billing layer."""
+        with api_caller(self.BILLING_CALLER):
+            return self.fetch_costs(conn, scopes, resources, now)
+
     def list_kind(
         self,
         conn: Any,

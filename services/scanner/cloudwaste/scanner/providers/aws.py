@@ -33,6 +33,7 @@ from cloudwaste.scanner.providers import (
     SCOPES,
     Provider,
     api_caller,
+    aws_billing,
     history_series,
     record_call,
     string_settings,
@@ -46,7 +47,7 @@ METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-_ACCESS_SETTINGS = ("role_arn", "account_id", "external_id", "organization_role_name")
+_ACCESS_SETTINGS = ("role_arn", "account_id", "external_id", "organization_role_name", "cost_export_uri")
 # botocore service name -> IAM action prefix, where they differ (operation name = action name).
 IAM_PREFIX = {
     "elbv2": "elasticloadbalancing",
@@ -122,8 +123,11 @@ class AwsSession:
     Clients are created once per (service, region) and shared by threads (clients are thread-safe,
     sessions are not)."""
 
-    def __init__(self, access: AwsAccess, endpoint_url: str = "", max_attempts: int = 8) -> None:
+    def __init__(
+        self, access: AwsAccess, endpoint_url: str = "", max_attempts: int = 8, cost_export_uri: str = ""
+    ) -> None:
         self.endpoint_url = endpoint_url or None
+        self.cost_export_uri = cost_export_uri  # the account's CUR 2.0 export, if it has one
         # the account scanned (12 digits, from the role ARN): listings use it to tell this
         # account's resources from those other accounts share with it
         self.account_id = access.account_id or access.role_arn.split(":")[4]
@@ -317,6 +321,9 @@ class AwsProvider(Provider):
         if not 2 <= len(values["external_id"]) <= 1224:
             raise InvalidArgument(f"{field}.external_id", "is required (2-1224 characters)")
         out = {"account_id": m.group(1), "role_arn": values["role_arn"], "external_id": values["external_id"]}
+        export = aws_billing.validate_export_uri(values["cost_export_uri"], f"{field}.cost_export_uri")
+        if export:
+            out["cost_export_uri"] = export
         if values["organization_role_name"]:
             if not ROLE_NAME.match(values["organization_role_name"]):
                 raise InvalidArgument(
@@ -341,7 +348,9 @@ class AwsProvider(Provider):
             raise FailedPrecondition("the account's AWS access has no role_arn")
         endpoint = options.get("endpoint_url", "") or ""
         session = AwsSession(
-            AwsAccess(access.get("account_id", ""), role_arn, access.get("external_id", "")), endpoint
+            AwsAccess(access.get("account_id", ""), role_arn, access.get("external_id", "")),
+            endpoint,
+            cost_export_uri=access.get("cost_export_uri", "") or "",
         )
         role_name = access.get("organization_role_name")
         if not role_name:
@@ -427,6 +436,16 @@ class AwsProvider(Provider):
                 out[(q.resource_id, q.metric.name)] = history_series(q, end, period_seconds, found)
         return out
 
+    billing_operations = aws_billing.OPERATIONS
+
+    def fetch_costs(self, conn: Any, scopes, resources, now: dt.datetime) -> Any:
+        """From the account's CUR export, or Cost Explorer (see aws_billing); an organization's
+        bill is its management account's, which covers every member scanned."""
+        if isinstance(conn, AwsOrganization):
+            members = sorted({split_scope(s)[0] for s in scopes if split_scope(s)[0]})
+            return aws_billing.read_costs(conn.management, members, resources, now)
+        return aws_billing.read_costs(conn, [conn.account_id], resources, now)
+
     def prices(self, scope: str) -> AwsPrices:
         return AwsPrices(split_scope(scope)[1])
 
@@ -439,7 +458,8 @@ class AwsProvider(Provider):
 
     def policy_document(self, permissions: Sequence[str], organization: bool = False) -> dict:
         """An IAM policy for the scanned account's role; with `organization`, a second statement
-        for the management account's role (listing the members)."""
+        for the management account's role (listing the members); then reading the bill: Cost
+        Explorer, and the CUR export's bucket (named with placeholders: CUR_BUCKET/CUR_PREFIX)."""
         statements = [
             {"Sid": "CloudWasteReadOnly", "Effect": "Allow", "Action": sorted(permissions), "Resource": "*"}
         ]
@@ -452,6 +472,24 @@ class AwsProvider(Provider):
                     "Resource": "*",
                 }
             )
+        statements.append(
+            {
+                # the bill: Cost Explorer has no resource-level permissions; S3 only where the
+                # CUR export is (replace the bucket and prefix with the account's cost_export_uri)
+                "Sid": "CloudWasteReadCosts",
+                "Effect": "Allow",
+                "Action": sorted(a for a in self.billing_operations if a.startswith("ce:")),
+                "Resource": "*",
+            }
+        )
+        statements.append(
+            {
+                "Sid": "CloudWasteReadCostExport",
+                "Effect": "Allow",
+                "Action": sorted(a for a in self.billing_operations if a.startswith("s3:")),
+                "Resource": ["arn:aws:s3:::CUR_BUCKET", "arn:aws:s3:::CUR_BUCKET/CUR_PREFIX/*"],
+            }
+        )
         return {"Version": "2012-10-17", "Statement": statements}
 
 

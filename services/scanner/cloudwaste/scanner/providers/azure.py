@@ -311,6 +311,14 @@ class AzureProvider(Provider):
 
         return fetch_history(conn, scope, queries, now, period_seconds)
 
+    billing_operations = ("Microsoft.CostManagement/query/read",)
+
+    def fetch_costs(self, conn: AzureConnection, scopes, resources, now: dt.datetime) -> Any:
+        """Cost Management, per subscription scanned (see azure_billing)."""
+        from cloudwaste.scanner.providers.azure_billing import read_costs
+
+        return read_costs(conn, scopes, resources, now)
+
     def prices(self, scope: str) -> CloudPrices:
         return CloudPrices(KEY)
 
@@ -329,7 +337,7 @@ class AzureProvider(Provider):
             "Name": "CloudWaste Reader",
             "IsCustom": True,
             "Description": "Read-only access CloudWaste needs to find idle and orphaned resources.",
-            "Actions": sorted(permissions),
+            "Actions": sorted({*permissions, *self.billing_operations}),  # the rules' reads, and the bill
             "NotActions": [],
             "DataActions": [],
             "NotDataActions": [],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 from cloudwaste.scanner.domain import ORPHAN, Resource
@@ -223,11 +224,29 @@ def list_elastic_ips(conn, region: str, now: dt.datetime, deps: Deps) -> list[Re
                     else None,
                 },
                 config={"domain": a.get("Domain", "vpc"), "associated": bool(a.get("AssociationId"))},
-                parent_id=instance_id,
-                parent_kind=INSTANCE if instance_id else None,
+                **_address_parent(instance_id, eni_id, eni),
             )
         )
     return out
+
+
+NETWORK_INTERFACE = "aws.ec2.network_interface"  # not a kind CloudWaste lists: a parent only
+_NAT_INTERFACE = re.compile(r"^Interface for NAT Gateway (nat-[0-9a-f]+)$")
+
+
+def _address_parent(instance_id: str | None, eni_id: str | None, eni: dict | None) -> dict:
+    """An address's parent: its instance; else the NAT gateway whose interface holds it (AWS names
+    the gateway in the interface's description); else that interface, with its status."""
+    if instance_id:
+        return {"parent_id": instance_id, "parent_kind": INSTANCE}
+    if eni is not None:
+        nat = _NAT_INTERFACE.match(eni.get("Description") or "")
+        if nat:
+            return {"parent_id": nat.group(1), "parent_kind": NAT_GATEWAY}
+        return {"parent_id": eni_id, "parent_kind": NETWORK_INTERFACE, "parent_state": eni.get("Status") or None}
+    if eni_id:
+        return {"parent_id": eni_id, "parent_kind": NETWORK_INTERFACE}
+    return {}
 
 
 # --- aws.ec2.snapshot -----------------------------------------------------------------------------

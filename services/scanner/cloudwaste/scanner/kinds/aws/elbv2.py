@@ -47,6 +47,7 @@ def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list
     healthy: dict[str, int] = {}
     states: dict[str, dict[str, int]] = {}
     group_count: dict[str, int] = {}
+    first_group: dict[str, str] = {}
     for g in paginate(elbv2, "describe_target_groups", "TargetGroups"):
         if not g.get("LoadBalancerArns"):  # behind no load balancer: nothing here reads its targets
             continue
@@ -61,6 +62,7 @@ def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list
             targets[lb_arn] = targets.get(lb_arn, 0) + len(health)
             healthy[lb_arn] = healthy.get(lb_arn, 0) + group_states.get("healthy", 0)
             group_count[lb_arn] = group_count.get(lb_arn, 0) + 1
+            first_group[lb_arn] = min(first_group.get(lb_arn, g["TargetGroupArn"]), g["TargetGroupArn"])
             merged = states.setdefault(lb_arn, {})
             for state, n in group_states.items():
                 merged[state] = merged.get(state, 0) + n
@@ -95,6 +97,14 @@ def list_load_balancers(conn, region: str, now: dt.datetime, deps: Deps) -> list
                     "scheme": lb.get("Scheme"),
                     "target_group_count": group_count.get(arn, 0),
                 },
+                # its target groups (the first by ARN stands for them): "empty" when none of them
+                # has a registered target, "in_use" otherwise
+                parent_id=first_group.get(arn),
+                parent_kind=TARGET_GROUP if arn in first_group else None,
+                parent_state=("in_use" if targets.get(arn) else "empty") if arn in first_group else None,
             )
         )
     return out
+
+
+TARGET_GROUP = "aws.elbv2.target_group"  # not a kind CloudWaste lists: a parent only
