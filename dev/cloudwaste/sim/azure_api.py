@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class AzureApi(LocalApi):
         self.principals: dict[tuple[str, str], str] = {}  # (directory, client id) -> secret
         # (resource id lower, metric name, aggregation or None) -> {day (date): value}
         self.metrics: dict[tuple[str, str, str | None], dict[dt.date, float]] = {}
+        self._cost_pages: dict[tuple[str, str], tuple[list, list]] = {}  # Cost Management answers being paged
 
     # -- the estate ----------------------------------------------------------------------------
 
@@ -224,6 +226,25 @@ class AzureApi(LocalApi):
         (Cost, UsageDate as YYYYMMDD, [ResourceId,] Currency), grouped by ResourceId or not,
         filtered by `ResourceId In [...]`, paged by `nextLink` (a `$skiptoken`). The bill is
         `monthly_list_cost` less the negotiated discount, from each resource's creation."""
+        key = (sub.subscription_id, json.dumps(body, sort_keys=True))
+        start = int(query.get("$skiptoken") or 0)
+        cached = self._cost_pages.get(key) if start else None  # the next pages of one query: computed once
+        if cached is None:
+            cached = self._cost_rows(sub, body)
+            if len(self._cost_pages) > 32:
+                self._cost_pages.clear()
+            self._cost_pages[key] = cached
+        columns, rows = cached
+        page, nxt = paged(rows, start, self.page_size * 10)  # query pages are larger than listings'
+        props: dict[str, Any] = {"columns": columns, "rows": page, "nextLink": None}
+        if nxt is not None:
+            props["nextLink"] = self.page_url(path, query, **{"$skiptoken": str(nxt)})
+        return Response(
+            200,
+            {"id": f"/subscriptions/{sub.subscription_id}/query", "type": "Microsoft.CostManagement/query", "properties": props},
+        )
+
+    def _cost_rows(self, sub: Subscription, body: dict) -> tuple[list, list]:
         dataset = body.get("dataset") or {}
         if dataset.get("granularity") != "Daily":
             raise ApiError(400, "BadRequest", "the local endpoint serves Daily granularity only")
@@ -263,19 +284,7 @@ class AzureApi(LocalApi):
             [round(v, 8), int(d.strftime("%Y%m%d")), *([rid] if grouped else []), "USD"]
             for (d, rid), v in sorted(totals.items())
         ]
-        start = int(query.get("$skiptoken") or 0)
-        page, nxt = paged(rows, start, self.page_size)
-        props: dict[str, Any] = {"columns": columns, "rows": page, "nextLink": None}
-        if nxt is not None:
-            props["nextLink"] = self.page_url(path, query, **{"$skiptoken": str(nxt)})
-        return Response(
-            200,
-            {
-                "id": f"/subscriptions/{sub.subscription_id}/query",
-                "type": "Microsoft.CostManagement/query",
-                "properties": props,
-            },
-        )
+        return columns, rows
 
     def _page(self, path: str, query: dict[str, str], items: list) -> Response:
         start = int(query.get("$skiptoken") or 0)

@@ -143,6 +143,28 @@ def wait_enrichment(enricher, scan_run: str, timeout: float = 30) -> enrichment_
     return er
 
 
+PHASE2 = ("metrics_summary", "parent_resource_hash", "cost_real_monthly", "tags_anonymized", "temporal_features")
+
+
+def phase2_fill(paths: list[str]) -> str:
+    """What share of the exported rows has each enrichment column, and the real cost's variance."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pa.concat_tables([pq.read_table(p, columns=[*PHASE2, "cost_variance_pct", "cost_real_missing"]) for p in paths])
+    n = max(table.num_rows, 1)
+    shares = ", ".join(f"{c} {1 - table[c].null_count / n:.0%}" for c in PHASE2)
+    variance = table["cost_variance_pct"].drop_null()
+    median = pc.approximate_median(variance).as_py() if len(variance) else None
+    missing = Counter(v for v in table["cost_real_missing"].to_pylist() if v)
+    why = ", ".join(f"{k} {v}" for k, v in missing.most_common())
+    line = f"filled: {shares}"
+    if median is not None:
+        line += f"; real cost vs estimate: median {median:+.1f}%"
+    return line + (f"; no real cost: {why}" if why else "")
+
+
 def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     step = Step(9)
     truth = GroundTruth.from_json(deploy.truth_path.read_text())
@@ -303,6 +325,7 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         f"({q.deleted_share_of_labeled:.0%} of them deleted), {q.duplicate_share:.0%} duplicates, "
         f"newest row {q.freshness_days * 24:.1f} h old"
     )
+    print("      " + phase2_fill([unquote(f.uri.removeprefix("file://")) for f in exp.files]))
     again = export()
     print(f"      exported again the same week: {again.row_count} new rows, no file written (incremental)")
     step.done(

@@ -56,7 +56,7 @@ _EFFECTIVE_COST = {
     "DistributorDiscount": "line_item_unblended_cost",
     "Discount": "line_item_unblended_cost",
 }
-_COLUMNS = (
+CUR_COLUMNS = (
     "line_item_resource_id",
     "line_item_line_item_type",
     "line_item_usage_start_date",
@@ -139,7 +139,7 @@ def read_cur(
 
 def _read_cur_file(f: pq.ParquetFile, full, short, start: dt.date, end: dt.date, out) -> None:
     present = set(f.schema_arrow.names)
-    columns = [c for c in _COLUMNS if c in present]
+    columns = [c for c in CUR_COLUMNS if c in present]
     for needed in ("line_item_resource_id", "line_item_line_item_type", "line_item_usage_start_date"):
         if needed not in present:
             raise ValueError(f"not a CUR 2.0 file: no {needed} column")

@@ -199,6 +199,21 @@ class AzureConnection:
                 self._clients[(cls, subscription_id or "")] = found
             return found
 
+    def send(self, method: str, url: str, params: Mapping[str, str] | None = None, body: Any = None) -> dict:
+        """A management request through the clients' pipeline (credential, retries, call
+        recording), its JSON answer as plain dicts: for answers too large for the SDK's models
+        (metric series) and APIs without an SDK here (Cost Management). `url` is a path under
+        the endpoint or an absolute link (a nextLink); an error raises HttpResponseError."""
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+        response = self.client(SubscriptionClient).send_request(
+            HttpRequest(method, url, params=dict(params or {}), json=body)
+        )
+        if response.status_code >= 400:
+            raise HttpResponseError(response=response)  # ARM's error body: its code and message
+        return response.json()
+
     def subscriptions(self) -> list[str]:
         from azure.mgmt.resource.subscriptions import SubscriptionClient
 

@@ -6,7 +6,7 @@
 - The account's spend: one query per subscription, daily, not grouped, over this month and the two
   before, summed per month.
 
-Sent through the management clients' own pipeline (`send_request`): the same credential, retries on
+Sent through the management clients' own pipeline (`AzureConnection.send`): the same credential, retries on
 429 (Cost Management sends Retry-After) and 5xx, and every call recorded as its RBAC action
 (`Microsoft.CostManagement/query/read`, which the built-in Cost Management Reader role grants). A
 subscription whose query fails leaves the others' costs; only when every one fails is the bill
@@ -20,7 +20,6 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from azure.core.rest import HttpRequest
 from cloudwaste.scanner.domain import BILLING_UNAVAILABLE, CostReport, Resource
 
 SOURCE = "azure_cost_management"
@@ -35,12 +34,10 @@ def _subscription_of(resource_id: str) -> str:
     return parts[1].lower() if len(parts) > 1 and parts[0].lower() == "subscriptions" else ""
 
 
-def _rows(client: Any, url: str, body: dict) -> Iterator[dict[str, Any]]:
+def _rows(conn: Any, url: str, body: dict) -> Iterator[dict[str, Any]]:
     """The rows of a query, every page, as {column name: value}."""
     while url:
-        response = client.send_request(HttpRequest("POST", url, json=body))
-        response.raise_for_status()
-        props = response.json().get("properties") or {}
+        props = conn.send("POST", url, body=body).get("properties") or {}
         names = [c.get("name") for c in props.get("columns") or []]
         for row in props.get("rows") or []:
             yield dict(zip(names, row, strict=False))
@@ -79,8 +76,6 @@ def _query(start: dt.date, end: dt.date, grouping: list | None = None, filter_: 
 def read_costs(
     conn: Any, subscriptions: Sequence[str], resources: Sequence[Resource], now: dt.datetime
 ) -> CostReport:
-    from azure.mgmt.resource.subscriptions import SubscriptionClient
-
     today = now.astimezone(dt.UTC).date()
     start, end = today - dt.timedelta(days=COST_DAYS), today
     first = today.replace(day=1)
@@ -94,9 +89,8 @@ def read_costs(
     failed: list[str] = []
     other_currency = False
     read = 0
-    client = conn.client(SubscriptionClient)  # any management client: its pipeline sends the query
     for sub in subscriptions:
-        url = f"{conn.endpoint}/subscriptions/{sub}/providers/Microsoft.CostManagement/query?api-version={API_VERSION}"
+        url = f"/subscriptions/{sub}/providers/Microsoft.CostManagement/query?api-version={API_VERSION}"
         try:
             ids = by_sub.get(sub.lower(), {})
             wanted = sorted(ids)
@@ -113,7 +107,7 @@ def read_costs(
                         }
                     },
                 )
-                for row in _rows(client, url, body):
+                for row in _rows(conn, url, body):
                     if (row.get("Currency") or "USD") != "USD":
                         other_currency = True
                         continue
@@ -122,7 +116,7 @@ def read_costs(
                         day = _usage_date(row.get("UsageDate"))
                         days = daily.setdefault(rid, {})
                         days[day] = days.get(day, 0.0) + float(row.get("Cost") or 0.0)
-            for row in _rows(client, url, _query(first, today + dt.timedelta(days=1))):
+            for row in _rows(conn, url, _query(first, today + dt.timedelta(days=1))):
                 if (row.get("Currency") or "USD") == "USD":
                     month = _usage_date(row.get("UsageDate")).replace(day=1)
                     spend[month] = round(spend.get(month, 0.0) + float(row.get("Cost") or 0.0), 4)

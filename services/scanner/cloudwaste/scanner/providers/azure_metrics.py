@@ -45,42 +45,52 @@ def fetch_history(conn: Any, subscription: str, queries: Sequence[Any], now: dt.
 _INTERVALS = {3600: "PT1H", 86400: "P1D"}
 
 
+API_VERSION = "2024-02-01"
+
+
 def _points(conn: Any, subscription: str, queries: Sequence[Any], end: dt.datetime, interval: str, period: int):
     """(query, [(timestamp, value), ...] oldest first) for every query, one call per namespace,
-    location, window and aggregation (20 metric names a call)."""
-    from azure.mgmt.monitor import MonitorManagementClient
-
-    client = conn.client(MonitorManagementClient, subscription)
+    location, window and aggregation (20 metric names a call). The answer is read as plain JSON
+    through the management pipeline (`AzureConnection.send`): azure-mgmt-monitor's model
+    deserialization took 93% of the time of 720-point series (28 of 31 s for one scan's history)."""
     groups: dict[tuple[str, str, int, str], list[Any]] = {}
     for q in queries:
         groups.setdefault((q.metric.namespace, q.region, q.days, q.metric.stat.lower()), []).append(q)
     for (namespace, location, days, stat), group in sorted(groups.items()):
         start = end - dt.timedelta(days=days)
         names = sorted({q.metric.metric for q in group})
+        field = _STAT_FIELD.get(stat, stat)
         # {(resource id lower, metric name): [(timestamp, value)]}
         values: dict[tuple[str, str], list[tuple[dt.datetime, float]]] = {}
         for first in range(0, len(names), METRICS_PER_CALL):
-            response = client.metrics.list_at_subscription_scope(
-                region=location,
-                timespan=f"{start.isoformat()}/{end.isoformat()}",
-                interval=interval,
-                metricnames=",".join(names[first : first + METRICS_PER_CALL]),
-                aggregation=stat,
-                metricnamespace=namespace,
-                filter="Microsoft.ResourceId eq '*'",
-                top=max(10, len({q.resource_id for q in group})),
-            )
-            for metric in response.value or []:
-                for series in metric.timeseries or []:
+            params = {
+                "api-version": API_VERSION,
+                "region": location,
+                "timespan": f"{start:%Y-%m-%dT%H:%M:%SZ}/{end:%Y-%m-%dT%H:%M:%SZ}",  # no "+" to escape
+                "interval": interval,
+                "metricnames": ",".join(names[first : first + METRICS_PER_CALL]),
+                "aggregation": stat,
+                "metricnamespace": namespace,
+                "$filter": "Microsoft.ResourceId eq '*'",
+                "top": str(max(10, len({q.resource_id for q in group}))),
+            }
+            answer = conn.send("GET", f"/subscriptions/{subscription}/providers/Microsoft.Insights/metrics", params)
+            for metric in answer.get("value") or []:
+                name = (metric.get("name") or {}).get("value")
+                for series in metric.get("timeseries") or []:
                     rid = next(
-                        (m.value for m in series.metadatavalues or [] if m.name and m.name.value.lower() == "microsoft.resourceid"),
+                        (
+                            m.get("value")
+                            for m in series.get("metadatavalues") or []
+                            if ((m.get("name") or {}).get("value") or "").lower() == "microsoft.resourceid"
+                        ),
                         None,
                     )
                     if rid is None:
                         continue
-                    points = [(p.time_stamp, getattr(p, _STAT_FIELD.get(stat, stat), None)) for p in series.data or []]
-                    values[(rid.lower(), metric.name.value)] = sorted(
-                        (_utc(t), float(v)) for t, v in points if v is not None and t is not None
+                    points = [(p.get("timeStamp"), p.get(field)) for p in series.get("data") or []]
+                    values[(rid.lower(), name)] = sorted(
+                        (_utc(dt.datetime.fromisoformat(t)), float(v)) for t, v in points if v is not None and t
                     )
         for q in group:
             yield q, values.get((q.resource_id.lower(), q.metric.metric), [])
