@@ -343,7 +343,10 @@ class Engine:
             for d in o.findings
         }
         try:
-            return plan.provider.costs(plan.connection, plan.scopes, list(resources.values()), self.clock())
+            report = plan.provider.costs(plan.connection, plan.scopes, list(resources.values()), self.clock())
+            if report.note:  # a source that could not be read, a subscription left out...
+                log.warning("billing incomplete", extra={"error": report.note})
+            return report
         except NotImplementedError as exc:
             return CostReport.unavailable(NO_BILLING_SOURCE, str(exc))
         except Exception as exc:
