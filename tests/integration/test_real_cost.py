@@ -158,3 +158,25 @@ def test_ml_rows_carry_the_real_cost_its_source_and_variance_or_why_not(stack):
     assert any(r[4] == "not_in_billing_data" for rs in by_scenario.values() for r in rs)
     filled = sum(1 for rs in by_scenario.values() for r in rs if r[1] is not None)
     assert filled >= 20
+
+
+def test_an_export_holding_something_else_than_a_cur_gives_the_reason(scanned):
+    import boto3
+
+    engine, plan, outcomes, truth = scanned
+    endpoint = engine.options["aws"]["endpoint_url"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.put_object(
+        Bucket=billing.export_bucket(truth.account_id),
+        Key=f"not-cur/x/data/BILLING_PERIOD={dt.date.today():%Y-%m}/x-00001.snappy.parquet",
+        Body=b"resource,cost\ni-1,3\n",
+    )
+    wrong = _with_access(engine, plan, truth, f"s3://{billing.export_bucket(truth.account_id)}/not-cur/x")
+    report = engine.collect_costs(wrong, outcomes)
+    assert report.missing == BILLING_UNAVAILABLE and report.daily == {} and "could not be read" in report.note

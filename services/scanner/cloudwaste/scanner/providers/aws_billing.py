@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 from botocore.exceptions import BotoCoreError, ClientError
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.scanner.domain import BILLING_UNAVAILABLE, CostReport, Resource
@@ -130,43 +130,76 @@ def read_cur(
             if o["Key"].endswith(".parquet")
         ]
         for key in sorted(keys):
-            with tempfile.TemporaryFile() as tmp:  # a CUR file can be large: on disk, not in memory
-                shutil.copyfileobj(s3.get_object(Bucket=bucket, Key=key)["Body"], tmp, 1 << 20)
-                tmp.seek(0)
-                _read_cur_file(pq.ParquetFile(tmp), full, short, start, end, out)
+            with tempfile.TemporaryDirectory(prefix="cloudwaste-cur-") as folder:  # on disk, not in memory
+                path = f"{folder}/part.parquet"
+                with open(path, "wb") as tmp:
+                    shutil.copyfileobj(s3.get_object(Bucket=bucket, Key=key)["Body"], tmp, 1 << 20)
+                _read_cur_file(path, full, short, start, end, out)
     return out
 
 
-def _read_cur_file(f: pq.ParquetFile, full, short, start: dt.date, end: dt.date, out) -> None:
-    present = set(f.schema_arrow.names)
-    columns = [c for c in CUR_COLUMNS if c in present]
+def _cost_column(batch: pa.RecordBatch, name: str) -> pa.Array:
+    """A cost column as float64; nulls when the export has no such column (no Savings Plans...)."""
+    if name in batch.schema.names:
+        return pc.cast(batch.column(name), pa.float64())
+    return pa.nulls(batch.num_rows, pa.float64())
+
+
+def _read_cur_file(path: str, full, short, start: dt.date, end: dt.date, out) -> None:
+    """Adds one CUR file's costs of the wanted resources to `out`, in Arrow: the file streamed
+    through a dataset scan that skips row groups outside the window by their statistics and keeps
+    the window's usage lines; each line's resource found by its id (or its ARN's last segment), its
+    effective cost chosen by its type, summed per resource and day batch by batch. Memory holds a
+    batch and the sums; Python only sees the sums."""
+    data = ds.dataset(path, format="parquet")
+    present = set(data.schema.names)
     for needed in ("line_item_resource_id", "line_item_line_item_type", "line_item_usage_start_date"):
         if needed not in present:
             raise ValueError(f"not a CUR 2.0 file: no {needed} column")
-    full_set, short_set = pa.array(list(full)), pa.array(list(short))
+    rids = sorted(set(full.values()))
+    rid_index = {rid: n for n, rid in enumerate(rids)}
+    full_keys, short_keys = pa.array(list(full), pa.string()), pa.array(list(short), pa.string())
+    # index of a matched key -> index of its resource (full keys first, then the short ones)
+    resource_of = pa.array([rid_index[r] for r in (*full.values(), *short.values())], pa.int32())
     lo = pa.scalar(dt.datetime.combine(start, dt.time(), dt.UTC), pa.timestamp("us", "UTC"))
     hi = pa.scalar(dt.datetime.combine(end, dt.time(), dt.UTC), pa.timestamp("us", "UTC"))
-    for batch in f.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
-        ids = batch.column("line_item_resource_id")
-        tail = pc.replace_substring_regex(ids, pattern=r"^arn:.*/", replacement="")
-        when = pc.cast(batch.column("line_item_usage_start_date"), pa.timestamp("us", "UTC"))
-        mask = pc.and_(
-            pc.or_(pc.is_in(ids, value_set=full_set), pc.is_in(tail, value_set=short_set)),
-            pc.and_(pc.greater_equal(when, lo), pc.less(when, hi)),
-        )
-        mask = pc.and_(
-            mask,
-            pc.is_in(batch.column("line_item_line_item_type"), value_set=pa.array(list(_EFFECTIVE_COST))),
-        )
-        kept = batch.filter(pc.fill_null(mask, False))
-        if not kept.num_rows:
+    when = pc.field("line_item_usage_start_date")
+    usage = pc.field("line_item_line_item_type").isin(pa.array(list(_EFFECTIVE_COST), pa.string()))
+    sums: list[pa.Table] = []
+    for batch in data.to_batches(
+        columns=[c for c in CUR_COLUMNS if c in present], filter=(when >= lo) & (when < hi) & usage, batch_size=_BATCH_ROWS
+    ):
+        if not batch.num_rows:
             continue
-        rows = kept.to_pydict()
-        for i, line_id in enumerate(rows["line_item_resource_id"]):
-            rid = full.get(line_id) or short.get(line_id.rsplit("/", 1)[-1])
-            cost = rows.get(_EFFECTIVE_COST[rows["line_item_line_item_type"][i]], [None] * kept.num_rows)[i]
-            if rid is not None and cost is not None:
-                _add(out, rid, rows["line_item_usage_start_date"][i].astimezone(dt.UTC).date(), float(cost))
+        ids = batch.column("line_item_resource_id")
+        found = pc.index_in(ids, value_set=full_keys)
+        if len(short_keys) and pc.any(pc.starts_with(ids, "arn:")).as_py():
+            tail = pc.replace_substring_regex(ids, pattern=r"^arn:.*/", replacement="")
+            found = pc.coalesce(found, pc.add(pc.index_in(tail, value_set=short_keys), len(full_keys)))
+        kind = batch.column("line_item_line_item_type")
+        cost = _cost_column(batch, "line_item_unblended_cost")
+        for line_type, name in _EFFECTIVE_COST.items():
+            if name != "line_item_unblended_cost":
+                cost = pc.if_else(pc.equal(kind, line_type), _cost_column(batch, name), cost)
+        day = pc.cast(pc.cast(batch.column("line_item_usage_start_date"), pa.timestamp("us", "UTC")), pa.date32())
+        part = pa.table({"r": pc.take(resource_of, found), "d": day, "c": cost}).filter(
+            pc.and_(pc.is_valid(found), pc.is_valid(cost))
+        )
+        if part.num_rows:
+            sums.append(part.group_by(["r", "d"]).aggregate([("c", "sum")]))
+    if not sums:
+        return
+    total = pa.concat_tables(sums).group_by(["r", "d"]).aggregate([("c_sum", "sum")])
+    epoch, dates = dt.date(1970, 1, 1), {}
+    for r, d, c in zip(
+        total.column("r").to_pylist(),
+        pc.cast(total.column("d"), pa.int32()).to_pylist(),  # days since 1970: ints convert faster than dates
+        total.column("c_sum_sum").to_pylist(),
+        strict=True,
+    ):
+        day = dates.get(d) or dates.setdefault(d, epoch + dt.timedelta(days=d))
+        per = out.setdefault(rids[r], {})
+        per[day] = per.get(day, 0.0) + c
 
 
 # --- Cost Explorer -----------------------------------------------------------------------------------
