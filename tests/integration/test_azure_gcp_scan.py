@@ -347,4 +347,7 @@ def test_azure_cost_of_one_failing_subscription_keeps_the_others_and_says_so(azu
         azure.api.clear_faults()
     assert report.source == "azure_cost_management" and bad in report.note and "AuthorizationFailed" in report.note
     assert report.daily and all(good in rid.lower() for rid in report.daily)
+    # the failed subscription's findings are unread (unknown), not "no charge"
+    found = {d.resource.resource_id for o in full_scans["azure"][0] for d in o.findings}
+    assert report.unread and report.unread == {rid for rid in found if bad in rid.lower()}
     assert report.monthly_spend == {}  # a partial sum would read as a lower spend: unknown instead

@@ -180,3 +180,45 @@ def test_an_export_holding_something_else_than_a_cur_gives_the_reason(scanned):
     wrong = _with_access(engine, plan, truth, f"s3://{billing.export_bucket(truth.account_id)}/not-cur/x")
     report = engine.collect_costs(wrong, outcomes)
     assert report.missing == BILLING_UNAVAILABLE and report.daily == {} and "could not be read" in report.note
+
+
+def test_an_export_with_no_file_yet_is_unavailable_and_naive_timestamps_are_read(scanned):
+    import io
+
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    engine, plan, outcomes, truth = scanned
+    bucket = billing.export_bucket(truth.account_id)
+    empty = _with_access(engine, plan, truth, f"s3://{bucket}/not-delivered-yet/x")
+    report = engine.collect_costs(empty, outcomes)
+    assert report.missing == BILLING_UNAVAILABLE and "no CUR file" in report.note
+
+    # the same bill, its timestamps written without a time zone (UTC), as some exports do
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=engine.options["aws"]["endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    for key in [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{billing.EXPORT_PREFIX}/data/")["Contents"]
+    ]:
+        table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        for name in (
+            "bill_billing_period_start_date",
+            "line_item_usage_start_date",
+            "line_item_usage_end_date",
+        ):
+            at = table.schema.get_field_index(name)
+            table = table.set_column(at, name, table[name].cast(pa.timestamp("ms")))
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        s3.put_object(
+            Bucket=bucket, Key=key.replace(billing.EXPORT_PREFIX, "naive/cur"), Body=sink.getvalue()
+        )
+    naive = engine.collect_costs(_with_access(engine, plan, truth, f"s3://{bucket}/naive/cur"), outcomes)
+    assert naive.source == aws_billing.CUR and naive.daily == engine.collect_costs(plan, outcomes).daily

@@ -45,3 +45,17 @@ def test_variance_is_relative_to_the_estimate_in_percent():
     assert variance_pct(150.0, 100.0) == pytest.approx(50.0)
     assert variance_pct(None, 100.0) is None
     assert variance_pct(10.0, 0.0) is None  # a zero estimate has no relative variance
+
+
+def test_each_row_says_where_its_real_cost_came_from_or_why_it_has_none():
+    from cloudwaste.enricher.store import _Bill
+
+    read = _Bill("aws_cur", None, START, END, {})
+    filled = read.columns(_days(START, [2.0] * 14), 50.0)
+    assert filled["cost_real_source"] == "aws_cur" and filled["cost_real_missing"] is None
+    assert filled["cost_variance_pct"] == pytest.approx((2.0 * DAYS_PER_MONTH - 50.0) / 50.0 * 100, abs=0.01)
+    assert read.columns(None, 50.0)["cost_real_missing"] == "not_in_billing_data"  # read, no charge
+    assert read.columns(None, 50.0, unread=True)["cost_real_missing"] == "billing_unavailable"  # its part failed
+    none = _Bill(None, "no_billing_source", None, None, {}).columns(None, 50.0)
+    assert none == {"cost_real_monthly": None, "cost_variance_pct": None, "cost_real_source": None,
+                    "cost_real_missing": "no_billing_source"}

@@ -271,6 +271,8 @@ class EnrichmentInput(Base):
     # The resource's cost per day of the hand-off's cost window, from the bill ({"YYYY-MM-DD":
     # amount}; a day without a charge is absent); None when the bill was not read.
     cost_daily: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))
+    # True when the resource's part of the bill could not be read (its subscription failed).
+    cost_unread: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class EnrichmentRun(Base):

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 
 from cloudwaste.core import pagination
-from cloudwaste.core.billing import NOT_BILLED
+from cloudwaste.core.billing import BILLING_UNAVAILABLE, NOT_BILLED
 from cloudwaste.core.db import NOW, Database, claim_oldest_pending
 from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, NotFound
 from cloudwaste.core.models import (
@@ -143,6 +143,7 @@ class EnricherStore:
                     EnrichmentInput.resource_create_time,
                     EnrichmentInput.metric_history,
                     EnrichmentInput.cost_daily,
+                    EnrichmentInput.cost_unread,
                     MlTrainingData.resource_hash,
                     MlTrainingData.tenant_hash,
                     MlTrainingData.cost_monthly,
@@ -156,7 +157,7 @@ class EnricherStore:
                 .execution_options(yield_per=BATCH)
             )
             batch, series = [], []
-            for ml_id, detected_at, tags, created, history, daily, resource_hash, tenant_hash, estimated in rows:
+            for ml_id, detected_at, tags, created, history, daily, unread, resource_hash, tenant_hash, estimated in rows:
                 summary = None
                 if history:
                     summary = {}
@@ -170,7 +171,7 @@ class EnricherStore:
                         "tags_anonymized": anonymize_tags(tags or {}),
                         "temporal_features": temporal_features(created),
                         "metrics_summary": summary,
-                        **bill.columns(daily, estimated),
+                        **bill.columns(daily, estimated, unread),
                         "enriched_at": now,
                     }
                 )
@@ -275,12 +276,14 @@ class _Bill:
         spend = {dt.date.fromisoformat(m): float(v) for m, v in (handoff.account_spend or {}).items()}
         return cls(handoff.cost_source, handoff.cost_missing, handoff.cost_window_start, handoff.cost_window_end, spend)
 
-    def columns(self, daily: dict | None, estimated: float | None) -> dict:
+    def columns(self, daily: dict | None, estimated: float | None, unread: bool = False) -> dict:
         real = None
         if self.source and daily and self.start and self.end:
             real = real_monthly_cost(daily, self.start, self.end)
         if real is not None:
             missing = None
+        elif unread:
+            missing = BILLING_UNAVAILABLE  # its part of the bill failed (a subscription): unknown
         elif self.source:
             missing = NOT_BILLED  # the bill was read: no charge of the resource in the window
         else:

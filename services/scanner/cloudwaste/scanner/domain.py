@@ -87,6 +87,9 @@ class CostReport:
     window_start: dt.date | None = None
     window_end: dt.date | None = None  # exclusive
     daily: dict[str, dict[dt.date, float]] = field(default_factory=dict)
+    # resources whose part of the bill could not be read (a subscription that failed): unknown,
+    # not "no charge"
+    unread: frozenset[str] = frozenset()
     monthly_spend: dict[dt.date, float] = field(default_factory=dict)
     spend_source: str = ""
     currency: str = "USD"

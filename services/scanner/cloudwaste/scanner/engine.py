@@ -346,6 +346,10 @@ class Engine:
             report = plan.provider.costs(plan.connection, plan.scopes, list(resources.values()), self.clock())
             if report.note:  # a source that could not be read, a subscription left out...
                 log.warning("billing incomplete", extra={"error": report.note})
+            days = [d for per in report.daily.values() for d in per]
+            if days and report.window_end and max(days) + dt.timedelta(days=1) < report.window_end:
+                # bills lag a day or two: the days not billed yet are not days without cost
+                report = replace(report, window_end=max(days) + dt.timedelta(days=1))
             return report
         except NotImplementedError as exc:
             return CostReport.unavailable(NO_BILLING_SOURCE, str(exc))

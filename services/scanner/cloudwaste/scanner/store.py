@@ -495,7 +495,7 @@ class ScannerStore:
         cost_rows = [
             {"id": rid, "cost": {day.isoformat(): round(v, 6) for day, v in sorted(days.items())}}
             for rid, days in costs.daily.items()
-        ]
+        ] + [{"id": rid, "cost": None, "unread": True} for rid in sorted(costs.unread)]
         with self.db.transaction() as s:
             for first in range(0, len(rows), HISTORY_BATCH):
                 s.execute(_SET_HISTORY, {"run": run_id, "rows": json.dumps(rows[first : first + HISTORY_BATCH])})
@@ -782,8 +782,8 @@ _SET_HISTORY = text(
 
 _SET_COST = text(
     """
-    UPDATE enrichment_inputs i SET cost_daily = r.cost
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id text, cost jsonb)
+    UPDATE enrichment_inputs i SET cost_daily = r.cost, cost_unread = COALESCE(r.unread, false)
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id text, cost jsonb, unread boolean)
     WHERE i.scan_run_id = :run AND i.resource_id = r.id
     """
 )

@@ -121,6 +121,7 @@ def read_cur(
     out: dict[str, dict[dt.date, float]] = {}
     if not full:
         return out
+    files = 0
     for month in _months(start, end):
         period = f"{prefix}/data/BILLING_PERIOD={month:%Y-%m}/"
         keys = [
@@ -135,6 +136,9 @@ def read_cur(
                 with open(path, "wb") as tmp:
                     shutil.copyfileobj(s3.get_object(Bucket=bucket, Key=key)["Body"], tmp, 1 << 20)
                 _read_cur_file(path, full, short, start, end, out)
+            files += 1
+    if not files:  # a wrong prefix, or an export not delivered yet: unknown, not "no charge"
+        raise ValueError(f"no CUR file under {uri}/data/ for {', '.join(f'{m:%Y-%m}' for m in _months(start, end))}")
     return out
 
 
@@ -161,8 +165,14 @@ def _read_cur_file(path: str, full, short, start: dt.date, end: dt.date, out) ->
     full_keys, short_keys = pa.array(list(full), pa.string()), pa.array(list(short), pa.string())
     # index of a matched key -> index of its resource (full keys first, then the short ones)
     resource_of = pa.array([rid_index[r] for r in (*full.values(), *short.values())], pa.int32())
-    lo = pa.scalar(dt.datetime.combine(start, dt.time(), dt.UTC), pa.timestamp("us", "UTC"))
-    hi = pa.scalar(dt.datetime.combine(end, dt.time(), dt.UTC), pa.timestamp("us", "UTC"))
+    # the bounds in the column's own type: exports write it with or without a time zone (UTC)
+    stamp = data.schema.field("line_item_usage_start_date").type
+    if not pa.types.is_timestamp(stamp):
+        raise ValueError("not a CUR 2.0 file: line_item_usage_start_date is not a timestamp")
+    lo, hi = (
+        pa.scalar(dt.datetime.combine(d, dt.time(), dt.UTC if stamp.tz else None), pa.timestamp(stamp.unit, stamp.tz))
+        for d in (start, end)
+    )
     when = pc.field("line_item_usage_start_date")
     usage = pc.field("line_item_line_item_type").isin(pa.array(list(_EFFECTIVE_COST), pa.string()))
     sums: list[pa.Table] = []

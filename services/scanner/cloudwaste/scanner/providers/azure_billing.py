@@ -87,6 +87,7 @@ def read_costs(
     daily: dict[str, dict[dt.date, float]] = {}
     spend: dict[dt.date, float] = {}
     failed: list[str] = []
+    unread: set[str] = set()
     other_currency = False
     read = 0
     for sub in subscriptions:
@@ -94,6 +95,7 @@ def read_costs(
         try:
             ids = by_sub.get(sub.lower(), {})
             wanted = sorted(ids)
+            mine: dict[str, dict[dt.date, float]] = {}  # merged only once the whole subscription is read
             for at in range(0, len(wanted), IDS_PER_QUERY):
                 body = _query(
                     start,
@@ -114,17 +116,22 @@ def read_costs(
                     rid = ids.get(str(row.get("ResourceId", "")).lower())
                     if rid is not None:
                         day = _usage_date(row.get("UsageDate"))
-                        days = daily.setdefault(rid, {})
+                        days = mine.setdefault(rid, {})
                         days[day] = days.get(day, 0.0) + float(row.get("Cost") or 0.0)
+            months: dict[dt.date, float] = {}
             for row in _rows(conn, url, _query(first, today + dt.timedelta(days=1))):
                 if (row.get("Currency") or "USD") == "USD":
                     month = _usage_date(row.get("UsageDate")).replace(day=1)
-                    spend[month] = round(spend.get(month, 0.0) + float(row.get("Cost") or 0.0), 4)
+                    months[month] = months.get(month, 0.0) + float(row.get("Cost") or 0.0)
+            daily.update(mine)
+            for month, amount in months.items():
+                spend[month] = round(spend.get(month, 0.0) + amount, 4)
             read += 1
-        except Exception as exc:  # one subscription's bill: the others go on
+        except Exception as exc:  # one subscription's bill: the others go on; its own is unread
             from cloudwaste.scanner.providers.azure import describe_error
 
             failed.append(f"subscription {sub}: {describe_error(exc)}")
+            unread.update(by_sub.get(sub.lower(), {}).values())
     notes = [f"Cost Management could not be read for {'; '.join(failed)}"] if failed else []
     if other_currency:
         notes.append("rows billed in another currency than USD were left out")
@@ -136,6 +143,7 @@ def read_costs(
         window_start=start,
         window_end=end,
         daily=daily,
+        unread=frozenset(unread),
         monthly_spend=spend if not failed else {},  # a partial sum would read as a lower spend
         spend_source=SOURCE if not failed else "",
         note="; ".join(notes)[:500],

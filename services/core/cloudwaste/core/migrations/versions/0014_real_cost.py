@@ -30,6 +30,10 @@ def upgrade() -> None:
     op.add_column(
         "enrichment_inputs", sa.Column("cost_daily", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
     )
+    op.add_column(
+        "enrichment_inputs",
+        sa.Column("cost_unread", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
     op.add_column("ml_training_data", sa.Column("cost_real_source", sa.String(length=32), nullable=True))
     op.add_column("ml_training_data", sa.Column("cost_real_missing", sa.String(length=32), nullable=True))
 
@@ -37,6 +41,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("ml_training_data", "cost_real_missing")
     op.drop_column("ml_training_data", "cost_real_source")
+    op.drop_column("enrichment_inputs", "cost_unread")
     op.drop_column("enrichment_inputs", "cost_daily")
     for column in ("account_spend", "cost_window_end", "cost_window_start", "cost_note", "cost_missing", "cost_source"):
         op.drop_column("scan_handoffs", column)
