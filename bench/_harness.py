@@ -94,6 +94,19 @@ class Target:
     ok: bool
 
 
+def finish(result: dict | None, report: Callable[[dict], Sequence[Target]], json_path: str) -> int:
+    """A bench's end: 2 when it could not run (`result` None), else its targets reported (and the
+    result written to `json_path` when given); the exit status."""
+    if result is None:
+        return 2
+    targets = report(result)
+    if json_path:
+        import json
+
+        Path(json_path).write_text(json.dumps(result, indent=2, default=str))
+    return report_targets(targets)
+
+
 def report_targets(targets: Sequence[Target]) -> int:
     """One line per target; returns the exit status (0 when every target passed, else 1)."""
     print()

@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _harness import Target, log, report_targets
+from _harness import Target, finish, log, run_in_tempdir
 
 OVER_DUCKDB = 1.0  # the product answers at least as fast as DuckDB does the same query
 ACCOUNT = "313131313131"
@@ -179,17 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
     log(f"cost bench: a CUR of {args.resources:,} resources, {args.findings:,} findings")
-    try:
-        result = run(args)
-    except Exception:
-        import traceback
-
-        traceback.print_exc()
-        return 2
-    targets = report(result)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, default=str))
-    return report_targets(targets)
+    result = run_in_tempdir("cloudwaste-cost-bench-", lambda _tmp: run(args), lambda _tmp: [])
+    return finish(result, report, args.json)
 
 
 if __name__ == "__main__":

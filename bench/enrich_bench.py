@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import sys
 import time
 import uuid
 from pathlib import Path
 
-from _harness import Target, log, ml_rows, report_targets, run_in_tempdir
+from _harness import Target, finish, log, ml_rows, run_in_tempdir
 
 # The series' share of an enrichment (aggregates, the JSON hand-off, the upsert) over the floor of
 # only writing the same points: at most this many times.
@@ -226,12 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log(f"enrichment bench: {args.findings:,} findings, with and without metric history")
     result = run_in_tempdir("cloudwaste-enrich-bench-", lambda tmp: run(args, tmp), lambda tmp: [tmp / "pg" / "server.log"])
-    if result is None:
-        return 2
-    targets = report(result)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, default=str))
-    return report_targets(targets)
+    return finish(result, report, args.json)
 
 
 if __name__ == "__main__":
