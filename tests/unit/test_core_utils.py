@@ -271,3 +271,32 @@ def test_a_poll_interval_that_would_spin_or_never_wake_fails_at_start(raw):
 
     with pytest.raises(SettingsError, match="CLOUDWASTE_MODEL_POLL_SECONDS"):
         PredictorSettings.from_env({**ENV, "CLOUDWASTE_MODEL_POLL_SECONDS": raw})
+
+
+def test_a_deadlock_is_aborted_retried_and_an_outage_is_unavailable():
+    import pytest as _pytest
+    from cloudwaste.core.db import Database
+    from cloudwaste.core.errors import Aborted, Unavailable
+    from sqlalchemy.exc import OperationalError
+
+    class Orig(Exception):
+        def __init__(self, sqlstate):
+            self.sqlstate = sqlstate
+
+    db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connected: nothing is executed
+    with _pytest.raises(Aborted), db.transaction():
+        raise OperationalError("DELETE ...", {}, Orig("40P01"))  # deadlock detected
+    with _pytest.raises(Unavailable), db.transaction():
+        raise OperationalError("SELECT 1", {}, Orig("08006"))  # connection failure
+    tries = []
+
+    def work():
+        tries.append(1)
+        if len(tries) < 3:
+            raise Aborted("conflict")
+        return "done"
+
+    assert db.retrying(work) == "done" and len(tries) == 3
+    with _pytest.raises(Aborted):
+        db.retrying(lambda: (_ for _ in ()).throw(Aborted("always")), attempts=2)
+    db.dispose()

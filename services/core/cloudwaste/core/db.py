@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
-import psycopg
 from cloudwaste.core.errors import Aborted, Unavailable
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -30,13 +33,26 @@ class Database:
             with session.begin():
                 yield session
         except OperationalError as exc:
-            if isinstance(exc.orig, psycopg.errors.TransactionRollbackError):  # deadlock, serialization
+            # SQLSTATE class 40, transaction rollback: a deadlock (40P01), a serialization failure (40001)
+            if str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
                 raise Aborted(
                     "the database aborted the transaction (a conflict with another one); retry"
                 ) from exc
             raise Unavailable("the database is unavailable; retry later") from exc
         finally:
             session.close()
+
+    def retrying(self, work: Callable[[], T], attempts: int = 3) -> T:
+        """`work()` (which opens its own transactions), run again when the database aborted it
+        (a deadlock with a concurrent writer, e.g. the enricher updating the same rows)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return work()
+            except Aborted:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         self.engine.dispose()

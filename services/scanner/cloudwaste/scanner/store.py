@@ -189,7 +189,11 @@ class ScannerStore:
             return _resolve_scope_removed(s, account_id, gone, utcnow())
 
     def delete_account(self, account_id: uuid.UUID, erase_ml_data: bool) -> Erasure:
-        """Erases the account's operational data and, on request, every ML row it produced."""
+        """Erases the account's operational data and, on request, every ML row it produced; run
+        again when a concurrent writer (the enricher on the same ML rows) deadlocked it."""
+        return self.db.retrying(lambda: self._delete_account(account_id, erase_ml_data))
+
+    def _delete_account(self, account_id: uuid.UUID, erase_ml_data: bool) -> Erasure:
         with self.db.transaction() as s:
             account = _account(s, account_id, lock=True)
             active = s.execute(
