@@ -91,7 +91,7 @@ def make_requests(n: int, seed: int) -> list:
 def refit_pipeline(dataset: Path, seed: int = 0):
     """The fitted scikit-learn pipeline train_waste_model builds (same rows, split and seed); the
     trainer only returns ONNX bytes."""
-    from cloudwaste.predictor import train
+    from cloudwaste.predictor.kinds import waste as train
 
     rows, y = train.load_labeled_rows(dataset)
     split = math.floor(len(rows) * (1 - train.TEST_FRACTION))
@@ -159,7 +159,7 @@ def bench_grpc(
 
 def bench_sklearn(model, rows: list[dict], n: int) -> dict:
     """The naive service: the unpickled pipeline, a one-row DataFrame and predict_proba per call."""
-    from cloudwaste.predictor.train import features_frame
+    from cloudwaste.predictor.kinds.waste import features_frame
 
     naive = pickle.loads(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     gc.collect()
@@ -184,9 +184,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     import grpc
     from cloudwaste.core.db import Database
     from cloudwaste.predictor import servicer
-    from cloudwaste.predictor.serving import WasteModel
+    from cloudwaste.predictor.kinds.waste import WasteModel, features_frame, train_waste_model
     from cloudwaste.predictor.store import PredictorStore
-    from cloudwaste.predictor.train import features_frame, train_waste_model
     from cloudwaste.predictor.v1 import predictor_service_pb2_grpc
     from cloudwaste.sim.local import LocalDeployment
 

@@ -3,6 +3,7 @@ migrated template) and one in-process moto server seeded with a known estate."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -54,9 +55,9 @@ def pg_cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def database_url(pg_cluster):
-    """A fresh, migrated database for this test, dropped after it (a run makes hundreds)."""
+@contextlib.contextmanager
+def fresh_database(pg_cluster):
+    """A fresh, migrated database (a copy of the migrated template), dropped at the end."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -68,8 +69,17 @@ def database_url(pg_cluster):
             conn.execute(sql)
 
     admin(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    yield f"postgresql+psycopg://{pg_cluster.user}@127.0.0.1:{pg_cluster.port}/{name}"
-    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"postgresql+psycopg://{pg_cluster.user}@127.0.0.1:{pg_cluster.port}/{name}"
+    finally:
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(pg_cluster):
+    """A fresh, migrated database for this test, dropped after it (a run makes hundreds)."""
+    with fresh_database(pg_cluster) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -225,3 +225,50 @@ def test_iam_policy_aws_is_read_only_iam_json():
     assert "ec2:DescribeVolumes" in actions
     bad = [a for a in actions if not re.fullmatch(r"[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*", a)]
     assert not bad, bad
+
+
+def test_anomaly_evaluate_writes_nab_layout_and_scores_with_windows(tmp_path):
+    """`cloudwaste anomaly evaluate` on a NAB-like data folder with a category folder of CSVs."""
+    import numpy as np
+
+    data = tmp_path / "data" / "realTest"
+    data.mkdir(parents=True)
+    t0 = np.datetime64("2024-01-01T00:00")
+    rng = np.random.default_rng(5)
+    for name, shift in (("cpu_a.csv", 1500), ("cpu_b.csv", None)):
+        values = 20 + rng.normal(0, 1, 2000)
+        if shift:
+            values[shift:] += 30
+        times = [str(t0 + np.timedelta64(5 * i, "m")).replace("T", " ") + ":00" for i in range(2000)]
+        (data / name).write_text(
+            "timestamp,value\n" + "".join(f"{t},{v:.3f}\n" for t, v in zip(times, values, strict=True))
+        )
+    start = str(t0 + np.timedelta64(5 * 1480, "m")).replace("T", " ")
+    end = str(t0 + np.timedelta64(5 * 1560, "m")).replace("T", " ")
+    windows = tmp_path / "windows.json"
+    windows.write_text(json.dumps({"realTest/cpu_a.csv": [[start, end]], "realTest/cpu_b.csv": []}))
+
+    out = tmp_path / "results"
+    proc = cli(
+        "anomaly",
+        "evaluate",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--name",
+        "cw1",
+        "--windows",
+        str(windows),
+    )
+    assert proc.returncode == 0, proc.stderr
+    written = out / "cw1" / "realTest" / "cw1_cpu_a.csv"
+    lines = written.read_text().splitlines()
+    assert lines[0] == "timestamp,value,anomaly_score,label" and len(lines) == 2001
+    assert (out / "cw1" / "realTest" / "cw1_cpu_b.csv").exists()
+    standard = next(
+        line for line in proc.stdout.splitlines() if line.startswith("standard") and "oracle" in line
+    )
+    assert float(standard.split()[3]) > 90  # the shift is found at once, the steady file stays quiet
+
+    bad = cli("anomaly", "evaluate", str(tmp_path / "nowhere"), "--out", str(out))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nowhere" in bad.stderr

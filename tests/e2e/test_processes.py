@@ -113,6 +113,40 @@ def test_one_call_per_service(deployment):
     assert listed == {}
 
 
+def test_anomaly_scores_with_grpcurl_batch_and_stream(deployment):
+    predictor = deployment.addresses["predictor"]
+    values = [10.0 + (i % 7) for i in range(400)] + [95.0]
+    batch = json.loads(
+        ok(
+            grpcurl(
+                predictor, "cloudwaste.predictor.v1.PredictorService/ScoreAnomalies", data={"values": values}
+            )
+        )
+    )
+    assert len(batch["scores"]) == len(values) and batch["model_version"] == "models/anomaly/versions/0"
+    assert batch["scores"][-1] == max(batch["scores"]) == batch["overall_score"] > 50
+
+    points = "".join(json.dumps({"series_key": "cpu", "value": v}) for v in values)
+    proc = subprocess.run(
+        [
+            GRPCURL,
+            "-plaintext",
+            "-max-time",
+            "30",
+            "-d",
+            points,
+            predictor,
+            "cloudwaste.predictor.v1.PredictorService/StreamAnomalyScores",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    answers = [json.loads(chunk) for chunk in ok(proc).replace("}\n{", "}\x00{").split("\x00")]
+    assert len(answers) == len(values)
+    assert answers[-1]["score"] == pytest.approx(batch["scores"][-1]) and answers[-1]["index"] == "400"
+
+
 def test_malformed_request_is_invalid_argument_naming_the_field(deployment):
     proc = grpcurl(
         deployment.addresses["scanner"],

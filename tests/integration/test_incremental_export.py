@@ -19,7 +19,7 @@ from cloudwaste.core import partitions
 from cloudwaste.core.server import create_server
 from cloudwaste.core.storage import Storage
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
-from cloudwaste.predictor.train import load_labeled_rows
+from cloudwaste.predictor.kinds.waste import load_labeled_rows
 from cloudwaste.scanner.v1 import finding_pb2, scanner_service_pb2
 
 DECISION = {

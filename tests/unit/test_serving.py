@@ -1,4 +1,5 @@
-"""ModelHolder: loads the active model, swaps in a new one live, keeps the old one if the new one is broken."""
+"""Model kinds and serving: one holder per kind loads the active model, swaps in a new one live, and
+keeps the old one if the new one is broken."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import random
 
 import numpy as np
 import pytest
-from cloudwaste.core.errors import FailedPrecondition
+from cloudwaste.core.errors import FailedPrecondition, InvalidArgument
 from cloudwaste.core.features import waste_row
-from cloudwaste.predictor import train
-from cloudwaste.predictor.serving import ModelHolder, WasteModel
+from cloudwaste.predictor import kinds
+from cloudwaste.predictor.kinds import waste as train
+from cloudwaste.predictor.kinds.waste import WasteModel
+from cloudwaste.predictor.metrics import ACTIVE_VERSION, MODEL_READY
+from cloudwaste.predictor.serving import ModelHolder, ServedModels
 
 
 def synthetic_rows(n: int, seed: int) -> tuple[list[dict], np.ndarray]:
@@ -44,7 +48,7 @@ def onnx_models():
 
 
 def test_no_model_is_failed_precondition_with_instructions():
-    holder = ModelHolder(lambda: None, lambda: None)
+    holder = ModelHolder(kinds.get("waste"), lambda kind: None, lambda kind: None)
     holder.refresh()
     with pytest.raises(FailedPrecondition, match="TrainModels"):
         _ = holder.model
@@ -52,7 +56,7 @@ def test_no_model_is_failed_precondition_with_instructions():
 
 def test_new_version_is_swapped_in_and_a_broken_one_is_not(onnx_models):
     registry = {"active": ("models/waste/versions/1", onnx_models[0])}
-    holder = ModelHolder(lambda: registry["active"], lambda: registry["active"][0])
+    holder = ModelHolder(kinds.get("waste"), lambda kind: registry["active"], lambda kind: registry["active"][0])
     assert holder.refresh() and holder.model.name == "models/waste/versions/1"
     assert not holder.refresh()  # unchanged: nothing reloaded
 
@@ -72,3 +76,30 @@ def test_onnx_matches_scikit_learn(onnx_models):
     served = WasteModel.from_bytes(train.to_onnx(model), "x")
     expected = model.predict_proba(train.features_frame(rows[:50]))[:, 1]
     assert np.max(np.abs(np.array(served.predict(rows[:50])) - expected)) < 1e-4
+
+
+def test_every_registered_kind_declares_what_the_predictor_needs():
+    for name, kind in kinds.KINDS.items():
+        assert kind.name == name and name.isidentifier()
+        assert kind.feature_spec and kind.no_model
+        assert callable(kind.train) and callable(kind.load)
+    with pytest.raises(InvalidArgument, match=r"one of: .*waste"):
+        kinds.get("wastee")
+
+
+def test_served_models_hold_one_live_model_per_kind_with_readiness_and_version_in_metrics(onnx_models):
+    asked: list[str] = []
+    registry = {"waste": ("models/waste/versions/7", onnx_models[0])}
+
+    def fetch_name(kind):
+        asked.append(kind)
+        return registry[kind][0] if kind in registry else None
+
+    models = ServedModels(lambda kind: registry.get(kind), fetch_name)
+    assert set(models.holders) == set(kinds.KINDS)
+    models.refresh()
+    assert set(asked) == set(kinds.KINDS)  # every kind polled by its own name
+    assert models.model("waste").name == "models/waste/versions/7"
+    samples = {(s.name, s.labels["model_kind"]): s.value for m in MODEL_READY.collect() for s in m.samples}
+    assert samples[("cloudwaste_predictor_model_ready", "waste")] == 1.0
+    assert ACTIVE_VERSION.labels("waste")._value.get() == 7

@@ -161,6 +161,12 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anomaly_evaluate(args: argparse.Namespace) -> int:
+    from cloudwaste.predictor import nab
+
+    return nab.run_cli(args.data_dir, args.out, args.name, args.windows)
+
+
 def _train(args: argparse.Namespace) -> int:
     """A training worker in this process: `--worker` claims queued runs until SIGTERM; otherwise
     trains one dataset now (a Kubernetes Job or CronJob). Settings come from the predictor's
@@ -199,17 +205,20 @@ def _train(args: argparse.Namespace) -> int:
         if not dataset:
             print("cloudwaste train: no successful export yet; pass --dataset-uri", file=sys.stderr)
             return 1
-        run, mv = Trainer(store, None, settings).train_now(dataset, not args.skip_activation, worker_id())
+        trainer = Trainer(store, None, settings)
+        run, mv = trainer.train_now(dataset, not args.skip_activation, worker_id(), args.model_kind)
     except CloudWasteError as exc:
         print(f"cloudwaste train: {exc}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
     print(
-        f"trainingRuns/{run.id}: SUCCEEDED, models/waste/versions/{mv.version} ({'active' if mv.active else 'not activated'})"
+        f"trainingRuns/{run.id}: SUCCEEDED, models/{mv.model_kind}/versions/{mv.version} "
+        f"({'active' if mv.active else 'not activated'})"
     )
-    for key in ("roc_auc", "brier"):
-        print(f"  held-out {key}: {mv.metrics[key]:.3f} (rule-only {mv.baseline_metrics[key]:.3f})")
+    for key, value in sorted(mv.metrics.items()):
+        base = mv.baseline_metrics.get(key)
+        print(f"  held-out {key}: {value:.3f}" + (f" (baseline {base:.3f})" if base is not None else ""))
     return 0
 
 
@@ -745,7 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
     pu.set_defaults(fn=_purge)
     tr = sub.add_parser(
         "train",
-        help="train the waste model in this process (a Job), or --worker: claim queued training runs",
+        help="train a model kind in this process (a Job), or --worker: claim queued training runs",
         description="Without --worker: train on --dataset-uri (default: the newest successful export), "
         "register the model and activate it; the predictors pick it up. Exit 0 when it succeeded, 1 "
         "otherwise, 2 usage. With --worker: claim TrainModels' queued runs until SIGTERM. Settings "
@@ -754,7 +763,25 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--worker", action="store_true", help="claim and train queued runs until SIGTERM")
     tr.add_argument("--dataset-uri", default="", help="file:// or s3:// under CLOUDWASTE_DATASET_ROOT")
     tr.add_argument("--skip-activation", action="store_true", help="register the model without activating it")
+    tr.add_argument("--model-kind", default="waste", help="the model kind to train (default: waste)")
     tr.set_defaults(fn=_train)
+
+    an = sub.add_parser("anomaly", help="the anomaly detector, offline (no service needed)")
+    an_sub = an.add_subparsers(dest="anomaly_command", required=True)
+    ae = an_sub.add_parser(
+        "evaluate",
+        help="score timestamp,value CSVs and write the Numenta Anomaly Benchmark's results layout",
+        description="Runs the detector, with its one configuration, over every CSV (timestamp,value) in "
+        "DATA_DIR or in its category folders (as NAB's data/), and writes RESULTS_DIR/NAME/<category>/"
+        "NAME_<file>.csv with NAB's columns. With --windows (NAB's labels: a JSON of anomaly windows per "
+        "file), also scores the results with NAB's profiles and prints the score and each file's "
+        "detections. Exit 0 on success, 2 on bad input.",
+    )
+    ae.add_argument("data_dir", metavar="DATA_DIR", help="a folder of CSVs, or of category folders of CSVs")
+    ae.add_argument("--out", required=True, metavar="RESULTS_DIR", help="where the results layout is written")
+    ae.add_argument("--name", default="cloudwaste", help="the detector's name in the layout (letters, digits)")
+    ae.add_argument("--windows", metavar="FILE", help="labeled anomaly windows (JSON) to score against")
+    ae.set_defaults(fn=_anomaly_evaluate)
 
     sc = sub.add_parser(
         "scan",

@@ -51,6 +51,12 @@ class PermissionDenied(CloudWasteError):
     code = "PERMISSION_DENIED"
 
 
+class ResourceExhausted(CloudWasteError):
+    """A limit of the server (e.g. open streams) is reached; retrying later may help."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
 # google.rpc.Code numbers (the wire values of gRPC status codes), by name.
 CODES = {
     "CANCELLED": 1,
@@ -59,6 +65,7 @@ CODES = {
     "NOT_FOUND": 5,
     "ALREADY_EXISTS": 6,
     "PERMISSION_DENIED": 7,
+    "RESOURCE_EXHAUSTED": 8,
     "FAILED_PRECONDITION": 9,
     "ABORTED": 10,
     "INTERNAL": 13,

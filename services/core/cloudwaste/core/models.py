@@ -446,6 +446,7 @@ class TrainingRun(Base):
     __tablename__ = "training_runs"
     id: Mapped[uuid.UUID] = _pk()
     state: Mapped[str] = mapped_column(String(16))
+    model_kind: Mapped[str] = mapped_column(String(32), default="waste", server_default=text("'waste'"))
     dataset_uri: Mapped[str] = mapped_column(Text)
     activate: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     request_id: Mapped[str | None] = mapped_column(String(128), unique=True)

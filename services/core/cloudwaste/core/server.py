@@ -97,11 +97,17 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, service, method),
+                self._wrap_stream(handler.unary_stream, service, method, "server_stream"),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler  # client/bidi streaming: not used by CloudWaste
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                self._wrap_stream(handler.stream_stream, service, method, "bidi_stream"),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client streaming: not used by CloudWaste
 
     @staticmethod
     def _classify(exc: Exception, service: str, method: str) -> tuple[str, str]:
@@ -133,9 +139,8 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
 
         return wrapper
 
-    def _wrap_stream(self, fn, service, method):
-        started = STARTED.labels("server_stream", service, method)
-        latency = LATENCY.labels("server_stream", service, method)
+    def _wrap_stream(self, fn, service, method, kind):
+        started, latency = STARTED.labels(kind, service, method), LATENCY.labels(kind, service, method)
 
         def wrapper(request, context):
             started.inc()
@@ -148,7 +153,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 _abort(context, code, message, exc)
             finally:
                 latency.observe(time.perf_counter() - start)
-                HANDLED.labels("server_stream", service, method, code).inc()
+                HANDLED.labels(kind, service, method, code).inc()
 
         return wrapper
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
-from cloudwaste.predictor.metrics import MODEL_READY
 from cloudwaste.predictor.servicer import PredictorServicer
-from cloudwaste.predictor.serving import ModelHolder
+from cloudwaste.predictor.serving import ServedModels
 from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.store import PredictorStore
 from cloudwaste.predictor.training import Trainer
@@ -18,10 +17,10 @@ from cloudwaste.predictor.worker import LocalTrainingWorker
 def build_app(settings: PredictorSettings) -> App:
     db = Database(settings.database_url)
     store = PredictorStore(db)
-    holder = ModelHolder(store.active_model, store.active_name, settings.model_poll_seconds)
-    MODEL_READY.set_function(lambda: 1.0 if holder.ready else 0.0)
-    servicer = PredictorServicer(store, holder, Trainer(store, holder, settings))
-    on_start, on_stop = [holder.start], [holder.stop]
+    models = ServedModels(store.active_model, store.active_name, settings.model_poll_seconds)
+    trainer = Trainer(store, models, settings)
+    servicer = PredictorServicer(store, models, trainer, max_streams=max(1, settings.max_workers // 2))
+    on_start, on_stop = [models.start], [models.stop]
     if settings.training_worker == "process":  # training never runs on the serving threads
         worker = LocalTrainingWorker(settings)
         on_start.append(worker.start)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 
+import numpy as np
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
-from cloudwaste.core.errors import InvalidArgument
+from cloudwaste.core.errors import InvalidArgument, ResourceExhausted
 from cloudwaste.core.features import waste_row_from_raw
 from cloudwaste.core.protoconv import run_error, timestamp
+from cloudwaste.predictor import kinds
 from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS
-from cloudwaste.predictor.serving import ModelHolder
+from cloudwaste.predictor.serving import ServedModels
 from cloudwaste.predictor.store import PredictorStore, version_name
 from cloudwaste.predictor.training import Trainer
 from cloudwaste.predictor.v1 import (
@@ -26,7 +29,12 @@ from cloudwaste.predictor.v1 import (
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
+MAX_SERIES_POINTS = 100_000
+MAX_STREAM_SERIES = 10_000  # series one stream may hold state for
 _WASTE_PREDICTIONS = PREDICTIONS.labels("waste")
+_WASTE_INFERENCE = INFERENCE.labels("waste")
+_ANOMALY_POINTS = PREDICTIONS.labels("anomaly")
+_ANOMALY_INFERENCE = INFERENCE.labels("anomaly")
 
 _PROVIDERS = {
     provider_pb2.PROVIDER_AWS: "aws",
@@ -97,19 +105,31 @@ def training_run_pb(run, mv) -> training_run_pb2.TrainingRun:
         end_time=timestamp(run.end_time),
         activate=run.activate,
         request_id=run.request_id or "",
+        model_kind=run.model_kind,
     )
 
 
+def series_key(key: str, field: str) -> str:
+    if not key or len(key) > 128 or "\x00" in key:
+        raise InvalidArgument(field, "is required: 1 to 128 characters, without NUL")
+    return key
+
+
 class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
-    def __init__(self, store: PredictorStore, holder: ModelHolder, trainer: Trainer) -> None:
-        self.store, self.holder, self.trainer = store, holder, trainer
+    def __init__(
+        self, store: PredictorStore, models: ServedModels, trainer: Trainer, max_streams: int = 8
+    ) -> None:
+        self.store, self.models, self.trainer = store, models, trainer
+        # An open stream holds a server thread for its life: cap them so unary calls always get one.
+        self.max_streams = max_streams
+        self._streams = threading.BoundedSemaphore(max_streams)
 
     def PredictWaste(self, request, context):
         if not request.HasField("features"):
             raise InvalidArgument("features", "is required")
         row = features_row(request.features, "features")
-        model = self.holder.model
-        with INFERENCE.time():
+        model = self.models.model("waste")
+        with _WASTE_INFERENCE.time():
             (p,) = model.predict([row])
         _WASTE_PREDICTIONS.inc()
         return predictor_service_pb2.PredictWasteResponse(
@@ -121,8 +141,8 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         if n == 0 or n > MAX_BATCH:
             raise InvalidArgument("features", f"must hold 1 to {MAX_BATCH} items (got {n})")
         rows = [features_row(f, f"features[{i}]") for i, f in enumerate(request.features)]
-        model = self.holder.model
-        with INFERENCE.time():
+        model = self.models.model("waste")
+        with _WASTE_INFERENCE.time():
             probabilities = model.predict(rows)
         _WASTE_PREDICTIONS.inc(n)
         return predictor_service_pb2.PredictWasteBatchResponse(
@@ -136,7 +156,8 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         request_id = request.request_id
         if len(request_id) > 128 or "\x00" in request_id:
             raise InvalidArgument("request_id", "must be at most 128 characters, without NUL")
-        run = self.trainer.queue(request.dataset_uri, not request.skip_activation, request_id)
+        kind = request.model_kind or kinds.DEFAULT
+        run = self.trainer.queue(request.dataset_uri, not request.skip_activation, request_id, kind)
         return predictor_service_pb2.TrainModelsResponse(training_run=training_run_pb(run, None))
 
     def GetTrainingRun(self, request, context):
@@ -152,7 +173,53 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
 
     def ListModelVersions(self, request, context):
         size = pagination.page_size(request.page_size, default=50, maximum=500)
+        if request.model_kind:
+            kinds.get(request.model_kind)
         rows, token = self.store.list_versions(request.model_kind or None, size, request.page_token)
         return predictor_service_pb2.ListModelVersionsResponse(
             model_versions=[model_version_pb(mv) for mv in rows], next_page_token=token
         )
+
+    def ScoreAnomalies(self, request, context):
+        n = len(request.values)
+        if n == 0 or n > MAX_SERIES_POINTS:
+            raise InvalidArgument("values", f"must hold 1 to {MAX_SERIES_POINTS} values (got {n})")
+        values = np.fromiter(request.values, dtype=np.float64, count=n)
+        infinite = np.flatnonzero(np.isinf(values))
+        if infinite.size:
+            raise InvalidArgument(f"values[{infinite[0]}]", "is infinite; send NaN for a missing point")
+        model = self.models.model("anomaly")
+        with _ANOMALY_INFERENCE.time():
+            scores, overall = model.score(values)
+        _ANOMALY_POINTS.inc(n)
+        return predictor_service_pb2.ScoreAnomaliesResponse(
+            scores=scores.tolist(), overall_score=overall, model_version=model.name
+        )
+
+    def StreamAnomalyScores(self, request_iterator, context):
+        if not self._streams.acquire(blocking=False):
+            raise ResourceExhausted(
+                f"{self.max_streams} anomaly streams are open on this server; retry later or use ScoreAnomalies"
+            )
+        try:
+            model = self.models.model("anomaly")
+            detectors: dict = {}  # series key -> its StreamingDetector
+            seen: dict[str, int] = {}  # series key -> points scored so far
+            for request in request_iterator:
+                key = series_key(request.series_key, "series_key")
+                if math.isinf(request.value):
+                    raise InvalidArgument("value", f"of series {key!r} is infinite; send NaN for a missing point")
+                if key not in detectors:
+                    if len(detectors) >= MAX_STREAM_SERIES:
+                        raise ResourceExhausted(
+                            f"one stream holds at most {MAX_STREAM_SERIES} series; open another stream"
+                        )
+                    detectors[key], seen[key] = model.stream(), 0
+                score = detectors[key].update(request.value) * 100.0
+                _ANOMALY_POINTS.inc()
+                yield predictor_service_pb2.StreamAnomalyScoresResponse(
+                    series_key=key, index=seen[key], score=score, model_version=model.name
+                )
+                seen[key] += 1
+        finally:
+            self._streams.release()

@@ -1,78 +1,49 @@
-"""Serving the waste model with ONNX Runtime, and swapping in a newly activated version live.
+"""Serving one live model per kind, and swapping in a newly activated version live.
 
-`ModelHolder` loads the active version at start and polls the registry; a new version is loaded
-beside the old one and swapped in with one reference assignment, so no request is dropped. If the
-new version fails to load, the old one keeps serving.
+A `ModelHolder` loads its kind's active version at start and polls the registry; a new version is
+loaded beside the old one and swapped in with one reference assignment, so no request is dropped.
+If the new version fails to load, the old one keeps serving. `ServedModels` holds one per kind.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
-import numpy as np
-import onnxruntime as ort
 from cloudwaste.core.errors import FailedPrecondition
-from cloudwaste.core.features import WASTE_FEATURES
+from cloudwaste.predictor import kinds
+from cloudwaste.predictor.kinds import ModelKind, ServedModel
+from cloudwaste.predictor.metrics import ACTIVE_VERSION, MODEL_READY
 
 log = logging.getLogger(__name__)
 
-NO_MODEL = (
-    "no active waste model yet: export a dataset (ExporterService/ExportDataset) and train one with "
-    'PredictorService/TrainModels {"dataset_uri": "file:///.../ml_training_data-....parquet"}'
-)
-
-
-@dataclass(frozen=True)
-class WasteModel:
-    session: ort.InferenceSession
-    name: str  # "models/waste/versions/N"
-
-    @classmethod
-    def from_bytes(cls, onnx: bytes, name: str) -> WasteModel:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        session = ort.InferenceSession(onnx, opts, providers=["CPUExecutionProvider"])
-        expected = set(WASTE_FEATURES.names)
-        got = {i.name for i in session.get_inputs()}
-        if got != expected:
-            raise ValueError(f"model inputs {sorted(got)} do not match the feature spec {sorted(expected)}")
-        return cls(session, name)
-
-    def predict(self, rows: Sequence[dict]) -> list[float]:
-        n = len(rows)
-        feed = {}
-        for c in WASTE_FEATURES.categorical:
-            feed[c] = np.array([r[c] for r in rows], dtype=object).reshape(n, 1)
-        for c in WASTE_FEATURES.numeric:
-            feed[c] = np.array([r[c] for r in rows], dtype=np.float32).reshape(n, 1)
-        _, probabilities = self.session.run(None, feed)
-        return probabilities[:, 1].astype(float).tolist()
-
-
-# fetch_active() -> (name, onnx bytes) of the active version, or None; fetch_name() -> its name only
-FetchActive = Callable[[], tuple[str, bytes] | None]
-FetchName = Callable[[], str | None]
+# fetch_active(kind) -> (name, onnx bytes) of the kind's active version, or None; fetch_name(kind)
+# -> its name only (the cheap poll)
+FetchActive = Callable[[str], tuple[str, bytes] | None]
+FetchName = Callable[[str], str | None]
 
 
 class ModelHolder:
-    def __init__(self, fetch_active: FetchActive, fetch_name: FetchName, poll_seconds: float = 30.0) -> None:
+    def __init__(
+        self, kind: ModelKind, fetch_active: FetchActive, fetch_name: FetchName, poll_seconds: float = 30.0
+    ) -> None:
+        self.kind = kind
         self._fetch_active, self._fetch_name = fetch_active, fetch_name
         self.poll_seconds = poll_seconds
-        self._model: WasteModel | None = None
+        self._model: ServedModel | None = kind.builtin()
+        if self._model is not None:
+            ACTIVE_VERSION.labels(kind.name).set(0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        MODEL_READY.labels(kind.name).set_function(lambda: 1.0 if self.ready else 0.0)
 
     @property
-    def model(self) -> WasteModel:
+    def model(self) -> ServedModel:
         model = self._model
         if model is None:
-            raise FailedPrecondition(NO_MODEL)
+            raise FailedPrecondition(self.kind.no_model)
         return model
 
     @property
@@ -81,17 +52,19 @@ class ModelHolder:
 
     def refresh(self) -> bool:
         """Loads the active version if it changed. Returns whether a new model was swapped in."""
+        if not self.kind.trainable:
+            return False  # its built-in model is the only one
         with self._lock:
-            name = self._fetch_name()
+            name = self._fetch_name(self.kind.name)
             current = self._model.name if self._model else None
             if name is None or name == current:
                 return False
-            fetched = self._fetch_active()
+            fetched = self._fetch_active(self.kind.name)
             if fetched is None:
                 return False
             name, onnx = fetched
             try:
-                model = WasteModel.from_bytes(onnx, name)
+                model = self.kind.load(onnx, name)
             except Exception:
                 log.exception(
                     "new model failed to load; keeping the current one",
@@ -99,6 +72,7 @@ class ModelHolder:
                 )
                 return False
             self._model = model
+            ACTIVE_VERSION.labels(self.kind.name).set(int(name.rsplit("/", 1)[-1]))
             log.info("model activated", extra={"model": name, "previous": current})
             return True
 
@@ -106,8 +80,10 @@ class ModelHolder:
         try:
             self.refresh()
         except Exception:
-            log.exception("could not load the active model at start; will retry")
-        self._thread = threading.Thread(target=self._poll, name="model-poller", daemon=True)
+            log.exception(
+                "could not load the active model at start; will retry", extra={"kind": self.kind.name}
+            )
+        self._thread = threading.Thread(target=self._poll, name=f"model-poller-{self.kind.name}", daemon=True)
         self._thread.start()
 
     def _poll(self) -> None:
@@ -115,7 +91,34 @@ class ModelHolder:
             try:
                 self.refresh()
             except Exception:
-                log.exception("model poll failed")
+                log.exception("model poll failed", extra={"kind": self.kind.name})
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class ServedModels:
+    """One holder per registered model kind."""
+
+    def __init__(self, fetch_active: FetchActive, fetch_name: FetchName, poll_seconds: float = 30.0) -> None:
+        self.holders = {
+            name: ModelHolder(kind, fetch_active, fetch_name, poll_seconds)
+            for name, kind in kinds.KINDS.items()
+        }
+
+    def model(self, kind: str) -> ServedModel:
+        """The live model of a kind; FAILED_PRECONDITION (with what to do) when there is none yet."""
+        return self.holders[kind].model
+
+    def refresh(self, kind: str | None = None) -> None:
+        for name, holder in self.holders.items():
+            if kind is None or name == kind:
+                holder.refresh()
+
+    def start(self) -> None:
+        for holder in self.holders.values():
+            holder.start()
+
+    def stop(self) -> None:
+        for holder in self.holders.values():
+            holder.stop()

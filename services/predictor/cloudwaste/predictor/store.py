@@ -9,7 +9,7 @@ from cloudwaste.core import pagination
 from cloudwaste.core.db import Database, claim_oldest_pending
 from cloudwaste.core.errors import WORKER_LOST, InvalidArgument, NotFound
 from cloudwaste.core.models import ExportRun, ModelVersion, TrainingRun
-from cloudwaste.predictor.train import TrainedModel
+from cloudwaste.predictor.kinds import TrainedModel
 from sqlalchemy import func, select, update
 
 
@@ -22,7 +22,7 @@ class PredictorStore:
         self.db = db
 
     def create_training_run(
-        self, dataset_uri: str, activate: bool = True, request_id: str = ""
+        self, dataset_uri: str, activate: bool = True, request_id: str = "", model_kind: str = "waste"
     ) -> TrainingRun:
         """A PENDING run for a training worker. With a request id, a repeated call returns the run
         the first one created (AIP-155); the id reused for another dataset is an error."""
@@ -33,13 +33,17 @@ class PredictorStore:
                     select(TrainingRun).where(TrainingRun.request_id == request_id)
                 ).scalar_one_or_none()
                 if same is not None:
-                    if same.dataset_uri != dataset_uri or same.activate != activate:
+                    if (same.dataset_uri, same.activate, same.model_kind) != (dataset_uri, activate, model_kind):
                         raise InvalidArgument(
                             "request_id", "was already used for a different training request"
                         )
                     return same
             run = TrainingRun(
-                state="PENDING", dataset_uri=dataset_uri, activate=activate, request_id=request_id or None
+                state="PENDING",
+                model_kind=model_kind,
+                dataset_uri=dataset_uri,
+                activate=activate,
+                request_id=request_id or None,
             )
             s.add(run)
             s.flush()
@@ -148,14 +152,14 @@ class PredictorStore:
             s.flush()
             return run, mv
 
-    def active_name(self, kind: str = "waste") -> str | None:
+    def active_name(self, kind: str) -> str | None:
         with self.db.transaction() as s:
             v = s.execute(
                 select(ModelVersion.version).where(ModelVersion.model_kind == kind, ModelVersion.active)
             ).scalar_one_or_none()
             return version_name(kind, v) if v is not None else None
 
-    def active_model(self, kind: str = "waste") -> tuple[str, bytes] | None:
+    def active_model(self, kind: str) -> tuple[str, bytes] | None:
         with self.db.transaction() as s:
             row = s.execute(
                 select(ModelVersion.version, ModelVersion.onnx).where(

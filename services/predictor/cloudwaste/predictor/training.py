@@ -5,8 +5,8 @@ TrainModels only queues a PENDING run; a training worker (a process of its own: 
 one machine, see worker.py) claims it and trains. The serving threads never train.
 
 Checks the dataset (file:// or s3://, read through `cloudwaste.core.storage` under the configured
-dataset root), records the run, trains (train.py), registers the ONNX model, and swaps it into
-serving when it is activated. A failure ends the run FAILED with a message safe to show.
+dataset root), records the run, trains the run's model kind (`cloudwaste.predictor.kinds`),
+registers the ONNX model, and swaps it into serving when it is activated. A failure ends the run FAILED with a message safe to show.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from cloudwaste.core.datasets import parquet_files
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, failure
 from cloudwaste.core.models import ModelVersion, TrainingRun
 from cloudwaste.core.storage import Storage
+from cloudwaste.predictor import kinds
 from cloudwaste.predictor.errors import TrainingFailed
 from cloudwaste.predictor.metrics import TRAININGS
-from cloudwaste.predictor.serving import ModelHolder
+from cloudwaste.predictor.serving import ServedModels
 from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.store import PredictorStore
 
@@ -35,11 +36,11 @@ class Trainer:
     def __init__(
         self,
         store: PredictorStore,
-        holder: ModelHolder | None,
+        models: ServedModels | None,
         settings: PredictorSettings,
         storage: Storage | None = None,
     ) -> None:
-        self.store, self.holder, self.settings = store, holder, settings
+        self.store, self.models, self.settings = store, models, settings
         self.storage = storage or settings.storage()  # file:// or s3://, confined to the dataset root
 
     def dataset(self, uri: str) -> list[str]:
@@ -53,41 +54,44 @@ class Trainer:
             raise InvalidArgument("dataset_uri", f"{uri} holds no Parquet export")
         return files
 
-    def queue(self, dataset_uri: str, activate: bool = True, request_id: str = "") -> TrainingRun:
-        """Checks the dataset and queues a PENDING run for a training worker (the RPC path)."""
+    def queue(
+        self, dataset_uri: str, activate: bool = True, request_id: str = "", model_kind: str = kinds.DEFAULT
+    ) -> TrainingRun:
+        """Checks the kind and the dataset and queues a PENDING run for a training worker (the RPC path)."""
+        if not kinds.get(model_kind).trainable:
+            raise InvalidArgument("model_kind", f"{model_kind!r} is not trained: it serves its built-in model")
         self.dataset(dataset_uri)
-        return self.store.create_training_run(dataset_uri, activate, request_id)
+        return self.store.create_training_run(dataset_uri, activate, request_id, model_kind)
 
     def execute(self, run: TrainingRun) -> tuple[TrainingRun, ModelVersion]:
         """Trains a claimed run: the model is registered, and activated if the run says so."""
-        from cloudwaste.predictor.train import train_waste_model  # the training stack loads lazily
-
+        kind = run.model_kind
         try:
             with contextlib.ExitStack() as stack:
                 sources = [
                     stack.enter_context(self.storage.open_input(f)) for f in self.dataset(run.dataset_uri)
                 ]
-                trained = train_waste_model(sources)
-            run, mv = self.store.register(run.id, "waste", trained, activate=run.activate)
+                trained = kinds.get(kind).train(sources)
+            run, mv = self.store.register(run.id, kind, trained, activate=run.activate)
         except Exception as exc:
             code, message = failure(exc, "training failed unexpectedly; see the training worker's log")
             log.exception("training failed", extra={"training_run": str(run.id)})
             self.store.fail_training_run(run.id, code, message)
-            TRAININGS.labels("FAILED").inc()
+            TRAININGS.labels(kind, "FAILED").inc()
             if isinstance(exc, CloudWasteError):
                 raise
             raise TrainingFailed(message) from exc
-        TRAININGS.labels("SUCCEEDED").inc()
-        if mv.active and self.holder is not None:
-            self.holder.refresh()
+        TRAININGS.labels(kind, "SUCCEEDED").inc()
+        if mv.active and self.models is not None:
+            self.models.refresh(kind)
         log.info("training finished", extra={"training_run": str(run.id), "model_version": mv.version})
         return run, mv
 
     def train_now(
-        self, dataset_uri: str, activate: bool = True, worker: str = "cli"
+        self, dataset_uri: str, activate: bool = True, worker: str = "cli", model_kind: str = kinds.DEFAULT
     ) -> tuple[TrainingRun, ModelVersion]:
         """Queues, claims and executes one run in this process (`cloudwaste train`, a Kubernetes Job)."""
-        queued = self.queue(dataset_uri, activate)
+        queued = self.queue(dataset_uri, activate, model_kind=model_kind)
         run = self.store.claim_training_run(worker, queued.id)
         if run is None:  # another worker took it first
             raise FailedPrecondition(f"trainingRuns/{queued.id} was claimed by another training worker")

@@ -1,4 +1,7 @@
-"""Trains the waste model from an exported Parquet dataset and converts it to ONNX.
+"""The waste model kind: p(the user deletes a finding's resource), trained from exported decisions.
+
+Training reads an exported Parquet dataset and converts the model to ONNX; serving runs that graph
+with ONNX Runtime (`WasteModel`).
 
 Labels come from user actions: deleted = waste (1); kept or ignored = not waste (0). The split is
 by time (older decisions train, the newest quarter is held out). The served graph contains its
@@ -11,29 +14,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.core.features import WASTE_FEATURES, waste_row
+from cloudwaste.predictor.kinds.base import TrainedModel
 
 MIN_LABELED_ROWS = 40
 TEST_FRACTION = 0.25
-
-
-@dataclass(frozen=True)
-class TrainedModel:
-    onnx: bytes
-    metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
-    training_rows: int
-    test_rows: int
-    feature_spec: dict
 
 
 def load_labeled_rows(sources) -> tuple[list[dict], np.ndarray]:
@@ -234,8 +229,6 @@ def train_waste_model(source, seed: int = 0) -> TrainedModel:
     p_base = np.array([rate.get(lvl, prior) for lvl in x_test["confidence_level"]])
 
     onnx_bytes = to_onnx(model)
-    from cloudwaste.predictor.serving import WasteModel
-
     served = WasteModel.from_bytes(onnx_bytes, "candidate")
     p_onnx = np.array(served.predict(rows[split:]))
     metrics = _metrics(y_test, p_model)
@@ -249,3 +242,57 @@ def train_waste_model(source, seed: int = 0) -> TrainedModel:
         test_rows=len(rows) - split,
         feature_spec=WASTE_FEATURES.to_json(),
     )
+
+
+@dataclass(frozen=True)
+class WasteModel:
+    """The served waste model: an ONNX Runtime session on one thread (requests run in parallel on
+    the server's threads; one intra-op thread each keeps latency flat under load)."""
+
+    session: ort.InferenceSession
+    name: str  # "models/waste/versions/N"
+
+    @classmethod
+    def from_bytes(cls, onnx: bytes, name: str) -> WasteModel:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        session = ort.InferenceSession(onnx, opts, providers=["CPUExecutionProvider"])
+        expected = set(WASTE_FEATURES.names)
+        got = {i.name for i in session.get_inputs()}
+        if got != expected:
+            raise ValueError(f"model inputs {sorted(got)} do not match the feature spec {sorted(expected)}")
+        return cls(session, name)
+
+    def predict(self, rows: Sequence[dict]) -> list[float]:
+        n = len(rows)
+        feed = {}
+        for c in WASTE_FEATURES.categorical:
+            feed[c] = np.array([r[c] for r in rows], dtype=object).reshape(n, 1)
+        for c in WASTE_FEATURES.numeric:
+            feed[c] = np.array([r[c] for r in rows], dtype=np.float32).reshape(n, 1)
+        _, probabilities = self.session.run(None, feed)
+        return probabilities[:, 1].astype(float).tolist()
+
+
+class WasteKind:
+    name = "waste"
+    trainable = True
+    feature_spec = WASTE_FEATURES.to_json()
+    no_model = (
+        "no active waste model yet: export a dataset (ExporterService/ExportDataset) and train one with "
+        'PredictorService/TrainModels {"dataset_uri": "file:///.../ml_training_data-....parquet"}'
+    )
+
+    def builtin(self) -> None:
+        return None  # no model until one is trained: the predictor is not ready for this kind
+
+    def train(self, sources) -> TrainedModel:
+        return train_waste_model(sources)
+
+    def load(self, onnx: bytes, name: str) -> WasteModel:
+        return WasteModel.from_bytes(onnx, name)
+
+
+KIND = WasteKind()
