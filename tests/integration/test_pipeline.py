@@ -232,6 +232,8 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     assert mv.name == "models/waste/versions/1" and mv.active
     assert mv.metrics["onnx_max_abs_diff"] < 1e-4
     assert mv.training_rows + mv.test_rows == len(decided)
+    assert mv.algorithm in {c.name for c in mv.candidates if c.chosen} and len(mv.candidates) >= 4
+    assert all(0 < c.metrics["roc_auc"] <= 1 and c.calibration_log_loss > 0 for c in mv.candidates)
     p1 = wait_for_serving(stack.predictor, mv.name, features)
     assert 0.0 <= p1.waste_probability <= 1.0 and p1.model_version == mv.name
     batch = stack.predictor.PredictWasteBatch(

@@ -344,7 +344,17 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         return 1
     mv = tr.model_version
     m, b = mv.metrics, mv.baseline_metrics
-    print(f"      {mv.name}: trained on {mv.training_rows} decisions, held out the newest {mv.test_rows}")
+    print(
+        f"      {mv.name} ({mv.algorithm}): trained and calibrated on {mv.training_rows} decisions, "
+        f"held out the newest {mv.test_rows}"
+    )
+    print(f"      {'candidate':<28}{'calib. log loss':>16}{'held-out ROC-AUC':>18}{'Brier':>8}")
+    for c in sorted(mv.candidates, key=lambda c: c.calibration_log_loss):
+        mark = "  <- chosen" if c.chosen else ""
+        print(
+            f"      {c.name:<28}{c.calibration_log_loss:>16.3f}{c.metrics['roc_auc']:>18.3f}"
+            f"{c.metrics['brier']:>8.3f}{mark}"
+        )
     print(f"      {'held-out metric':<20}{'model':>8}{'rule-only':>11}")
     for k, better in (
         ("roc_auc", "higher"),

@@ -423,6 +423,9 @@ class ModelVersion(Base):
     feature_spec: Mapped[dict] = mapped_column(JSONB)
     metrics: Mapped[dict] = mapped_column(JSONB, default=dict)
     baseline_metrics: Mapped[dict] = mapped_column(JSONB, default=dict)
+    # every candidate the training compared: [{name, chosen, calibration_log_loss, metrics}]
+    candidates: Mapped[list] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    algorithm: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
     training_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     test_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -89,6 +89,16 @@ def model_version_pb(mv) -> model_version_pb2.ModelVersion:
         training_rows=mv.training_rows,
         test_rows=mv.test_rows,
         create_time=timestamp(mv.create_time),
+        algorithm=mv.algorithm or "",
+        candidates=[
+            model_version_pb2.ModelCandidate(
+                name=c["name"],
+                chosen=bool(c.get("chosen")),
+                calibration_log_loss=float(c.get("calibration_log_loss", 0.0)),
+                metrics={k: float(v) for k, v in c.get("metrics", {}).items()},
+            )
+            for c in mv.candidates or []
+        ],
     )
 
 

@@ -140,6 +140,8 @@ class PredictorStore:
                 feature_spec=trained.feature_spec,
                 metrics=trained.metrics,
                 baseline_metrics=trained.baseline_metrics,
+                candidates=trained.candidates,
+                algorithm=trained.algorithm,
                 training_rows=trained.training_rows,
                 test_rows=trained.test_rows,
                 active=activate,

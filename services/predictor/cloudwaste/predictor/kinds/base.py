@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -17,6 +17,9 @@ class TrainedModel:
     training_rows: int
     test_rows: int
     feature_spec: dict
+    # every candidate compared on the same split: name, chosen, its held-out metrics, ...
+    candidates: list[dict] = field(default_factory=list)
+    algorithm: str = ""  # the chosen candidate
 
 
 class ServedModel(Protocol):

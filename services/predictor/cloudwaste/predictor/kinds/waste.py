@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,8 +32,30 @@ MIN_LABELED_ROWS = 40
 TEST_FRACTION = 0.25
 
 
-def load_labeled_rows(sources) -> tuple[list[dict], np.ndarray]:
-    """Feature rows and labels from explicit decisions, oldest decision first.
+@dataclass(frozen=True)
+class Examples:
+    """One example per decided finding, oldest detection first."""
+
+    rows: list[dict]  # raw feature rows (WASTE_FEATURES)
+    labels: np.ndarray  # 1: deleted
+    implicit: np.ndarray  # True: deleted outside CloudWaste while open (label_source "implicit")
+    keys: list[tuple[str, str]]  # (resource_hash, detection_scenario): which finding, never a feature
+
+    def take(self, index) -> Examples:
+        index = np.asarray(index, dtype=np.int64)
+        return Examples(
+            [self.rows[i] for i in index],
+            self.labels[index],
+            self.implicit[index],
+            [self.keys[i] for i in index],
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def load_examples(sources) -> Examples:
+    """Feature rows and labels from decisions, explicit and implicit, oldest detection first.
 
     `sources` is one Parquet source or a sequence of them, oldest export first: local paths or open
     random-access files (what `Storage.open_input` returns for file:// and s3:// alike).
@@ -40,9 +63,6 @@ def load_labeled_rows(sources) -> tuple[list[dict], np.ndarray]:
     Incremental exports repeat a row that changed (a label given after it was exported): the
     version with the latest changed_at is the row (`cloudwaste.core.datasets`); older versions,
     even labeled ones, are dropped.
-
-    Implicit labels (a resource that disappeared while its finding was open, label_source
-    "implicit") are not used yet: they are a weaker, differently biased signal.
 
     A finding seen by several scans has one ML row per scan, all carrying its decision; a kept
     finding is seen again and again, a deleted one is not. One example per finding (its first
@@ -62,9 +82,7 @@ def load_labeled_rows(sources) -> tuple[list[dict], np.ndarray]:
                 seen = latest.get(key)
                 if seen is not None and (changed_at or _EPOCH) > _version(seen):
                     del latest[key]
-    records = [
-        r for r in latest.values() if r["user_action"] in LABELS and r.get("label_source") != "implicit"
-    ]
+    records = [r for r in latest.values() if r["user_action"] in LABELS]
     records.sort(key=lambda r: (r["detected_at"], r["labeled_at"]))
     first: dict[tuple[str, str], dict] = {}
     for r in records:
@@ -83,8 +101,19 @@ def load_labeled_rows(sources) -> tuple[list[dict], np.ndarray]:
         )
         for r in records
     ]
-    labels = np.array([1 if r["user_action"] == "deleted" else 0 for r in records], dtype=np.int64)
-    return rows, labels
+    return Examples(
+        rows,
+        np.array([1 if r["user_action"] == "deleted" else 0 for r in records], dtype=np.int64),
+        np.array([r.get("label_source") == "implicit" for r in records], dtype=bool),
+        list(first),
+    )
+
+
+def load_labeled_rows(sources) -> tuple[list[dict], np.ndarray]:
+    """The explicit decisions' feature rows and labels, oldest detection first."""
+    ex = load_examples(sources)
+    explicit = ex.take(np.flatnonzero(~ex.implicit))
+    return explicit.rows, explicit.labels
 
 
 LABELS = ("deleted", "kept", "ignored")
@@ -144,9 +173,7 @@ FEATURE_SOURCE_COLUMNS = (
 )
 
 
-def features_frame(rows: list[dict]):
-    import pandas as pd
-
+def features_frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(WASTE_FEATURES.names))
     for c in WASTE_FEATURES.numeric:
         df[c] = df[c].astype(np.float32)
@@ -166,30 +193,108 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def build_pipeline(seed: int = 0):
-    """One-hot categoricals + scaled numerics -> L2-regularized logistic regression.
-
-    Chosen on simulated estates (4 seeds x 5 splits, 163 labeled findings each): it beat calibrated
-    gradient boosting and random forests on held-out ROC AUC (0.78 vs 0.74-0.78) and Brier score
-    (0.195 vs 0.203-0.211), and all of them beat the rule-only baseline (0.50 / 0.260). Fitted on log
-    loss, its probabilities are calibrated without a separate step, and its ONNX graph is small.
-    Revisit when real decisions number in the thousands.
-    """
+def _preprocess(binned: bool = False, scaled: bool = True):
+    """One-hot categoricals; numerics scaled (linear models) or as they are (trees); with `binned`,
+    age and cost also as quantile bins, so that a linear model can bend where users do (a finding
+    of a few days is kept, a year-old one deleted; cheap things go without a second thought)."""
     from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScaler
+
+    parts = [("cat", OneHotEncoder(handle_unknown="ignore"), list(WASTE_FEATURES.categorical))]
+    parts.append(("num", StandardScaler() if scaled else "passthrough", list(WASTE_FEATURES.numeric)))
+    if binned:
+        bins = KBinsDiscretizer(n_bins=8, encode="onehot-dense", strategy="quantile", subsample=None)
+        parts.append(("bins", bins, ["resource_age_days", "cost_monthly"]))
+    return ColumnTransformer(parts)
+
+
+def build_pipeline(seed: int = 0, candidate: str = "logistic"):
+    """A candidate's scikit-learn pipeline: preprocessing in the graph, then the classifier.
+
+    - logistic: one-hot + scaled numerics, L2-regularized logistic regression (small, smooth);
+    - logistic_binned: the same plus quantile bins of age and cost (bends without trees);
+    - gradient_boosting: shallow boosted trees (interactions, e.g. environment x criticality);
+    - random_forest: bagged deep trees (robust, rarely the best calibrated).
+    """
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    pre = ColumnTransformer(
-        [
-            ("cat", OneHotEncoder(handle_unknown="ignore"), list(WASTE_FEATURES.categorical)),
-            ("num", StandardScaler(), list(WASTE_FEATURES.numeric)),
-        ]
-    )
-    return Pipeline([("pre", pre), ("clf", LogisticRegression(C=0.5, max_iter=2000, random_state=seed))])
+    if candidate == "logistic":
+        pre, clf = _preprocess(), LogisticRegression(C=0.5, max_iter=2000, random_state=seed)
+    elif candidate == "logistic_binned":
+        pre, clf = _preprocess(binned=True), LogisticRegression(C=0.3, max_iter=3000, random_state=seed)
+    elif candidate == "gradient_boosting":
+        pre = _preprocess(scaled=False)
+        clf = GradientBoostingClassifier(
+            n_estimators=150,
+            learning_rate=0.05,
+            max_depth=3,
+            subsample=0.8,
+            min_samples_leaf=20,
+            random_state=seed,
+        )
+    elif candidate == "random_forest":
+        pre = _preprocess(scaled=False)
+        clf = RandomForestClassifier(n_estimators=150, min_samples_leaf=10, random_state=seed, n_jobs=1)
+    else:
+        raise ValueError(f"unknown candidate {candidate!r}")
+    return Pipeline([("pre", pre), ("clf", clf)])
 
 
-def to_onnx(model) -> bytes:
+CANDIDATES = ("logistic", "logistic_binned", "gradient_boosting", "random_forest")
+IMPLICIT_WEIGHT = 0.3  # an implicit label counts this much of an explicit one in training
+
+
+@dataclass(frozen=True)
+class Platt:
+    """p -> sigmoid(a * logit(p) + b), fitted on the calibration fold (two parameters: stable on a
+    few hundred decisions, where isotonic steps would follow the noise)."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def fit(cls, p: np.ndarray, y: np.ndarray) -> Platt:
+        from sklearn.linear_model import LogisticRegression
+
+        lr = LogisticRegression(C=1e4, max_iter=1000).fit(_logit(p).reshape(-1, 1), y)
+        return cls(float(lr.coef_[0, 0]), float(lr.intercept_[0]))
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.a * _logit(p) + self.b)))
+
+
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def time_split(n: int) -> tuple[slice, slice, slice]:
+    """Train on the oldest 60% of the explicit examples, calibrate on the next 15%, test on the
+    newest 25%: the model is judged on decisions made after everything it learned from."""
+    train_end = math.floor(n * (1 - TEST_FRACTION - CALIBRATION_FRACTION))
+    cal_end = math.floor(n * (1 - TEST_FRACTION))
+    return slice(0, train_end), slice(train_end, cal_end), slice(cal_end, n)
+
+
+CALIBRATION_FRACTION = 0.15
+
+
+def held_out(sources) -> Examples:
+    """The test examples a training on `sources` holds out (for evaluations outside the trainer)."""
+    ex = load_examples(sources)
+    explicit = ex.take(np.flatnonzero(~ex.implicit))
+    return explicit.take(np.arange(len(explicit))[time_split(len(explicit))[2]])
+
+
+def to_onnx(model, platt: Platt | None = None) -> bytes:
+    """The pipeline as one ONNX graph (preprocessing included) whose `probabilities` output is
+    [N, 2] float; with `platt`, the calibration is appended to the graph, so serving needs nothing
+    beside it."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -201,46 +306,133 @@ def to_onnx(model) -> bytes:
         options={id(model): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
+    if platt is not None:
+        _append_platt(onx.graph, platt)
     return onx.SerializeToString()
 
 
-def train_waste_model(source, seed: int = 0) -> TrainedModel:
-    """`source`: one Parquet source or a sequence of them, oldest export first (load_labeled_rows)."""
-    rows, y = load_labeled_rows(source)
-    if len(rows) < MIN_LABELED_ROWS:
+def _append_platt(graph, platt: Platt) -> None:
+    """probabilities <- [1 - q, q] with q = sigmoid(a * logit(clip(p1)) + b), p1 the model's
+    probability of class 1; the uncalibrated label output is dropped (the service reads only the
+    probabilities)."""
+    from onnx import TensorProto, helper
+
+    for node in graph.node:
+        node.output[:] = ["raw_probabilities" if o == "probabilities" else o for o in node.output]
+    consts = {
+        "platt_start": ([1], TensorProto.INT64),
+        "platt_end": ([2], TensorProto.INT64),
+        "platt_axis": ([1], TensorProto.INT64),
+        "platt_lo": (_EPS, TensorProto.FLOAT),
+        "platt_hi": (1 - _EPS, TensorProto.FLOAT),
+        "platt_one": (1.0, TensorProto.FLOAT),
+        "platt_a": (platt.a, TensorProto.FLOAT),
+        "platt_b": (platt.b, TensorProto.FLOAT),
+    }
+    for name, (value, dtype) in consts.items():
+        dims = [len(value)] if isinstance(value, list) else []
+        graph.initializer.append(helper.make_tensor(name, dtype, dims, value if dims else [value]))
+    graph.node.extend(
+        [
+            helper.make_node(
+                "Slice", ["raw_probabilities", "platt_start", "platt_end", "platt_axis"], ["p1"]
+            ),
+            helper.make_node("Clip", ["p1", "platt_lo", "platt_hi"], ["p1c"]),
+            helper.make_node("Sub", ["platt_one", "p1c"], ["p0c"]),
+            helper.make_node("Div", ["p1c", "p0c"], ["odds"]),
+            helper.make_node("Log", ["odds"], ["logit"]),
+            helper.make_node("Mul", ["logit", "platt_a"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "platt_b"], ["shifted"]),
+            helper.make_node("Sigmoid", ["shifted"], ["q1"]),
+            helper.make_node("Sub", ["platt_one", "q1"], ["q0"]),
+            helper.make_node("Concat", ["q0", "q1"], ["probabilities"], axis=1),
+        ]
+    )
+    outputs = [o for o in graph.output if o.name == "probabilities"]
+    del graph.output[:]
+    graph.output.extend(outputs)
+
+
+def train_waste_model(source, seed: int = 0, candidates: tuple[str, ...] = CANDIDATES) -> TrainedModel:
+    """Trains every candidate on the same time split, with and without the implicit labels,
+    calibrates each on the calibration fold, and keeps the one with the lowest calibration-fold log
+    loss; every candidate's held-out metrics are stored with the version (`candidates`).
+
+    `source`: one Parquet source or a sequence of them, oldest export first (load_examples).
+    """
+    ex = load_examples(source)
+    explicit = ex.take(np.flatnonzero(~ex.implicit))
+    if len(explicit) < MIN_LABELED_ROWS:
         raise FailedPrecondition(
-            f"the dataset has {len(rows)} labeled rows; at least {MIN_LABELED_ROWS} are needed "
-            "(label findings with ScannerService/SetFindingState, then export again)"
+            f"the dataset has {len(explicit)} explicitly labeled findings; at least {MIN_LABELED_ROWS} are "
+            "needed (label findings with ScannerService/SetFindingState, then export again)"
         )
-    split = math.floor(len(rows) * (1 - TEST_FRACTION))
-    y_train, y_test = y[:split], y[split:]
-    if len(set(y_train)) < 2 or len(set(y_test)) < 2:
+    fit, cal, test = (explicit.take(np.arange(len(explicit))[part]) for part in time_split(len(explicit)))
+    if any(len(set(part.labels)) < 2 for part in (fit, cal, test)):
         raise FailedPrecondition(
-            "both the training and the held-out part need deleted and kept/ignored findings"
+            "the training, calibration and held-out parts each need deleted and kept/ignored findings"
         )
-    x_train, x_test = features_frame(rows[:split]), features_frame(rows[split:])
-    model = build_pipeline(seed).fit(x_train, y_train)
-    p_model = model.predict_proba(x_test)[:, 1]
+    # implicit labels from before the calibration fold begins: later ones would leak the future
+    cal_start = cal.keys[0]
+    first_cal = next(i for i, k in enumerate(ex.keys) if k == cal_start)
+    implicit = ex.take([i for i in range(first_cal) if ex.implicit[i]])
+
+    x_fit, x_cal, x_test = (features_frame(part.rows) for part in (fit, cal, test))
+    results = []
+    for name in candidates:
+        for with_implicit in (False, True) if len(implicit) else (False,):
+            if with_implicit:
+                x = pd.concat([x_fit, features_frame(implicit.rows)], ignore_index=True)
+                y = np.concatenate([fit.labels, implicit.labels])
+                w = np.concatenate([np.ones(len(fit)), np.full(len(implicit), IMPLICIT_WEIGHT)])
+            else:
+                x, y, w = x_fit, fit.labels, np.ones(len(fit))
+            model = build_pipeline(seed, name).fit(x, y, clf__sample_weight=w)
+            platt = Platt.fit(model.predict_proba(x_cal)[:, 1], cal.labels)
+            p_cal = platt(model.predict_proba(x_cal)[:, 1])
+            p_test = platt(model.predict_proba(x_test)[:, 1])
+            results.append(
+                {
+                    "name": name + ("+implicit" if with_implicit else ""),
+                    "model": model,
+                    "platt": platt,
+                    "calibration_log_loss": _metrics(cal.labels, p_cal)["log_loss"],
+                    "metrics": _metrics(test.labels, p_test),
+                    "p_test": p_test,
+                }
+            )
+    best = min(results, key=lambda r: r["calibration_log_loss"])
 
     # Baseline: the rule's confidence level alone, as the deletion rate of that level in training.
-    conf_train = x_train["confidence_level"].to_numpy()
-    prior = float(y_train.mean())
-    rate = {lvl: float(y_train[conf_train == lvl].mean()) for lvl in set(conf_train)}
+    conf_fit = x_fit["confidence_level"].to_numpy()
+    prior = float(fit.labels.mean())
+    rate = {lvl: float(fit.labels[conf_fit == lvl].mean()) for lvl in set(conf_fit)}
     p_base = np.array([rate.get(lvl, prior) for lvl in x_test["confidence_level"]])
 
-    onnx_bytes = to_onnx(model)
+    onnx_bytes = to_onnx(best["model"], best["platt"])
     served = WasteModel.from_bytes(onnx_bytes, "candidate")
-    p_onnx = np.array(served.predict(rows[split:]))
-    metrics = _metrics(y_test, p_model)
-    metrics["onnx_max_abs_diff"] = float(np.max(np.abs(p_onnx - p_model)))
-    metrics["positive_rate_test"] = float(y_test.mean())
+    p_onnx = np.array(served.predict(test.rows))
+    metrics = dict(best["metrics"])
+    metrics["onnx_max_abs_diff"] = float(np.max(np.abs(p_onnx - best["p_test"])))
+    metrics["positive_rate_test"] = float(test.labels.mean())
+    metrics["implicit_examples"] = float(len(implicit) if best["name"].endswith("+implicit") else 0)
     return TrainedModel(
         onnx=onnx_bytes,
         metrics=metrics,
-        baseline_metrics=_metrics(y_test, p_base),
-        training_rows=split,
-        test_rows=len(rows) - split,
+        baseline_metrics=_metrics(test.labels, p_base),
+        training_rows=len(fit) + len(cal),  # fitted on, then calibrated on
+        test_rows=len(test),
         feature_spec=WASTE_FEATURES.to_json(),
+        candidates=[
+            {
+                "name": r["name"],
+                "chosen": r is best,
+                "calibration_log_loss": r["calibration_log_loss"],
+                "metrics": r["metrics"],
+            }
+            for r in results
+        ],
+        algorithm=best["name"],
     )
 
 
@@ -272,7 +464,7 @@ class WasteModel:
             feed[c] = np.array([r[c] for r in rows], dtype=object).reshape(n, 1)
         for c in WASTE_FEATURES.numeric:
             feed[c] = np.array([r[c] for r in rows], dtype=np.float32).reshape(n, 1)
-        _, probabilities = self.session.run(None, feed)
+        (probabilities,) = self.session.run(["probabilities"], feed)
         return probabilities[:, 1].astype(float).tolist()
 
 
