@@ -236,6 +236,8 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     assert all(0 < c.metrics["roc_auc"] <= 1 and c.calibration_log_loss > 0 for c in mv.candidates)
     p1 = wait_for_serving(stack.predictor, mv.name, features)
     assert 0.0 <= p1.waste_probability <= 1.0 and p1.model_version == mv.name
+    assert p1.expected_monthly_saving == pytest.approx(p1.waste_probability * features.cost_monthly)
+    assert 1 <= len(p1.top_features) <= 3 and all(t.feature and t.contribution for t in p1.top_features)
     batch = stack.predictor.PredictWasteBatch(
         predictor_service_pb2.PredictWasteBatchRequest(features=[features, features])
     ).predictions

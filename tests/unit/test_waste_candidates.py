@@ -142,3 +142,31 @@ def test_too_few_or_one_sided_decisions_are_a_clear_precondition(tmp_path):
     one_sided = [r | {"user_action": "kept"} for r in decisions(300, seed=5)]
     with pytest.raises(FailedPrecondition, match="deleted and kept"):
         waste.train_waste_model([write(tmp_path / "kept.parquet", one_sided)])
+
+
+def test_each_prediction_says_which_three_features_moved_it_and_which_way(tmp_path):
+    trained = waste.train_waste_model([write(tmp_path / "d.parquet", decisions(1400, seed=6))])
+    served = waste.WasteModel.from_bytes(trained.onnx, "t")
+    assert served.reference is not None and set(served.reference) == set(waste.WASTE_FEATURES.names)
+    base = dict(served.reference)
+    prod = base | {"tag_environment": "prod"}
+    dev = base | {"tag_environment": "dev"}
+    p, moved = served.explain([base, prod, dev])
+    assert p == pytest.approx(served.predict([base, prod, dev]))
+    assert moved[0] == []  # the typical finding: nothing moved it
+    if base["tag_environment"] != "prod":  # prod is kept: its environment pulls the probability down
+        assert moved[1] == [("tag_environment", "prod", pytest.approx(p[1] - p[0]))] and p[1] < p[0]
+    if base["tag_environment"] not in ("dev", "test", "staging"):
+        assert moved[2][0][:2] == ("tag_environment", "dev") and moved[2][0][2] > 0
+    several = base | {"tag_environment": "prod", "tag_criticality": "high", "resource_age_days": 900.0}
+    several |= {"cost_monthly": 900.0, "detection_scenario": "snapshot-orphaned"}
+    _, (top,) = served.explain([several])
+    assert len(top) == 3 and [abs(c) for _, _, c in top] == sorted((abs(c) for _, _, c in top), reverse=True)
+
+    legacy = waste.WasteModel.from_bytes(
+        waste.to_onnx(
+            waste.build_pipeline().fit(waste.features_frame([base, prod, dev, base]), [1, 0, 1, 0])
+        ),
+        "old",
+    )
+    assert legacy.reference is None and legacy.explain([prod])[1] == [[]]

@@ -398,7 +398,13 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         one = predictor.PredictWaste(
             predictor_service_pb2.PredictWasteRequest(features=waste_features(ranked[0][0])), timeout=5
         )
-        print(f"      PredictWaste on the top one: {one.prediction.waste_probability:.2f}")
+        top = ", ".join(
+            f"{t.feature}={t.value} {t.contribution:+.2f}" for t in one.prediction.top_features
+        )
+        print(
+            f"      PredictWaste on the top one: {one.prediction.waste_probability:.2f}, expected saving "
+            f"${one.prediction.expected_monthly_saving:.2f}/month; moved most by {top or 'nothing'}"
+        )
 
     step("Stop everything")
     return 0

@@ -138,29 +138,32 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         if not request.HasField("features"):
             raise InvalidArgument("features", "is required")
         row = features_row(request.features, "features")
-        model = self.models.model("waste")
-        with _WASTE_INFERENCE.time():
-            (p,) = model.predict([row])
-        _WASTE_PREDICTIONS.inc()
-        return predictor_service_pb2.PredictWasteResponse(
-            prediction=prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name)
-        )
+        (prediction,) = self._predict_waste([row])
+        return predictor_service_pb2.PredictWasteResponse(prediction=prediction)
 
     def PredictWasteBatch(self, request, context):
         n = len(request.features)
         if n == 0 or n > MAX_BATCH:
             raise InvalidArgument("features", f"must hold 1 to {MAX_BATCH} items (got {n})")
         rows = [features_row(f, f"features[{i}]") for i, f in enumerate(request.features)]
+        return predictor_service_pb2.PredictWasteBatchResponse(predictions=self._predict_waste(rows))
+
+    def _predict_waste(self, rows: list[dict]) -> list[prediction_pb2.WastePrediction]:
         model = self.models.model("waste")
         with _WASTE_INFERENCE.time():
-            probabilities = model.predict(rows)
-        _WASTE_PREDICTIONS.inc(n)
-        return predictor_service_pb2.PredictWasteBatchResponse(
-            predictions=[
-                prediction_pb2.WastePrediction(waste_probability=p, model_version=model.name)
-                for p in probabilities
-            ]
-        )
+            probabilities, moved = model.explain(rows)
+        _WASTE_PREDICTIONS.inc(len(rows))
+        return [
+            prediction_pb2.WastePrediction(
+                waste_probability=p,
+                model_version=model.name,
+                expected_monthly_saving=p * row["cost_monthly"],
+                top_features=[
+                    prediction_pb2.FeatureContribution(feature=f, value=v, contribution=c) for f, v, c in top
+                ],
+            )
+            for p, row, top in zip(probabilities, rows, moved, strict=True)
+        ]
 
     def TrainModels(self, request, context):
         request_id = request.request_id
@@ -218,7 +221,9 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
             for request in request_iterator:
                 key = series_key(request.series_key, "series_key")
                 if math.isinf(request.value):
-                    raise InvalidArgument("value", f"of series {key!r} is infinite; send NaN for a missing point")
+                    raise InvalidArgument(
+                        "value", f"of series {key!r} is infinite; send NaN for a missing point"
+                    )
                 if key not in detectors:
                     if len(detectors) >= MAX_STREAM_SERIES:
                         raise ResourceExhausted(

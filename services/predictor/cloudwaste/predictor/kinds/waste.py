@@ -291,10 +291,11 @@ def held_out(sources) -> Examples:
     return explicit.take(np.arange(len(explicit))[time_split(len(explicit))[2]])
 
 
-def to_onnx(model, platt: Platt | None = None) -> bytes:
+def to_onnx(model, platt: Platt | None = None, reference: dict | None = None) -> bytes:
     """The pipeline as one ONNX graph (preprocessing included) whose `probabilities` output is
-    [N, 2] float; with `platt`, the calibration is appended to the graph, so serving needs nothing
-    beside it."""
+    [N, 2] float; with `platt`, the calibration is appended to the graph, and with `reference` (the
+    typical feature row, see `reference_row`) it is stored in the model's metadata for the
+    explanations: serving needs nothing beside the graph."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -308,7 +309,21 @@ def to_onnx(model, platt: Platt | None = None) -> bytes:
     )
     if platt is not None:
         _append_platt(onx.graph, platt)
+    if reference is not None:
+        entry = onx.metadata_props.add()
+        entry.key, entry.value = REFERENCE_KEY, json.dumps(reference)
     return onx.SerializeToString()
+
+
+REFERENCE_KEY = "cloudwaste.reference_row"
+
+
+def reference_row(x: pd.DataFrame) -> dict:
+    """The typical finding of the training data: each categorical's most frequent value, each
+    numeric's median. A feature's contribution is measured against it."""
+    ref: dict[str, object] = {c: str(x[c].mode().iloc[0]) for c in WASTE_FEATURES.categorical}
+    ref.update({c: float(x[c].median()) for c in WASTE_FEATURES.numeric})
+    return ref
 
 
 def _append_platt(graph, platt: Platt) -> None:
@@ -409,7 +424,7 @@ def train_waste_model(source, seed: int = 0, candidates: tuple[str, ...] = CANDI
     rate = {lvl: float(fit.labels[conf_fit == lvl].mean()) for lvl in set(conf_fit)}
     p_base = np.array([rate.get(lvl, prior) for lvl in x_test["confidence_level"]])
 
-    onnx_bytes = to_onnx(best["model"], best["platt"])
+    onnx_bytes = to_onnx(best["model"], best["platt"], reference_row(x_fit))
     served = WasteModel.from_bytes(onnx_bytes, "candidate")
     p_onnx = np.array(served.predict(test.rows))
     metrics = dict(best["metrics"])
@@ -443,6 +458,7 @@ class WasteModel:
 
     session: ort.InferenceSession
     name: str  # "models/waste/versions/N"
+    reference: dict | None = None  # the typical feature row (None: a version trained before it)
 
     @classmethod
     def from_bytes(cls, onnx: bytes, name: str) -> WasteModel:
@@ -455,7 +471,8 @@ class WasteModel:
         got = {i.name for i in session.get_inputs()}
         if got != expected:
             raise ValueError(f"model inputs {sorted(got)} do not match the feature spec {sorted(expected)}")
-        return cls(session, name)
+        stored = session.get_modelmeta().custom_metadata_map.get(REFERENCE_KEY)
+        return cls(session, name, json.loads(stored) if stored else None)
 
     def predict(self, rows: Sequence[dict]) -> list[float]:
         n = len(rows)
@@ -466,6 +483,29 @@ class WasteModel:
             feed[c] = np.array([r[c] for r in rows], dtype=np.float32).reshape(n, 1)
         (probabilities,) = self.session.run(["probabilities"], feed)
         return probabilities[:, 1].astype(float).tolist()
+
+    def explain(self, rows: Sequence[dict], top: int = 3) -> tuple[list[float], list[list[tuple]]]:
+        """Probabilities and, per row, the `top` features that moved it most as (feature, value,
+        contribution): the probability minus the probability with that feature at the reference
+        row's value. One ONNX call scores every row and every variant of it; a feature already at
+        the reference value contributes nothing and costs nothing."""
+        if self.reference is None:
+            return self.predict(rows), [[] for _ in rows]
+        variants, owners = list(rows), []
+        for i, row in enumerate(rows):
+            for name, typical in self.reference.items():
+                if row[name] != typical:
+                    variants.append({**row, name: typical})
+                    owners.append((i, name))
+        p = self.predict(variants)
+        n = len(rows)
+        moved: list[list[tuple]] = [[] for _ in rows]
+        for (i, name), p_variant in zip(owners, p[n:], strict=True):
+            delta = p[i] - p_variant
+            if abs(delta) > 1e-6:
+                value = rows[i][name]
+                moved[i].append((name, value if isinstance(value, str) else f"{value:g}", delta))
+        return p[:n], [sorted(m, key=lambda t: -abs(t[2]))[:top] for m in moved]
 
 
 class WasteKind:
