@@ -229,7 +229,7 @@ def _register_account(deploy: LocalDeployment, display_name: str, account_id: st
                     ),
                 )
             ),
-            timeout=15,
+            timeout=60,  # the first start of a fresh checkout compiles every module: give it time
             wait_for_ready=True,
         ).cloud_account
 
@@ -248,7 +248,7 @@ def _register_clouds(deploy: LocalDeployment) -> list:
             account = cloud_account(provider, truth.regions, "local", f"Simulated {provider} estate")
             out.append(
                 stub.CreateCloudAccount(
-                    scanner_service_pb2.CreateCloudAccountRequest(cloud_account=account), timeout=15
+                    scanner_service_pb2.CreateCloudAccountRequest(cloud_account=account), timeout=60
                 ).cloud_account
             )
     return out
@@ -393,7 +393,10 @@ def up(args: argparse.Namespace) -> int:
     except UsageError:
         raise
     except Exception as exc:  # a gRPC or database error at start: one line, then clean up
-        _say(f"start failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        if callable(getattr(exc, "code", None)) and callable(getattr(exc, "details", None)):  # grpc.RpcError
+            _say(f"start failed: {exc.code().name}: {exc.details()}")
+        else:
+            _say(f"start failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         if deploy is not None:
             _say(f"  logs in {_shown(deploy.log_dir)}")
     finally:
