@@ -150,6 +150,7 @@ def synthetic_findings(
     from cloudwaste.scanner.domain import FindingDraft, severity_for
     from cloudwaste.scanner.pricing import AwsPrices
     from cloudwaste.scanner.rules import Context, load_all
+    from cloudwaste.sim.history import rebase_fixture
     from cloudwaste.sim.profile import ROLES, draw_tags
 
     rules = [r for r in load_all() if r.fixtures is not None and r.provider == "aws"]
@@ -165,15 +166,7 @@ def synthetic_findings(
         region = rng.choice(list(regions))
 
         def rebase(r, fx=fx, now=now, stretch=stretch, region=region):
-            def t(v):
-                return now - (fx.now - v) * stretch if isinstance(v, dt.datetime) else v
-
-            return dataclasses.replace(
-                r,
-                region=region,
-                created_at=t(r.created_at),
-                attributes={k: t(v) for k, v in r.attributes.items()},
-            )
+            return rebase_fixture(r, fx.now, now, stretch, region)
 
         related = {(r.kind, r.resource_id): rebase(r) for r in fx.related}
         kind = rule.resource_kind.rsplit(".", 1)[1]

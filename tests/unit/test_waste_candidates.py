@@ -113,19 +113,7 @@ def test_implicit_labels_train_only_from_before_the_calibration_fold(tmp_path, m
 @pytest.mark.parametrize("candidate", waste.CANDIDATES)
 def test_the_served_graph_with_its_calibration_matches_scikit_learn(candidate):
     rows = decisions(600, seed=3)
-    feature_rows = [
-        waste.waste_row(
-            provider=r["provider"],
-            resource_type=r["resource_type"],
-            region_group_name=r["region_group"],
-            detection_scenario=r["detection_scenario"],
-            confidence_level=r["confidence_level"],
-            resource_age_days=r["resource_age_days"],
-            cost_monthly=r["cost_monthly"],
-            tags_anonymized=json.loads(r["tags_anonymized"]),
-        )
-        for r in rows
-    ]
+    feature_rows = [waste.feature_row(r) for r in rows]
     y = np.array([r["user_action"] == "deleted" for r in rows], dtype=int)
     x = waste.features_frame(feature_rows)
     model = waste.build_pipeline(0, candidate).fit(x[:400], y[:400])

@@ -144,6 +144,20 @@ class _Resource:
         return self.rule.evaluate(self.resource, self.params, ctx)
 
 
+def rebase_fixture(
+    r: Resource, fixture_now: dt.datetime, now: dt.datetime, stretch: float, region: str
+) -> Resource:
+    """A rule fixture's resource moved to `region` and to `now`, every time in it `stretch` times as
+    far from `now` as it was from the fixture's own now: the same finding, older or younger."""
+
+    def t(v):
+        return now - (fixture_now - v) * stretch if isinstance(v, dt.datetime) else v
+
+    return dataclasses.replace(
+        r, region=region, created_at=t(r.created_at), attributes={k: t(v) for k, v in r.attributes.items()}
+    )
+
+
 def _estate(n: int, rng: random.Random, scans: list[dt.datetime]) -> list[_Resource]:
     """n resources, each firing its rule at its first scan; tags from the dev estate's `draw_tags`."""
     rules = [r for r in load_all() if r.fixtures is not None and r.provider == "aws"]
@@ -161,15 +175,7 @@ def _estate(n: int, rng: random.Random, scans: list[dt.datetime]) -> list[_Resou
         region = rng.choice(regions)
 
         def rebase(r, fx=fx, now=now, stretch=stretch, region=region):
-            def t(v):
-                return now - (fx.now - v) * stretch if isinstance(v, dt.datetime) else v
-
-            return dataclasses.replace(
-                r,
-                region=region,
-                created_at=t(r.created_at),
-                attributes={k: t(v) for k, v in r.attributes.items()},
-            )
+            return rebase_fixture(r, fx.now, now, stretch, region)
 
         kind = rule.resource_kind.rsplit(".", 1)[1]
         resource = dataclasses.replace(

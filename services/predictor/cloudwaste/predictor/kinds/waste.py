@@ -88,24 +88,26 @@ def load_examples(sources) -> Examples:
     for r in records:
         first.setdefault((r["resource_hash"], r["detection_scenario"]), r)
     records = list(first.values())
-    rows = [
-        waste_row(
-            provider=r["provider"],
-            resource_type=r["resource_type"],
-            region_group_name=r["region_group"],
-            detection_scenario=r["detection_scenario"],
-            confidence_level=r["confidence_level"],
-            resource_age_days=r["resource_age_days"],
-            cost_monthly=r["cost_monthly"],
-            tags_anonymized=json.loads(r["tags_anonymized"]) if r["tags_anonymized"] else None,
-        )
-        for r in records
-    ]
     return Examples(
-        rows,
+        [feature_row(r) for r in records],
         np.array([1 if r["user_action"] == "deleted" else 0 for r in records], dtype=np.int64),
         np.array([r.get("label_source") == "implicit" for r in records], dtype=bool),
         list(first),
+    )
+
+
+def feature_row(record: dict) -> dict:
+    """The model's raw feature row from an exported ML row (tags_anonymized as JSON text)."""
+    tags = record["tags_anonymized"]
+    return waste_row(
+        provider=record["provider"],
+        resource_type=record["resource_type"],
+        region_group_name=record["region_group"],
+        detection_scenario=record["detection_scenario"],
+        confidence_level=record["confidence_level"],
+        resource_age_days=record["resource_age_days"],
+        cost_monthly=record["cost_monthly"],
+        tags_anonymized=json.loads(tags) if tags else None,
     )
 
 
