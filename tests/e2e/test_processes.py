@@ -147,6 +147,22 @@ def test_anomaly_scores_with_grpcurl_batch_and_stream(deployment):
     assert answers[-1]["score"] == pytest.approx(batch["scores"][-1]) and answers[-1]["index"] == "400"
 
 
+def test_cost_forecast_with_grpcurl(deployment):
+    spend = {"first_month": "2025-01", "amounts": [1000 * 1.03**i for i in range(12)]}
+    got = json.loads(
+        ok(
+            grpcurl(
+                deployment.addresses["predictor"],
+                "cloudwaste.predictor.v1.PredictorService/ForecastCost",
+                data={"spend": spend, "horizon_months": 4},
+            )
+        )
+    )
+    assert [m["month"] for m in got["months"]] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert all(m["lower"] < m["amount"] < m["upper"] for m in got["months"])
+    assert got["model_version"] == "models/forecast/versions/0" and got["history_months"] == 12
+
+
 def test_malformed_request_is_invalid_argument_naming_the_field(deployment):
     proc = grpcurl(
         deployment.addresses["scanner"],

@@ -37,6 +37,28 @@ def sql_rows(url: str, sql: str) -> list[tuple]:
         engine.dispose()
 
 
+def serve_predictor(url: str, **settings):
+    """A predictor alone on a loopback port (no training worker): yields its stub."""
+    from cloudwaste.predictor.server import build_app
+
+    config = PredictorSettings(
+        database_url=url,
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        metrics_port=-1,
+        shutdown_grace_seconds=1,
+        training_worker="none",
+        **settings,
+    )
+    running = create_server(config, build_app(config))
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        yield predictor_service_pb2_grpc.PredictorServiceStub(channel)
+    finally:
+        channel.close()
+        running.stop(0)
+
+
 HASH_KEY = HashKey(b"integration-test-key-0123456789abcdef", "it-1")
 TENANT = "tenant-canary-acme-corp"
 EXTERNAL_ID = "external-id-canary-42"

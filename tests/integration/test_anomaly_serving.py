@@ -9,37 +9,16 @@ import threading
 import grpc
 import numpy as np
 import pytest
-from cloudwaste.core.server import create_server
-from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.v1 import predictor_service_pb2 as pb
-from cloudwaste.predictor.v1 import predictor_service_pb2_grpc
 
 from tests.conftest import fresh_database
+from tests.integration.conftest import serve_predictor
 
 
 @pytest.fixture(scope="module")
 def predictor(pg_cluster):
     with fresh_database(pg_cluster) as url:
-        yield from _serve(url)
-
-
-def _serve(url: str):
-    from cloudwaste.predictor.server import build_app
-
-    settings = PredictorSettings(
-        database_url=url,
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        metrics_port=-1,
-        shutdown_grace_seconds=1,
-        training_worker="none",
-        max_workers=4,  # two anomaly streams at most
-    )
-    running = create_server(settings, build_app(settings))
-    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
-    yield predictor_service_pb2_grpc.PredictorServiceStub(channel)
-    channel.close()
-    running.stop(0)
+        yield from serve_predictor(url, max_workers=4)  # two anomaly streams at most
 
 
 def cpu_series(n: int, seed: int, spike_at: int | None = None, shift_at: int | None = None) -> np.ndarray:
@@ -108,7 +87,9 @@ def test_bad_input_names_the_field(predictor):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "series_key" in err.value.details()
 
     with pytest.raises(grpc.RpcError) as err:
-        predictor.TrainModels(pb.TrainModelsRequest(dataset_uri="file:///x", model_kind="anomaly"), timeout=10)
+        predictor.TrainModels(
+            pb.TrainModelsRequest(dataset_uri="file:///x", model_kind="anomaly"), timeout=10
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "not trained" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         predictor.ListModelVersions(pb.ListModelVersionsRequest(model_kind="forecastt"), timeout=10)
@@ -136,4 +117,6 @@ def test_open_streams_are_capped_so_unary_calls_keep_a_thread(predictor):
     for s in open_streams:
         assert list(s) == []
     # closed streams give their slots back
-    assert next(predictor.StreamAnomalyScores(iter([pb.StreamAnomalyScoresRequest(series_key="s")]), timeout=10))
+    assert next(
+        predictor.StreamAnomalyScores(iter([pb.StreamAnomalyScoresRequest(series_key="s")]), timeout=10)
+    )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import grpc
 import pytest
 from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.enricher.v1 import enricher_service_pb2
+from cloudwaste.predictor.v1 import predictor_service_pb2
 from cloudwaste.scanner.v1 import finding_pb2, scanner_service_pb2
 from cloudwaste.sim import billing
 
@@ -57,6 +59,15 @@ def test_waste_detected_and_eliminated_per_account_and_month(stack):
     }
     assert billed.keys() == spend.keys()
     assert all(spend[m] == pytest.approx(billed[m], rel=1e-6) and spend[m] > 0 for m in spend)
+
+    # the account names its hash, and the predictor forecasts from these months: two complete
+    # ones (this month is only to date) are not enough yet, and it says so
+    named = stack.scanner.GetCloudAccount(scanner_service_pb2.GetCloudAccountRequest(name=account.name))
+    assert named.cloud_account.account_hash == account_hash
+    with pytest.raises(grpc.RpcError) as err:
+        stack.predictor.ForecastCost(predictor_service_pb2.ForecastCostRequest(account_hash=account_hash))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "has 2 complete month(s) of spend" in err.value.details()
 
     # users delete some, keep others; the next scan's enrichment counts what was eliminated
     costly = sorted(found, key=lambda f: -_usd(f.monthly_cost))

@@ -7,7 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 PREDICTIONS = Counter("cloudwaste_predictor_predictions_total", "Rows scored.", ["model_kind"])
 INFERENCE = Histogram(
     "cloudwaste_predictor_inference_seconds",
-    "Model time per call (ONNX Runtime; the anomaly detector for the anomaly kind).",
+    "Model time per call (ONNX Runtime; the anomaly detector and the cost forecaster for theirs).",
     ["model_kind"],
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
 )

@@ -3,17 +3,20 @@ training is the Trainer's (training.py)."""
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import logging
 import math
+import re
 import threading
 
 import numpy as np
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
-from cloudwaste.core.errors import InvalidArgument, ResourceExhausted
+from cloudwaste.core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from cloudwaste.core.features import waste_row_from_raw
 from cloudwaste.core.protoconv import run_error, timestamp
-from cloudwaste.predictor import kinds
+from cloudwaste.predictor import forecast, kinds
 from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS
 from cloudwaste.predictor.serving import ServedModels
 from cloudwaste.predictor.store import PredictorStore, version_name
@@ -35,6 +38,11 @@ _WASTE_PREDICTIONS = PREDICTIONS.labels("waste")
 _WASTE_INFERENCE = INFERENCE.labels("waste")
 _ANOMALY_POINTS = PREDICTIONS.labels("anomaly")
 _ANOMALY_INFERENCE = INFERENCE.labels("anomaly")
+_FORECASTS = PREDICTIONS.labels("forecast")
+_FORECAST_INFERENCE = INFERENCE.labels("forecast")
+MAX_HISTORY_MONTHS = 240
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_HASH = re.compile(r"[0-9a-f]{64}")
 
 _PROVIDERS = {
     provider_pb2.PROVIDER_AWS: "aws",
@@ -123,6 +131,67 @@ def series_key(key: str, field: str) -> str:
     if not key or len(key) > 128 or "\x00" in key:
         raise InvalidArgument(field, "is required: 1 to 128 characters, without NUL")
     return key
+
+
+def _add_months(month: dt.date, n: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _month_text(month: dt.date) -> str:
+    return f"{month.year:04d}-{month.month:02d}"
+
+
+def _from_first_spend(first: dt.date, amounts: np.ndarray) -> tuple[dt.date, np.ndarray]:
+    """Drops the months before the first with spend (unknown, or zero: the account did not exist)."""
+    start = int(np.argmax(amounts > 0)) if (amounts > 0).any() else len(amounts)
+    return _add_months(first, start), amounts[start:]
+
+
+def spend_history(spend: prediction_pb2.MonthlySpend, field: str) -> tuple[dt.date, np.ndarray]:
+    """Validates a MonthlySpend: (its first month, the amounts with the current month's estimate
+    from daily_amounts appended)."""
+    m = _MONTH.fullmatch(spend.first_month)
+    if not m or not 1 <= int(m[2]) <= 12 or int(m[1]) < 1900:
+        raise InvalidArgument(
+            f"{field}.first_month", f'must be a month "YYYY-MM" (got {spend.first_month!r})'
+        )
+    first = dt.date(int(m[1]), int(m[2]), 1)
+    n = len(spend.amounts)
+    if not forecast.DEFAULT.min_months <= n <= MAX_HISTORY_MONTHS:
+        raise InvalidArgument(
+            f"{field}.amounts",
+            f"must hold {forecast.DEFAULT.min_months} to {MAX_HISTORY_MONTHS} months (got {n})",
+        )
+    amounts = np.fromiter(spend.amounts, dtype=np.float64, count=n)
+    bad = np.flatnonzero(np.isinf(amounts) | (amounts < 0))
+    if bad.size:
+        raise InvalidArgument(
+            f"{field}.amounts[{bad[0]}]", f"must be >= 0 and finite, or NaN (got {amounts[bad[0]]})"
+        )
+    if spend.daily_amounts:
+        current = _add_months(first, n)
+        days = calendar.monthrange(current.year, current.month)[1]
+        daily = np.fromiter(spend.daily_amounts, dtype=np.float64, count=len(spend.daily_amounts))
+        if len(daily) > days:
+            raise InvalidArgument(
+                f"{field}.daily_amounts", f"{_month_text(current)} has {days} days (got {len(daily)} values)"
+            )
+        bad = np.flatnonzero(~np.isfinite(daily) | (daily < 0))
+        if bad.size:
+            raise InvalidArgument(
+                f"{field}.daily_amounts[{bad[0]}]", f"must be finite and >= 0 (got {daily[bad[0]]})"
+            )
+        amounts = np.append(amounts, forecast.month_estimate(daily, current.year, current.month))
+    if math.isnan(amounts[-1]):
+        raise InvalidArgument(f"{field}.amounts[{n - 1}]", "is NaN: the last month must be known")
+    first, amounts = _from_first_spend(first, amounts)
+    known = forecast.known_months(amounts)
+    if known < forecast.DEFAULT.min_months:
+        raise InvalidArgument(
+            f"{field}.amounts", f"has {known} known months; a forecast needs {forecast.DEFAULT.min_months}"
+        )
+    return first, amounts
 
 
 class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
@@ -238,3 +307,68 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
                 seen[key] += 1
         finally:
             self._streams.release()
+
+    def ForecastCost(self, request, context):
+        horizon = request.horizon_months or 3
+        if not 1 <= horizon <= forecast.DEFAULT.max_horizon:
+            raise InvalidArgument(
+                "horizon_months",
+                f"must be 1 to {forecast.DEFAULT.max_horizon} (got {request.horizon_months})",
+            )
+        which = request.WhichOneof("history")
+        if which == "spend":
+            first, amounts = spend_history(request.spend, "spend")
+        elif which == "account_hash":
+            first, amounts = self._account_spend(request.account_hash)
+        else:
+            raise InvalidArgument("history", "is required: account_hash or spend")
+        model = self.models.model("forecast")
+        with _FORECAST_INFERENCE.time():
+            result = model.forecast(amounts, horizon)
+        _FORECASTS.inc()
+        after = _add_months(first, len(amounts))
+        return predictor_service_pb2.ForecastCostResponse(
+            months=[
+                prediction_pb2.MonthForecast(
+                    month=_month_text(_add_months(after, i)),
+                    amount=float(result.amount[i]),
+                    lower=float(result.lower[i]),
+                    upper=float(result.upper[i]),
+                )
+                for i in range(horizon)
+            ],
+            model_version=model.name,
+            method=result.method,
+            history_months=forecast.known_months(amounts),
+            history_first_month=_month_text(first),
+        )
+
+    def _account_spend(self, account_hash: str) -> tuple[dt.date, np.ndarray]:
+        """The account's complete months, from its first known to its last known month."""
+        if not _HASH.fullmatch(account_hash):
+            raise InvalidArgument(
+                "account_hash", "must be 64 lowercase hex characters (CloudAccount.account_hash)"
+            )
+        today = dt.datetime.now(dt.UTC).date()
+        rows = [
+            (m, v) for m, v in self.store.monthly_spend(account_hash, today.replace(day=1)) if v is not None
+        ]
+        if not rows:
+            raise NotFound(f"no monthly spend is recorded for account_hash {account_hash} before this month")
+        first, last = rows[0][0], rows[-1][0]
+        span = (last.year - first.year) * 12 + last.month - first.month + 1
+        if span > MAX_HISTORY_MONTHS:
+            first, span = _add_months(last, 1 - MAX_HISTORY_MONTHS), MAX_HISTORY_MONTHS
+        amounts = np.full(span, np.nan)
+        for month, value in rows:
+            i = (month.year - first.year) * 12 + month.month - first.month
+            if i >= 0:
+                amounts[i] = value
+        first, amounts = _from_first_spend(first, amounts)
+        known = forecast.known_months(amounts)
+        if known < forecast.DEFAULT.min_months:
+            raise FailedPrecondition(
+                f"the account has {known} complete month(s) of spend on record; a forecast needs "
+                f"{forecast.DEFAULT.min_months} (each scan records the bill of the month and the two before)"
+            )
+        return first, amounts

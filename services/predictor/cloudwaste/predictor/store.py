@@ -8,7 +8,7 @@ import uuid
 from cloudwaste.core import pagination
 from cloudwaste.core.db import Database, claim_oldest_pending
 from cloudwaste.core.errors import WORKER_LOST, InvalidArgument, NotFound
-from cloudwaste.core.models import ExportRun, ModelVersion, TrainingRun
+from cloudwaste.core.models import CostTrendData, ExportRun, ModelVersion, TrainingRun
 from cloudwaste.predictor.kinds import TrainedModel
 from sqlalchemy import func, select, update
 
@@ -33,7 +33,11 @@ class PredictorStore:
                     select(TrainingRun).where(TrainingRun.request_id == request_id)
                 ).scalar_one_or_none()
                 if same is not None:
-                    if (same.dataset_uri, same.activate, same.model_kind) != (dataset_uri, activate, model_kind):
+                    if (same.dataset_uri, same.activate, same.model_kind) != (
+                        dataset_uri,
+                        activate,
+                        model_kind,
+                    ):
                         raise InvalidArgument(
                             "request_id", "was already used for a different training request"
                         )
@@ -64,6 +68,19 @@ class PredictorStore:
                 .order_by(ExportRun.create_time.desc())
                 .limit(1)
             ).scalar_one_or_none()
+
+    def monthly_spend(self, account_hash: str, before: dt.date) -> list[tuple[dt.date, float | None]]:
+        """The account's real spend per month before `before` (the first of the current month), as
+        the enricher keeps it (a read of its cost_trend_data), oldest first; None where unknown."""
+        with self.db.transaction() as s:
+            return [
+                (month, spend)
+                for month, spend in s.execute(
+                    select(CostTrendData.month, CostTrendData.real_spend)
+                    .where(CostTrendData.account_hash == account_hash, CostTrendData.month < before)
+                    .order_by(CostTrendData.month)
+                )
+            ]
 
     def claim_training_run(self, worker: str, run_id: uuid.UUID | None = None) -> TrainingRun | None:
         """Takes the oldest PENDING run (or this one); workers never take the same (SKIP LOCKED)."""

@@ -46,7 +46,7 @@ def provider_enum(key: str) -> int:
         return provider_pb2.PROVIDER_UNSPECIFIED
 
 
-def _account_pb(a) -> cloud_account_pb2.CloudAccount:
+def _account_pb(a, account_hash: str) -> cloud_account_pb2.CloudAccount:
     msg = cloud_account_pb2.CloudAccount(
         name=names.format("cloudAccounts", a.id),
         provider=provider_enum(a.provider),
@@ -56,6 +56,7 @@ def _account_pb(a) -> cloud_account_pb2.CloudAccount:
         create_time=timestamp(a.create_time),
         update_time=timestamp(a.update_time),
         ml_collection_enabled=a.ml_collection_enabled,
+        account_hash=account_hash,
     )
     if a.provider in cloud_account_pb2.CloudAccount.DESCRIPTOR.fields_by_name:
         json_format.ParseDict(a.access or {}, getattr(msg, a.provider), ignore_unknown_fields=True)
@@ -165,6 +166,9 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         self.store = store
         self.on_scan_queued = on_scan_queued
 
+    def _account(self, a) -> cloud_account_pb2.CloudAccount:
+        return _account_pb(a, self.store.account_hash(a))
+
     # --- accounts ---------------------------------------------------------------------------
     def CreateCloudAccount(self, request, context):
         if not request.HasField("cloud_account"):
@@ -194,18 +198,18 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             ml_collection_enabled=a.ml_collection_enabled if a.HasField("ml_collection_enabled") else True,
             rule_parameters=_rule_parameters(a, key),
         )
-        return scanner_service_pb2.CreateCloudAccountResponse(cloud_account=_account_pb(account))
+        return scanner_service_pb2.CreateCloudAccountResponse(cloud_account=self._account(account))
 
     def GetCloudAccount(self, request, context):
         account = self.store.get_account(names.parse("name", request.name, "cloudAccounts"))
-        return scanner_service_pb2.GetCloudAccountResponse(cloud_account=_account_pb(account))
+        return scanner_service_pb2.GetCloudAccountResponse(cloud_account=self._account(account))
 
     def ListCloudAccounts(self, request, context):
         tenant = _text("tenant_id", request.tenant_id, limit=128).strip() or None
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
         rows, token = self.store.list_accounts(tenant, size, request.page_token)
         return scanner_service_pb2.ListCloudAccountsResponse(
-            cloud_accounts=[_account_pb(a) for a in rows], next_page_token=token
+            cloud_accounts=[self._account(a) for a in rows], next_page_token=token
         )
 
     def UpdateCloudAccount(self, request, context):
@@ -238,7 +242,7 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
                 a.ml_collection_enabled if a.HasField("ml_collection_enabled") else True
             )
         account = self.store.update_account(account_id, changes)
-        return scanner_service_pb2.UpdateCloudAccountResponse(cloud_account=_account_pb(account))
+        return scanner_service_pb2.UpdateCloudAccountResponse(cloud_account=self._account(account))
 
     def DeleteCloudAccount(self, request, context):
         erased = self.store.delete_account(

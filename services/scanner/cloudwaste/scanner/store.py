@@ -107,6 +107,10 @@ class ScannerStore:
         self.db = db
         self.hash_key = hash_key
 
+    def account_hash(self, account: CloudAccount) -> str:
+        """How ML rows, exports and cost trends name the account."""
+        return _account_hash(self.hash_key, account)
+
     # --- accounts ---------------------------------------------------------------------------
     def create_account(
         self,

@@ -8,10 +8,10 @@ adapter; see base.ModelKind) plus its tests, and one line below. The trainer, th
 from __future__ import annotations
 
 from cloudwaste.core.errors import InvalidArgument
-from cloudwaste.predictor.kinds import anomaly, waste
+from cloudwaste.predictor.kinds import anomaly, forecast, waste
 from cloudwaste.predictor.kinds.base import ModelKind, ServedModel, TrainedModel
 
-KINDS: dict[str, ModelKind] = {k.name: k for k in (waste.KIND, anomaly.KIND)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (waste.KIND, anomaly.KIND, forecast.KIND)}
 DEFAULT = waste.KIND.name
 
 __all__ = ["DEFAULT", "KINDS", "ModelKind", "ServedModel", "TrainedModel", "get"]
