@@ -418,12 +418,16 @@ def test_service_specific_environment(default):
 
     enricher_service = services["enricher"]["metadata"]["name"]
     assert envs["scanner"]["CLOUDWASTE_ENRICHER_ADDRESS"]["value"] == f"{enricher_service}:50051"
+    # the scanner scores each scan's findings with the predictor's waste model
+    predictor_service = services["predictor"]["metadata"]["name"]
+    assert envs["scanner"]["CLOUDWASTE_PREDICTOR_ADDRESS"]["value"] == f"{predictor_service}:50051"
     assert envs["exporter"]["CLOUDWASTE_EXPORT_ROOT"]["value"] == STORAGE_ROOT
     assert envs["predictor"]["CLOUDWASTE_DATASET_ROOT"]["value"] == STORAGE_ROOT
     assert envs["predictor"]["CLOUDWASTE_MODEL_POLL_SECONDS"]["value"] == "30"
     assert envs["predictor"]["CLOUDWASTE_TRAINING_WORKER"]["value"] == "process"
     only = {
         "CLOUDWASTE_ENRICHER_ADDRESS": "scanner",
+        "CLOUDWASTE_PREDICTOR_ADDRESS": "scanner",
         "CLOUDWASTE_EXPORT_ROOT": "exporter",
         "TMPDIR": "exporter",
         "CLOUDWASTE_DATASET_ROOT": "predictor",

@@ -62,14 +62,14 @@ def test_count_and_shares(truth):
     assert per_region[REGIONS[0]] > per_region[REGIONS[1]] > per_region[REGIONS[2]] > 0
 
 
-def _seen_by_describe(moto, account: str) -> dict[str, dict[str, dict[str, str]]]:
+def _seen_by_describe(moto, account: str, regions=REGIONS) -> dict[str, dict[str, dict[str, str]]]:
     """resource type -> id -> tags, as a scanner lists them (paginators wherever AWS pages)."""
     seen: dict[str, dict[str, dict[str, str]]] = {t: {} for t in sim.RESOURCE_TYPES}
 
     def pages(client, op, key, **kw):
         return [x for page in client.get_paginator(op).paginate(**kw) for x in page[key]]
 
-    for region in REGIONS:
+    for region in regions:
         ec2 = _client(moto, "ec2", region, account)
         elbv2 = _client(moto, "elbv2", region, account)
         for v in pages(ec2, "describe_volumes", "Volumes"):
@@ -90,9 +90,11 @@ def _seen_by_describe(moto, account: str) -> dict[str, dict[str, dict[str, str]]
     return seen
 
 
-def _assert_seen_exactly(seen, truth: GroundTruth) -> None:
+def _assert_seen_exactly(seen, truth: GroundTruth, regions=REGIONS) -> None:
     for rtype in sim.RESOURCE_TYPES:
-        expected = {r.resource_id: r.tags for r in truth.resources if r.resource_type == rtype}
+        expected = {
+            r.resource_id: r.tags for r in truth.resources if r.resource_type == rtype and r.region in regions
+        }
         assert seen[rtype] == expected, rtype
 
 
@@ -107,8 +109,10 @@ def test_the_default_account_does_not_see_it(moto, truth):
 
 
 def test_20k_resources_in_3_regions_are_all_there(moto):
-    """The simulator seeds 20,000 resources (about 3 s here; speed is `make bench`'s business, not
-    a test's) and every one is visible through the API with its tags."""
+    """The simulator seeds 20,000 resources (about 4 s here; speed is `make bench`'s business, not
+    a test's) in the planned shares; every volume of the largest region pages through, and every
+    resource of the smallest is visible with its tags. (At 1,500 above every region is checked
+    resource by resource; listing all 20,000 through moto would take 20 s.)"""
     started = time.perf_counter()
     big = seed_estate(
         moto.endpoint_url, size=20_000, seed=5, regions=REGIONS, account_id="333333333333", services=()
@@ -128,10 +132,11 @@ def test_20k_resources_in_3_regions_are_all_there(moto):
     assert len(volumes) == sum(
         1 for r in big.resources if r.region == REGIONS[0] and r.resource_type == sim.VOLUME
     )
-    # And every one of the 20,000 resources is there, with its tags.
+    # And every resource of that region is there, with its tags.
     started = time.perf_counter()
-    _assert_seen_exactly(_seen_by_describe(moto, "333333333333"), big)
-    print(f"listing all 20,000: {time.perf_counter() - started:.1f} s")
+    first = (REGIONS[-1],)
+    _assert_seen_exactly(_seen_by_describe(moto, "333333333333", first), big, first)
+    print(f"listing {REGIONS[-1]}: {time.perf_counter() - started:.1f} s")
 
 
 def test_same_seed_same_shape_above_1000(moto, truth):

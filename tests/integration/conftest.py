@@ -156,18 +156,19 @@ def stack(database_url, moto_estate, tmp_path):
     running = {}
     es = EnricherSettings(**common)
     running["enricher"] = create_server(es, enricher_app(es))
+    ps = PredictorSettings(**common, dataset_root=str(export_root), model_poll_seconds=0.3)
+    running["predictor"] = create_server(ps, predictor_app(ps))
     ss = ScannerSettings(
         **common,
         hash_key=HASH_KEY,
         enricher_address=f"127.0.0.1:{running['enricher'].port}",
+        predictor_address=f"127.0.0.1:{running['predictor'].port}",
         aws_endpoint_url=endpoint,
         poll_seconds=0.2,
     )
     running["scanner"] = create_server(ss, scanner_app(ss))
     xs = ExporterSettings(**common, export_root=str(export_root))
     running["exporter"] = create_server(xs, exporter_app(xs))
-    ps = PredictorSettings(**common, dataset_root=str(export_root), model_poll_seconds=0.3)
-    running["predictor"] = create_server(ps, predictor_app(ps))
     ch = {k: grpc.insecure_channel(f"127.0.0.1:{v.port}") for k, v in running.items()}
     yield Stack(
         scanner=scanner_service_pb2_grpc.ScannerServiceStub(ch["scanner"]),

@@ -26,6 +26,10 @@ DECISION = {
 UNPRICEABLE = {"redshift-cluster-paused-long", "cloudtrail-trail-duplicate"}
 
 
+def _usd(m) -> float:
+    return m.units + m.nanos / 1e9
+
+
 def ml_dump(url: str) -> str:
     """Every ML table as one lowercase JSON text."""
     engine = sa.create_engine(url)
@@ -122,8 +126,17 @@ def test_a_failing_region_is_recorded_and_the_others_are_kept(stack, monkeypatch
 
 
 def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
-    run = stack.scan(stack.create_account().name)
+    from prometheus_client import REGISTRY
+
+    def unscored() -> float:
+        labels = {"result": "no_model"}
+        return REGISTRY.get_sample_value("cloudwaste_scanner_findings_scored_total", labels) or 0.0
+
+    before = unscored()
+    account = stack.create_account()
+    run = stack.scan(account.name)
     findings = stack.findings(scan_run=run.name)
+    assert unscored() - before == len(findings)  # no model yet: the scan ended without scores
     by_id = {t.resource_id: t for t in stack.truth.resources}
 
     # enrichment was queued by the scanner and run by the enricher's worker; queueing it again is
@@ -260,6 +273,62 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     versions = stack.predictor.ListModelVersions(predictor_service_pb2.ListModelVersionsRequest(page_size=1))
     assert len(versions.model_versions) == 1 and versions.next_page_token
     assert versions.model_versions[0].active and versions.model_versions[0].version == 2
+
+    # the first scan ended before any model: its findings were not scored. The next scan's are,
+    # with the active model, before the run is shown as ended; ListFindings pages them by expected
+    # saving, largest first
+    assert not any(f.HasField("prediction") for f in findings)
+    unordered = stack.scanner.ListFindings(
+        scanner_service_pb2.ListFindingsRequest(
+            scan_run=run.name, all_states=True, order_by="expected_monthly_saving desc", page_size=1000
+        )
+    ).findings
+    assert sorted(f.name for f in unordered) == sorted(f.name for f in findings)  # unscored: listed, last
+    rescan = stack.scan(account.name)
+    by_saving, token = [], ""
+    while True:
+        page = stack.scanner.ListFindings(
+            scanner_service_pb2.ListFindingsRequest(
+                scan_run=rescan.name,
+                all_states=True,  # every finding of this estate was decided
+                order_by="expected_monthly_saving desc",
+                page_size=7,
+                page_token=token,
+            )
+        )
+        by_saving += page.findings
+        token = page.next_page_token
+        if not token:
+            break
+    seen = stack.findings(scan_run=rescan.name, all_states=True)
+    assert sorted(f.name for f in by_saving) == sorted(f.name for f in seen) and len(by_saving) > 7
+    savings = [_usd(f.prediction.expected_monthly_saving) for f in by_saving]
+    assert savings == sorted(savings, reverse=True) and savings[0] > savings[-1]
+    for f in by_saving:
+        said = f.prediction
+        assert said.model_version == "models/waste/versions/2" and 0 < said.waste_probability < 1
+        assert _usd(said.expected_monthly_saving) == pytest.approx(
+            said.waste_probability * _usd(f.monthly_cost), abs=1e-4
+        )
+        assert 1 <= len(said.top_features) <= 3 and said.predict_time.seconds > 0
+    # the same finding, asked for by itself, says the same
+    top = stack.scanner.GetFinding(scanner_service_pb2.GetFindingRequest(name=by_saving[0].name)).finding
+    assert top.prediction == by_saving[0].prediction
+    with pytest.raises(grpc.RpcError) as err:
+        stack.scanner.ListFindings(scanner_service_pb2.ListFindingsRequest(order_by="cost desc"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "order_by" in err.value.details()
+    first = stack.scanner.ListFindings(
+        scanner_service_pb2.ListFindingsRequest(
+            scan_run=rescan.name, all_states=True, order_by="expected_monthly_saving desc", page_size=7
+        )
+    )
+    with pytest.raises(grpc.RpcError) as err:  # a token of one order is not a position in the other
+        stack.scanner.ListFindings(
+            scanner_service_pb2.ListFindingsRequest(
+                scan_run=rescan.name, all_states=True, page_size=7, page_token=first.next_page_token
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in err.value.details()
 
 
 def test_opted_out_tenant_gets_findings_but_no_ml_rows(stack):

@@ -365,46 +365,37 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         print(f"      {k:<20}{m[k]:>8.3f}{b[k]:>11.3f}   ({better} is better)")
     print(f"      ONNX vs scikit-learn max |diff| on the held-out rows: {m['onnx_max_abs_diff']:.1e}")
 
-    step("The predictor serves the new model (no restart): PredictWasteBatch on the open findings")
+    step("The predictor serves the new model (no restart); the next scans score their findings with it")
     open_findings = [  # the default list: OPEN
         f for a in accounts.values() for f in list_all_findings(scanner, cloud_account=a.name)
     ]
-    if open_findings:  # the serving process picks the new active model up on its next poll
-        wait_for_serving(predictor, mv.name, waste_features(open_findings[0]))
     if not open_findings:
         print("      no open findings left")
-    else:
-        resp = predictor.PredictWasteBatch(
-            predictor_service_pb2.PredictWasteBatchRequest(
-                features=[waste_features(f) for f in open_findings[:1000]]
-            ),
-            timeout=30,
-        )
-        ranked = sorted(
-            zip(open_findings, resp.predictions, strict=False), key=lambda x: -x[1].waste_probability
+    else:  # the serving process picks the new active model up on its next poll
+        wait_for_serving(predictor, mv.name, waste_features(open_findings[0]))
+        for p, a in accounts.items():
+            scan_and_wait(scanner, a.name, len(truths[p].regions))
+        ranked = scanner.ListFindings(
+            scanner_service_pb2.ListFindingsRequest(order_by="expected_monthly_saving desc", page_size=10),
+            timeout=10,
         )
         print(
-            f"      {len(open_findings)} open findings; top 10 by waste probability ({resp.predictions[0].model_version}):"
+            f"      {ranked.total_size} open findings; ListFindings(order_by=\"expected_monthly_saving desc\"), "
+            f"top 10 ({ranked.findings[0].prediction.model_version or 'not scored'}):"
         )
-        w = max(len(f.category) for f, _ in ranked[:10]) + 2
-        print(f"      {'p(waste)':>8}  {'$/month':>9}  {'rule':<{w}}{'location':<16}resource")
-        for f, p in ranked[:10]:
+        w = max(len(f.category) for f in ranked.findings) + 2
+        print(f"      {'saving':>8}  {'p(waste)':>8}  {'$/month':>9}  {'rule':<{w}}{'location':<16}resource")
+        for f in ranked.findings:
             # an ARN, an ARM id or a GCP path is long: its last part names the resource
             shown = f.resource_name if len(f.resource_name) <= 40 else "..." + f.resource_name[-37:]
             print(
-                f"      {p.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<{w}}"
+                f"      {money_amount(f.prediction.expected_monthly_saving):>8.2f}  "
+                f"{f.prediction.waste_probability:>8.2f}  {money_amount(f.monthly_cost):>9.2f}  {f.category:<{w}}"
                 f"{(f.location or f.region):<16}{shown}"
             )
-        one = predictor.PredictWaste(
-            predictor_service_pb2.PredictWasteRequest(features=waste_features(ranked[0][0])), timeout=5
-        )
-        top = ", ".join(
-            f"{t.feature}={t.value} {t.contribution:+.2f}" for t in one.prediction.top_features
-        )
-        print(
-            f"      PredictWaste on the top one: {one.prediction.waste_probability:.2f}, expected saving "
-            f"${one.prediction.expected_monthly_saving:.2f}/month; moved most by {top or 'nothing'}"
-        )
+        top = ranked.findings[0].prediction
+        reasons = ", ".join(f"{t.feature}={t.value} {t.contribution:+.2f}" for t in top.top_features)
+        print(f"      the top one's reasons: {reasons or 'none'}")
 
     step("Stop everything")
     return 0

@@ -170,6 +170,7 @@ class LocalDeployment:
                     "CLOUDWASTE_HASH_KEY": self._hash_key,
                     "CLOUDWASTE_HASH_KEY_ID": "local-1",
                     "CLOUDWASTE_ENRICHER_ADDRESS": self.addresses["enricher"],
+                    "CLOUDWASTE_PREDICTOR_ADDRESS": self.addresses["predictor"],
                     "CLOUDWASTE_AWS_ENDPOINT_URL": self.scanner_aws_endpoint,
                     "CLOUDWASTE_POLL_SECONDS": "0.5",
                 }

@@ -144,12 +144,19 @@ class Finding(Base):
         ForeignKey("findings.id", ondelete="SET NULL"), index=True
     )
     observation_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # What the waste model said when the finding's last scan ended (null: not scored): p(deleted),
+    # p x monthly_cost, and {"model_version", "predict_time", "top_features": [[feature, value,
+    # contribution], ...]}.
+    waste_probability: Mapped[float | None] = mapped_column(Double)
+    expected_monthly_saving: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    prediction: Mapped[dict | None] = mapped_column(JSONB)
 
     __table_args__ = (
         Index("ux_findings_identity", "cloud_account_id", "region", "resource_id", "scenario", unique=True),
         Index("ix_findings_page", "create_time", "id"),
         Index("ix_findings_account_state", "cloud_account_id", "state"),
         Index("ix_findings_state_create_time", "state", "create_time"),
+        Index("ix_findings_saving", text("coalesce(expected_monthly_saving, -1) DESC"), text("id DESC")),
         # the retention purge's look for findings resolved long ago
         Index(
             "ix_findings_resolved_time",

@@ -36,6 +36,12 @@ RULE_FAILURES = Counter(
     "Rules that raised while evaluating one scope (their findings there were left as they were).",
     ["provider", "rule"],
 )
+FINDINGS_SCORED = Counter(
+    "cloudwaste_scanner_findings_scored_total",
+    "Findings sent to the waste model when their scan ended, by result: scored, no_model (none trained "
+    "yet) or failed (the predictor did not answer).",
+    ["result"],
+)
 ML_ROWS = Counter("cloudwaste_scanner_ml_rows_total", "ML rows collected (one per finding and scan).")
 DECISIONS = Counter(
     "cloudwaste_scanner_decisions_total", "User decisions recorded, by decision.", ["decision"]

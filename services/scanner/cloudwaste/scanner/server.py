@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
+from cloudwaste.core.errors import FailedPrecondition, Unavailable
 from cloudwaste.core.server import App, serve
 from cloudwaste.scanner import providers
 from cloudwaste.scanner.engine import Engine
@@ -32,6 +33,76 @@ def enricher_notifier(address: str):
     return notify
 
 
+def waste_scorer(address: str, timeout: float):
+    """PredictWasteBatch over gRPC: score(features) -> [(p, expected saving, model version,
+    [[feature, value, contribution], ...])] in order. gRPC retries UNAVAILABLE (a predictor
+    restarting); no model yet raises FailedPrecondition, anything else Unavailable."""
+    if not address:
+        return None
+    import json
+
+    from cloudwaste.predictor.v1 import prediction_pb2, predictor_service_pb2, predictor_service_pb2_grpc
+
+    retry = {
+        "methodConfig": [
+            {
+                "name": [
+                    {"service": "cloudwaste.predictor.v1.PredictorService", "method": "PredictWasteBatch"}
+                ],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+    channel = grpc.insecure_channel(
+        address, options=[("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(retry))]
+    )
+    stub = predictor_service_pb2_grpc.PredictorServiceStub(channel)
+    providers_enum = {"aws": 1, "azure": 2, "gcp": 3, "m365": 4}
+    confidence = {"LOW": 1, "MEDIUM": 2, "HIGH": 3}
+
+    def features(row: dict) -> prediction_pb2.WasteFeatures:
+        f = prediction_pb2.WasteFeatures(
+            provider=providers_enum.get(row["provider"], 0),
+            resource_type=row["resource_type"],
+            region=row["region"],
+            detection_scenario=row["detection_scenario"],
+            confidence_level=confidence.get(row["confidence_level"], 0),
+            cost_monthly=row["cost_monthly"],
+            tags=row["tags"],
+        )
+        if row["resource_age_days"] is not None:
+            f.resource_age_days = row["resource_age_days"]
+        return f
+
+    def score(rows: list[dict]) -> list[tuple[float, float, str, list]]:
+        try:
+            answer = stub.PredictWasteBatch(
+                predictor_service_pb2.PredictWasteBatchRequest(features=[features(r) for r in rows]),
+                timeout=timeout,
+            )
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                raise FailedPrecondition(exc.details() or "no waste model") from None
+            raise Unavailable(f"the predictor at {address} answered {exc.code().name}") from None
+        return [
+            (
+                p.waste_probability,
+                p.expected_monthly_saving,
+                p.model_version,
+                [[t.feature, t.value, t.contribution] for t in p.top_features],
+            )
+            for p in answer.predictions
+        ]
+
+    return score
+
+
 def build_app(settings: ScannerSettings) -> App:
     db = Database(settings.database_url)
     store = ScannerStore(db, settings.hash_key)
@@ -42,6 +113,7 @@ def build_app(settings: ScannerSettings) -> App:
         enricher_notifier(settings.enricher_address),
         settings.scan_workers,
         settings.poll_seconds,
+        score=waste_scorer(settings.predictor_address, settings.predict_timeout_seconds),
     )
     servicer = ScannerServicer(store, on_scan_queued=worker.wake)
     name = scanner_service_pb2.DESCRIPTOR.services_by_name["ScannerService"].full_name

@@ -132,7 +132,41 @@ def finding_pb(f) -> finding_pb2.Finding:
         parent_finding=names.format("findings", f.parent_finding_id) if f.parent_finding_id else "",
         parts_monthly_cost=money(parts, f.currency) if parts is not None else None,
         observation_count=f.observation_count,
+        prediction=_prediction_pb(f),
     )
+
+
+def _prediction_pb(f) -> finding_pb2.FindingPrediction | None:
+    said = getattr(f, "prediction", None)
+    if f.waste_probability is None or not said:
+        return None
+    return finding_pb2.FindingPrediction(
+        waste_probability=f.waste_probability,
+        expected_monthly_saving=money(f.expected_monthly_saving, f.currency),
+        model_version=said.get("model_version", ""),
+        predict_time=timestamp(dt.datetime.fromisoformat(said["predict_time"]))
+        if "predict_time" in said
+        else None,
+        top_features=[
+            finding_pb2.FindingPrediction.Reason(feature=name, value=value, contribution=moved)
+            for name, value, moved in said.get("top_features", [])
+        ],
+    )
+
+
+_ORDERS = {"create_time desc": "create_time", "expected_monthly_saving desc": "expected_monthly_saving"}
+
+
+def _order_by(value: str) -> str:
+    """AIP-132 order_by: one of the orders ListFindings can page through."""
+    if not value:
+        return "create_time"
+    order = _ORDERS.get(" ".join(value.lower().split()))
+    if order is None:
+        raise InvalidArgument(
+            "order_by", f"must be one of {', '.join(repr(o) for o in _ORDERS)} (got {value[:64]!r})"
+        )
+    return order
 
 
 def _text(field: str, value: str, required: bool = False, limit: int = _MAX_TEXT) -> str:
@@ -323,6 +357,7 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             state=_STATE_NAMES[request.state] if request.state else None,
             category=request.category or None,
             all_states=request.all_states,
+            order_by=_order_by(request.order_by),
         )
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
         rows, token, total = self.store.list_findings(flt, size, request.page_token)

@@ -13,6 +13,10 @@ from cloudwaste.core.settings import HashKey, ServerSettings, env_float, env_int
 class ScannerSettings(ServerSettings):
     hash_key: HashKey = field(default_factory=lambda: HashKey(b"x" * 32, "test"), repr=False)
     enricher_address: str = ""  # empty: do not notify an enricher
+    # The predictor that scores each scan's findings with the waste model when the scan ends;
+    # empty: findings are not scored (ListFindings cannot order them by expected saving).
+    predictor_address: str = ""
+    predict_timeout_seconds: float = 10.0  # per PredictWasteBatch call (1,000 findings)
     aws_endpoint_url: str = ""  # set for moto / local endpoints; empty means real AWS
     azure_endpoint_url: str = ""  # a local ARM endpoint (the simulated estate); empty: real Azure
     gcp_endpoint_url: str = ""  # a local Google endpoint (the simulated estate); empty: real GCP
@@ -33,6 +37,8 @@ class ScannerSettings(ServerSettings):
             **cls.common(env),
             hash_key=HashKey.from_env(env),
             enricher_address=env_str(env, "ENRICHER_ADDRESS", ""),
+            predictor_address=env_str(env, "PREDICTOR_ADDRESS", ""),
+            predict_timeout_seconds=env_float(env, "PREDICT_TIMEOUT_SECONDS", 10.0, 0.1, 600),
             aws_endpoint_url=env_str(env, "AWS_ENDPOINT_URL", ""),
             azure_endpoint_url=env_str(env, "AZURE_ENDPOINT_URL", ""),
             gcp_endpoint_url=env_str(env, "GCP_ENDPOINT_URL", ""),

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -89,6 +89,7 @@ class FindingFilter:
     state: str | None = None  # None with all_states=False means OPEN
     category: str | None = None
     all_states: bool = False
+    order_by: str = "create_time"  # or "expected_monthly_saving" (largest first, unscored last)
 
     def as_dict(self) -> dict:
         return {k: str(v) if v is not None else None for k, v in self.__dict__.items()}
@@ -226,7 +227,11 @@ class ScannerStore:
                         MlTrainingData.hash_key_id == self.hash_key.key_id,
                     )
                 ).rowcount
-                s.execute(delete(CostTrendData).where(CostTrendData.account_hash == _account_hash(self.hash_key, account)))
+                s.execute(
+                    delete(CostTrendData).where(
+                        CostTrendData.account_hash == _account_hash(self.hash_key, account)
+                    )
+                )
             finding_ids = select(Finding.id).where(Finding.cloud_account_id == account_id)
             actions = s.execute(delete(UserAction).where(UserAction.finding_id.in_(finding_ids))).rowcount
             s.execute(delete(FindingObservation).where(FindingObservation.finding_id.in_(finding_ids)))
@@ -497,7 +502,8 @@ class ScannerStore:
         none) and the account's spend onto the hand-off, then the run's end state (from then on the
         enricher may take it). One transaction; the series travel as one JSON parameter a batch."""
         rows = [
-            {"kind": kind, "id": rid, "history": _history_json(series)} for (kind, rid), series in history.items()
+            {"kind": kind, "id": rid, "history": _history_json(series)}
+            for (kind, rid), series in history.items()
         ]
         costs = costs or CostReport.unavailable(BILLING_UNAVAILABLE, "the bill was not read for this run")
         cost_rows = [
@@ -506,12 +512,18 @@ class ScannerStore:
         ] + [{"id": rid, "cost": None, "unread": True} for rid in sorted(costs.unread)]
         with self.db.transaction() as s:
             for first in range(0, len(rows), HISTORY_BATCH):
-                s.execute(_SET_HISTORY, {"run": run_id, "rows": json.dumps(rows[first : first + HISTORY_BATCH])})
+                s.execute(
+                    _SET_HISTORY, {"run": run_id, "rows": json.dumps(rows[first : first + HISTORY_BATCH])}
+                )
             for first in range(0, len(cost_rows), HISTORY_BATCH):
-                s.execute(_SET_COST, {"run": run_id, "rows": json.dumps(cost_rows[first : first + HISTORY_BATCH])})
+                s.execute(
+                    _SET_COST, {"run": run_id, "rows": json.dumps(cost_rows[first : first + HISTORY_BATCH])}
+                )
             s.execute(
                 update(ScanHandoff)
-                .where(ScanHandoff.scan_run_id == ScanRun.id, ScanRun.id == run_id, ScanRun.state.in_(TERMINAL))
+                .where(
+                    ScanHandoff.scan_run_id == ScanRun.id, ScanRun.id == run_id, ScanRun.state.in_(TERMINAL)
+                )
                 .values(
                     scan_state=ScanRun.state,
                     end_time=ScanRun.end_time,
@@ -592,7 +604,13 @@ class ScannerStore:
             conds.append(_state_condition(flt.state or "OPEN"))
         if flt.category:
             conds.append(Finding.scenario == flt.category)
-        position = pagination.decode_keyset(page_token, flt.as_dict())
+        by_saving = flt.order_by == "expected_monthly_saving"
+        if by_saving:
+            position = _decode_saving(page_token, flt.as_dict())
+        else:
+            position = pagination.decode_keyset(page_token, flt.as_dict())
+        # unscored findings sort after every scored one (a saving is never negative)
+        key = func.coalesce(Finding.expected_monthly_saving, -1) if by_saving else Finding.create_time
         with self.db.transaction() as s:
             if flt.scan_run_id and s.get(ScanRun, flt.scan_run_id) is None:
                 raise NotFound(f"scanRuns/{flt.scan_run_id} does not exist")
@@ -601,18 +619,47 @@ class ScannerStore:
             total = s.execute(select(func.count()).select_from(Finding).where(*conds)).scalar_one()
             query = select(Finding).where(*conds)
             if position:
-                ts, last_id = position
-                query = query.where(
-                    or_(Finding.create_time < ts, and_(Finding.create_time == ts, Finding.id < last_id))
-                )
+                last_key, last_id = position
+                query = query.where(or_(key < last_key, and_(key == last_key, Finding.id < last_id)))
             rows = list(
-                s.execute(
-                    query.order_by(Finding.create_time.desc(), Finding.id.desc()).limit(page_size + 1)
-                ).scalars()
+                s.execute(query.order_by(key.desc(), Finding.id.desc()).limit(page_size + 1)).scalars()
             )
-            rows, token = _page(rows, page_size, flt.as_dict())
+            if by_saving:
+                rows, token = _saving_page(rows, page_size, flt.as_dict())
+            else:
+                rows, token = _page(rows, page_size, flt.as_dict())
             _attach_parts(s, rows)
         return _shown(rows), token, total
+
+    def findings_to_score(self, scan_run_id: uuid.UUID) -> list[tuple[uuid.UUID, dict]]:
+        """The findings a run observed, each with the raw features the waste model takes."""
+        with self.db.transaction() as s:
+            run = s.get(ScanRun, scan_run_id)
+            if run is None:
+                return []
+            seen = select(FindingObservation.finding_id).where(FindingObservation.scan_run_id == scan_run_id)
+            rows = s.execute(select(Finding).where(Finding.id.in_(seen)).order_by(Finding.id)).scalars()
+            at = run.end_time or utcnow()
+            return [(f.id, _features(f, at)) for f in rows]
+
+    def save_predictions(self, predictions: Sequence[tuple[uuid.UUID, float, float, dict]]) -> None:
+        """Stores (finding id, p, expected saving, {"model_version", "predict_time", "top_features"})
+        on each finding, in one transaction."""
+        if not predictions:
+            return
+        with self.db.transaction() as s:
+            s.execute(
+                update(Finding),
+                [
+                    {
+                        "id": fid,
+                        "waste_probability": p,
+                        "expected_monthly_saving": round(saving, 4),
+                        "prediction": said,
+                    }
+                    for fid, p, saving, said in predictions
+                ],
+            )
 
     def set_finding_state(
         self,
@@ -708,6 +755,41 @@ def _page(rows: list, page_size: int, filters: dict) -> tuple[list, str]:
         return rows, ""
     rows = rows[:page_size]
     return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, filters)
+
+
+def _features(f: Finding, at: dt.datetime) -> dict:
+    """A finding's raw features as the predictor's WasteFeatures takes them (it anonymizes the tags
+    itself: only allow-listed keys and their vocabulary are read)."""
+    created = f.resource_create_time
+    return {
+        "provider": f.provider,
+        "resource_type": f.resource_type,
+        "region": f.location or f.region,
+        "detection_scenario": f.scenario,
+        "confidence_level": f.confidence,
+        "resource_age_days": max((at - created).total_seconds() / 86400, 0.0) if created else None,
+        "cost_monthly": float(f.monthly_cost),
+        "tags": {str(k): str(v) for k, v in (f.tags or {}).items()},
+    }
+
+
+def _saving_page(rows: list, page_size: int, filters: dict) -> tuple[list, str]:
+    if len(rows) <= page_size:
+        return rows, ""
+    rows = rows[:page_size]
+    last = rows[-1].expected_monthly_saving
+    return rows, pagination.encode(["-1" if last is None else str(last), str(rows[-1].id)], filters)
+
+
+def _decode_saving(token: str, filters: dict) -> tuple[Decimal, uuid.UUID] | None:
+    position = pagination.decode(token, filters)
+    if position is None:
+        return None
+    try:
+        saving, ident = position
+        return Decimal(saving), uuid.UUID(ident)
+    except (ValueError, ArithmeticError):
+        raise InvalidArgument("page_token", "is not a token this service issued") from None
 
 
 def effective_state(finding, now: dt.datetime | None = None) -> str:

@@ -9,11 +9,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cloudwaste.core.errors import CloudWasteError, failure
+from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, failure
 from cloudwaste.core.workers import ClaimingWorker
 from cloudwaste.scanner.domain import ScopeOutcome
 from cloudwaste.scanner.engine import Engine, ScanTarget
-from cloudwaste.scanner.metrics import FINDINGS, REGIONS, RUNNING, SCAN_SECONDS, SCANS
+from cloudwaste.scanner.metrics import FINDINGS, FINDINGS_SCORED, REGIONS, RUNNING, SCAN_SECONDS, SCANS
 
 if TYPE_CHECKING:
     from cloudwaste.scanner.store import ScannerStore
@@ -31,6 +31,11 @@ HANDOFF_GRACE = dt.timedelta(minutes=15)
 
 # notify(scan_run_name) -> None, raises on failure
 Notify = Callable[[str], None]
+# score(features of up to PREDICT_BATCH findings) -> [(p, expected saving, model version, top
+# features)] in order; raises FailedPrecondition when no model is trained yet, another error when
+# the predictor does not answer
+Score = Callable[[list[dict]], list[tuple[float, float, str, list]]]
+PREDICT_BATCH = 1000  # PredictWasteBatch's limit
 
 
 class ScanWorker(ClaimingWorker):
@@ -44,10 +49,11 @@ class ScanWorker(ClaimingWorker):
         threads: int = 2,
         poll_seconds: float = 2.0,
         stale_after: dt.timedelta = dt.timedelta(hours=6),
+        score: Score | None = None,
     ) -> None:
         super().__init__(threads, poll_seconds)
         self.stale_after = stale_after
-        self.store, self.engine, self.notify = store, engine, notify
+        self.store, self.engine, self.notify, self.score = store, engine, notify, score
 
     def iterate(self) -> bool:
         if self.store.fail_stale_runs(self.stale_after):
@@ -100,6 +106,12 @@ class ScanWorker(ClaimingWorker):
             error = failure(exc, "scan failed unexpectedly; see the scanner log")
         finally:
             RUNNING.dec()
+        if outcomes and not self.stopping():
+            # before the run ends, so that a client that sees it end sees its findings scored
+            try:
+                self.score_findings(run.id)
+            except Exception:
+                log.exception("scoring the findings failed", extra={"scan_run": str(run.id)})
         final = self.store.finish_run(run.id, outcomes, error)
         SCANS.labels(final.state).inc()
         SCAN_SECONDS.observe((utcnow() - started).total_seconds())
@@ -120,6 +132,36 @@ class ScanWorker(ClaimingWorker):
         self.store.complete_handoff(run.id, history, costs)
         self.notify_pending()
         return True
+
+    def score_findings(self, run_id) -> int:
+        """Scores the findings the run observed with the waste model and stores each answer on its
+        finding. Best effort: without a predictor, a model or an answer the scan stays as it is
+        (findings keep their previous scores). Returns how many were scored."""
+        if self.score is None:
+            return 0
+        items = self.store.findings_to_score(run_id)
+        scored: list = []
+        try:
+            for at in range(0, len(items), PREDICT_BATCH):
+                chunk = items[at : at + PREDICT_BATCH]
+                answers = self.score([features for _, features in chunk])
+                when = utcnow().isoformat()
+                for (finding_id, _), (p, saving, version, top) in zip(chunk, answers, strict=True):
+                    said = {"model_version": version, "predict_time": when, "top_features": top}
+                    scored.append((finding_id, p, saving, said))
+        except FailedPrecondition:
+            FINDINGS_SCORED.labels("no_model").inc(len(items))
+            log.info("no waste model yet: findings not scored", extra={"scan_run": str(run_id)})
+            return 0
+        except Exception as exc:
+            FINDINGS_SCORED.labels("failed").inc(len(items) - len(scored))
+            log.warning(
+                "waste model not reached: findings not scored",
+                extra={"scan_run": str(run_id), "error": str(exc)},
+            )
+        self.store.save_predictions(scored)
+        FINDINGS_SCORED.labels("scored").inc(len(scored))
+        return len(scored)
 
     def notify_pending(self) -> None:
         if self.notify is None:
