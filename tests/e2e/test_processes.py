@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -161,6 +162,92 @@ def test_cost_forecast_with_grpcurl(deployment):
     assert [m["month"] for m in got["months"]] == ["2026-01", "2026-02", "2026-03", "2026-04"]
     assert all(m["lower"] < m["amount"] < m["upper"] for m in got["months"])
     assert got["model_version"] == "models/forecast/versions/0" and got["history_months"] == 12
+
+
+def oip_client(address: str, *args: str, request: dict | None = None) -> dict:
+    """tritonclient, the standard Open Inference Protocol client, in a process of its own."""
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "oip_client.py"), address, *args],
+        input=json.dumps(request) if request is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_open_inference_protocol_with_tritonclient(deployment):
+    predictor = deployment.addresses["predictor"]
+    status = oip_client(predictor, "status")
+    models = status["models"]
+    # no waste model is trained in this deployment: the server is live, not ready
+    assert status["live"] and not status["ready"] and status["server"]["name"] == "cloudwaste-predictor"
+    assert models["anomaly"]["ready"] and models["forecast"]["ready"] and not models["waste"]["ready"]
+    anomaly = models["anomaly"]["metadata"]
+    assert anomaly["versions"] == ["0"] and anomaly["platform"] == "cloudwaste_builtin"
+    assert [(t["name"], t["datatype"]) for t in anomaly["inputs"]] == [("values", "FP64")]
+    assert [t["name"] for t in anomaly["outputs"]] == ["scores", "overall_score"]
+    waste = models["waste"]["metadata"]
+    assert waste["platform"] == "onnxruntime_onnx" and not waste.get("versions")
+    assert {t["name"] for t in waste["inputs"]} >= {"provider", "cost_monthly", "tags"}
+    assert "NOT_FOUND" in status["unknown_model"]["status"]
+
+    # the same scores as ScoreAnomalies
+    values = [10.0 + (i % 7) for i in range(400)] + [95.0]
+    got = oip_client(
+        predictor, "infer", "anomaly", request={"inputs": {"values": {"datatype": "FP64", "data": values}}}
+    )
+    batch = json.loads(
+        ok(
+            grpcurl(
+                predictor, "cloudwaste.predictor.v1.PredictorService/ScoreAnomalies", data={"values": values}
+            )
+        )
+    )
+    assert got["model_version"] == "0" and got["id"] == "e2e-1"
+    assert got["outputs"]["scores"] == pytest.approx(batch["scores"])
+    assert got["outputs"]["overall_score"] == pytest.approx([batch["overall_score"]])
+
+    # the same forecast as ForecastCost; FP32 input, the horizon as a request parameter
+    spend = [1000 * 1.03**i for i in range(12)]
+    got = oip_client(
+        predictor,
+        "infer",
+        "forecast",
+        request={
+            "inputs": {"monthly_spend": {"datatype": "FP32", "data": spend}},
+            "parameters": {"horizon_months": 4},
+            "outputs": ["amount", "upper"],
+        },
+    )
+    expected = json.loads(
+        ok(
+            grpcurl(
+                predictor,
+                "cloudwaste.predictor.v1.PredictorService/ForecastCost",
+                data={"spend": {"first_month": "2025-01", "amounts": spend}, "horizon_months": 4},
+            )
+        )
+    )
+    assert list(got["outputs"]) == ["amount", "upper"]
+    assert got["outputs"]["amount"] == pytest.approx([m["amount"] for m in expected["months"]], rel=1e-5)
+
+    # bad input and a model with nothing to serve: the protocol's errors, fields named
+    bad = oip_client(
+        predictor,
+        "infer",
+        "anomaly",
+        request={"inputs": {"values": {"datatype": "FP64", "data": [1.0, float("inf")]}}},
+    )
+    assert "INVALID_ARGUMENT" in bad["error"]["status"] and "inputs.values[1]" in bad["error"]["message"]
+    untrained = oip_client(
+        predictor, "infer", "waste", request={"inputs": {"cost_monthly": {"datatype": "FP64", "data": [1.0]}}}
+    )
+    assert (
+        "FAILED_PRECONDITION" in untrained["error"]["status"]
+        and "TrainModels" in untrained["error"]["message"]
+    )
 
 
 def test_malformed_request_is_invalid_argument_naming_the_field(deployment):

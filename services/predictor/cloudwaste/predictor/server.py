@@ -5,12 +5,18 @@ from __future__ import annotations
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
+from cloudwaste.predictor.inference import InferenceServicer
 from cloudwaste.predictor.servicer import PredictorServicer
 from cloudwaste.predictor.serving import ServedModels
 from cloudwaste.predictor.settings import PredictorSettings
 from cloudwaste.predictor.store import PredictorStore
 from cloudwaste.predictor.training import Trainer
-from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
+from cloudwaste.predictor.v1 import (
+    open_inference_pb2,
+    open_inference_pb2_grpc,
+    predictor_service_pb2,
+    predictor_service_pb2_grpc,
+)
 from cloudwaste.predictor.worker import LocalTrainingWorker
 
 
@@ -25,16 +31,31 @@ def build_app(settings: PredictorSettings) -> App:
         worker = LocalTrainingWorker(settings)
         on_start.append(worker.start)
         on_stop.insert(0, lambda: worker.stop(settings.shutdown_grace_seconds))
+    # the Open Inference Protocol v2 over the same models, for standard clients (tritonclient)
+    inference = InferenceServicer(servicer, models, _version())
     name = predictor_service_pb2.DESCRIPTOR.services_by_name["PredictorService"].full_name
+    oip_name = open_inference_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+
+    def register(server) -> None:
+        predictor_service_pb2_grpc.add_PredictorServiceServicer_to_server(servicer, server)
+        open_inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
+
     return App(
         name="predictor",
-        service_names=[name],
-        register=lambda server: predictor_service_pb2_grpc.add_PredictorServiceServicer_to_server(
-            servicer, server
-        ),
+        service_names=[name, oip_name],
+        register=register,
         on_start=on_start,
         on_stop=[*on_stop, db.dispose],
     )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cloudwaste")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def main() -> None:

@@ -138,7 +138,7 @@ def finding_pb(f) -> finding_pb2.Finding:
 
 def _prediction_pb(f) -> finding_pb2.FindingPrediction | None:
     said = getattr(f, "prediction", None)
-    if f.waste_probability is None or not said:
+    if getattr(f, "waste_probability", None) is None or not said:
         return None
     return finding_pb2.FindingPrediction(
         waste_probability=f.waste_probability,
