@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import grpc
 import pyarrow.parquet as pq
@@ -255,6 +256,30 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
         predictor_service_pb2.PredictWasteBatchRequest(features=[features, features])
     ).predictions
     assert [b.waste_probability for b in batch] == pytest.approx([p1.waste_probability] * 2)
+    # the Open Inference Protocol on the same port: tritonclient gets the same answer
+    from tests.e2e.test_processes import oip_client
+
+    text = {"datatype": "BYTES"}
+    oip = oip_client(
+        f"127.0.0.1:{stack.running['predictor'].port}",
+        "infer",
+        "waste",
+        request={
+            "inputs": {
+                "provider": {**text, "data": ["aws", "aws"]},
+                "resource_type": {**text, "data": ["aws.ec2.volume"] * 2},
+                "region": {**text, "data": ["eu-west-1"] * 2},
+                "detection_scenario": {**text, "data": ["ebs-volume-unattached"] * 2},
+                "confidence_level": {**text, "data": ["HIGH"] * 2},
+                "cost_monthly": {"datatype": "FP64", "data": [12.5, 12.5]},
+                "resource_age_days": {"datatype": "FP64", "data": [40.0, float("nan")]},
+                "tags": {**text, "data": ['{"environment": "dev"}', ""]},
+            }
+        },
+    )
+    assert oip["model_version"] == "1"
+    assert oip["outputs"]["waste_probability"][0] == pytest.approx(p1.waste_probability, abs=1e-6)
+    assert oip["outputs"]["expected_monthly_saving"][0] == pytest.approx(p1.expected_monthly_saving, abs=1e-5)
 
     # a second model is picked up without restart; ListModelVersions shows both
     tr2 = wait_for_training(
@@ -278,6 +303,14 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     # with the active model, before the run is shown as ended; ListFindings pages them by expected
     # saving, largest first
     assert not any(f.HasField("prediction") for f in findings)
+    # version 1 becomes the shadow of version 2: loaded, scored beside it on live requests, never
+    # answered with
+    shadowed = stack.predictor.SetModelVersionRole(
+        predictor_service_pb2.SetModelVersionRoleRequest(
+            name="models/waste/versions/1", role=predictor_service_pb2.MODEL_ROLE_SHADOW
+        )
+    ).model_version
+    assert shadowed.shadow and not shadowed.active
     unordered = stack.scanner.ListFindings(
         scanner_service_pb2.ListFindingsRequest(
             scan_run=run.name, all_states=True, order_by="expected_monthly_saving desc", page_size=1000
@@ -306,11 +339,62 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     assert savings == sorted(savings, reverse=True) and savings[0] > savings[-1]
     for f in by_saving:
         said = f.prediction
-        assert said.model_version == "models/waste/versions/2" and 0 < said.waste_probability < 1
+        assert said.model_version == "models/waste/versions/2" and 0 <= said.waste_probability <= 1
         assert _usd(said.expected_monthly_saving) == pytest.approx(
             said.waste_probability * _usd(f.monthly_cost), abs=1e-4
         )
         assert 1 <= len(said.top_features) <= 3 and said.predict_time.seconds > 0
+    # the shadow scored the same live rows; users had decided every one of these findings, so
+    # both versions have live metrics on them
+    deadline = time.monotonic() + 30
+    while True:
+        live = stack.predictor.GetShadowEvaluation(predictor_service_pb2.GetShadowEvaluationRequest())
+        if live.predictions >= len(by_saving) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert (live.active_version, live.shadow_version) == (
+        "models/waste/versions/2",
+        "models/waste/versions/1",
+    )
+    assert live.predictions == live.labeled == len(by_saving)
+    assert 0.5 <= live.agreement <= 1 and 0 <= live.mean_abs_difference < 0.5
+    assert set(live.active_metrics) >= {"roc_auc", "brier", "log_loss"}
+    assert 0 < live.shadow_metrics["roc_auc"] <= 1
+    # promoting the shadow: it answers from now on, and no shadow is left
+    promoted = stack.predictor.SetModelVersionRole(
+        predictor_service_pb2.SetModelVersionRoleRequest(
+            name="models/waste/versions/1", role=predictor_service_pb2.MODEL_ROLE_ACTIVE
+        )
+    ).model_version
+    assert promoted.active and not promoted.shadow
+    assert (
+        stack.predictor.PredictWaste(
+            predictor_service_pb2.PredictWasteRequest(features=features)
+        ).prediction.model_version
+        == "models/waste/versions/1"
+    )
+    after = stack.predictor.GetShadowEvaluation(predictor_service_pb2.GetShadowEvaluationRequest())
+    assert after.active_version == "models/waste/versions/1" and after.shadow_version == ""
+    for name, role, code in [
+        (
+            "models/waste/versions/1",
+            predictor_service_pb2.MODEL_ROLE_NONE,
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),
+        ("models/waste/versions/9", predictor_service_pb2.MODEL_ROLE_SHADOW, grpc.StatusCode.NOT_FOUND),
+        ("models/waste/v/1", predictor_service_pb2.MODEL_ROLE_SHADOW, grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "models/waste/versions/2",
+            predictor_service_pb2.MODEL_ROLE_UNSPECIFIED,
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+    ]:
+        with pytest.raises(grpc.RpcError) as err:
+            stack.predictor.SetModelVersionRole(
+                predictor_service_pb2.SetModelVersionRoleRequest(name=name, role=role)
+            )
+        assert err.value.code() == code, (name, err.value.details())
+
     # the same finding, asked for by itself, says the same
     top = stack.scanner.GetFinding(scanner_service_pb2.GetFindingRequest(name=by_saving[0].name)).finding
     assert top.prediction == by_saving[0].prediction

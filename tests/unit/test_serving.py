@@ -104,3 +104,25 @@ def test_served_models_hold_one_live_model_per_kind_with_readiness_and_version_i
     samples = {(s.name, s.labels["model_kind"]): s.value for m in MODEL_READY.collect() for s in m.samples}
     assert samples[("cloudwaste_predictor_model_ready", "waste")] == 1.0
     assert ACTIVE_VERSION.labels("waste")._value.get() == 7
+
+
+def test_a_shadow_is_loaded_beside_the_active_model_and_removed_with_its_role(onnx_models):
+    active = ("models/waste/versions/1", onnx_models[0])
+    registry: dict = {"shadow": ("models/waste/versions/2", onnx_models[1])}
+    holder = ModelHolder(
+        kinds.get("waste"),
+        lambda kind: active,
+        lambda kind: active[0],
+        fetch_shadow=lambda kind: registry["shadow"],
+        fetch_shadow_name=lambda kind: registry["shadow"][0] if registry["shadow"] else None,
+    )
+    holder.refresh()
+    assert holder.model.name == "models/waste/versions/1" and holder.shadow.name == "models/waste/versions/2"
+    rows, _ = synthetic_rows(5, 3)
+    assert holder.shadow.predict(rows) != holder.model.predict(rows)  # a different model answers
+    registry["shadow"] = ("models/waste/versions/3", b"not onnx")
+    holder.refresh()  # a shadow that does not load: no shadow, the active one untouched
+    assert holder.shadow is None and holder.model.name == "models/waste/versions/1"
+    registry["shadow"] = None
+    holder.refresh()
+    assert holder.shadow is None

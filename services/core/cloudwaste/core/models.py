@@ -436,6 +436,8 @@ class ModelVersion(Base):
     training_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     test_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+    # scored beside the active version on live requests (SetModelVersionRole); one per kind at most
+    shadow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     training_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     create_time: Mapped[dt.datetime] = _now()
 
@@ -447,7 +449,25 @@ class ModelVersion(Base):
             unique=True,
             postgresql_where=text("active"),
         ),
+        Index("ux_model_versions_one_shadow", "model_kind", unique=True, postgresql_where=text("shadow")),
     )
+
+
+class ShadowPrediction(Base):
+    """One live row scored by a kind's shadow version beside its active one (the predictor's)."""
+
+    __tablename__ = "shadow_predictions"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model_kind: Mapped[str] = mapped_column(String(32))
+    active_version: Mapped[int] = mapped_column(Integer)
+    shadow_version: Mapped[int] = mapped_column(Integer)
+    active_probability: Mapped[float] = mapped_column(Double)
+    shadow_probability: Mapped[float] = mapped_column(Double)
+    # The finding the row was about, when the caller named it: how a decision labels it later.
+    finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    create_time: Mapped[dt.datetime] = _now()
+
+    __table_args__ = (Index("ix_shadow_predictions_pair", "model_kind", "shadow_version", "active_version"),)
 
 
 class TrainingRun(Base):

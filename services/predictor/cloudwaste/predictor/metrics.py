@@ -24,3 +24,18 @@ ACTIVE_VERSION = Gauge(
     "Version number of the model serving this kind (0: none yet).",
     ["model_kind"],
 )
+SHADOW_VERSION = Gauge(
+    "cloudwaste_predictor_shadow_model_version",
+    "Version number of the model scored as this kind's shadow (0: none).",
+    ["model_kind"],
+)
+SHADOW_PREDICTIONS = Counter(
+    "cloudwaste_predictor_shadow_predictions_total",
+    "Live rows scored by the shadow version beside the active one, and recorded.",
+    ["model_kind"],
+)
+SHADOW_DROPPED = Counter(
+    "cloudwaste_predictor_shadow_dropped_total",
+    "Live rows the shadow version did not score: it had fallen behind, or failed.",
+    ["model_kind"],
+)

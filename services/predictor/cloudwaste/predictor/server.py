@@ -9,6 +9,7 @@ from cloudwaste.predictor.inference import InferenceServicer
 from cloudwaste.predictor.servicer import PredictorServicer
 from cloudwaste.predictor.serving import ServedModels
 from cloudwaste.predictor.settings import PredictorSettings
+from cloudwaste.predictor.shadow import ShadowRecorder
 from cloudwaste.predictor.store import PredictorStore
 from cloudwaste.predictor.training import Trainer
 from cloudwaste.predictor.v1 import (
@@ -23,10 +24,19 @@ from cloudwaste.predictor.worker import LocalTrainingWorker
 def build_app(settings: PredictorSettings) -> App:
     db = Database(settings.database_url)
     store = PredictorStore(db)
-    models = ServedModels(store.active_model, store.active_name, settings.model_poll_seconds)
+    models = ServedModels(
+        store.active_model,
+        store.active_name,
+        settings.model_poll_seconds,
+        store.shadow_model,
+        store.shadow_name,
+    )
     trainer = Trainer(store, models, settings)
-    servicer = PredictorServicer(store, models, trainer, max_streams=max(1, settings.max_workers // 2))
-    on_start, on_stop = [models.start], [models.stop]
+    recorder = ShadowRecorder(store.save_shadow)
+    servicer = PredictorServicer(
+        store, models, trainer, max_streams=max(1, settings.max_workers // 2), recorder=recorder
+    )
+    on_start, on_stop = [models.start, recorder.start], [models.stop, recorder.stop]
     if settings.training_worker == "process":  # training never runs on the serving threads
         worker = LocalTrainingWorker(settings)
         on_start.append(worker.start)

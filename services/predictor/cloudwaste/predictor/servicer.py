@@ -17,9 +17,11 @@ from cloudwaste.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudwaste.core.features import waste_row_from_raw
 from cloudwaste.core.protoconv import run_error, timestamp
 from cloudwaste.predictor import forecast, kinds
+from cloudwaste.predictor.kinds.waste import _metrics as waste_metrics
 from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS
 from cloudwaste.predictor.serving import ServedModels
-from cloudwaste.predictor.store import PredictorStore, version_name
+from cloudwaste.predictor.shadow import ShadowRecorder, evaluate
+from cloudwaste.predictor.store import PredictorStore, parse_version_name, version_name
 from cloudwaste.predictor.training import Trainer
 from cloudwaste.predictor.v1 import (
     model_version_pb2,
@@ -97,6 +99,7 @@ def model_version_pb(mv) -> model_version_pb2.ModelVersion:
         training_rows=mv.training_rows,
         test_rows=mv.test_rows,
         create_time=timestamp(mv.create_time),
+        shadow=bool(getattr(mv, "shadow", False)),
         algorithm=mv.algorithm or "",
         candidates=[
             model_version_pb2.ModelCandidate(
@@ -125,6 +128,18 @@ def training_run_pb(run, mv) -> training_run_pb2.TrainingRun:
         request_id=run.request_id or "",
         model_kind=run.model_kind,
     )
+
+
+def _finding(f: prediction_pb2.WasteFeatures, field: str):
+    """The finding a row is about (optional): its id, or None."""
+    return names.parse(f"{field}.finding", f.finding, "findings") if f.finding else None
+
+
+_ROLES = {
+    predictor_service_pb2.MODEL_ROLE_ACTIVE: "ACTIVE",
+    predictor_service_pb2.MODEL_ROLE_SHADOW: "SHADOW",
+    predictor_service_pb2.MODEL_ROLE_NONE: "NONE",
+}
 
 
 def series_key(key: str, field: str) -> str:
@@ -196,9 +211,14 @@ def spend_history(spend: prediction_pb2.MonthlySpend, field: str) -> tuple[dt.da
 
 class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
     def __init__(
-        self, store: PredictorStore, models: ServedModels, trainer: Trainer, max_streams: int = 8
+        self,
+        store: PredictorStore,
+        models: ServedModels,
+        trainer: Trainer,
+        max_streams: int = 8,
+        recorder: ShadowRecorder | None = None,
     ) -> None:
-        self.store, self.models, self.trainer = store, models, trainer
+        self.store, self.models, self.trainer, self.recorder = store, models, trainer, recorder
         # An open stream holds a server thread for its life: cap them so unary calls always get one.
         self.max_streams = max_streams
         self._streams = threading.BoundedSemaphore(max_streams)
@@ -207,7 +227,7 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         if not request.HasField("features"):
             raise InvalidArgument("features", "is required")
         row = features_row(request.features, "features")
-        (prediction,) = self._predict_waste([row])
+        (prediction,) = self._predict_waste([row], [_finding(request.features, "features")])
         return predictor_service_pb2.PredictWasteResponse(prediction=prediction)
 
     def PredictWasteBatch(self, request, context):
@@ -215,13 +235,19 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         if n == 0 or n > MAX_BATCH:
             raise InvalidArgument("features", f"must hold 1 to {MAX_BATCH} items (got {n})")
         rows = [features_row(f, f"features[{i}]") for i, f in enumerate(request.features)]
-        return predictor_service_pb2.PredictWasteBatchResponse(predictions=self._predict_waste(rows))
+        findings = [_finding(f, f"features[{i}]") for i, f in enumerate(request.features)]
+        return predictor_service_pb2.PredictWasteBatchResponse(
+            predictions=self._predict_waste(rows, findings)
+        )
 
-    def _predict_waste(self, rows: list[dict]) -> list[prediction_pb2.WastePrediction]:
-        model = self.models.model("waste")
+    def _predict_waste(self, rows: list[dict], findings: list) -> list[prediction_pb2.WastePrediction]:
+        holder = self.models.holders["waste"]
+        model, shadow = holder.model, holder.shadow
         with _WASTE_INFERENCE.time():
             probabilities, moved = model.explain(rows)
         _WASTE_PREDICTIONS.inc(len(rows))
+        if shadow is not None and self.recorder is not None:  # scored after, on its own thread
+            self.recorder.submit("waste", model.name, shadow, rows, probabilities, findings)
         return [
             prediction_pb2.WastePrediction(
                 waste_probability=p,
@@ -372,3 +398,49 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
                 f"{forecast.DEFAULT.min_months} (each scan records the bill of the month and the two before)"
             )
         return first, amounts
+
+    def SetModelVersionRole(self, request, context):
+        kind, version = parse_version_name(request.name)
+        kinds.get(kind, "name")
+        role = _ROLES.get(request.role)
+        if role is None:
+            raise InvalidArgument(
+                "role", "is required: MODEL_ROLE_ACTIVE, MODEL_ROLE_SHADOW or MODEL_ROLE_NONE"
+            )
+        model_kind = kinds.KINDS[kind]
+        if not model_kind.trainable:
+            raise FailedPrecondition(f"the {kind} kind serves its built-in model only")
+
+        def check(onnx: bytes, name: str) -> None:
+            try:
+                model_kind.load(onnx, name)
+            except Exception as exc:
+                raise FailedPrecondition(
+                    f"{name} does not load, so it takes no role: {type(exc).__name__}"
+                ) from None
+
+        mv = self.store.set_role(kind, version, role, check)
+        self.models.refresh(kind)  # this replica at once; the others on their next poll
+        return predictor_service_pb2.SetModelVersionRoleResponse(model_version=model_version_pb(mv))
+
+    def GetShadowEvaluation(self, request, context):
+        kind = kinds.get(request.model_kind or kinds.DEFAULT).name
+        active, shadow = self.store.active_name(kind), self.store.shadow_name(kind)
+        if active is None or shadow is None:
+            return predictor_service_pb2.GetShadowEvaluationResponse(
+                active_version=active or "", shadow_version=shadow or ""
+            )
+        pairs, labeled = self.store.shadow_records(
+            kind, parse_version_name(active)[1], parse_version_name(shadow)[1]
+        )
+        result = evaluate(np.asarray(pairs, dtype=np.float64).reshape(-1, 2), labeled, waste_metrics)
+        return predictor_service_pb2.GetShadowEvaluationResponse(
+            active_version=active,
+            shadow_version=shadow,
+            predictions=result.predictions,
+            agreement=result.agreement,
+            mean_abs_difference=result.mean_abs_difference,
+            labeled=result.labeled,
+            active_metrics=result.active_metrics,
+            shadow_metrics=result.shadow_metrics,
+        )

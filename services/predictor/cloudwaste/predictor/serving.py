@@ -14,7 +14,7 @@ from collections.abc import Callable
 from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.predictor import kinds
 from cloudwaste.predictor.kinds import ModelKind, ServedModel
-from cloudwaste.predictor.metrics import ACTIVE_VERSION, MODEL_READY
+from cloudwaste.predictor.metrics import ACTIVE_VERSION, MODEL_READY, SHADOW_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +24,26 @@ FetchActive = Callable[[str], tuple[str, bytes] | None]
 FetchName = Callable[[str], str | None]
 
 
+def _none(kind: str) -> None:
+    return None
+
+
 class ModelHolder:
     def __init__(
-        self, kind: ModelKind, fetch_active: FetchActive, fetch_name: FetchName, poll_seconds: float = 30.0
+        self,
+        kind: ModelKind,
+        fetch_active: FetchActive,
+        fetch_name: FetchName,
+        poll_seconds: float = 30.0,
+        fetch_shadow: FetchActive = _none,
+        fetch_shadow_name: FetchName = _none,
     ) -> None:
         self.kind = kind
         self._fetch_active, self._fetch_name = fetch_active, fetch_name
+        self._fetch_shadow, self._fetch_shadow_name = fetch_shadow, fetch_shadow_name
         self.poll_seconds = poll_seconds
+        # the version scored beside the active one on live requests (SetModelVersionRole), if any
+        self.shadow: ServedModel | None = None
         self._model: ServedModel | None = kind.builtin()
         if self._model is not None:
             ACTIVE_VERSION.labels(kind.name).set(0)
@@ -51,9 +64,36 @@ class ModelHolder:
         return self._model is not None
 
     def refresh(self) -> bool:
-        """Loads the active version if it changed. Returns whether a new model was swapped in."""
+        """Loads the active version (and the shadow) if it changed. Returns whether a new active
+        model was swapped in."""
         if not self.kind.trainable:
             return False  # its built-in model is the only one
+        swapped = self._refresh_active()
+        self._refresh_shadow()
+        return swapped
+
+    def _refresh_shadow(self) -> None:
+        with self._lock:
+            name = self._fetch_shadow_name(self.kind.name)
+            current = self.shadow.name if self.shadow is not None else None
+            if name == current:
+                return
+            fetched = self._fetch_shadow(self.kind.name) if name is not None else None
+            if fetched is None:
+                self.shadow = None
+                SHADOW_VERSION.labels(self.kind.name).set(0)
+                log.info("shadow model removed", extra={"previous": current})
+                return
+            try:
+                self.shadow = self.kind.load(fetched[1], fetched[0])
+            except Exception:
+                log.exception("shadow model failed to load; no shadow", extra={"model": fetched[0]})
+                self.shadow = None
+                return
+            SHADOW_VERSION.labels(self.kind.name).set(int(fetched[0].rsplit("/", 1)[-1]))
+            log.info("shadow model loaded", extra={"model": fetched[0], "previous": current})
+
+    def _refresh_active(self) -> bool:
         with self._lock:
             name = self._fetch_name(self.kind.name)
             current = self._model.name if self._model else None
@@ -100,9 +140,16 @@ class ModelHolder:
 class ServedModels:
     """One holder per registered model kind."""
 
-    def __init__(self, fetch_active: FetchActive, fetch_name: FetchName, poll_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        fetch_active: FetchActive,
+        fetch_name: FetchName,
+        poll_seconds: float = 30.0,
+        fetch_shadow: FetchActive = _none,
+        fetch_shadow_name: FetchName = _none,
+    ) -> None:
         self.holders = {
-            name: ModelHolder(kind, fetch_active, fetch_name, poll_seconds)
+            name: ModelHolder(kind, fetch_active, fetch_name, poll_seconds, fetch_shadow, fetch_shadow_name)
             for name, kind in kinds.KINDS.items()
         }
 

@@ -3,18 +3,46 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from collections.abc import Callable
 
 from cloudwaste.core import pagination
 from cloudwaste.core.db import Database, claim_oldest_pending
-from cloudwaste.core.errors import WORKER_LOST, InvalidArgument, NotFound
-from cloudwaste.core.models import CostTrendData, ExportRun, ModelVersion, TrainingRun
+from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, InvalidArgument, NotFound
+from cloudwaste.core.models import (
+    CostTrendData,
+    ExportRun,
+    Finding,
+    ModelVersion,
+    ShadowPrediction,
+    TrainingRun,
+)
 from cloudwaste.predictor.kinds import TrainedModel
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 
 
 def version_name(kind: str, version: int) -> str:
     return f"models/{kind}/versions/{version}"
+
+
+_VERSION_NAME = re.compile(r"models/([a-z][a-z0-9_]{0,31})/versions/([0-9]{1,9})")
+
+
+def parse_version_name(name: str, field: str = "name") -> tuple[str, int]:
+    m = _VERSION_NAME.fullmatch(name)
+    if m is None:
+        raise InvalidArgument(field, f'must be "models/{{kind}}/versions/{{n}}" (got {name[:80]!r})')
+    return m[1], int(m[2])
+
+
+# A decided finding's label for a shadow evaluation: deleted is waste, kept or ignored is not (a
+# resolved finding keeps the decision it was resolved from).
+_DECISION = case(
+    (or_(Finding.state == "DELETED", Finding.resolved_from_state == "DELETED"), 1),
+    (or_(Finding.state.in_(("KEPT", "IGNORED")), Finding.resolved_from_state.in_(("KEPT", "IGNORED"))), 0),
+    else_=None,
+)
 
 
 class PredictorStore:
@@ -171,19 +199,117 @@ class PredictorStore:
             s.flush()
             return run, mv
 
+    def set_role(
+        self, kind: str, version: int, role: str, check: Callable[[bytes, str], None]
+    ) -> ModelVersion:
+        """Gives a version the role "ACTIVE", "SHADOW" or "NONE", in one transaction; `check(onnx,
+        name)` loads it first and raises if it cannot serve (then nothing changes)."""
+        name = version_name(kind, version)
+        with self.db.transaction() as s:
+            s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"model_versions:{kind}"))))
+            mv = s.execute(
+                select(ModelVersion).where(ModelVersion.model_kind == kind, ModelVersion.version == version)
+            ).scalar_one_or_none()
+            if mv is None:
+                raise NotFound(f"{name} does not exist")
+            if role == "NONE":
+                if mv.active:
+                    raise FailedPrecondition(f"{name} is active: make another version active instead")
+                mv.shadow = False
+                s.flush()
+                return mv
+            if mv.active and role == "SHADOW":
+                raise FailedPrecondition(f"{name} is the active version; a shadow is compared with it")
+            check(mv.onnx, name)
+            flag = ModelVersion.active if role == "ACTIVE" else ModelVersion.shadow
+            s.execute(
+                update(ModelVersion)
+                .where(ModelVersion.model_kind == kind, flag, ModelVersion.id != mv.id)
+                .values({flag.key: False})
+            )
+            s.flush()
+            if role == "ACTIVE":
+                mv.active, mv.shadow = True, False
+            else:
+                mv.shadow = True
+            s.flush()
+            return mv
+
+    def shadow_name(self, kind: str) -> str | None:
+        return self._role_name(kind, ModelVersion.shadow)
+
+    def shadow_model(self, kind: str) -> tuple[str, bytes] | None:
+        return self._role_model(kind, ModelVersion.shadow)
+
+    def save_shadow(self, kind: str, active: str, shadow: str, rows) -> None:
+        """Records live rows both versions scored: (active p, shadow p, finding id or None)."""
+        if not rows:
+            return
+        a, b = parse_version_name(active)[1], parse_version_name(shadow)[1]
+        with self.db.transaction() as s:
+            s.execute(
+                insert(ShadowPrediction),
+                [
+                    {
+                        "model_kind": kind,
+                        "active_version": a,
+                        "shadow_version": b,
+                        "active_probability": pa,
+                        "shadow_probability": pb,
+                        "finding_id": finding,
+                    }
+                    for pa, pb, finding in rows
+                ],
+            )
+
+    def shadow_records(self, kind: str, active: int, shadow: int) -> tuple[list[tuple], list[tuple]]:
+        """(every (active p, shadow p) recorded for this pair, and (active p, shadow p, label) of
+        each decided finding's latest prediction; a read of the scanner's findings for labels)."""
+        pair = (
+            ShadowPrediction.model_kind == kind,
+            ShadowPrediction.active_version == active,
+            ShadowPrediction.shadow_version == shadow,
+        )
+        with self.db.transaction() as s:
+            pairs = s.execute(
+                select(ShadowPrediction.active_probability, ShadowPrediction.shadow_probability).where(*pair)
+            ).all()
+            latest = (
+                select(
+                    ShadowPrediction.finding_id,
+                    ShadowPrediction.active_probability,
+                    ShadowPrediction.shadow_probability,
+                )
+                .where(*pair, ShadowPrediction.finding_id.is_not(None))
+                .order_by(ShadowPrediction.finding_id, ShadowPrediction.id.desc())
+                .distinct(ShadowPrediction.finding_id)
+                .subquery()
+            )
+            labeled = s.execute(
+                select(latest.c.active_probability, latest.c.shadow_probability, _DECISION)
+                .join(Finding, Finding.id == latest.c.finding_id)
+                .where(_DECISION.is_not(None))
+            ).all()
+        return [tuple(r) for r in pairs], [tuple(r) for r in labeled]
+
     def active_name(self, kind: str) -> str | None:
+        return self._role_name(kind, ModelVersion.active)
+
+    def active_model(self, kind: str) -> tuple[str, bytes] | None:
+        return self._role_model(kind, ModelVersion.active)
+
+    def _role_name(self, kind: str, role) -> str | None:
+        """The name of the kind's version with this role (the cheap poll)."""
         with self.db.transaction() as s:
             v = s.execute(
-                select(ModelVersion.version).where(ModelVersion.model_kind == kind, ModelVersion.active)
+                select(ModelVersion.version).where(ModelVersion.model_kind == kind, role)
             ).scalar_one_or_none()
             return version_name(kind, v) if v is not None else None
 
-    def active_model(self, kind: str) -> tuple[str, bytes] | None:
+    def _role_model(self, kind: str, role) -> tuple[str, bytes] | None:
         with self.db.transaction() as s:
             row = s.execute(
-                select(ModelVersion.version, ModelVersion.onnx).where(
-                    ModelVersion.model_kind == kind, ModelVersion.active
-                )
+                select(ModelVersion.version, ModelVersion.onnx).where(ModelVersion.model_kind == kind, role)
             ).one_or_none()
             return (version_name(kind, row[0]), row[1]) if row else None
 

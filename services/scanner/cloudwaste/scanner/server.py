@@ -75,6 +75,7 @@ def waste_scorer(address: str, timeout: float):
             confidence_level=confidence.get(row["confidence_level"], 0),
             cost_monthly=row["cost_monthly"],
             tags=row["tags"],
+            finding=row.get("finding", ""),
         )
         if row["resource_age_days"] is not None:
             f.resource_age_days = row["resource_age_days"]

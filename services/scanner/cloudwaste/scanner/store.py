@@ -762,6 +762,7 @@ def _features(f: Finding, at: dt.datetime) -> dict:
     itself: only allow-listed keys and their vocabulary are read)."""
     created = f.resource_create_time
     return {
+        "finding": f"findings/{f.id}",  # lets a shadow evaluation match the prediction with the decision
         "provider": f.provider,
         "resource_type": f.resource_type,
         "region": f.location or f.region,
