@@ -37,6 +37,12 @@ def sql_rows(url: str, sql: str) -> list[tuple]:
         engine.dispose()
 
 
+def months_billed(today, months: int) -> int:
+    """How many months a bill asked for `months` months to date holds: on a month's first day it
+    has no day of the new month yet (billing data comes a day late)."""
+    return months if today.day > 1 else months - 1
+
+
 def serve_predictor(url: str, **settings):
     """A predictor alone on a loopback port (no training worker): yields its stub."""
     from cloudwaste.predictor.server import build_app
