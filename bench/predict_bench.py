@@ -9,6 +9,8 @@ One run, every target judged against a baseline measured in the same run:
            without an estate; the model registered and activated through PredictorStore.
   grpc     PredictWaste over a loopback channel at concurrency 1, interleaved in blocks with
            grpc.health.v1.Health/Check on the same server and channel (what gRPC costs alone).
+  clients  8 threads, each on its own channel, calling PredictWaste as fast as answers come for
+           --seconds, then the same for Health/Check: calls per second of each.
   onnx     WasteModel.predict([row]) in-process, one row per call, on the rows the server builds.
   sklearn  the same pipeline fitted the same way, pickled and unpickled, predict_proba on a one-row
            DataFrame per call (what a naive service does).
@@ -43,6 +45,8 @@ from _harness import (  # bench/ is on sys.path when run as a script
 P50_MS, P99_MS = 1.0, 2.0  # PredictWaste over gRPC, absolute
 P50_OVER_HEALTH_MS, P99_OVER_HEALTH_MS = 0.5, 1.0  # PredictWaste minus Health/Check, same run
 SKLEARN_OVER_ONNX = 50.0
+P50_OVER_HEALTH_RATIO = 1.2  # the models issue: PredictWaste p50 within 1.2x Health/Check p50
+CLIENTS, THROUGHPUT_SHARE = 8, 0.8  # 8 concurrent clients reach >= 80% of Health/Check's calls/s
 
 
 def write_dataset(path: Path, n_rows: int, seed: int) -> dict:
@@ -157,6 +161,51 @@ def bench_grpc(
         }
 
 
+def bench_concurrent(address: str, requests: list, clients: int, seconds: float) -> dict:
+    """Calls per second of `clients` threads, each on its own channel (connection), calling
+    PredictWaste as fast as answers come for `seconds`; then the same for Health/Check."""
+    import grpc
+    from cloudwaste.predictor.v1 import predictor_service_pb2_grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    def rate(make_call, payloads: list) -> float:
+        counts = [0] * clients
+        start = threading.Barrier(clients + 1)
+        stop = threading.Event()
+
+        def client(i: int) -> None:
+            with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
+                call = make_call(channel)
+                call(payloads[0], timeout=5)  # connected before the clock starts
+                start.wait()
+                k = i
+                while not stop.is_set():
+                    call(payloads[k % len(payloads)], timeout=5)
+                    k += clients
+                    counts[i] += 1
+
+        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+        for t in threads:
+            t.start()
+        start.wait()
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        stop.set()
+        elapsed = time.perf_counter() - t0
+        for t in threads:
+            t.join(10)
+        return sum(counts) / elapsed
+
+    health = [health_pb2.HealthCheckRequest(service="")]
+    return {
+        "clients": clients,
+        "predict_per_s": rate(
+            lambda ch: predictor_service_pb2_grpc.PredictorServiceStub(ch).PredictWaste, requests
+        ),
+        "health_per_s": rate(lambda ch: health_pb2_grpc.HealthStub(ch).Check, health),
+    }
+
+
 def bench_sklearn(model, rows: list[dict], n: int) -> dict:
     """The naive service: the unpickled pipeline, a one-row DataFrame and predict_proba per call."""
     from cloudwaste.predictor.kinds.waste import features_frame
@@ -228,6 +277,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         r["grpc"] = bench_grpc(
             deploy.addresses["predictor"], deploy.metrics["predictor"], requests, args.requests, args.warmup
         )
+        r["concurrent"] = bench_concurrent(deploy.addresses["predictor"], requests, CLIENTS, args.seconds)
         rows = [servicer.features_row(q.features, "features") for q in requests]  # what the server feeds ONNX
         model = WasteModel.from_bytes(trained.onnx, "bench")
         r["onnx"] = stats_ms(time_calls(lambda row: model.predict([row]), rows, args.requests, warmup=200))
@@ -248,6 +298,11 @@ def report(r: dict) -> list[Target]:
         ("scikit-learn unpickled, 1-row DataFrame + proba", s),
     ):
         print(f"{name:<52}{st['n']:>6}{st['p50_ms']:>9.3f}{st['p99_ms']:>9.3f}{st['mean_ms']:>9.3f}")
+    c = r["concurrent"]
+    print(
+        f"{c['clients']} concurrent clients, calls/s: PredictWaste {c['predict_per_s']:,.0f}, "
+        f"Health/Check {c['health_per_s']:,.0f}"
+    )
     srv = r["grpc"]["server_ms"]
     if srv:
         print(
@@ -265,6 +320,20 @@ def report(r: dict) -> list[Target]:
             f"Health/Check p50 {ms(h['p50_ms'])}",
             p["p50_ms"] / h["p50_ms"],
             p["p50_ms"] <= P50_MS,
+        ),
+        Target(
+            f"PredictWaste p50 <= {P50_OVER_HEALTH_RATIO:g}x Health/Check p50",
+            ms(p["p50_ms"]),
+            f"Health/Check p50 {ms(h['p50_ms'])}",
+            p["p50_ms"] / h["p50_ms"],
+            p["p50_ms"] <= P50_OVER_HEALTH_RATIO * h["p50_ms"],
+        ),
+        Target(
+            f"{c['clients']} concurrent clients: PredictWaste calls/s >= {THROUGHPUT_SHARE:g}x Health/Check's",
+            f"{c['predict_per_s']:,.0f}/s",
+            f"Health/Check {c['health_per_s']:,.0f}/s",
+            c["predict_per_s"] / c["health_per_s"],
+            c["predict_per_s"] >= THROUGHPUT_SHARE * c["health_per_s"],
         ),
         Target(
             f"PredictWaste p50 - Health/Check p50 <= {P50_OVER_HEALTH_MS:g} ms",
@@ -303,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=200, help="untimed calls first")
     ap.add_argument("--sklearn-rows", type=int, default=300, help="timed rows of the scikit-learn baseline")
     ap.add_argument("--dataset-rows", type=int, default=3000, help="rows of the training dataset")
+    ap.add_argument("--seconds", type=float, default=3.0, help="each concurrent-clients measurement")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
