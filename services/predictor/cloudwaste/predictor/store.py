@@ -274,17 +274,13 @@ class PredictorStore:
             pairs = s.execute(
                 select(ShadowPrediction.active_probability, ShadowPrediction.shadow_probability).where(*pair)
             ).all()
-            latest = (
-                select(
-                    ShadowPrediction.finding_id,
-                    ShadowPrediction.active_probability,
-                    ShadowPrediction.shadow_probability,
-                )
+            # each finding's latest prediction
+            latest_ids = (
+                select(func.max(ShadowPrediction.id))
                 .where(*pair, ShadowPrediction.finding_id.is_not(None))
-                .order_by(ShadowPrediction.finding_id, ShadowPrediction.id.desc())
-                .distinct(ShadowPrediction.finding_id)
-                .subquery()
+                .group_by(ShadowPrediction.finding_id)
             )
+            latest = select(ShadowPrediction).where(ShadowPrediction.id.in_(latest_ids)).subquery()
             labeled = s.execute(
                 select(latest.c.active_probability, latest.c.shadow_probability, _DECISION)
                 .join(Finding, Finding.id == latest.c.finding_id)
