@@ -144,16 +144,19 @@ def decode_inputs(request: oip.ModelInferRequest, expected: tuple[Tensor, ...]) 
     return out
 
 
-def _int_parameter(request: oip.ModelInferRequest, name: str, default: int) -> int:
+def _int_parameter(request: oip.ModelInferRequest, name: str, default: int, low: int, high: int) -> int:
     if name not in request.parameters:
         return default
     p = request.parameters[name]
     kind = p.WhichOneof("parameter_choice")
+    value = None
     if kind in ("int64_param", "uint64_param"):
-        return int(getattr(p, kind))
-    if kind == "string_param" and re.fullmatch(r"\d{1,3}", p.string_param):
-        return int(p.string_param)
-    raise InvalidArgument(f"parameters.{name}", "must be an integer")
+        value = int(getattr(p, kind))
+    elif kind == "string_param" and re.fullmatch(r"-?\d{1,9}", p.string_param):
+        value = int(p.string_param)
+    if value is None or not low <= value <= high:
+        raise InvalidArgument(f"parameters.{name}", f"must be an integer from {low} to {high}")
+    return value
 
 
 _PROVIDER = {name.removeprefix("PROVIDER_").lower(): v for name, v in provider_pb2.Provider.items() if v}
@@ -211,7 +214,7 @@ def _anomaly(servicer: PredictorServicer, inputs: dict, request) -> dict[str, np
 
 
 def _forecast(servicer: PredictorServicer, inputs: dict, request) -> dict[str, np.ndarray]:
-    horizon = _int_parameter(request, "horizon_months", 3)
+    horizon = _int_parameter(request, "horizon_months", 3, 1, 6)
     spend = prediction_pb2.MonthlySpend(first_month="2000-01", amounts=inputs["monthly_spend"])
     try:
         answer = servicer.ForecastCost(pb.ForecastCostRequest(spend=spend, horizon_months=horizon), None)
