@@ -8,7 +8,7 @@ import uuid
 
 import numpy as np
 import pytest
-from cloudwaste.predictor.kinds.waste import _metrics
+from cloudwaste.predictor.kinds.waste import held_out_metrics
 from cloudwaste.predictor.shadow import ShadowRecorder, evaluate
 
 
@@ -69,7 +69,7 @@ def test_a_shadow_that_falls_behind_drops_rows_and_never_blocks_the_caller():
 def test_evaluate_agreement_and_each_versions_metrics():
     pairs = np.array([[0.9, 0.8], [0.2, 0.6], [0.4, 0.3], [0.7, 0.1]])
     labeled = [(0.9, 0.8, 1), (0.2, 0.6, 0), (0.4, 0.3, 0), (0.7, 0.1, 1)]
-    got = evaluate(pairs, labeled, _metrics)
+    got = evaluate(pairs, labeled, held_out_metrics)
     assert got.predictions == 4 and got.labeled == 4
     assert got.agreement == pytest.approx(0.5)  # rows 0 and 2 on the same side of 0.5
     assert got.mean_abs_difference == pytest.approx((0.1 + 0.4 + 0.1 + 0.6) / 4)
@@ -78,5 +78,5 @@ def test_evaluate_agreement_and_each_versions_metrics():
 
 
 def test_evaluate_without_both_outcomes_has_no_metrics():
-    got = evaluate(np.empty((0, 2)), [(0.9, 0.8, 1)], _metrics)
+    got = evaluate(np.empty((0, 2)), [(0.9, 0.8, 1)], held_out_metrics)
     assert got.predictions == 0 and got.labeled == 1 and got.active_metrics == {} and got.agreement == 0.0

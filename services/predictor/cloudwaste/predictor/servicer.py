@@ -17,7 +17,7 @@ from cloudwaste.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudwaste.core.features import waste_row_from_raw
 from cloudwaste.core.protoconv import run_error, timestamp
 from cloudwaste.predictor import forecast, kinds
-from cloudwaste.predictor.kinds.waste import _metrics as waste_metrics
+from cloudwaste.predictor.kinds.waste import held_out_metrics
 from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS
 from cloudwaste.predictor.serving import ServedModels
 from cloudwaste.predictor.shadow import ShadowRecorder, evaluate
@@ -433,7 +433,7 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         pairs, labeled = self.store.shadow_records(
             kind, parse_version_name(active)[1], parse_version_name(shadow)[1]
         )
-        result = evaluate(np.asarray(pairs, dtype=np.float64).reshape(-1, 2), labeled, waste_metrics)
+        result = evaluate(np.asarray(pairs, dtype=np.float64).reshape(-1, 2), labeled, held_out_metrics)
         return predictor_service_pb2.GetShadowEvaluationResponse(
             active_version=active,
             shadow_version=shadow,

@@ -182,7 +182,9 @@ def features_frame(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
-def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+def held_out_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """What a training reports for a version and a shadow evaluation for each version: ROC-AUC,
+    average precision, Brier, log loss, accuracy at 0.5."""
     from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
     p = np.clip(p, 1e-6, 1 - 1e-6)
@@ -413,8 +415,8 @@ def train_waste_model(source, seed: int = 0, candidates: tuple[str, ...] = CANDI
                     "name": name + ("+implicit" if with_implicit else ""),
                     "model": model,
                     "platt": platt,
-                    "calibration_log_loss": _metrics(cal.labels, p_cal)["log_loss"],
-                    "metrics": _metrics(test.labels, p_test),
+                    "calibration_log_loss": held_out_metrics(cal.labels, p_cal)["log_loss"],
+                    "metrics": held_out_metrics(test.labels, p_test),
                     "p_test": p_test,
                 }
             )
@@ -436,7 +438,7 @@ def train_waste_model(source, seed: int = 0, candidates: tuple[str, ...] = CANDI
     return TrainedModel(
         onnx=onnx_bytes,
         metrics=metrics,
-        baseline_metrics=_metrics(test.labels, p_base),
+        baseline_metrics=held_out_metrics(test.labels, p_base),
         training_rows=len(fit) + len(cal),  # fitted on, then calibrated on
         test_rows=len(test),
         feature_spec=WASTE_FEATURES.to_json(),
