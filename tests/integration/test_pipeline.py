@@ -375,6 +375,29 @@ def test_labels_enrichment_export_train_predict_and_no_canary_leaks(stack):
     )
     after = stack.predictor.GetShadowEvaluation(predictor_service_pb2.GetShadowEvaluationRequest())
     assert after.active_version == "models/waste/versions/1" and after.shadow_version == ""
+    # a version that does not load never takes a role
+    from cloudwaste.core.db import Database
+    from cloudwaste.core.models import ModelVersion
+
+    db = Database(stack.database_url)
+    with db.transaction() as s:
+        s.add(ModelVersion(model_kind="waste", version=3, onnx=b"not a model", feature_spec={}))
+    db.dispose()
+    with pytest.raises(grpc.RpcError) as err:
+        stack.predictor.SetModelVersionRole(
+            predictor_service_pb2.SetModelVersionRoleRequest(
+                name="models/waste/versions/3", role=predictor_service_pb2.MODEL_ROLE_SHADOW
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "does not load" in err.value.details()
+    assert "Error" not in err.value.details()  # no exception class names
+    roles = {
+        v.version: (v.active, v.shadow)
+        for v in stack.predictor.ListModelVersions(
+            predictor_service_pb2.ListModelVersionsRequest()
+        ).model_versions
+    }
+    assert roles == {3: (False, False), 2: (False, False), 1: (True, False)}
     for name, role, code in [
         (
             "models/waste/versions/1",

@@ -414,9 +414,10 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         def check(onnx: bytes, name: str) -> None:
             try:
                 model_kind.load(onnx, name)
-            except Exception as exc:
+            except Exception:
+                log.exception("a model version does not load", extra={"model": name})
                 raise FailedPrecondition(
-                    f"{name} does not load, so it takes no role: {type(exc).__name__}"
+                    f"{name} does not load as a {kind} model (the predictor's log says why), so it takes no role"
                 ) from None
 
         mv = self.store.set_role(kind, version, role, check)
