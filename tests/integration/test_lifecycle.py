@@ -99,6 +99,35 @@ def cost(m) -> float:
     return m.units + m.nanos / 1e9
 
 
+def go_live_waste_model(stack) -> None:
+    """Registers and activates a small waste model (trained here on synthetic rows), and waits
+    until the predictor serves it."""
+    from cloudwaste.core.db import Database
+    from cloudwaste.core.models import ModelVersion
+    from cloudwaste.predictor.client import wait_for_serving
+    from cloudwaste.predictor.kinds import waste as train
+    from cloudwaste.predictor.v1 import prediction_pb2
+
+    from tests.unit.test_serving import synthetic_rows
+
+    rows, labels = synthetic_rows(200, 1)
+    x = train.features_frame(rows)
+    onnx = train.to_onnx(train.build_pipeline(0).fit(x, labels), None, train.reference_row(x))
+    db = Database(stack.database_url)
+    with db.transaction() as s:
+        s.add(ModelVersion(model_kind="waste", version=1, onnx=onnx, feature_spec={}, active=True))
+    db.dispose()
+    features = prediction_pb2.WasteFeatures(
+        provider=1,
+        resource_type="aws.ec2.volume",
+        region="eu-west-1",
+        detection_scenario="ebs-volume-unattached",
+        confidence_level=3,
+        cost_monthly=10.0,
+    )
+    wait_for_serving(stack.predictor, "models/waste/versions/1", features, timeout=30)
+
+
 def restart_scanner(stack):
     """Stops the scanner server and starts a new one on the same database (a new port)."""
     from cloudwaste.scanner.server import build_app
@@ -242,6 +271,10 @@ def test_findings_live_across_scans_decisions_and_a_restart(stack, big_estate):
     soon_labels = sorted((a or "", s or "") for a, s, _ in labels[soon.name])
     assert soon_labels == [("", ""), ("ignored", "explicit"), ("ignored", "explicit")], soon_labels
 
+    # a waste model goes live between scans: from the next scan on, every finding a scan sees is
+    # scored before the run ends
+    go_live_waste_model(stack)
+
     # the account's parameters for a rule change: its findings resolve with that reason...
     snapshots = [f for f in now.values() if f.category == "snapshot-orphaned" and f.state == OPEN]
     params = struct_pb2.Struct()
@@ -288,6 +321,30 @@ def test_findings_live_across_scans_decisions_and_a_restart(stack, big_estate):
     assert cycle[-1] == "deleted" and cycle[:-1] == [None] * (len(cycle) - 1), cycle
     runs = scanner.ListScanRuns(scanner_service_pb2.ListScanRunsRequest(cloud_account=account, page_size=2))
     assert [r.name for r in runs.scan_runs] == [run5.name, run4.name] and runs.next_page_token
+
+    # the last scan scored every finding it saw; by expected saving, in pages, each seen once
+    seen = findings(scanner, scan_run=run5.name, all_states=True)
+    assert len(seen) == run5.findings_count > 300
+    assert all(f.prediction.model_version == "models/waste/versions/1" for f in seen)
+    ordered, token = [], ""
+    while True:
+        page = scanner.ListFindings(
+            scanner_service_pb2.ListFindingsRequest(
+                scan_run=run5.name,
+                all_states=True,
+                order_by="expected_monthly_saving desc",
+                page_size=100,
+                page_token=token,
+            ),
+            timeout=30,
+        )
+        ordered += page.findings
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(f.name for f in ordered) == sorted(f.name for f in seen)
+    savings = [cost(f.prediction.expected_monthly_saving) for f in ordered]
+    assert savings == sorted(savings, reverse=True) and savings[0] > savings[-1]
 
 
 def test_concurrent_decisions_on_one_finding_one_wins_by_etag(stack):
