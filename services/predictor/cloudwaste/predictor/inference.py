@@ -215,6 +215,8 @@ def _anomaly(servicer: PredictorServicer, inputs: dict, request) -> dict[str, np
 
 def _forecast(servicer: PredictorServicer, inputs: dict, request) -> dict[str, np.ndarray]:
     horizon = _int_parameter(request, "horizon_months", 3, 1, 6)
+    # the protocol's tensors carry amounts, not months, and the answer's months are not returned:
+    # any first month serves (daily_amounts have no tensor here)
     spend = prediction_pb2.MonthlySpend(first_month="2000-01", amounts=inputs["monthly_spend"])
     try:
         answer = servicer.ForecastCost(pb.ForecastCostRequest(spend=spend, horizon_months=horizon), None)
