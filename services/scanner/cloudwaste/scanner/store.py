@@ -250,7 +250,11 @@ class ScannerStore:
         transaction: the rows removed, the keyed hashes they carried (with the current key's hash
         of the tenant; never the tenant id) and every dataset an export still kept wrote, finished or
         running, each once: any of them may hold the tenant's rows, so each is to be rewritten
-        without those hashes (the same list on a retry)."""
+        without those hashes (the same list on a retry). Run again when the database aborts it on a
+        deadlock with the enricher, which updates the same rows."""
+        return self.db.retrying(lambda: self._erase_tenant(tenant_id))
+
+    def _erase_tenant(self, tenant_id: str) -> ErasureRun:
         tenant_hash = keyed_hash(self.hash_key, "tenant", tenant_id)
         with self.db.transaction() as s:
             s.execute(
