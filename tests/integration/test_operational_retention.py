@@ -208,6 +208,18 @@ def build_estate(store, engine) -> dict:
     add_enrichment(engine, old_orphan, "SUCCEEDED", 300)  # its account was deleted
     add_enrichment(engine, new_orphan, "SUCCEEDED", 10)
     add_enrichment(engine, running_orphan, "RUNNING", 300)
+    # the predictor's shadow predictions: 7 older than the scan run retention, 3 younger
+    a_finding = finding_ids(engine, acc.id, "f")[0]
+    with engine.begin() as c:
+        for age in (400, 300, 200, 190, 181, 181, 180.5, 179, 30, 0):
+            c.execute(
+                sa.text(
+                    "INSERT INTO shadow_predictions (model_kind, active_version, shadow_version, "
+                    "active_probability, shadow_probability, finding_id, create_time) "
+                    "VALUES ('waste', 2, 1, 0.4, 0.5, :f, :t)"
+                ),
+                {"f": a_finding, "t": days_ago(age)},
+            )
     return {
         "deleted_prefixes": {"a", "c", "h", "j"},
         "findings": GROUPS["a"] + GROUPS["c"] + GROUPS["h"] + N_J,
@@ -217,6 +229,7 @@ def build_estate(store, engine) -> dict:
         "runs_kept": {s1, s2, s3, s4, s5, y1, y2, pending, running, enriching, young},
         "enrichment_deleted": {x1, x2, old_orphan},
         "enrichment_kept": {s1, enriching, new_orphan, running_orphan},
+        "shadow_predictions": 7,
     }
 
 
@@ -228,6 +241,7 @@ def snapshot(engine) -> dict:
         "scan_runs": "SELECT id, md5(r::text) FROM scan_runs r",
         "enrichment_runs": "SELECT scan_run_id, md5(e::text) FROM enrichment_runs e",
         "user_actions": "SELECT id, finding_id FROM user_actions",
+        "shadow": "SELECT id, create_time FROM shadow_predictions",
         "ml": "SELECT id, detected_at, md5(m::text) FROM ml_training_data m",
     }
     with engine.connect() as c:
@@ -270,6 +284,7 @@ def test_purge_removes_exactly_what_expired_and_a_dry_run_only_counts_it(store, 
         observations=expected["observations"],
         scan_runs=len(expected["runs_deleted"]),
         enrichment_runs=len(expected["enrichment_deleted"]),
+        shadow_predictions=expected["shadow_predictions"],
     )
     assert dry == want
 
@@ -328,11 +343,14 @@ def test_purge_removes_exactly_what_expired_and_a_dry_run_only_counts_it(store, 
     enrichment_after = {e[0] for e in after["enrichment_runs"]}
     assert {e[0] for e in before["enrichment_runs"]} - enrichment_after == expected["enrichment_deleted"]
     assert enrichment_after == expected["enrichment_kept"]
+    # shadow predictions: those older than the scan run retention went, the others stayed
+    assert len(after["shadow"]) == len(before["shadow"]) - expected["shadow_predictions"] == 3
+    assert all(t >= SCAN_RUNS_BEFORE for _, t in after["shadow"])
     # ML rows: every one of them, untouched (their own retention is the partitions')
     assert after["ml"] == before["ml"]
 
     again = purge(database_url, dry_run=False, batch=batch)
-    assert again == OperationalRemoved(0, 0, 0, 0)
+    assert again == OperationalRemoved(0, 0, 0, 0, 0)
     assert purge(database_url, dry_run=True, batch=batch) == again
 
 

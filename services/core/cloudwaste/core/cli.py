@@ -151,7 +151,7 @@ def _purge(args: argparse.Namespace) -> int:
         f"  findings resolved more than {run.finding_retention_days} days ago: {verb} {run.findings_removed} "
         f"with {run.observations_removed} observations; scan runs older than {run.scan_run_retention_days} "
         f"days that nothing references: {verb} {run.scan_runs_removed} with {run.enrichment_runs_removed} "
-        "enrichment runs"
+        f"enrichment runs; shadow predictions as old: {verb} {run.shadow_predictions_removed}"
     )
     made = "partitions it would create ahead" if run.dry_run else "partitions created ahead"
     print(f"  {made}: {', '.join(run.ml_partitions_created) or 'none needed'}")

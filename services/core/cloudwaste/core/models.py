@@ -405,6 +405,7 @@ class PurgeRun(Base):
     observations_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     scan_runs_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     enrichment_runs_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    shadow_predictions_removed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Long work claimed by the exporter's worker: PENDING -> RUNNING -> SUCCEEDED | FAILED.
     partitions_ahead: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
@@ -467,7 +468,10 @@ class ShadowPrediction(Base):
     finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     create_time: Mapped[dt.datetime] = _now()
 
-    __table_args__ = (Index("ix_shadow_predictions_pair", "model_kind", "shadow_version", "active_version"),)
+    __table_args__ = (
+        Index("ix_shadow_predictions_pair", "model_kind", "shadow_version", "active_version"),
+        Index("ix_shadow_predictions_create_time", "create_time"),  # the monthly purge
+    )
 
 
 class TrainingRun(Base):

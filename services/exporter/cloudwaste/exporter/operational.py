@@ -27,6 +27,10 @@ and old scan runs that nothing needs any more with their enrichment runs.
 - **Orphaned enrichment runs.** An ended `enrichment_runs` row created before `scan_runs_before`
   whose scan run no longer exists (DeleteCloudAccount deletes scan runs, not their enrichment runs)
   is deleted; it is counted in `enrichment_runs`.
+- **Shadow predictions.** The predictor's `shadow_predictions` (what an active and a shadow
+  version said of each live row, SetModelVersionRole) created before `scan_runs_before` are
+  deleted: a promotion is decided on recent traffic, and the rows would otherwise grow with every
+  prediction for as long as a shadow is set.
 - **ML rows are not touched**: `ml_training_data` has its own retention (month partitions, purge.py).
   Deleting observations only unlinks the ML rows of findings that no longer exist. Such rows can
   then be erased by their keyed hashes (tenant, account) only, no longer through their findings.
@@ -86,6 +90,7 @@ class OperationalRemoved:
     observations: int
     scan_runs: int
     enrichment_runs: int
+    shadow_predictions: int = 0
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -182,6 +187,16 @@ WITH candidates AS MATERIALIZED (
 SELECT (SELECT count(*) FROM candidates), (SELECT count(*) FROM gone)
 """
 
+_SHADOW_BATCH = """
+WITH gone AS (
+    DELETE FROM shadow_predictions WHERE id IN (
+        SELECT id FROM shadow_predictions WHERE create_time < :scan_runs_before ORDER BY create_time LIMIT :batch
+    )
+    RETURNING 1
+)
+SELECT count(*) FROM gone
+"""
+
 # What a purge would remove now, in one snapshot.
 _DRY_RUN = f"""
 WITH expired AS MATERIALIZED (
@@ -193,7 +208,8 @@ SELECT (SELECT count(*) FROM expired),
        (SELECT count(*) FROM finding_observations o WHERE o.finding_id IN (SELECT id FROM expired)),
        (SELECT count(*) FROM runs),
        (SELECT count(*) FROM enrichment_runs e WHERE e.scan_run_id IN (SELECT id FROM runs))
-         + (SELECT count(*) FROM enrichment_runs e WHERE {_orphaned_enrichment("e")})
+         + (SELECT count(*) FROM enrichment_runs e WHERE {_orphaned_enrichment("e")}),
+       (SELECT count(*) FROM shadow_predictions p WHERE p.create_time < :scan_runs_before)
 """
 
 
@@ -207,7 +223,8 @@ def purge_operational(
 ) -> OperationalRemoved:
     """Deletes (or, on a dry run, counts) findings resolved before `resolved_before` with their
     observations, then ended scan runs created before `scan_runs_before` that nothing references
-    with their enrichment runs; see the module docstring for the exact rules."""
+    with their enrichment runs, then shadow predictions as old; see the module docstring for the
+    exact rules."""
     for name, value in (("resolved_before", resolved_before), ("scan_runs_before", scan_runs_before)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidArgument(name, "must be a timezone-aware datetime")
@@ -247,7 +264,14 @@ def purge_operational(
         if candidates < batch:
             break
 
-    removed = OperationalRemoved(findings, observations, scan_runs, enrichment_runs)
+    shadow_predictions = 0
+    while True:
+        (deleted,) = _batch(db, lambda s: (s.execute(text(_SHADOW_BATCH), params).scalar_one(),))
+        shadow_predictions += deleted
+        if deleted < batch:
+            break
+
+    removed = OperationalRemoved(findings, observations, scan_runs, enrichment_runs, shadow_predictions)
     log.info("operational purge", extra={"removed": removed.__dict__})
     return removed
 

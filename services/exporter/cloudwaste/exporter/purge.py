@@ -169,6 +169,7 @@ class Purger:
             "observations_removed": removed.observations,
             "scan_runs_removed": removed.scan_runs,
             "enrichment_runs_removed": removed.enrichment_runs,
+            "shadow_predictions_removed": removed.shadow_predictions,
         }
 
     def _exports(self, policy, ml_cutoff, now, done: dict, problems: list[str]) -> None:

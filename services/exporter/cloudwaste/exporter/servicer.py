@@ -92,6 +92,7 @@ def purge_run_pb(r) -> purge_run_pb2.PurgeRun:
         observations_removed=r.observations_removed,
         scan_runs_removed=r.scan_runs_removed,
         enrichment_runs_removed=r.enrichment_runs_removed,
+        shadow_predictions_removed=r.shadow_predictions_removed,
         error=run_error(r),
         partitions_ahead=r.partitions_ahead,
         request_id=r.request_id or "",
