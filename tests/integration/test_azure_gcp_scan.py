@@ -10,6 +10,7 @@ import pytest
 from cloudwaste.scanner import catalog, providers
 from cloudwaste.scanner.engine import Engine, MetricQuery, ScanTarget
 from cloudwaste.scanner.kinds import load_all as load_kinds
+from cloudwaste.scanner.providers import azure_billing
 from cloudwaste.scanner.rules import Metric
 from cloudwaste.scanner.rules import load_all as load_rules
 from cloudwaste.sim import azure_estate, gcp_estate
@@ -330,7 +331,7 @@ def test_azure_real_cost_from_cost_management_per_subscription(azure, full_scans
         whole_day = report.daily[rid][report.window_end - dt.timedelta(days=1)]
         assert whole_day == pytest.approx(monthly_list_cost(azure.api.get(rid)) / 730 * 24 * (1 - NEGOTIATED_DISCOUNT))
     assert set(report.daily) <= set(found)
-    assert len(report.monthly_spend) == months_billed(report.window_end, 3)
+    assert len(report.monthly_spend) == months_billed(report.window_end, azure_billing.SPEND_MONTHS)
     assert all(v > 0 for v in report.monthly_spend.values())
     # paged (nextLink) through the management pipeline, every call the billing layer's, declared
     p = providers.get("azure")

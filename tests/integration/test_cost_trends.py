@@ -1,18 +1,18 @@
 """Cost trends per account and month, written by the enricher from the ML rows and the hand-off:
 the waste level of the last complete scan, the waste the users eliminated (findings marked
 deleted), and the account's real spend as its bill says (Cost Explorer's GetCostAndUsage; this
-month to date and the two before). Through the services, over scans with decisions between them;
+month to date and the twelve before). Through the services, over scans with decisions between them;
 an older scan enriched again does not replace the newer level; a tenant's erasure takes them."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import grpc
 import pytest
 from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.enricher.v1 import enricher_service_pb2
 from cloudwaste.predictor.v1 import predictor_service_pb2
+from cloudwaste.scanner.providers import aws_billing
 from cloudwaste.scanner.v1 import finding_pb2, scanner_service_pb2
 from cloudwaste.sim import billing
 
@@ -43,9 +43,9 @@ def test_waste_detected_and_eliminated_per_account_and_month(stack):
     assert detected == pytest.approx(_usd(first.total_monthly_waste), abs=0.01)
     assert eliminated == 0.0  # nothing decided yet
     assert month == as_of.date().replace(day=1)
-    # the real spend of this month to date and of the two before, as the simulated bill says
+    # the real spend of this month to date and of the twelve before, as the simulated bill says
     spend = {m: r for _, _, m, _, _, r, _ in _trends(stack.database_url, "real_spend IS NOT NULL")}
-    assert len(spend) == months_billed(as_of.date(), 3) and spend.get(month) == real
+    assert len(spend) == months_billed(as_of.date(), aws_billing.SPEND_MONTHS) and spend.get(month) == real
     bill = billing.cost_and_usage(
         stack.truth.account_id,
         {"TimePeriod": {"Start": min(spend).isoformat(), "End": as_of.date().isoformat()}},
@@ -59,15 +59,28 @@ def test_waste_detected_and_eliminated_per_account_and_month(stack):
     }
     assert billed.keys() == spend.keys()
     assert all(spend[m] == pytest.approx(billed[m], rel=1e-6) and spend[m] > 0 for m in spend)
+    # ... and the sum of the CUR lines of the same charges over a complete month (tax included)
+    last = min(month - dt.timedelta(days=1), max(spend)).replace(day=1)
+    lines = billing.lines(stack.truth.account_id, billing.ledger(stack.truth.account_id), last, month)
+    paid = sum(
+        x["line_item_unblended_cost"] if x["line_item_line_item_type"] == "Tax" else billing.net_cost(x)
+        for x in lines
+        if x["line_item_usage_start_date"].date() >= last
+    )
+    assert paid == pytest.approx(spend[last], rel=1e-6)
 
-    # the account names its hash, and the predictor forecasts from these months: two complete
-    # ones (this month is only to date) are not enough yet, and it says so
+    # the account names its hash, and the predictor forecasts its spend from the first scan: the
+    # complete months of its bill (this month is only to date)
     named = stack.scanner.GetCloudAccount(scanner_service_pb2.GetCloudAccountRequest(name=account.name))
     assert named.cloud_account.account_hash == account_hash
-    with pytest.raises(grpc.RpcError) as err:
-        stack.predictor.ForecastCost(predictor_service_pb2.ForecastCostRequest(account_hash=account_hash))
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "has 2 complete month(s) of spend" in err.value.details()
+    complete = sorted(m for m in spend if m < month)
+    forecast = stack.predictor.ForecastCost(
+        predictor_service_pb2.ForecastCostRequest(account_hash=account_hash)
+    )
+    assert forecast.history_months == len(complete) >= 11
+    assert forecast.history_first_month == f"{complete[0]:%Y-%m}"
+    assert forecast.months[0].month == f"{month:%Y-%m}"  # this month first, then the next two
+    assert len(forecast.months) == 3 and all(0 < m.lower < m.amount < m.upper for m in forecast.months)
 
     # users delete some, keep others; the next scan's enrichment counts what was eliminated
     costly = sorted(found, key=lambda f: -_usd(f.monthly_cost))

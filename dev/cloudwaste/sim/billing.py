@@ -34,6 +34,7 @@ from typing import Any
 EDP_DISCOUNT = 0.06
 SAVINGS_PLAN_RATE = 0.72
 SNAPSHOT_STORED_SHARE = 0.6
+TAX_RATE = 0.08  # of the net usage, on a Tax line a day
 PAGE_GROUPS = 2000  # GetCostAndUsageWithResources groups per page
 EXPORT_PREFIX = "cur/cloudwaste"
 SERVICE_NAMES = {  # Cost Explorer's SERVICE dimension values
@@ -141,7 +142,7 @@ def lines(account_id: str, charges: Sequence[Charge], first: date, end: date) ->
                     "product_region_code": "",
                     "line_item_currency_code": "USD",
                     "line_item_line_item_type": "Tax",
-                    "line_item_unblended_cost": round(taxable * 0.08, 8),
+                    "line_item_unblended_cost": round(taxable * TAX_RATE, 8),
                     "savings_plan_savings_plan_effective_cost": None,
                 }
             )
@@ -272,6 +273,38 @@ def cost_and_usage_with_resources(account_id: str, request: dict[str, Any], toda
     return body
 
 
+def _periods(first: date, end: date, monthly: bool) -> Iterator[tuple[date, date]]:
+    """[start, stop) of each month (or day) from `first` to `end`, clipped to them."""
+    key = first.replace(day=1) if monthly else first
+    while key < end:
+        stop = (
+            (key.replace(day=28) + timedelta(days=4)).replace(day=1) if monthly else key + timedelta(days=1)
+        )
+        yield max(key, first), min(stop, end)
+        key = stop
+
+
+def _costs(charges: Sequence[Charge], first: date, end: date, monthly: bool) -> dict[date, dict[str, float]]:
+    """{period start: {service: net amortized cost}} of `charges` over [first, end), the sums of the
+    CUR lines `lines` writes (usage net of the enterprise discount, tax apart), computed per period
+    from each charge's billed hours: 13 months of a large estate without building its daily lines."""
+    out: dict[date, dict[str, float]] = {}
+    for lo_day, hi_day in _periods(first, end, monthly):
+        lo, hi = datetime.combine(lo_day, time(), UTC), datetime.combine(hi_day, time(), UTC)
+        by_service: dict[str, float] = {}
+        for c in charges:
+            hours = (min(hi, c.end or hi) - max(lo, c.start)).total_seconds() / 3600
+            if hours <= 0:
+                continue
+            effective = c.hourly * hours * (SAVINGS_PLAN_RATE if c.savings_plan else 1.0)
+            service = SERVICE_NAMES.get(c.product, c.product)
+            by_service[service] = by_service.get(service, 0.0) + effective * (1 - EDP_DISCOUNT)
+            by_service["Tax"] = by_service.get("Tax", 0.0) + effective * (1 - EDP_DISCOUNT) * TAX_RATE
+        if by_service:
+            out[lo_day.replace(day=1) if monthly else lo_day] = by_service
+    return out
+
+
 def cost_and_usage(account_id: str, request: dict[str, Any], today: date) -> dict[str, Any]:
     """GetCostAndUsage over the ledger, MONTHLY (or DAILY), in total or grouped by SERVICE."""
     start, end = _period(request)
@@ -279,18 +312,7 @@ def cost_and_usage(account_id: str, request: dict[str, Any], today: date) -> dic
     metric = (request.get("Metrics") or ["NetAmortizedCost"])[0]
     monthly = request.get("Granularity", "MONTHLY") == "MONTHLY"
     grouped = [g.get("Key") for g in request.get("GroupBy") or []] == ["SERVICE"]
-    periods: dict[date, dict[str, float]] = {}
-    for line in lines(account_id, ledger(account_id), start, end) if start < end else ():
-        day = line["line_item_usage_start_date"].date()
-        key = day.replace(day=1) if monthly else day
-        service = SERVICE_NAMES.get(line["line_item_product_code"], line["line_item_product_code"])
-        if line["line_item_line_item_type"] == "Tax":
-            service = "Tax"
-        cost = (
-            line["line_item_unblended_cost"] if line["line_item_line_item_type"] == "Tax" else net_cost(line)
-        )
-        by_service = periods.setdefault(key, {})
-        by_service[service] = by_service.get(service, 0.0) + cost
+    periods = _costs(ledger(account_id), start, end, monthly) if start < end else {}
     results = []
     for key, by_service in sorted(periods.items()):
         stop = (

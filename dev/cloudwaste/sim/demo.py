@@ -143,7 +143,13 @@ def wait_enrichment(enricher, scan_run: str, timeout: float = 30) -> enrichment_
     return er
 
 
-PHASE2 = ("metrics_summary", "parent_resource_hash", "cost_real_monthly", "tags_anonymized", "temporal_features")
+PHASE2 = (
+    "metrics_summary",
+    "parent_resource_hash",
+    "cost_real_monthly",
+    "tags_anonymized",
+    "temporal_features",
+)
 
 
 def phase2_fill(paths: list[str]) -> str:
@@ -152,7 +158,9 @@ def phase2_fill(paths: list[str]) -> str:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pa.concat_tables([pq.read_table(p, columns=[*PHASE2, "cost_variance_pct", "cost_real_missing"]) for p in paths])
+    table = pa.concat_tables(
+        [pq.read_table(p, columns=[*PHASE2, "cost_variance_pct", "cost_real_missing"]) for p in paths]
+    )
     n = max(table.num_rows, 1)
     shares = ", ".join(f"{c} {1 - table[c].null_count / n:.0%}" for c in PHASE2)
     variance = table["cost_variance_pct"].drop_null()
@@ -233,12 +241,16 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         f"recall {tp / max(len(waste_ids), 1):.2f} ({tp} of {len(waste_ids)} known waste resources)"
     )
 
-    step("Enrichment (anonymized tags, temporal features, metric history, cost trends), once the scanner hands each run over")
+    step(
+        "Enrichment (anonymized tags, temporal features, metric history, cost trends), once the scanner hands each run over"
+    )
     enriched = 0
     for scan in scans.values():
         er = wait_enrichment(enricher, scan.name)
         if er is None or er.state != enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED:
-            print(f"      enrichment did not finish{': ' + er.error_message if er and er.error_message else ''}")
+            print(
+                f"      enrichment did not finish{': ' + er.error_message if er and er.error_message else ''}"
+            )
             return 1
         enriched += er.rows_enriched
     step.done(f"{enriched} ML rows enriched")
@@ -269,7 +281,9 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     marked = [
         f
         for account in accounts.values()
-        for f in list_all_findings(scanner, cloud_account=account.name, state=finding_pb2.FINDING_STATE_DELETED)
+        for f in list_all_findings(
+            scanner, cloud_account=account.name, state=finding_pb2.FINDING_STATE_DELETED
+        )
     ]
     # a machine's disks before the machine; unassigned seats cut after the licences are freed
     for f in sorted(marked, key=lambda f: (not f.parent_finding, f.category == "m365-sku-unassigned-seats")):
@@ -365,7 +379,9 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         print(f"      {k:<20}{m[k]:>8.3f}{b[k]:>11.3f}   ({better} is better)")
     print(f"      ONNX vs scikit-learn max |diff| on the held-out rows: {m['onnx_max_abs_diff']:.1e}")
 
-    step("The predictor serves the new model (no restart); the next scans score their findings with it")
+    step(
+        "The predictor serves the new model (no restart); the next scans score their findings with it; spend forecasts"
+    )
     open_findings = [  # the default list: OPEN
         f for a in accounts.values() for f in list_all_findings(scanner, cloud_account=a.name)
     ]
@@ -380,7 +396,7 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
             timeout=10,
         )
         print(
-            f"      {ranked.total_size} open findings; ListFindings(order_by=\"expected_monthly_saving desc\"), "
+            f'      {ranked.total_size} open findings; ListFindings(order_by="expected_monthly_saving desc"), '
             f"top 10 ({ranked.findings[0].prediction.model_version or 'not scored'}):"
         )
         w = max(len(f.category) for f in ranked.findings) + 2
@@ -396,6 +412,21 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
         top = ranked.findings[0].prediction
         reasons = ", ".join(f"{t.feature}={t.value} {t.contribution:+.2f}" for t in top.top_features)
         print(f"      the top one's reasons: {reasons or 'none'}")
+    for p, a in accounts.items():  # each account's spend ahead, from the months of its bill the scans read
+        try:
+            fc = predictor.ForecastCost(
+                predictor_service_pb2.ForecastCostRequest(account_hash=a.account_hash), timeout=10
+            )
+        except grpc.RpcError as exc:
+            why = (
+                "its bill is not read (no billing reader)"
+                if exc.code() == grpc.StatusCode.NOT_FOUND
+                else exc.details()
+            )
+            print(f"      ForecastCost {p}: {exc.code().name}, {why}")
+            continue
+        ahead = ", ".join(f"{m.month} ${m.amount:,.0f} [{m.lower:,.0f}-{m.upper:,.0f}]" for m in fc.months)
+        print(f"      ForecastCost {p} ({fc.history_months} months of its bill, {fc.method}): {ahead}")
 
     step("Stop everything")
     return 0

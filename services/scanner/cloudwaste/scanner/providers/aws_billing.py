@@ -10,7 +10,7 @@
   query for the whole account, grouped by resource id, paginated, kept for the day so that
   another scan of the account that day asks nothing.
 - **The account's spend**: `GetCostAndUsage`, monthly, grouped by service, this month (to date)
-  and the two before; kept for the day too.
+  and the twelve before (one request: enough for a forecast from the first scan); kept for the day too.
 
 A line's cost is what the account pays for it: the net amortized cost, i.e. the effective cost of
 usage covered by a Savings Plan or a reservation, the on-demand cost of the rest, and the
@@ -39,7 +39,7 @@ from cloudwaste.scanner.domain import BILLING_UNAVAILABLE, CostReport, Resource
 from cloudwaste.scanner.metrics import BILLING_READS
 
 COST_DAYS = 14  # the window of daily costs: Cost Explorer's resource-level data goes back 14 days
-SPEND_MONTHS = 3  # this month and the two before
+SPEND_MONTHS = 13  # this month and the twelve before: what Cost Explorer keeps by default
 CUR = "aws_cur"
 COST_EXPLORER = "aws_cost_explorer"
 OPERATIONS = ("ce:GetCostAndUsage", "ce:GetCostAndUsageWithResources", "s3:GetObject", "s3:ListBucket")

@@ -25,7 +25,7 @@ from cloudwaste.scanner.domain import BILLING_UNAVAILABLE, CostReport, Resource
 SOURCE = "azure_cost_management"
 API_VERSION = "2023-11-01"
 COST_DAYS = 14
-SPEND_MONTHS = 3
+SPEND_MONTHS = 13  # this month and the twelve before, as for AWS
 IDS_PER_QUERY = 200  # resource ids in one query's filter
 
 
