@@ -392,8 +392,14 @@ def test_deployment_probes_ports_and_security(default, service):
     assert container["image"] == f"{IMAGE_REPOSITORY}-{service}:0.1.0"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": GRPC_PORT, "metrics": METRICS_PORT}
-    for probe in ("readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"]["port"] == GRPC_PORT, probe
+    # readiness follows the database (the server's status, ""); liveness and start-up do not, so a
+    # database outage takes replicas out of the Service without the kubelet restarting them
+    # (tests/integration/test_readiness.py shows the health names behave so)
+    assert container["readinessProbe"]["grpc"].get("service", "") == ""
+    assert container["livenessProbe"]["grpc"]["service"] == "liveness"
+    assert container["startupProbe"]["grpc"]["service"] == "liveness"
     _assert_hardened(pod_spec)
     assert pod_spec["automountServiceAccountToken"] is False
     assert container["resources"]["requests"] and container["resources"]["limits"]

@@ -9,15 +9,25 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from cloudwaste.core.errors import Aborted, Unavailable
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
 
+CONNECT_TIMEOUT_SECONDS = 10  # a database that does not answer fails a connection, never hangs it
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, future=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        future=True,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    )
 
 
 class Database:
@@ -53,6 +63,11 @@ class Database:
                     raise
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        """Raises when PostgreSQL does not answer a trivial query (readiness)."""
+        with self.engine.connect() as c:
+            c.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -12,16 +12,18 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
+from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
+from cloudwaste.core.readiness import ReadinessWatcher
 from cloudwaste.core.settings import ServerSettings
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram, start_http_server
@@ -49,6 +51,10 @@ class App:
     register: Callable[[grpc.Server], None]
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    # what readiness follows (cloudwaste.core.readiness): the database, and extra health names
+    # with their own check (e.g. the predictor's "models/waste")
+    database: Database | None = None
+    readiness: Mapping[str, Callable[[], bool]] = field(default_factory=dict)
 
 
 def _status(code_name: str) -> grpc.StatusCode:
@@ -166,8 +172,11 @@ class Running:
     health: health.HealthServicer
     app: App
     _metrics_server: object = None
+    readiness: ReadinessWatcher | None = None
 
     def stop(self, grace: float | None = None) -> None:
+        if self.readiness is not None:
+            self.readiness.stop()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         for fn in self.app.on_stop:
@@ -202,13 +211,19 @@ def create_server(settings: ServerSettings, app: App) -> Running:
     for fn in app.on_start:
         fn()
     server.start()
-    for name in ["", *app.service_names]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    readiness = ReadinessWatcher(
+        health_servicer,
+        app.service_names,
+        app.database.ping if app.database is not None else None,
+        app.readiness,
+        settings.readiness_seconds,
+    )
+    readiness.start()
     log.info(
         "serving",
         extra={"grpc_port": port, "metrics_port": metrics_port, "services": ",".join(app.service_names)},
     )
-    return Running(server, port, metrics_port, health_servicer, app, metrics_server)
+    return Running(server, port, metrics_port, health_servicer, app, metrics_server, readiness)
 
 
 def serve(settings: ServerSettings, app: App) -> None:

@@ -62,6 +62,7 @@ class ServerSettings:
     log_level: str = "INFO"
     shutdown_grace_seconds: float = 10.0
     max_workers: int = 16
+    readiness_seconds: float = 5.0  # between two checks of the database (grpc.health.v1 readiness)
 
     @classmethod
     def common(cls, env: Mapping[str, str]) -> dict:
@@ -73,6 +74,7 @@ class ServerSettings:
             log_level=env_str(env, "LOG_LEVEL", "INFO").upper(),
             shutdown_grace_seconds=env_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
             max_workers=env_int(env, "MAX_WORKERS", 16, 1, 1024),
+            readiness_seconds=env_float(env, "READINESS_SECONDS", 5.0, 0.1, 300.0),
         )
 
 

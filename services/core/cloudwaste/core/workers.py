@@ -2,7 +2,9 @@
 
 A subclass implements `iterate()` (claim one run and execute it; return whether there was one).
 Idle threads sleep `poll_seconds` unless `wake()` is called (a run was just queued); `stop()` asks
-them to finish what they hold and joins them. Used by the scanner's and the exporter's workers.
+them to finish what they hold and joins them. Used by the scanner's, the enricher's and the
+exporter's workers. While the database is unavailable the threads keep polling and say so once (one
+line, no traceback), and once more when it answers again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import socket
 import threading
 import uuid
+
+from cloudwaste.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +27,8 @@ class ClaimingWorker:
         self.worker_id = f"{socket.gethostname()}-{self.name}-{uuid.uuid4().hex[:8]}"
         self._wake, self._stop = threading.Event(), threading.Event()
         self._threads: list[threading.Thread] = []
+        self._database_down = False  # shared by the threads: each change is said once
+        self._database_lock = threading.Lock()
 
     def iterate(self) -> bool:
         raise NotImplementedError
@@ -52,13 +58,26 @@ class ClaimingWorker:
         for t in self._threads:
             t.join(timeout)
 
+    def _database_state(self, down: bool) -> bool:
+        """Records whether the database is down; True when that is a change."""
+        with self._database_lock:
+            changed, self._database_down = self._database_down != down, down
+            return changed
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 did = self.iterate()
+            except Unavailable as exc:
+                if self._database_state(down=True):
+                    log.warning("%s paused: %s", self.name, exc)
+                did = False
             except Exception:
                 log.exception("%s iteration failed", self.name)
                 did = False
+            else:
+                if self._database_down and self._database_state(down=False):
+                    log.info("%s resumed: the database answers again", self.name)
             if not did:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()

@@ -30,6 +30,7 @@ def build_app(settings: ExporterSettings) -> App:
         ),
         on_start=[worker.start],
         on_stop=[lambda: worker.stop(settings.shutdown_grace_seconds), db.dispose],
+        database=db,
     )
 
 

@@ -56,7 +56,14 @@ def build_app(settings: PredictorSettings) -> App:
         register=register,
         on_start=on_start,
         on_stop=[*on_stop, db.dispose],
+        database=db,
+        # "models/waste" etc.: SERVING while a model of the kind is loaded
+        readiness={f"models/{kind}": holder_ready(holder) for kind, holder in models.holders.items()},
     )
+
+
+def holder_ready(holder):
+    return lambda: holder.ready
 
 
 def _version() -> str:

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from cloudwaste.core.errors import FailedPrecondition
+from cloudwaste.core.errors import FailedPrecondition, Unavailable
 from cloudwaste.predictor import kinds
 from cloudwaste.predictor.kinds import ModelKind, ServedModel
 from cloudwaste.predictor.metrics import ACTIVE_VERSION, MODEL_READY, SHADOW_VERSION
@@ -127,11 +127,22 @@ class ModelHolder:
         self._thread.start()
 
     def _poll(self) -> None:
+        down = False  # the registry (the database) did not answer: said once, not every poll
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.refresh()
+            except Unavailable as exc:
+                if not down:
+                    log.warning(
+                        "model registry unreachable; serving what is loaded", extra={"error": str(exc)}
+                    )
+                down = True
+                continue
             except Exception:
                 log.exception("model poll failed", extra={"kind": self.kind.name})
+            if down:
+                log.info("model registry reachable again", extra={"kind": self.kind.name})
+                down = False
 
     def stop(self) -> None:
         self._stop.set()

@@ -126,6 +126,7 @@ def build_app(settings: ScannerSettings) -> App:
         ),
         on_start=[worker.start],
         on_stop=[lambda: worker.stop(settings.shutdown_grace_seconds), db.dispose],
+        database=db,
     )
 
 
