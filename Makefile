@@ -8,7 +8,7 @@ BUF := .tools/node_modules/.bin/buf
 EXTRAS := scanner,enricher,exporter,predictor,dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup protos pg lint test demo up down bench clean
+.PHONY: help setup protos pg prometheus lint test demo up down bench clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,13 +23,16 @@ $(BUF):
 	mkdir -p .tools
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@1 >/dev/null
 
-setup: $(VENV)/.installed $(BUF) protos pg ## create .venv, install every service's deps + dev tools, generate code
+setup: $(VENV)/.installed $(BUF) protos pg prometheus ## create .venv, install every service's deps + dev tools, generate code
 
 protos: $(VENV)/.installed ## generate Python code from protos/ (never edited by hand)
 	$(PY) tools/gen_protos.py
 
 pg:
 	@tools/ensure_postgres.sh
+
+prometheus:
+	@tools/ensure_prometheus.sh
 
 lint: setup ## ruff + buf lint (STANDARD)
 	$(VENV)/bin/ruff check .

@@ -26,7 +26,7 @@ from cloudwaste.core.models import (
     MlTrainingData,
     ScanHandoff,
 )
-from cloudwaste.enricher import trends
+from cloudwaste.enricher import metrics, trends
 from cloudwaste.enricher.features import (
     anonymize_tags,
     metric_summary,
@@ -34,7 +34,7 @@ from cloudwaste.enricher.features import (
     temporal_features,
     variance_pct,
 )
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class EnricherStore:
         transaction: if the claim was lost (ClaimLost) or the worker stops (Interrupted), nothing is
         written."""
         now = utcnow()
-        enriched = 0
+        enriched = with_history = with_real_cost = 0
         with self.db.transaction() as s:
             handoff = s.get(ScanHandoff, scan_run_id)
             bill = _Bill.of(handoff)
@@ -157,13 +157,27 @@ class EnricherStore:
                 .execution_options(yield_per=BATCH)
             )
             batch, series = [], []
-            for ml_id, detected_at, tags, created, history, daily, unread, resource_hash, tenant_hash, estimated in rows:
+            for (
+                ml_id,
+                detected_at,
+                tags,
+                created,
+                history,
+                daily,
+                unread,
+                resource_hash,
+                tenant_hash,
+                estimated,
+            ) in rows:
                 summary = None
                 if history:
                     summary = {}
                     for name, h in history.items():
                         summary[name] = metric_summary(h["values"], h["period"])
                         series.append(_history_row(resource_hash, tenant_hash, h, summary[name], now))
+                cost = bill.columns(daily, estimated, unread)
+                with_history += summary is not None
+                with_real_cost += cost["cost_real_monthly"] is not None
                 batch.append(
                     {
                         "id": ml_id,
@@ -171,7 +185,7 @@ class EnricherStore:
                         "tags_anonymized": anonymize_tags(tags or {}),
                         "temporal_features": temporal_features(created),
                         "metrics_summary": summary,
-                        **bill.columns(daily, estimated, unread),
+                        **cost,
                         "enriched_at": now,
                     }
                 )
@@ -202,7 +216,21 @@ class EnricherStore:
             ).rowcount
             if not done:
                 raise ClaimLost()
+        # committed: counted once
+        metrics.ROWS.inc(enriched)
+        metrics.ROWS_WITH_HISTORY.inc(with_history)
+        metrics.ROWS_WITH_REAL_COST.inc(with_real_cost)
         return self.get(scan_run_id)
+
+    def backlog(self) -> tuple[int, float]:
+        """(runs PENDING or RUNNING, age in seconds of the oldest of them; 0 when none)."""
+        with self.db.transaction() as s:
+            count, oldest = s.execute(
+                select(func.count(), func.min(EnrichmentRun.create_time)).where(
+                    EnrichmentRun.state.in_(("PENDING", "RUNNING"))
+                )
+            ).one()
+        return count, (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
 
     def fail(self, scan_run_id: uuid.UUID, worker: str, code: int, message: str, retry: bool = False) -> bool:
         """Ends a claimed run FAILED with a message safe to show, or with `retry` queues it again
@@ -274,7 +302,13 @@ class _Bill:
         if handoff is None:
             return cls(None, None, None, None, {})
         spend = {dt.date.fromisoformat(m): float(v) for m, v in (handoff.account_spend or {}).items()}
-        return cls(handoff.cost_source, handoff.cost_missing, handoff.cost_window_start, handoff.cost_window_end, spend)
+        return cls(
+            handoff.cost_source,
+            handoff.cost_missing,
+            handoff.cost_window_start,
+            handoff.cost_window_end,
+            spend,
+        )
 
     def columns(self, daily: dict | None, estimated: float | None, unread: bool = False) -> dict:
         real = None

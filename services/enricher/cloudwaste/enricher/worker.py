@@ -16,11 +16,13 @@ import time
 from cloudwaste.core.errors import failure
 from cloudwaste.core.models import EnrichmentRun
 from cloudwaste.core.workers import ClaimingWorker
+from cloudwaste.enricher import metrics
 from cloudwaste.enricher.store import ClaimLost, EnricherStore, Interrupted
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+BACKLOG_EVERY = 15.0  # seconds between two looks at the queue (cloudwaste_enricher_queued_runs)
 
 
 class EnrichmentWorker(ClaimingWorker):
@@ -36,7 +38,7 @@ class EnrichmentWorker(ClaimingWorker):
     ) -> None:
         super().__init__(threads, poll_seconds)
         self.store, self.run_timeout, self.recover_every = store, run_timeout, recover_every
-        self._next_recovery = 0.0
+        self._next_recovery = self._next_backlog = 0.0
 
     def on_start(self) -> None:
         self.recover()
@@ -44,6 +46,11 @@ class EnrichmentWorker(ClaimingWorker):
     def iterate(self) -> bool:
         if time.monotonic() >= self._next_recovery:
             self.recover()
+        if time.monotonic() >= self._next_backlog:
+            self._next_backlog = time.monotonic() + BACKLOG_EVERY
+            queued, oldest = self.store.backlog()
+            metrics.QUEUED.set(queued)
+            metrics.OLDEST_QUEUED_AGE.set(oldest)
         run = self.store.claim_next(self.worker_id)
         if run is None:
             return False
@@ -64,6 +71,9 @@ class EnrichmentWorker(ClaimingWorker):
         scan_run = f"scanRuns/{run.scan_run_id}"
         try:
             done = self.store.enrich_rows(run.scan_run_id, self.worker_id, self.stopping)
+            metrics.RUNS.labels("succeeded").inc()
+            metrics.LAG.observe(max(0.0, (done.end_time - done.create_time).total_seconds()))
+            metrics.LAST_SUCCESS.set(done.end_time.timestamp())
             log.info("enrichment finished", extra={"scan_run": scan_run, "rows": done.rows_enriched})
         except ClaimLost:
             log.warning(
@@ -72,9 +82,12 @@ class EnrichmentWorker(ClaimingWorker):
             )
         except Interrupted:
             self.store.release(run.scan_run_id, self.worker_id)
+            metrics.RUNS.labels("released").inc()
             log.info("enricher stopping: enrichment run queued again", extra={"scan_run": scan_run})
         except Exception as exc:  # the run ends FAILED, never RUNNING for ever
             code, message = failure(exc, "enrichment failed; see the enricher log")
             log.exception("enrichment failed", extra={"scan_run": scan_run})
             # a failure is retried (after store.RETRY_DELAY) until the run has had MAX_ATTEMPTS
-            self.store.fail(run.scan_run_id, self.worker_id, code, message, retry=run.attempts < MAX_ATTEMPTS)
+            retry = run.attempts < MAX_ATTEMPTS
+            if self.store.fail(run.scan_run_id, self.worker_id, code, message, retry=retry):
+                metrics.RUNS.labels("retried" if retry else "failed").inc()

@@ -1,4 +1,8 @@
-"""The exporter's Prometheus metrics (names: cloudwaste_exporter_<what>_<unit>; bounded labels)."""
+"""The exporter's Prometheus metrics (names: cloudwaste_exporter_<what>_<unit>; bounded labels).
+
+The last-success gauges are what the "export missed" and "purge missed" alerts read: at start they
+are restored from the runs on record (`restore`), so a restarted exporter does not look as if it
+had never exported."""
 
 from __future__ import annotations
 
@@ -20,3 +24,19 @@ QUALITY_SCORE = Gauge(
 LAST_SUCCESS = Gauge(
     "cloudwaste_exporter_last_success_timestamp_seconds", "When the last export succeeded (Unix time)."
 )
+PURGE_LAST_SUCCESS = Gauge(
+    "cloudwaste_exporter_purge_last_success_timestamp_seconds",
+    "When the last retention purge (not a dry run) succeeded (Unix time).",
+)
+
+
+def restore(store) -> None:
+    """Sets the last-success gauges (and the quality score) from the runs on record."""
+    export, purge = store.last_successes()
+    if export is not None:
+        LAST_SUCCESS.set(export.end_time.timestamp())
+        score = (export.quality or {}).get("score")
+        if score is not None:
+            QUALITY_SCORE.set(float(score))
+    if purge is not None:
+        PURGE_LAST_SUCCESS.set(purge.end_time.timestamp())

@@ -22,7 +22,7 @@ from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CODES, FailedPrecondition, InvalidArgument, failure
 from cloudwaste.core.models import ExportRun, PurgeRun
 from cloudwaste.core.storage import Storage
-from cloudwaste.exporter.metrics import PURGED_ML_ROWS, PURGES
+from cloudwaste.exporter.metrics import PURGE_LAST_SUCCESS, PURGED_ML_ROWS, PURGES
 from cloudwaste.exporter.operational import purge_operational
 from cloudwaste.exporter.store import ExporterStore
 from sqlalchemy import text
@@ -104,6 +104,8 @@ class Purger:
         PURGES.labels(state).inc()
         if not policy.dry_run:
             PURGED_ML_ROWS.inc(done["ml_rows_removed"])
+            if state == "SUCCEEDED":
+                PURGE_LAST_SUCCESS.set_to_current_time()
         log.info("purge finished", extra={"purge_run": str(record.id), "ml_rows": done["ml_rows_removed"]})
         message = "; ".join(problems)[:1000] or None
         return self.store.finish_purge_run(

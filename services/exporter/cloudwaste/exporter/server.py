@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.server import App, serve
+from cloudwaste.exporter import metrics
 from cloudwaste.exporter.purge import Purger
 from cloudwaste.exporter.runs import Exports
 from cloudwaste.exporter.servicer import ExporterServicer
@@ -12,6 +15,8 @@ from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.store import ExporterStore
 from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_grpc
 from cloudwaste.exporter.worker import ExportWorker
+
+log = logging.getLogger(__name__)
 
 
 def build_app(settings: ExporterSettings) -> App:
@@ -28,10 +33,17 @@ def build_app(settings: ExporterSettings) -> App:
         register=lambda server: exporter_service_pb2_grpc.add_ExporterServiceServicer_to_server(
             servicer, server
         ),
-        on_start=[worker.start],
+        on_start=[lambda: _restore_metrics(store), worker.start],
         on_stop=[lambda: worker.stop(settings.shutdown_grace_seconds), db.dispose],
         database=db,
     )
+
+
+def _restore_metrics(store: ExporterStore) -> None:
+    try:
+        metrics.restore(store)
+    except Exception as exc:  # the database may be down at start: readiness says so; gauges stay unset
+        log.warning("could not restore the last-success metrics", extra={"error": str(exc)})
 
 
 def main() -> None:

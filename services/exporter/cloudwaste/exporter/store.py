@@ -156,6 +156,23 @@ class ExporterStore:
             with self.db.transaction() as s:
                 s.execute(delete(ExportRun).where(ExportRun.id.in_(ids)))
 
+    def last_successes(self) -> tuple[ExportRun | None, PurgeRun | None]:
+        """The export that succeeded last, and the purge (not a dry run) that did."""
+        with self.db.transaction() as s:
+            export = s.execute(
+                select(ExportRun)
+                .where(ExportRun.state == "SUCCEEDED", ExportRun.end_time.is_not(None))
+                .order_by(ExportRun.end_time.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            purge = s.execute(
+                select(PurgeRun)
+                .where(PurgeRun.state == "SUCCEEDED", PurgeRun.end_time.is_not(None), ~PurgeRun.dry_run)
+                .order_by(PurgeRun.end_time.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            return export, purge
+
     def create_purge_run(self, policy, ml_cutoff: dt.datetime, request_id: str = "") -> PurgeRun:
         """A PENDING purge for the worker; with a request id, a repeated call returns the first one's
         run (AIP-155), and the id reused for another policy is an error."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 PREDICTIONS = Counter("cloudwaste_predictor_predictions_total", "Rows scored.", ["model_kind"])
 INFERENCE = Histogram(
@@ -38,4 +38,20 @@ SHADOW_DROPPED = Counter(
     "cloudwaste_predictor_shadow_dropped_total",
     "Live rows the shadow version did not score: it had fallen behind, or failed.",
     ["model_kind"],
+)
+MODEL_INFO = Info(
+    "cloudwaste_predictor_model",
+    "The model serving each kind: its version number and algorithm (the built-in ones: version 0).",
+    ["model_kind"],
+)
+MODEL_TRAINED = Gauge(
+    "cloudwaste_predictor_model_trained_timestamp_seconds",
+    "When the model serving this kind was trained (Unix time); trained kinds only.",
+    ["model_kind"],
+)
+TRAINING_RUNS = Gauge(
+    "cloudwaste_predictor_training_runs",
+    "Training runs on record, by kind and state (read from the registry at each model poll: "
+    "training runs in a process of its own or a Job, whose counters nobody scrapes).",
+    ["model_kind", "state"],
 )

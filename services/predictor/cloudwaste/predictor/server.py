@@ -30,6 +30,7 @@ def build_app(settings: PredictorSettings) -> App:
         settings.model_poll_seconds,
         store.shadow_model,
         store.shadow_name,
+        store.training_run_counts,
     )
     trainer = Trainer(store, models, settings)
     recorder = ShadowRecorder(store.save_shadow)

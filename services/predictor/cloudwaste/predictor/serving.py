@@ -14,7 +14,14 @@ from collections.abc import Callable
 from cloudwaste.core.errors import FailedPrecondition, Unavailable
 from cloudwaste.predictor import kinds
 from cloudwaste.predictor.kinds import ModelKind, ServedModel
-from cloudwaste.predictor.metrics import ACTIVE_VERSION, MODEL_READY, SHADOW_VERSION
+from cloudwaste.predictor.metrics import (
+    ACTIVE_VERSION,
+    MODEL_INFO,
+    MODEL_READY,
+    MODEL_TRAINED,
+    SHADOW_VERSION,
+    TRAINING_RUNS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +44,10 @@ class ModelHolder:
         poll_seconds: float = 30.0,
         fetch_shadow: FetchActive = _none,
         fetch_shadow_name: FetchName = _none,
+        fetch_training_counts: Callable[[str], dict[str, int]] | None = None,
     ) -> None:
         self.kind = kind
+        self._fetch_training_counts = fetch_training_counts
         self._fetch_active, self._fetch_name = fetch_active, fetch_name
         self._fetch_shadow, self._fetch_shadow_name = fetch_shadow, fetch_shadow_name
         self.poll_seconds = poll_seconds
@@ -47,6 +56,7 @@ class ModelHolder:
         self._model: ServedModel | None = kind.builtin()
         if self._model is not None:
             ACTIVE_VERSION.labels(kind.name).set(0)
+            MODEL_INFO.labels(kind.name).info({"version": "0", "algorithm": "builtin"})
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -70,6 +80,10 @@ class ModelHolder:
             return False  # its built-in model is the only one
         swapped = self._refresh_active()
         self._refresh_shadow()
+        if self._fetch_training_counts is not None:
+            counts = self._fetch_training_counts(self.kind.name)
+            for state in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED"):
+                TRAINING_RUNS.labels(self.kind.name, state).set(counts.get(state, 0))
         return swapped
 
     def _refresh_shadow(self) -> None:
@@ -112,7 +126,14 @@ class ModelHolder:
                 )
                 return False
             self._model = model
-            ACTIVE_VERSION.labels(self.kind.name).set(int(name.rsplit("/", 1)[-1]))
+            version = name.rsplit("/", 1)[-1]
+            ACTIVE_VERSION.labels(self.kind.name).set(int(version))
+            MODEL_INFO.labels(self.kind.name).info(
+                {"version": version, "algorithm": getattr(model, "algorithm", "") or "unknown"}
+            )
+            trained_at = getattr(model, "trained_at", None)
+            if trained_at is not None:
+                MODEL_TRAINED.labels(self.kind.name).set(trained_at)
             log.info("model activated", extra={"model": name, "previous": current})
             return True
 
@@ -158,9 +179,18 @@ class ServedModels:
         poll_seconds: float = 30.0,
         fetch_shadow: FetchActive = _none,
         fetch_shadow_name: FetchName = _none,
+        fetch_training_counts: Callable[[str], dict[str, int]] | None = None,
     ) -> None:
         self.holders = {
-            name: ModelHolder(kind, fetch_active, fetch_name, poll_seconds, fetch_shadow, fetch_shadow_name)
+            name: ModelHolder(
+                kind,
+                fetch_active,
+                fetch_name,
+                poll_seconds,
+                fetch_shadow,
+                fetch_shadow_name,
+                fetch_training_counts,
+            )
             for name, kind in kinds.KINDS.items()
         }
 

@@ -288,6 +288,16 @@ class PredictorStore:
             ).all()
         return [tuple(r) for r in pairs], [tuple(r) for r in labeled]
 
+    def training_run_counts(self, kind: str) -> dict[str, int]:
+        """{state: runs} of the kind's training runs."""
+        with self.db.transaction() as s:
+            rows = s.execute(
+                select(TrainingRun.state, func.count())
+                .where(TrainingRun.model_kind == kind)
+                .group_by(TrainingRun.state)
+            ).all()
+        return {state: n for state, n in rows}
+
     def active_name(self, kind: str) -> str | None:
         return self._role_name(kind, ModelVersion.active)
 

@@ -5,15 +5,32 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-SCANS = Counter("cloudwaste_scanner_scan_runs_total", "Scan runs finished, by final state.", ["state"])
+SCANS = Counter(
+    "cloudwaste_scanner_scan_runs_total", "Scan runs finished, by provider and final state.", ["provider", "state"]
+)
 SCAN_SECONDS = Histogram(
     "cloudwaste_scanner_scan_duration_seconds",
-    "Wall time of a scan run.",
+    "Wall time of a scan run, by provider.",
+    ["provider"],
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
-FINDINGS = Counter("cloudwaste_scanner_findings_total", "Findings recorded, by scenario.", ["scenario"])
-# A scope is a region, a subscription, a project or a tenant; the name is kept for dashboards.
-REGIONS = Counter("cloudwaste_scanner_regions_total", "Scopes scanned, by outcome.", ["outcome"])
+FINDINGS = Counter(
+    "cloudwaste_scanner_findings_total",
+    "Findings seen by a scan (one per finding and scan), by provider, resource kind and rule.",
+    ["provider", "kind", "rule"],
+)
+RESOURCES = Counter(
+    "cloudwaste_scanner_resources_scanned_total",
+    "Resources listed by a scan, by provider and resource kind.",
+    ["provider", "kind"],
+)
+# A scope is a region, a subscription, a project or a tenant (its name is never a label: an
+# account's scopes may be customer identifiers).
+SCOPES = Counter(
+    "cloudwaste_scanner_scopes_total",
+    "Scopes scanned, by provider and outcome (succeeded or failed).",
+    ["provider", "outcome"],
+)
 RUNNING = Gauge("cloudwaste_scanner_scans_in_progress", "Scan runs being executed by this replica.")
 
 PROVIDER_API_CALLS = Counter(

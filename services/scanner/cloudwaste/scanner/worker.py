@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,15 @@ from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, failure
 from cloudwaste.core.workers import ClaimingWorker
 from cloudwaste.scanner.domain import ScopeOutcome
 from cloudwaste.scanner.engine import Engine, ScanTarget
-from cloudwaste.scanner.metrics import FINDINGS, FINDINGS_SCORED, REGIONS, RUNNING, SCAN_SECONDS, SCANS
+from cloudwaste.scanner.metrics import (
+    FINDINGS,
+    FINDINGS_SCORED,
+    RESOURCES,
+    RUNNING,
+    SCAN_SECONDS,
+    SCANS,
+    SCOPES,
+)
 
 if TYPE_CHECKING:
     from cloudwaste.scanner.store import ScannerStore
@@ -89,9 +98,11 @@ class ScanWorker(ClaimingWorker):
 
             def save(outcome: ScopeOutcome) -> None:
                 self.store.save_scope(run.id, account, outcome, started)
-                REGIONS.labels("succeeded" if outcome.succeeded else "failed").inc()
+                SCOPES.labels(account.provider, "succeeded" if outcome.succeeded else "failed").inc()
+                for kind, n in Counter(kind for kind, _ in outcome.listed).items():
+                    RESOURCES.labels(account.provider, kind).inc(n)
                 for f in outcome.findings:
-                    FINDINGS.labels(f.detection.scenario).inc()
+                    FINDINGS.labels(account.provider, f.resource.kind, f.detection.scenario).inc()
 
             outcomes = self.engine.scan_scopes(plan, save, self.stopping)
             # an organization's scopes are "<member>/<region>": a member no longer listed has left
@@ -113,8 +124,8 @@ class ScanWorker(ClaimingWorker):
             except Exception:
                 log.exception("scoring the findings failed", extra={"scan_run": str(run.id)})
         final = self.store.finish_run(run.id, outcomes, error)
-        SCANS.labels(final.state).inc()
-        SCAN_SECONDS.observe((utcnow() - started).total_seconds())
+        SCANS.labels(account.provider, final.state).inc()
+        SCAN_SECONDS.labels(account.provider).observe((utcnow() - started).total_seconds())
         log.info(
             "scan finished",
             extra={"scan_run": str(run.id), "state": final.state, "findings": final.findings_count},

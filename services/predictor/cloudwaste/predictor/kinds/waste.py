@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,11 +296,18 @@ def held_out(sources) -> Examples:
     return explicit.take(np.arange(len(explicit))[time_split(len(explicit))[2]])
 
 
-def to_onnx(model, platt: Platt | None = None, reference: dict | None = None) -> bytes:
+def to_onnx(
+    model,
+    platt: Platt | None = None,
+    reference: dict | None = None,
+    trained_at: float | None = None,
+    algorithm: str = "",
+) -> bytes:
     """The pipeline as one ONNX graph (preprocessing included) whose `probabilities` output is
     [N, 2] float; with `platt`, the calibration is appended to the graph, and with `reference` (the
     typical feature row, see `reference_row`) it is stored in the model's metadata for the
-    explanations: serving needs nothing beside the graph."""
+    explanations: serving needs nothing beside the graph. When it was trained (Unix time) and the
+    candidate chosen go in the metadata too (the predictor's model metrics)."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -313,13 +321,20 @@ def to_onnx(model, platt: Platt | None = None, reference: dict | None = None) ->
     )
     if platt is not None:
         _append_platt(onx.graph, platt)
-    if reference is not None:
-        entry = onx.metadata_props.add()
-        entry.key, entry.value = REFERENCE_KEY, json.dumps(reference)
+    for key, value in (
+        (REFERENCE_KEY, json.dumps(reference) if reference is not None else None),
+        (TRAINED_AT_KEY, f"{trained_at:.3f}" if trained_at is not None else None),
+        (ALGORITHM_KEY, algorithm or None),
+    ):
+        if value is not None:
+            entry = onx.metadata_props.add()
+            entry.key, entry.value = key, value
     return onx.SerializeToString()
 
 
 REFERENCE_KEY = "cloudwaste.reference_row"
+TRAINED_AT_KEY = "cloudwaste.trained_at"
+ALGORITHM_KEY = "cloudwaste.algorithm"
 
 
 def reference_row(x: pd.DataFrame) -> dict:
@@ -428,7 +443,7 @@ def train_waste_model(source, seed: int = 0, candidates: tuple[str, ...] = CANDI
     rate = {lvl: float(fit.labels[conf_fit == lvl].mean()) for lvl in set(conf_fit)}
     p_base = np.array([rate.get(lvl, prior) for lvl in x_test["confidence_level"]])
 
-    onnx_bytes = to_onnx(best["model"], best["platt"], reference_row(x_fit))
+    onnx_bytes = to_onnx(best["model"], best["platt"], reference_row(x_fit), time.time(), best["name"])
     served = WasteModel.from_bytes(onnx_bytes, "candidate")
     p_onnx = np.array(served.predict(test.rows))
     metrics = dict(best["metrics"])
@@ -463,6 +478,8 @@ class WasteModel:
     session: ort.InferenceSession
     name: str  # "models/waste/versions/N"
     reference: dict | None = None  # the typical feature row (None: a version trained before it)
+    trained_at: float | None = None  # Unix time (None: a version trained before it was recorded)
+    algorithm: str = ""
 
     @classmethod
     def from_bytes(cls, onnx: bytes, name: str) -> WasteModel:
@@ -475,8 +492,15 @@ class WasteModel:
         got = {i.name for i in session.get_inputs()}
         if got != expected:
             raise ValueError(f"model inputs {sorted(got)} do not match the feature spec {sorted(expected)}")
-        stored = session.get_modelmeta().custom_metadata_map.get(REFERENCE_KEY)
-        return cls(session, name, json.loads(stored) if stored else None)
+        meta = session.get_modelmeta().custom_metadata_map
+        stored, trained_at = meta.get(REFERENCE_KEY), meta.get(TRAINED_AT_KEY)
+        return cls(
+            session,
+            name,
+            json.loads(stored) if stored else None,
+            float(trained_at) if trained_at else None,
+            meta.get(ALGORITHM_KEY, ""),
+        )
 
     def predict(self, rows: Sequence[dict]) -> list[float]:
         n = len(rows)
