@@ -102,7 +102,7 @@ def test_the_dashboard_has_a_panel_for_each_question():
         "cloudwaste_exporter_bytes_total",
         "cloudwaste_exporter_last_success_timestamp_seconds",
         "cloudwaste_exporter_data_quality_score",
-        "cloudwaste_predictor_training_runs",
+        "cloudwaste_predictor_recorded_training_runs",
         "cloudwaste_predictor_model_info",
         "grpc_server_handling_seconds_bucket",
         "cloudwaste_predictor_predictions_total",

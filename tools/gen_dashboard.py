@@ -100,7 +100,7 @@ ROWS = [
              [("{{model_kind}}",
                "time() - max by (model_kind) (cloudwaste_predictor_model_trained_timestamp_seconds)")]),
             ("timeseries", "Training runs on record, by kind and state", "short", "",
-             [("{{model_kind}} {{state}}", "max by (model_kind, state) (cloudwaste_predictor_training_runs)")]),
+             [("{{model_kind}} {{state}}", "max by (model_kind, state) (cloudwaste_predictor_recorded_training_runs)")]),
             ("timeseries", "Prediction latency p50 and p99, by method", "s", "",
              [("p50 {{grpc_method}}", "histogram_quantile(0.5, sum by (le, grpc_method) "
                f"(rate(grpc_server_handling_seconds_bucket{{{PREDICTOR}}}[$__rate_interval])))"),

@@ -50,7 +50,7 @@ MODEL_TRAINED = Gauge(
     ["model_kind"],
 )
 TRAINING_RUNS = Gauge(
-    "cloudwaste_predictor_training_runs",
+    "cloudwaste_predictor_recorded_training_runs",
     "Training runs on record, by kind and state (read from the registry at each model poll: "
     "training runs in a process of its own or a Job, whose counters nobody scrapes).",
     ["model_kind", "state"],
