@@ -286,6 +286,9 @@ def test_a_crashed_export_is_failed_and_its_files_withdrawn(stack):
     from cloudwaste.exporter.runs import Exports
     from cloudwaste.exporter.store import ExporterStore
 
+    # this test plays the workers itself: the stack's export worker must not claim its runs first
+    stop_export_worker = stack.running["exporter"].app.on_stop[0]
+    stop_export_worker()
     root = stack.export_root.as_uri()
     storage = Storage(root)
     store = ExporterStore(Database(stack.database_url))
