@@ -131,3 +131,36 @@ def test_the_predictor_is_ready_per_model_kind(database_url):
             assert err.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         running.stop(0)
+
+
+def test_connections_are_recycled_so_clients_spread_over_new_replicas():
+    """A server closes each connection after CLOUDWASTE_MAX_CONNECTION_AGE_SECONDS (GOAWAY, calls in
+    flight given the grace): a client calling all along reconnects, so a replica added later gets
+    its share, and no call fails on the way."""
+    from cloudwaste.core.server import App
+    from cloudwaste.core.settings import ServerSettings
+
+    def who(request: bytes, context) -> bytes:
+        return context.peer().encode()  # the client's address: one per connection
+
+    def register(server) -> None:
+        handler = grpc.unary_unary_rpc_method_handler(who)
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("test.Peer", {"Who": handler}),)
+        )
+
+    settings = ServerSettings(
+        database_url="unused", grpc_port=0, metrics_port=-1, max_connection_age_seconds=0.5
+    )
+    running = create_server(settings, App(name="test", service_names=["test.Peer"], register=register))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            call = channel.unary_unary("/test.Peer/Who")
+            peers, calls, t0 = set(), 0, time.monotonic()
+            while time.monotonic() - t0 < 3:
+                peers.add(call(b"", timeout=5).decode())
+                calls += 1
+                time.sleep(0.01)
+        assert calls > 100 and len(peers) >= 3, (calls, peers)
+    finally:
+        running.stop(0)

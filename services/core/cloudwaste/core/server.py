@@ -38,7 +38,26 @@ LATENCY = Histogram(
     "grpc_server_handling_seconds",
     "Time to handle an RPC.",
     ["grpc_type", "grpc_service", "grpc_method"],
-    buckets=(0.0005, 0.001, 0.002, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    buckets=(
+        0.0005,
+        0.001,
+        0.002,
+        0.0025,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+        0.5,
+        1,
+        2.5,
+        5,
+        10,
+        30,
+        60,
+        300,
+    ),
 )
 
 
@@ -188,12 +207,23 @@ class Running:
             self._metrics_server.shutdown()
 
 
+def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """gRPC server options: no port sharing, and a maximum connection age (see ServerSettings)."""
+    options = [("grpc.so_reuseport", 0)]
+    if settings.max_connection_age_seconds > 0:
+        options += [
+            ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_seconds * 1000)),
+        ]
+    return options
+
+
 def create_server(settings: ServerSettings, app: App) -> Running:
     """Builds and starts the server; binds port 0 to a free port (tests), returns what it bound."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{app.name}-rpc"),
         interceptors=[ErrorAndMetricsInterceptor()],
-        options=[("grpc.so_reuseport", 0)],
+        options=server_options(settings),
     )
     app.register(server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

@@ -63,6 +63,11 @@ class ServerSettings:
     shutdown_grace_seconds: float = 10.0
     max_workers: int = 16
     readiness_seconds: float = 5.0  # between two checks of the database (grpc.health.v1 readiness)
+    # A client connection is closed (GOAWAY) after this long, its calls given the grace to end, so
+    # that clients reconnect and spread over new replicas (Kubernetes Services balance connections,
+    # not calls). 0: never.
+    max_connection_age_seconds: float = 300.0
+    max_connection_age_grace_seconds: float = 30.0
 
     @classmethod
     def common(cls, env: Mapping[str, str]) -> dict:
@@ -75,6 +80,10 @@ class ServerSettings:
             shutdown_grace_seconds=env_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
             max_workers=env_int(env, "MAX_WORKERS", 16, 1, 1024),
             readiness_seconds=env_float(env, "READINESS_SECONDS", 5.0, 0.1, 300.0),
+            max_connection_age_seconds=env_float(env, "MAX_CONNECTION_AGE_SECONDS", 300.0, 0.0, 86_400.0),
+            max_connection_age_grace_seconds=env_float(
+                env, "MAX_CONNECTION_AGE_GRACE_SECONDS", 30.0, 0.0, 3600.0
+            ),
         )
 
 
