@@ -93,6 +93,28 @@ OVERRIDES: dict[str, Any] = {
         "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
     },
     "scans": {"schedules": SCAN_SCHEDULES, "activeDeadlineSeconds": 5400},
+    "monitoring": {
+        "scrapeAnnotations": False,
+        "serviceMonitor": {
+            "enabled": True,
+            "interval": "15s",
+            "labels": {"release": "kube-prometheus-stack"},
+        },
+        "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "dashboard": {"namespace": "monitoring", "annotations": {"grafana_folder": "CloudWaste"}},
+    },
+    "networkPolicy": {
+        "clients": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "web"}},
+                "podSelector": {"matchLabels": {"app": "cloudwaste-web"}},
+            }
+        ],
+        "metricsFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+    },
+    "podDisruptionBudget": {"maxUnavailable": "50%"},
     "purge": {
         "schedule": "0 4 1 */3 *",
         "mlRetentionDays": 730,
@@ -277,6 +299,8 @@ def test_every_manifest_passes_strict_kubernetes_schema(rendered, variant, kube_
     docs = rendered
     assert docs
     for doc in docs:
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # the Prometheus Operator's kinds: test_monitoring_objects checks them
         try:
             used = kubernetes_validate.validate(doc, kube_version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -288,7 +312,15 @@ def test_every_manifest_passes_strict_kubernetes_schema(rendered, variant, kube_
 def test_renders_exactly_the_expected_objects(default):
     kinds = sorted(doc["kind"] for doc in default)
     assert kinds == sorted(
-        ["Deployment"] * 4 + ["Service"] * 4 + ["Job"] + ["CronJob"] * 3 + ["ServiceAccount"]
+        ["Deployment"] * 4
+        + ["Service"] * 4
+        + ["Job"]
+        + ["CronJob"] * 3
+        + ["ServiceAccount"]
+        + ["PodDisruptionBudget"] * 4
+        + ["NetworkPolicy"] * 4
+        + ["HorizontalPodAutoscaler"]  # the predictor's
+        + ["ConfigMap"]  # the Grafana dashboard
     )
     assert sorted(_component(c) for c in _of_kind(default, "CronJob")) == ["export", "purge", "training"]
     assert sorted(_deployments(default)) == sorted(SERVICES)
@@ -761,12 +793,13 @@ def test_schema_rejects_bad_purge_values(chart, purge, where):
 
 def test_overrides_reach_the_manifests(override):
     deployments = _deployments(override)
-    assert {name: d["spec"]["replicas"] for name, d in deployments.items()} == {
+    assert {name: d["spec"].get("replicas") for name, d in deployments.items()} == {
         "scanner": 3,
         "enricher": 2,
         "exporter": 1,
-        "predictor": 2,
+        "predictor": None,  # its HorizontalPodAutoscaler owns the count, from predictor.replicas up
     }
+    assert _one(override, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 2
     assert deployments["enricher"]["metadata"]["name"] == "cw-enricher"
     pod_specs = [d["spec"]["template"]["spec"] for d in deployments.values()]
     pod_specs.append(_one(override, "Job")["spec"]["template"]["spec"])
@@ -1134,3 +1167,159 @@ def test_azure_and_gcp_credentials_secret_reaches_the_scanner_only(chart, defaul
     # without it, nothing is mounted and the scanner has no credentials folder
     scanner = _pod_spec(next(d for d in default if d["kind"] == "Deployment" and _component(d) == "scanner"))
     assert "CLOUDWASTE_CREDENTIALS_DIR" not in _env(_container(scanner))
+
+
+# --- operations: monitoring, disruptions, autoscaling, network ----------------------------------
+
+RULES_FILE = CHART / "files" / "prometheus" / "alerts.yaml"
+DASHBOARD_FILE = CHART / "files" / "grafana" / "cloudwaste.json"
+
+
+def test_monitoring_objects(override):
+    """With the operator's objects on: a ServiceMonitor per service that selects exactly that
+    Service's metrics port and names its job as the alerts expect, the alert rules exactly as the
+    plain rules file has them, and the dashboard ConfigMap where Grafana's sidecar looks."""
+    services = {_component(s): s for s in _of_kind(override, "Service")}
+    monitors = {_component(m): m for m in _of_kind(override, "ServiceMonitor")}
+    assert sorted(monitors) == sorted(SERVICES)
+    for component, monitor in monitors.items():
+        service = services[component]
+        spec = monitor["spec"]
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        selected = [
+            name
+            for name, svc in services.items()
+            if spec["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+        ]
+        assert selected == [component]
+        assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+        (endpoint,) = spec["endpoints"]
+        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+        assert (endpoint["port"], endpoint["path"], endpoint["interval"]) == ("metrics", "/metrics", "15s")
+        # the job label the alerts and the dashboard know the service by, whatever the release's name
+        assert service["metadata"]["labels"][spec["jobLabel"]] == f"cloudwaste-{component}"
+
+    rule = _one(override, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES_FILE.read_text())["groups"]
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert "CloudWasteDatabaseUnavailable" in alerts and len(alerts) >= 9
+
+    dashboard = _one(override, "ConfigMap")
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "CloudWaste"}
+    assert dashboard["data"]["cloudwaste.json"] == DASHBOARD_FILE.read_text().rstrip("\n")
+    # no scrape annotations when they are turned off
+    for d in _deployments(override).values():
+        assert "prometheus.io/scrape" not in d["spec"]["template"]["metadata"].get("annotations", {})
+
+
+def test_by_default_pods_carry_scrape_annotations_and_no_operator_object_is_required(default):
+    assert not _of_kind(default, "ServiceMonitor") and not _of_kind(default, "PrometheusRule")
+    for component, d in _deployments(default).items():
+        annotations = d["spec"]["template"]["metadata"]["annotations"]
+        container = _container(d["spec"]["template"]["spec"])
+        metrics_port = {p["name"]: p["containerPort"] for p in container["ports"]}["metrics"]
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(metrics_port),
+            "prometheus.io/path": "/metrics",
+        }, component
+    assert _one(default, "ConfigMap")["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+@pytest.mark.parametrize("variant", ["default", "override"])
+def test_each_service_has_a_disruption_budget_that_selects_its_pods(rendered, variant):
+    budgets = {_component(b): b for b in _of_kind(rendered, "PodDisruptionBudget")}
+    deployments = _deployments(rendered)
+    assert sorted(budgets) == sorted(SERVICES)
+    for component, budget in budgets.items():
+        pod_labels = deployments[component]["spec"]["template"]["metadata"]["labels"]
+        assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        assert budget["spec"]["maxUnavailable"] == (1 if variant == "default" else "50%")
+        assert "minAvailable" not in budget["spec"]  # a single replica can still be drained
+
+
+def test_the_predictor_autoscales_on_cpu_from_its_replicas(default, chart):
+    hpa = _one(default, "HorizontalPodAutoscaler")
+    predictor = _deployments(default)["predictor"]
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": predictor["metadata"]["name"],
+    }
+    assert "replicas" not in predictor["spec"]  # the HPA owns it: a rollout never resets it
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 4)
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu" and metric["resource"]["target"]["averageUtilization"] == 70
+    # CPU utilisation needs a CPU request to be measured against
+    assert _container(predictor["spec"]["template"]["spec"])["resources"]["requests"]["cpu"]
+    off = _render(chart, {"predictor": {"autoscaling": {"enabled": False}, "replicas": 3}})
+    assert not _of_kind(off, "HorizontalPodAutoscaler")
+    assert _deployments(off)["predictor"]["spec"]["replicas"] == 3
+    with pytest.raises(Exception, match=r"maxReplicas \(2\) must be at least predictor.replicas \(3\)"):
+        _render(chart, {"predictor": {"replicas": 3, "autoscaling": {"maxReplicas": 2}}})
+
+
+def _admits(policy: dict[str, Any], port: str, pod_labels: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy's ingress admits a pod of this namespace with these labels on `port`."""
+    for rule in policy["spec"]["ingress"]:
+        if port not in {p["port"] for p in rule["ports"]}:
+            continue
+        if "from" not in rule:
+            return True
+        for peer in rule["from"]:
+            if (
+                set(peer) == {"podSelector"}
+                and peer["podSelector"]["matchLabels"].items() <= pod_labels.items()
+            ):
+                return True
+    return False
+
+
+def test_network_policies_admit_only_the_callers_each_service_needs(default):
+    policies = {_component(p): p for p in _of_kind(default, "NetworkPolicy")}
+    assert sorted(policies) == sorted(SERVICES)
+
+    def pod(component: str) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/name": "cloudwaste",
+            "app.kubernetes.io/instance": RELEASE,
+            "app.kubernetes.io/component": component,
+        }
+
+    client = {"app": "web", "cloudwaste.io/client": "true"}  # the main application, labelled
+    stranger = {"app": "web"}
+    callers = {
+        "scanner": [pod("scan"), client],
+        "enricher": [pod("scanner")],
+        "exporter": [pod("export"), pod("purge"), client],
+        "predictor": [pod("scanner"), client],
+    }
+    everyone = [pod(c) for c in ("scanner", "enricher", "exporter", "predictor", "scan", "export", "purge")]
+    for component, policy in policies.items():
+        deployment = _deployments(default)[component]
+        assert policy["spec"]["podSelector"]["matchLabels"].items() <= (
+            deployment["spec"]["template"]["metadata"]["labels"].items()
+        )
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        for caller in [*everyone, client, stranger]:
+            assert _admits(policy, "grpc", caller) == (caller in callers[component]), (component, caller)
+        assert _admits(policy, "metrics", stranger)  # metricsFrom empty: Prometheus wherever it runs
+    # the ports the policies name exist on the pods
+    for d in _deployments(default).values():
+        names = {p["name"] for p in _container(d["spec"]["template"]["spec"])["ports"]}
+        assert {"grpc", "metrics"} <= names
+    # each CronJob that calls a service is admitted by it (its pods carry the component label)
+    for component in ("export", "purge"):
+        (cron,) = _cronjobs(default, component)
+        labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        assert _admits(policies["exporter"], "grpc", labels)
+
+
+def test_network_policy_clients_and_metrics_sources_are_settable(override):
+    exporter = {_component(p): p for p in _of_kind(override, "NetworkPolicy")}["exporter"]
+    grpc_rule, metrics_rule = exporter["spec"]["ingress"]
+    assert grpc_rule["from"][-1] == OVERRIDES["networkPolicy"]["clients"][0]
+    assert metrics_rule["from"] == OVERRIDES["networkPolicy"]["metricsFrom"]
