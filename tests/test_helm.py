@@ -195,6 +195,11 @@ def _component(doc: dict[str, Any]) -> str:
     return doc["metadata"]["labels"]["app.kubernetes.io/component"]
 
 
+def _services(docs: Manifests) -> Manifests:
+    """The services' ClusterIP Services (not their headless twins)."""
+    return [s for s in _of_kind(docs, "Service") if s["spec"].get("clusterIP") != "None"]
+
+
 def _deployments(docs: Manifests) -> dict[str, dict[str, Any]]:
     return {_component(d): d for d in _of_kind(docs, "Deployment")}
 
@@ -313,7 +318,7 @@ def test_renders_exactly_the_expected_objects(default):
     kinds = sorted(doc["kind"] for doc in default)
     assert kinds == sorted(
         ["Deployment"] * 4
-        + ["Service"] * 4
+        + ["Service"] * 8  # each service's, and its headless twin for client-side balancing
         + ["Job"]
         + ["CronJob"] * 3
         + ["ServiceAccount"]
@@ -440,7 +445,7 @@ def test_deployment_probes_ports_and_security(default, service):
 def test_service_specific_environment(default):
     deployments = _deployments(default)
     envs = {name: _env(_container(d["spec"]["template"]["spec"])) for name, d in deployments.items()}
-    services = {_component(s): s for s in _of_kind(default, "Service")}
+    services = {_component(s): s for s in _services(default)}
 
     for service, env in envs.items():
         assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == DATABASE_SECRET
@@ -517,7 +522,7 @@ def test_a_file_root_without_a_claim_is_the_exporters_empty_dir_when_nothing_tra
 
 def test_services_expose_grpc_and_metrics_and_select_one_deployment(default):
     deployments = _deployments(default)
-    services = _of_kind(default, "Service")
+    services = _services(default)
     assert len(services) == len(SERVICES)
     for service in services:
         component = _component(service)
@@ -1179,7 +1184,7 @@ def test_monitoring_objects(override):
     """With the operator's objects on: a ServiceMonitor per service that selects exactly that
     Service's metrics port and names its job as the alerts expect, the alert rules exactly as the
     plain rules file has them, and the dashboard ConfigMap where Grafana's sidecar looks."""
-    services = {_component(s): s for s in _of_kind(override, "Service")}
+    services = {_component(s): s for s in _services(override)}
     monitors = {_component(m): m for m in _of_kind(override, "ServiceMonitor")}
     assert sorted(monitors) == sorted(SERVICES)
     for component, monitor in monitors.items():
@@ -1323,3 +1328,18 @@ def test_network_policy_clients_and_metrics_sources_are_settable(override):
     grpc_rule, metrics_rule = exporter["spec"]["ingress"]
     assert grpc_rule["from"][-1] == OVERRIDES["networkPolicy"]["clients"][0]
     assert metrics_rule["from"] == OVERRIDES["networkPolicy"]["metricsFrom"]
+
+
+def test_each_service_has_a_headless_twin_for_client_side_balancing(default):
+    services = {s["metadata"]["name"]: s for s in _of_kind(default, "Service")}
+    for component in SERVICES:
+        plain, headless = (
+            services[f"{RELEASE}-cloudwaste-{component}"],
+            services[f"{RELEASE}-cloudwaste-{component}-headless"],
+        )
+        assert headless["spec"]["clusterIP"] == "None"
+        assert headless["spec"]["selector"] == plain["spec"]["selector"]
+        assert [p["name"] for p in headless["spec"]["ports"]] == ["grpc"]
+        assert (
+            "cloudwaste.io/job" not in headless["metadata"]["labels"]
+        )  # scraped once, through the plain one
