@@ -45,11 +45,12 @@ def _migrate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from importlib import import_module
 
+    from cloudwaste.core.server import StartupError
     from cloudwaste.core.settings import SettingsError
 
     try:
         import_module(f"cloudwaste.{args.service}.server").main()
-    except SettingsError as exc:
+    except (SettingsError, StartupError) as exc:
         print(f"cloudwaste serve {args.service}: {exc}", file=sys.stderr)
         return 2
     return 0

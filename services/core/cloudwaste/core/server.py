@@ -9,6 +9,7 @@ NOT_SERVING first, then in-flight calls get `shutdown_grace_seconds` to finish.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -20,7 +21,7 @@ import grpc
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.readiness import ReadinessWatcher
-from cloudwaste.core.settings import ServerSettings
+from cloudwaste.core.settings import ServerSettings, unknown_variables
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2_grpc
@@ -59,6 +60,10 @@ LATENCY = Histogram(
         300,
     ),
 )
+
+
+class StartupError(RuntimeError):
+    """A service cannot start, for a reason its operator can fix (said in one line, no traceback)."""
 
 
 @dataclass
@@ -231,12 +236,26 @@ def create_server(settings: ServerSettings, app: App) -> Running:
     reflection.enable_server_reflection(
         [*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise RuntimeError(f"could not bind {settings.grpc_host}:{settings.grpc_port}")
+        raise StartupError(
+            f"cannot listen on {address} (CLOUDWASTE_GRPC_HOST, CLOUDWASTE_GRPC_PORT): "
+            "the port is in use or the address is not this machine's"
+        )
     metrics_server, metrics_port = None, -1
     if settings.metrics_port >= 0:
-        metrics_server, _thread = start_http_server(settings.metrics_port, addr=settings.grpc_host)
+        try:
+            metrics_server, _thread = start_http_server(settings.metrics_port, addr=settings.grpc_host)
+        except OSError as exc:
+            server.stop(0)
+            raise StartupError(
+                f"cannot serve metrics on {settings.grpc_host}:{settings.metrics_port} "
+                f"(CLOUDWASTE_METRICS_PORT): {exc.strerror or exc}"
+            ) from None
         metrics_port = metrics_server.server_port
     for fn in app.on_start:
         fn()
@@ -258,6 +277,8 @@ def create_server(settings: ServerSettings, app: App) -> Running:
 
 def serve(settings: ServerSettings, app: App) -> None:
     """Runs until SIGTERM or SIGINT, then drains gracefully."""
+    for line in unknown_variables(os.environ):
+        log.warning(line)
     running = create_server(settings, app)
     stopping, stopped = threading.Event(), threading.Event()
 

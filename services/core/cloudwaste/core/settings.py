@@ -51,6 +51,73 @@ def env_float(
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(env: Mapping[str, str]) -> str:
+    level = env_str(env, "LOG_LEVEL", "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"CLOUDWASTE_LOG_LEVEL={level!r} is not a log level ({', '.join(LOG_LEVELS)})")
+    return level
+
+
+def database_url(env: Mapping[str, str]) -> str:
+    """CLOUDWASTE_DATABASE_URL, checked for shape (never echoed: it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    url = env_str(env, "DATABASE_URL")
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError(
+            "CLOUDWASTE_DATABASE_URL is not a database URL; expected "
+            "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE"
+        ) from None
+    if parsed.get_backend_name() != "postgresql":
+        raise SettingsError(
+            f"CLOUDWASTE_DATABASE_URL must be a PostgreSQL URL (got a {parsed.drivername!r} one); "
+            "expected postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE"
+        )
+    return url
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """One line per CLOUDWASTE_* variable no part of CloudWaste reads (a typo, an old name), with
+    the closest known name."""
+    import difflib
+
+    known = known_variables()
+    lines = []
+    for name in sorted(k for k in env if k.startswith("CLOUDWASTE_") and k not in known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        lines.append(f"{name} is not a CloudWaste setting{hint}; it is ignored")
+    return lines
+
+
+def known_variables() -> list[str]:
+    """Every CLOUDWASTE_* variable a CloudWaste module reads, found in their source: the names
+    passed to the settings helpers (a call whose arguments start with `env,` and a quoted name) and
+    the quoted full names elsewhere (the CLI's client addresses, the embedded PostgreSQL's)."""
+    import re
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    names: set[str] = set()
+    spec = find_spec("cloudwaste")
+    helper = re.compile(r'[a-z_]+\(\s*env,\s*"([A-Z0-9_]+)"')
+    literal = re.compile(r'"CLOUDWASTE_([A-Z0-9_]+)"')
+    for root in spec.submodule_search_locations if spec else ():
+        for path in Path(root).rglob("*.py"):
+            if path.name.endswith("_pb2.py") or path.name.endswith("_pb2_grpc.py"):
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            names.update(helper.findall(text))
+            names.update(literal.findall(text))
+    return sorted(f"CLOUDWASTE_{n}" for n in names)
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """What every service needs: where to listen, the database, logging."""
@@ -72,11 +139,11 @@ class ServerSettings:
     @classmethod
     def common(cls, env: Mapping[str, str]) -> dict:
         return dict(
-            database_url=env_str(env, "DATABASE_URL"),
+            database_url=database_url(env),
             grpc_host=env_str(env, "GRPC_HOST", "0.0.0.0"),
             grpc_port=env_int(env, "GRPC_PORT", 50051, 0, 65535),
             metrics_port=env_int(env, "METRICS_PORT", 9090, -1, 65535),
-            log_level=env_str(env, "LOG_LEVEL", "INFO").upper(),
+            log_level=log_level(env),
             shutdown_grace_seconds=env_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
             max_workers=env_int(env, "MAX_WORKERS", 16, 1, 1024),
             readiness_seconds=env_float(env, "READINESS_SECONDS", 5.0, 0.1, 300.0),

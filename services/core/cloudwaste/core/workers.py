@@ -39,6 +39,8 @@ class ClaimingWorker:
     def start(self) -> None:
         try:
             self.on_start()
+        except Unavailable as exc:  # the loop retries it (and says so once)
+            log.warning("%s start-up step skipped: %s", self.name, exc)
         except Exception:
             log.exception("%s start-up step failed", self.name)
         for n in range(self.threads):
