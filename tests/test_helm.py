@@ -856,8 +856,13 @@ def test_exporter_claim_override_mounts_the_pvc_and_recreates(file_storage):
 
 
 def _settings_env(container: dict[str, Any]) -> dict[str, str]:
-    """The container's env as the process sees it, with a placeholder for each Secret value."""
-    return {e["name"]: e.get("value", f"<{e['name']} from a Secret>") for e in container["env"]}
+    """The container's env as the process sees it, with a placeholder for each Secret value (a
+    well-formed one for the database URL, which the settings check)."""
+    placeholder = {"CLOUDWASTE_DATABASE_URL": "postgresql+psycopg://user:secret@db.example:5432/cloudwaste"}
+    return {
+        e["name"]: e.get("value", placeholder.get(e["name"], f"<{e['name']} from a Secret>"))
+        for e in container["env"]
+    }
 
 
 def _storage_pods(docs: Manifests) -> dict[str, dict[str, Any]]:

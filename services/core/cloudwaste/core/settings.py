@@ -88,10 +88,11 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
     import difflib
 
     known = known_variables()
+    suffixes = [k.removeprefix("CLOUDWASTE_") for k in known]  # the shared prefix would make all alike
     lines = []
     for name in sorted(k for k in env if k.startswith("CLOUDWASTE_") and k not in known):
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        close = difflib.get_close_matches(name.removeprefix("CLOUDWASTE_"), suffixes, n=1, cutoff=0.6)
+        hint = f" (did you mean CLOUDWASTE_{close[0]}?)" if close else ""
         lines.append(f"{name} is not a CloudWaste setting{hint}; it is ignored")
     return lines
 
@@ -105,10 +106,17 @@ def known_variables() -> list[str]:
     from pathlib import Path
 
     names: set[str] = set()
-    spec = find_spec("cloudwaste")
     helper = re.compile(r'[a-z_]+\(\s*env,\s*"([A-Z0-9_]+)"')
     literal = re.compile(r'"CLOUDWASTE_([A-Z0-9_]+)"')
-    for root in spec.submodule_search_locations if spec else ():
+    roots = []
+    for part in ("core", "scanner", "enricher", "exporter", "predictor", "sim"):
+        try:  # each part's own folder (an editable install hides them behind an import hook)
+            spec = find_spec(f"cloudwaste.{part}")
+        except ImportError:
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            roots.extend(spec.submodule_search_locations)
+    for root in roots:
         for path in Path(root).rglob("*.py"):
             if path.name.endswith("_pb2.py") or path.name.endswith("_pb2_grpc.py"):
                 continue
