@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -113,7 +114,23 @@ def test_up_serves_registers_and_stops_on_sigterm(tmp_path):
             )
             assert scan.returncode == 0 and "SUCCEEDED" in scan.stdout, scan.stdout + scan.stderr
 
+        # its Prometheus scrapes the four services and has counted those scans' findings by provider
+        prom = stack["prometheus"]
+        deadline = time.monotonic() + 30
+        while True:
+            query = urllib.parse.urlencode({"query": "sum by (provider) (cloudwaste_scanner_findings_total)"})
+            with urllib.request.urlopen(f"{prom}/api/v1/query?{query}", timeout=5) as resp:
+                result = json.loads(resp.read())["data"]["result"]
+            if {r["metric"]["provider"] for r in result} >= {"azure", "gcp", "m365"}:
+                break
+            assert time.monotonic() < deadline, result
+            time.sleep(1)
+        with urllib.request.urlopen(f"{prom}/api/v1/targets", timeout=5) as resp:
+            targets = json.loads(resp.read())["data"]["activeTargets"]
+        assert sorted(t["labels"]["job"] for t in targets) == sorted(f"cloudwaste-{s}" for s in SERVICES)
+
         output = (tmp_path / "up.out").read_text()
+        assert f"prometheus {prom}" in " ".join(output.split())
         assert f'-plaintext -d \'{{"name":"{account["name"]}"}}\' {stack["services"]["scanner"]} ' in output
         assert str(tmp_path / "stack" / "logs") in output and account["name"] in output
 

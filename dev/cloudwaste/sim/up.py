@@ -38,7 +38,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cloudwaste.sim import billing
+from cloudwaste.sim import billing, prometheus
 from cloudwaste.sim.local import SERVICES, LocalDeployment, StartupError
 from cloudwaste.sim.truth import GroundTruth, atomic_write_text
 
@@ -297,6 +297,13 @@ def _print_facts(deploy: LocalDeployment, stack: dict, stack_file: Path, externa
     _say(
         f"  {'logs':<{w}} {_shown(deploy.log_dir)}/{{{','.join([*ORDER, *([] if external else ['moto', 'clouds'])])}}}.log"
     )
+    if stack.get("prometheus"):
+        _say(
+            f"  {'prometheus':<{w}} {stack['prometheus']} (scrapes the four services every 5 s, "
+            "evaluates the chart's alerts: /alerts)"
+        )
+    else:
+        _say(f"  {'prometheus':<{w}} not started (no prometheus binary: `make setup` installs it)")
     _say(f"  {'stack':<{w}} {_shown(stack_file)} (workdir {_shown(deploy.workdir)}, pid {os.getpid()})")
     _say("try:")
     _say(f"  export CLOUDWASTE_SCANNER_ADDRESS={scanner}")
@@ -306,6 +313,9 @@ def _print_facts(deploy: LocalDeployment, stack: dict, stack_file: Path, externa
         f'  {_grpcurl()} -plaintext -d \'{{"name":"{account["name"]}"}}\' {scanner} '
         "cloudwaste.scanner.v1.ScannerService/GetCloudAccount"
     )
+    if stack.get("prometheus"):
+        query = "sum by (provider) (cloudwaste_scanner_findings_total)"
+        _say(f"  curl -s '{stack['prometheus']}/api/v1/query' --data-urlencode 'query={query}'")
     _say("stop: Ctrl-C here, or `make down` (python -m cloudwaste.sim.up --down) from another shell")
 
 
@@ -330,6 +340,7 @@ def up(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     atomic_write_text(pid_file, f"{os.getpid()}\n")
     deploy: LocalDeployment | None = None
+    prom: prometheus.Prometheus | None = None
     code = 1
     t0 = time.perf_counter()
     try:
@@ -352,6 +363,15 @@ def up(args: argparse.Namespace) -> int:
             deploy = LocalDeployment(workdir, size=args.size, seed=args.seed)
         deploy.start()
         atomic_write_text(workdir / PROCESSES, json.dumps(deploy.pids()) + "\n")
+        if shutil.which("prometheus"):  # make setup installs it; the stack runs without it too
+            prom = prometheus.start(
+                workdir / "cloudwaste-prometheus",
+                {f"cloudwaste-{s}": f"127.0.0.1:{deploy.metrics[s]}" for s in ORDER},
+                scrape_seconds=5.0,
+            )
+            atomic_write_text(
+                workdir / PROCESSES, json.dumps(deploy.pids() | {"prometheus": prom.process.pid}) + "\n"
+            )
         if external:
             display_name = f"AWS endpoint {endpoint}"
         else:
@@ -372,6 +392,7 @@ def up(args: argparse.Namespace) -> int:
             "aws_endpoint_url": deploy.scanner_aws_endpoint,
             "logs": str(deploy.log_dir),
             "pid": os.getpid(),
+            "prometheus": prom.url if prom else "",
         }
         atomic_write_text(stack_file, json.dumps(stack, indent=2) + "\n")
         _say(f"up in {time.perf_counter() - t0:.1f} s:")
@@ -407,6 +428,8 @@ def up(args: argparse.Namespace) -> int:
                 stack_file.unlink()
         except (OSError, ValueError):
             pass
+        if prom is not None:
+            prom.stop()
         if deploy is not None:
             codes = deploy.stop()
             shown = {k: v for k, v in codes.items() if v is not None}
