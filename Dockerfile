@@ -11,7 +11,12 @@
 #     docker build --build-arg SERVICE=$s -t ghcr.io/cloudwaste/cloudwaste-$s:0.1.0 .; done
 # (Not built in CI here: the development machines have no Docker engine; tests/test_images.py checks
 # statically that each image has what the commands the chart runs in it import.)
-FROM python:3.11-slim AS build
+#
+# Reproducible: the base image is pinned to a patch release (the Python CI tests on; bump it
+# deliberately), and every third-party package comes from the service's lock file with its hashes
+# (requirements/<service>.txt, resolved by tools/lock.sh from pyproject.toml), so an image installs
+# exactly the versions CI tested.
+FROM python:3.11.7-slim-bookworm AS build
 ARG SERVICE
 # pip only warns about an unknown extra: refuse it here rather than build an image without its stack.
 RUN case "${SERVICE}" in scanner|enricher|exporter|predictor) ;; \
@@ -23,17 +28,20 @@ COPY protos protos
 COPY services services
 # dev/ (simulated estates, the one-machine launcher) is deliberately not copied: images do not ship it.
 COPY tools tools
-RUN pip install --no-cache-dir grpcio-tools \
+COPY requirements requirements
+RUN pip install --no-cache-dir --require-hashes -r requirements/build.txt \
  && python tools/gen_protos.py \
- && pip wheel --no-cache-dir --wheel-dir /wheels ".[${SERVICE}]"
+ && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ".[${SERVICE}]" \
+ && cp "requirements/${SERVICE}.txt" /wheels/requirements.txt
 
-FROM python:3.11-slim
+FROM python:3.11.7-slim-bookworm
 ARG SERVICE
 LABEL org.opencontainers.image.title="cloudwaste-${SERVICE}"
 # Which service this image is for: what `docker run IMAGE` with no arguments serves.
 ENV CLOUDWASTE_IMAGE_SERVICE=${SERVICE}
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+RUN pip install --no-cache-dir --require-hashes -r /wheels/requirements.txt \
+ && pip install --no-cache-dir --no-deps /wheels/*.whl && rm -rf /wheels \
  && useradd --uid 10001 --no-create-home cloudwaste
 USER 10001
 EXPOSE 50051 9090

@@ -8,15 +8,18 @@ BUF := .tools/node_modules/.bin/buf
 EXTRAS := scanner,enricher,exporter,predictor,dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup protos pg prometheus lint test demo up down bench clean
+.PHONY: help setup protos pg prometheus lint lock test demo up down bench clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml setup.py
+# Third-party packages from the lock file (every pin hash-checked: what CI tested is what installs),
+# then the project itself without resolving anything more.
+$(VENV)/.installed: pyproject.toml setup.py requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e ".[$(EXTRAS)]"
 	touch $@
 
 $(BUF):
@@ -33,6 +36,9 @@ pg:
 
 prometheus:
 	@tools/ensure_prometheus.sh
+
+lock: $(VENV)/.installed ## re-resolve requirements/*.txt from pyproject.toml (uv, with hashes); commit them
+	tools/lock.sh
 
 lint: setup ## ruff + buf lint (STANDARD)
 	$(VENV)/bin/ruff check .

@@ -336,7 +336,9 @@ def test_the_check_sees_what_each_service_adds():
 
     # the scanner reads Parquet too (the Cost and Usage Report), but not PostgreSQL through ADBC
     assert "pyarrow" in needed["scanner"]
-    assert any(p.startswith("adbc_driver_postgresql") for p in missing_dependencies(["serve", "exporter"], "scanner"))
+    assert any(
+        p.startswith("adbc_driver_postgresql") for p in missing_dependencies(["serve", "exporter"], "scanner")
+    )
     assert any(p.startswith("onnxruntime ") for p in missing_dependencies(["serve", "predictor"], "exporter"))
     assert any(p.startswith("boto3 ") for p in missing_dependencies(["serve", "scanner"], "predictor"))
 
@@ -353,3 +355,83 @@ def test_rewrite_export_runs_in_the_exporter_image():
     settings are: in its image (`kubectl exec` into the exporter)."""
     argv = ["rewrite-export", "--dataset-uri", "file:///exports/weekly", "--tenant-hash", "0" * 64]
     assert missing_dependencies(argv, "exporter") == []
+
+
+# --- lock files ---------------------------------------------------------------------------------
+
+LOCKS = ROOT / "requirements"
+
+
+@cache
+def read_lock(name: str) -> dict[str, tuple[str, int]]:
+    """{canonical name: (version, number of hashes)} of a requirements/*.txt lock file."""
+    pins: dict[str, tuple[str, int]] = {}
+    current = None
+    for line in (LOCKS / name).read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        pin = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s\\]+)\s*\\?", stripped)
+        if pin:
+            current = canonicalize_name(pin.group(1))
+            assert current not in pins, f"{name}: {current} pinned twice"
+            pins[current] = (pin.group(2), 0)
+        elif stripped.startswith("--hash=sha256:"):
+            assert current is not None, f"{name}: a hash before any pin"
+            version, hashes = pins[current]
+            pins[current] = (version, hashes + 1)
+        else:
+            pytest.fail(f"{name}: not a pinned requirement with hashes: {stripped}")
+    return pins
+
+
+def test_every_lock_pins_every_package_with_its_hashes():
+    for name in ("dev.txt", "build.txt", *(f"{s}.txt" for s in SERVICES)):
+        pins = read_lock(name)
+        assert pins, name
+        unhashed = [p for p, (_, hashes) in pins.items() if hashes == 0]
+        assert not unhashed, f"{name}: no hash for {unhashed}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_image_lock_holds_what_its_service_installs(service):
+    """The service's lock pins every distribution `pip install .[service]` brings (following the
+    requirements' own requirements), and nothing of another service's stack."""
+    locked = set(read_lock(f"{service}.txt"))
+    wanted = {key.split("[", 1)[0] for key in image_distributions(service)}
+    assert wanted <= locked, f"missing from requirements/{service}.txt: {sorted(wanted - locked)}"
+    for other in SERVICES:
+        if other != service:
+            own = {key.split("[", 1)[0] for key in image_distributions(other)} - wanted
+            assert not (own & locked), f"{service}'s lock holds {other}'s {sorted(own & locked)}"
+
+
+def test_the_locks_agree_and_this_environment_is_the_dev_lock():
+    """One version of each package across the locks, and the versions the tests run on are the dev
+    lock's (make setup installs it), so an image installs what CI tested."""
+    dev = read_lock("dev.txt")
+    for name in ("build.txt", *(f"{s}.txt" for s in SERVICES)):
+        for package, (version, _) in read_lock(name).items():
+            assert package in dev and dev[package][0] == version, (name, package, version)
+    for package, (version, _) in dev.items():
+        try:
+            installed = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pytest.fail(f"{package}=={version} is locked but not installed: run make setup")
+        assert installed == version, f"{package}: installed {installed}, locked {version}"
+
+
+def test_the_image_and_make_setup_install_from_the_locks():
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    bases = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert len(bases) == 2 and len(set(bases)) == 1, bases
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", bases[0]), f"base image not pinned: {bases[0]}"
+    assert "pip install --no-cache-dir --require-hashes -r requirements/build.txt" in text
+    assert 'cp "requirements/${SERVICE}.txt" /wheels/requirements.txt' in text
+    assert "pip install --no-cache-dir --require-hashes -r /wheels/requirements.txt" in text
+    # the project's own wheel only: every dependency came from the lock
+    assert 'pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ".[${SERVICE}]"' in text
+    assert "pip install --no-cache-dir --no-deps /wheels/*.whl" in text
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet --require-hashes -r requirements/dev.txt" in makefile
+    assert 'pip install --quiet --no-deps -e ".[$(EXTRAS)]"' in makefile
