@@ -1348,3 +1348,46 @@ def test_each_service_has_a_headless_twin_for_client_side_balancing(default):
         assert (
             "cloudwaste.io/job" not in headless["metadata"]["labels"]
         )  # scraped once, through the plain one
+
+
+def test_scheduling_applies_chart_wide_and_per_component(chart):
+    """The chart-wide scheduling reaches every pod; a component's own key replaces that key only."""
+    everywhere = {
+        "nodeSelector": {"kubernetes.io/arch": "amd64"},
+        "tolerations": [{"key": "dedicated", "value": "cloudwaste", "effect": "NoSchedule"}],
+    }
+    big = {"nodeSelector": {"node.kubernetes.io/instance-type": "m7i.2xlarge"}}
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "predictor"}},
+        }
+    ]
+    docs = _render(
+        chart,
+        {
+            "scheduling": everywhere,
+            "training": {"scheduling": big},
+            "predictor": {"scheduling": {"topologySpreadConstraints": spread}},
+            "scans": {"schedules": SCAN_SCHEDULES},
+        },
+    )
+    workloads = dict(_workloads(docs))
+    assert len(workloads) == 4 + 1 + 3 + len(SCAN_SCHEDULES)
+    for name, pod in workloads.items():
+        if name.endswith("-training"):
+            assert pod["nodeSelector"] == big["nodeSelector"], name  # its own
+        else:
+            assert pod["nodeSelector"] == everywhere["nodeSelector"], name
+        assert pod["tolerations"] == everywhere["tolerations"], name  # not set by any: the chart's
+        assert ("topologySpreadConstraints" in pod) == name.endswith("-predictor"), name
+    for version in KUBE_VERSIONS:
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+    # nothing set: no scheduling keys at all
+    for name, pod in _workloads(_render(chart, None)):
+        assert not {"nodeSelector", "tolerations", "affinity", "topologySpreadConstraints"} & set(pod), name
+    with pytest.raises(helm_python.HelmValuesError, match="scheduling"):
+        _render(chart, {"scheduling": {"nodeSelectr": {"a": "b"}}})

@@ -262,3 +262,19 @@ or without a claim. Takes a dict: "context" and "readOnly".
     claimName: {{ .Values.exporter.persistence.existingClaim }}
 {{- end }}
 {{- end }}
+
+{{/*
+Where a pod may run: the component's own `scheduling` (its nodeSelector, tolerations, affinity,
+topologySpreadConstraints, each on its own) or else the chart-wide `scheduling`. Takes a dict:
+"context" (the root context) and "own" (the component's scheduling values, or nil).
+*/}}
+{{- define "cloudwaste.scheduling" -}}
+{{- $global := .context.Values.scheduling -}}
+{{- $own := .own | default dict -}}
+{{- range $key := list "nodeSelector" "tolerations" "affinity" "topologySpreadConstraints" }}
+{{- with (index $own $key) | default (index $global $key) }}
+{{ $key }}:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end }}
