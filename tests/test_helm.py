@@ -44,6 +44,12 @@ STORAGE_WORKLOADS = {
     ("CronJob", "training"),
 }
 ROLE_ARN = "arn:aws:iam::123456789012:role/cloudwaste-storage"
+# The scanner and the enricher run as their own ServiceAccounts (OVERRIDES' fullname is "cw").
+DEFAULT_OWN_ACCOUNTS = {
+    ("Deployment", "scanner"): f"{RELEASE}-cloudwaste-scanner",
+    ("Deployment", "enricher"): f"{RELEASE}-cloudwaste-enricher",
+}
+OWN_ACCOUNTS = {("Deployment", "scanner"): "cw-scanner", ("Deployment", "enricher"): "cw-enricher"}
 # values.yaml image.repository: each workload runs "<repository>-<service>:<tag>".
 IMAGE_REPOSITORY = "ghcr.io/cloudwaste/cloudwaste"
 PROD_ACCOUNT = "cloudAccounts/0b6f2c1e-5d3a-4f7b-9c8e-1a2b3c4d5e6f"
@@ -321,7 +327,7 @@ def test_renders_exactly_the_expected_objects(default):
         + ["Service"] * 8  # each service's, and its headless twin for client-side balancing
         + ["Job"]
         + ["CronJob"] * 3
-        + ["ServiceAccount"]
+        + ["ServiceAccount"] * 3  # the storage identity, the scanner's, the enricher's
         + ["PodDisruptionBudget"] * 4
         + ["NetworkPolicy"] * 4
         + ["HorizontalPodAutoscaler"]  # the predictor's
@@ -962,22 +968,27 @@ def test_static_credentials_come_from_the_existing_secret_for_the_storage_pods_o
             assert _secret_ref(env, "AWS_SECRET_ACCESS_KEY") == ("minio-credentials", "secret"), key
         else:  # the export CronJob is a gRPC client: the exporter holds the keys
             assert not set(_STATIC_KEYS) & set(env), key
-        # serviceAccount.create false, no name: the namespace's default, as before.
-        assert "serviceAccountName" not in pod_spec, key
+        # serviceAccount.create false, no name: the namespace's default, as before (the scanner and
+        # the enricher have their own)
+        assert pod_spec.get("serviceAccountName") == OWN_ACCOUNTS.get(key), key
         assert pod_spec["automountServiceAccountToken"] is False, key
-    assert not _of_kind(override, "ServiceAccount")
+    assert {a["metadata"]["name"] for a in _of_kind(override, "ServiceAccount")} == {
+        "cw-scanner",
+        "cw-enricher",
+    }
 
 
 @pytest.mark.parametrize("variant", ["default", "irsa"])
 def test_workload_identity_is_the_charts_service_account_on_the_storage_pods(rendered, variant):
-    (account,) = _of_kind(rendered, "ServiceAccount")
-    assert account["metadata"]["name"] == SERVICE_ACCOUNT
+    accounts = {a["metadata"]["name"]: a for a in _of_kind(rendered, "ServiceAccount")}
+    assert set(accounts) == {SERVICE_ACCOUNT, f"{SERVICE_ACCOUNT}-scanner", f"{SERVICE_ACCOUNT}-enricher"}
+    account = accounts[SERVICE_ACCOUNT]
     assert account["metadata"]["namespace"] == NAMESPACE
     assert account["automountServiceAccountToken"] is False
     annotations = account["metadata"].get("annotations", {})
     assert annotations == ({"eks.amazonaws.com/role-arn": ROLE_ARN} if variant == "irsa" else {})
     for key, pod_spec in _all_pods(rendered).items():
-        expected = SERVICE_ACCOUNT if key in STORAGE_WORKLOADS else None
+        expected = SERVICE_ACCOUNT if key in STORAGE_WORKLOADS else DEFAULT_OWN_ACCOUNTS.get(key)
         assert pod_spec.get("serviceAccountName") == expected, key
         # No Kubernetes API token; the EKS webhook projects its own web identity token.
         assert pod_spec["automountServiceAccountToken"] is False, key
@@ -986,10 +997,19 @@ def test_workload_identity_is_the_charts_service_account_on_the_storage_pods(ren
 
 
 def test_an_existing_service_account_is_used_and_not_created(chart):
-    docs = _render(chart, {"serviceAccount": {"create": False, "name": "cloudwaste-s3"}})
+    docs = _render(
+        chart,
+        {
+            "serviceAccount": {"create": False, "name": "cloudwaste-s3"},
+            "scanner": {"serviceAccount": {"create": False, "name": "cloud-reader"}},
+            "enricher": {"serviceAccount": {"create": False}},
+        },
+    )
     assert not _of_kind(docs, "ServiceAccount")
     for key, pod_spec in _all_pods(docs).items():
         expected = "cloudwaste-s3" if key in STORAGE_WORKLOADS else None
+        if key == ("Deployment", "scanner"):
+            expected = "cloud-reader"
         assert pod_spec.get("serviceAccountName") == expected, key
 
 
@@ -1391,3 +1411,23 @@ def test_scheduling_applies_chart_wide_and_per_component(chart):
         assert not {"nodeSelector", "tolerations", "affinity", "topologySpreadConstraints"} & set(pod), name
     with pytest.raises(helm_python.HelmValuesError, match="scheduling"):
         _render(chart, {"scheduling": {"nodeSelectr": {"a": "b"}}})
+
+
+def test_the_scanner_and_the_enricher_run_as_their_own_service_accounts(chart):
+    """The scanner's identity is the one that assumes customers' roles (annotated for IRSA or workload
+    identity), apart from the storage identity; neither mounts a Kubernetes API token."""
+    scanner_role = "arn:aws:iam::123456789012:role/cloudwaste-scanner"
+    docs = _render(
+        chart, {"scanner": {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": scanner_role}}}}
+    )
+    accounts = {a["metadata"]["name"]: a for a in _of_kind(docs, "ServiceAccount")}
+    scanner = accounts[f"{SERVICE_ACCOUNT}-scanner"]
+    assert scanner["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": scanner_role}
+    assert _component(scanner) == "scanner" and scanner["automountServiceAccountToken"] is False
+    assert "annotations" not in accounts[f"{SERVICE_ACCOUNT}-enricher"]["metadata"]
+    assert "annotations" not in accounts[SERVICE_ACCOUNT]["metadata"]  # the storage identity is apart
+    deployments = _deployments(docs)
+    for component in ("scanner", "enricher"):
+        pod = deployments[component]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == f"{SERVICE_ACCOUNT}-{component}"
+        assert pod["automountServiceAccountToken"] is False

@@ -278,3 +278,17 @@ topologySpreadConstraints, each on its own) or else the chart-wide `scheduling`.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The own ServiceAccount of the scanner or the enricher (scanner.serviceAccount, enricher.serviceAccount):
+"<fullname>-<component>" or its `name` when created, else its `name` ("" : the namespace's default).
+Takes a dict: "context" and "component".
+*/}}
+{{- define "cloudwaste.componentServiceAccountName" -}}
+{{- $sa := (index .context.Values .component).serviceAccount -}}
+{{- if $sa.create }}
+{{- default (include "cloudwaste.componentName" .) $sa.name }}
+{{- else }}
+{{- $sa.name }}
+{{- end }}
+{{- end }}
