@@ -276,27 +276,28 @@ def create_server(settings: ServerSettings, app: App) -> Running:
 
 
 def serve(settings: ServerSettings, app: App) -> None:
-    """Runs until SIGTERM or SIGINT, then drains gracefully."""
+    """Runs until SIGTERM or SIGINT, then drains gracefully. The signal handlers are in place before
+    the server starts, so a signal during start-up stops it cleanly once it has started."""
     for line in unknown_variables(os.environ):
         log.warning(line)
-    running = create_server(settings, app)
-    stopping, stopped = threading.Event(), threading.Event()
-
-    def stop() -> None:
-        running.stop(settings.shutdown_grace_seconds)
-        stopped.set()
+    stopping = threading.Event()
 
     def on_signal(signum, _frame):
-        if stopping.is_set():
-            return
-        stopping.set()
-        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
-        threading.Thread(target=stop, name="shutdown", daemon=True).start()
+        if not stopping.is_set():
+            log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+            stopping.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    running.server.wait_for_termination()
-    stopped.wait(settings.shutdown_grace_seconds + 10)
+    running = create_server(settings, app)
+    while not stopping.wait(1.0):  # the main thread waits here; signal handlers run in it
+        pass
+    # drain on a thread of its own, so that a stuck on_stop step cannot hold the process for ever
+    drain = threading.Thread(
+        target=running.stop, args=(settings.shutdown_grace_seconds,), name="shutdown", daemon=True
+    )
+    drain.start()
+    drain.join(settings.shutdown_grace_seconds + 10)
     log.info("stopped")
 
 
