@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import grpc
 from botocore.exceptions import ClientError
 from cloudwaste.common.v1 import provider_pb2
-from cloudwaste.core.protoconv import money_amount
+from cloudwaste.core.protoconv import money_amount, provider_key
 from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc, enrichment_run_pb2
 from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
 from cloudwaste.predictor.client import wait_for_serving, wait_for_training, waste_features
@@ -98,10 +98,6 @@ def _create_cloud(scanner, provider: str, truth: GroundTruth) -> cloud_account_p
     return scanner.CreateCloudAccount(
         scanner_service_pb2.CreateCloudAccountRequest(cloud_account=account), timeout=10
     ).cloud_account
-
-
-def provider_key(value: int) -> str:
-    return provider_pb2.Provider.Name(value).removeprefix("PROVIDER_").lower()
 
 
 def scan_and_wait(scanner, account: str, regions: int) -> scan_run_pb2.ScanRun:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from cloudwaste.common.v1 import money_pb2
+from cloudwaste.common.v1 import confidence_pb2, money_pb2, provider_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 
@@ -35,3 +35,36 @@ def run_error(run) -> status_pb2.Status | None:
     if not getattr(run, "error_message", None) and not getattr(run, "error_code", None):
         return None
     return status_pb2.Status(code=run.error_code or 2, message=run.error_message or "")
+
+
+def provider_key(value: int) -> str:
+    """PROVIDER_AWS -> "aws"; "" for an unknown or unspecified value."""
+    if value == provider_pb2.PROVIDER_UNSPECIFIED or value not in provider_pb2.Provider.values():
+        return ""
+    return provider_pb2.Provider.Name(value).removeprefix("PROVIDER_").lower()
+
+
+def provider_enum(key: str) -> int:
+    """ "aws" (any case) -> PROVIDER_AWS; PROVIDER_UNSPECIFIED for an unknown key."""
+    try:
+        return provider_pb2.Provider.Value(f"PROVIDER_{key.upper()}")
+    except ValueError:
+        return provider_pb2.PROVIDER_UNSPECIFIED
+
+
+def confidence_key(value: int) -> str:
+    """CONFIDENCE_LEVEL_HIGH -> "HIGH"; "" for an unknown or unspecified value."""
+    if (
+        value == confidence_pb2.CONFIDENCE_LEVEL_UNSPECIFIED
+        or value not in confidence_pb2.ConfidenceLevel.values()
+    ):
+        return ""
+    return confidence_pb2.ConfidenceLevel.Name(value).removeprefix("CONFIDENCE_LEVEL_")
+
+
+def confidence_enum(key: str) -> int:
+    """ "high" (any case) -> CONFIDENCE_LEVEL_HIGH; CONFIDENCE_LEVEL_UNSPECIFIED for an unknown key."""
+    try:
+        return confidence_pb2.ConfidenceLevel.Value(f"CONFIDENCE_LEVEL_{key.upper()}")
+    except ValueError:
+        return confidence_pb2.CONFIDENCE_LEVEL_UNSPECIFIED

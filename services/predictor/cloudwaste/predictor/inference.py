@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core.errors import InvalidArgument, NotFound
+from cloudwaste.core.protoconv import confidence_enum, provider_enum
 from cloudwaste.predictor import kinds
 from cloudwaste.predictor.servicer import PredictorServicer
 from cloudwaste.predictor.serving import ServedModels
@@ -159,10 +159,6 @@ def _int_parameter(request: oip.ModelInferRequest, name: str, default: int, low:
     return value
 
 
-_PROVIDER = {name.removeprefix("PROVIDER_").lower(): v for name, v in provider_pb2.Provider.items() if v}
-_CONFIDENCE = {
-    name.removeprefix("CONFIDENCE_LEVEL_"): v for name, v in confidence_pb2.ConfidenceLevel.items() if v
-}
 _FEATURES_FIELD = re.compile(r"features\[(\d+)\]\.(\w+)")
 
 
@@ -175,11 +171,11 @@ def _waste(servicer: PredictorServicer, inputs: dict, request) -> dict[str, np.n
         features = []
         for i in range(start, min(n, start + MAX_WASTE_BATCH)):
             f = prediction_pb2.WasteFeatures(
-                provider=_PROVIDER.get(inputs["provider"][i].lower(), 0),
+                provider=provider_enum(inputs["provider"][i]),
                 resource_type=inputs["resource_type"][i],
                 region=inputs["region"][i],
                 detection_scenario=inputs["detection_scenario"][i],
-                confidence_level=_CONFIDENCE.get(inputs["confidence_level"][i].upper(), 0),
+                confidence_level=confidence_enum(inputs["confidence_level"][i]),
                 cost_monthly=inputs["cost_monthly"][i],
             )
             if age is not None and not np.isnan(age[i]):

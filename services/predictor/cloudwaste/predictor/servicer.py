@@ -11,11 +11,10 @@ import re
 import threading
 
 import numpy as np
-from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from cloudwaste.core.features import waste_row_from_raw
-from cloudwaste.core.protoconv import run_error, timestamp
+from cloudwaste.core.protoconv import confidence_key, provider_key, run_error, timestamp
 from cloudwaste.predictor import forecast, kinds
 from cloudwaste.predictor.kinds.waste import held_out_metrics
 from cloudwaste.predictor.metrics import INFERENCE, PREDICTIONS
@@ -46,28 +45,18 @@ MAX_HISTORY_MONTHS = 240
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _HASH = re.compile(r"[0-9a-f]{64}")
 
-_PROVIDERS = {
-    provider_pb2.PROVIDER_AWS: "aws",
-    provider_pb2.PROVIDER_AZURE: "azure",
-    provider_pb2.PROVIDER_GCP: "gcp",
-    provider_pb2.PROVIDER_M365: "m365",
-}
-_CONFIDENCE = {
-    confidence_pb2.CONFIDENCE_LEVEL_LOW: "LOW",
-    confidence_pb2.CONFIDENCE_LEVEL_MEDIUM: "MEDIUM",
-    confidence_pb2.CONFIDENCE_LEVEL_HIGH: "HIGH",
-}
 
 
 def features_row(f: prediction_pb2.WasteFeatures, field: str) -> dict:
     """Validates one WasteFeatures message; errors name the field, e.g. features[3].cost_monthly."""
-    if f.provider not in _PROVIDERS:
+    provider, confidence = provider_key(f.provider), confidence_key(f.confidence_level)
+    if not provider:
         raise InvalidArgument(f"{field}.provider", "is required (PROVIDER_AWS, _AZURE, _GCP or _M365)")
     if not f.resource_type or len(f.resource_type) > 64:
         raise InvalidArgument(f"{field}.resource_type", 'is required, e.g. "aws.ec2.volume"')
     if not f.detection_scenario or len(f.detection_scenario) > 64:
         raise InvalidArgument(f"{field}.detection_scenario", 'is required, e.g. "ebs-volume-unattached"')
-    if f.confidence_level not in _CONFIDENCE:
+    if not confidence:
         raise InvalidArgument(
             f"{field}.confidence_level", "is required (CONFIDENCE_LEVEL_LOW, _MEDIUM or _HIGH)"
         )
@@ -77,11 +66,11 @@ def features_row(f: prediction_pb2.WasteFeatures, field: str) -> dict:
     if age is not None and (not math.isfinite(age) or age < 0):
         raise InvalidArgument(f"{field}.resource_age_days", f"must be finite and >= 0, or unset (got {age})")
     return waste_row_from_raw(
-        provider=_PROVIDERS[f.provider],
+        provider=provider,
         resource_type=f.resource_type,
         region=f.region,
         detection_scenario=f.detection_scenario,
-        confidence_level=_CONFIDENCE[f.confidence_level],
+        confidence_level=confidence,
         resource_age_days=age,
         cost_monthly=f.cost_monthly,
         tags=f.tags,

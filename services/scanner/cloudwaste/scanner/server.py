@@ -6,6 +6,7 @@ import grpc
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import FailedPrecondition, Unavailable
+from cloudwaste.core.protoconv import confidence_enum, provider_enum
 from cloudwaste.core.server import App, serve
 from cloudwaste.scanner import providers
 from cloudwaste.scanner.engine import Engine
@@ -63,16 +64,14 @@ def waste_scorer(address: str, timeout: float):
         address, options=[("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(retry))]
     )
     stub = predictor_service_pb2_grpc.PredictorServiceStub(channel)
-    providers_enum = {"aws": 1, "azure": 2, "gcp": 3, "m365": 4}
-    confidence = {"LOW": 1, "MEDIUM": 2, "HIGH": 3}
 
     def features(row: dict) -> prediction_pb2.WasteFeatures:
         f = prediction_pb2.WasteFeatures(
-            provider=providers_enum.get(row["provider"], 0),
+            provider=provider_enum(row["provider"]),
             resource_type=row["resource_type"],
             region=row["region"],
             detection_scenario=row["detection_scenario"],
-            confidence_level=confidence.get(row["confidence_level"], 0),
+            confidence_level=confidence_enum(row["confidence_level"]),
             cost_monthly=row["cost_monthly"],
             tags=row["tags"],
             finding=row.get("finding", ""),

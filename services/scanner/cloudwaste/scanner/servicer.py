@@ -13,7 +13,7 @@ import re
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import names, pagination
 from cloudwaste.core.errors import InvalidArgument
-from cloudwaste.core.protoconv import money, run_error, timestamp
+from cloudwaste.core.protoconv import money, provider_enum, provider_key, run_error, timestamp
 from cloudwaste.scanner import providers
 from cloudwaste.scanner.rules import load_all as load_rules
 from cloudwaste.scanner.store import USER_STATES, FindingFilter, ScannerStore, etag
@@ -30,20 +30,6 @@ from google.protobuf import json_format, struct_pb2
 _STATE_NAMES = {v: k.removeprefix("FINDING_STATE_") for k, v in finding_pb2.FindingState.items()}
 _UPDATABLE = ("display_name", "regions", "rule_parameters", "ml_collection_enabled")
 _MAX_TEXT = 256
-
-
-def provider_key(value: int) -> str:
-    """PROVIDER_AWS -> "aws"; "" for an unknown or unspecified value."""
-    if value == provider_pb2.PROVIDER_UNSPECIFIED or value not in provider_pb2.Provider.values():
-        return ""
-    return provider_pb2.Provider.Name(value).removeprefix("PROVIDER_").lower()
-
-
-def provider_enum(key: str) -> int:
-    try:
-        return provider_pb2.Provider.Value(f"PROVIDER_{key.upper()}")
-    except ValueError:
-        return provider_pb2.PROVIDER_UNSPECIFIED
 
 
 def _account_pb(a, account_hash: str) -> cloud_account_pb2.CloudAccount:
