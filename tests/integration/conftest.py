@@ -43,8 +43,8 @@ def months_billed(today, months: int) -> int:
     return months if today.day > 1 else months - 1
 
 
-def serve_predictor(url: str, **settings):
-    """A predictor alone on a loopback port (no training worker): yields its stub."""
+def start_predictor(url: str, **settings):
+    """A predictor alone on a loopback port (no training worker), started; returns it running."""
     from cloudwaste.predictor.server import build_app
 
     config = PredictorSettings(
@@ -56,7 +56,12 @@ def serve_predictor(url: str, **settings):
         training_worker="none",
         **settings,
     )
-    running = create_server(config, build_app(config))
+    return create_server(config, build_app(config))
+
+
+def serve_predictor(url: str, **settings):
+    """A predictor alone on a loopback port (no training worker): yields its stub."""
+    running = start_predictor(url, **settings)
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
     try:
         yield predictor_service_pb2_grpc.PredictorServiceStub(channel)

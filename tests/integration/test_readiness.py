@@ -20,8 +20,9 @@ import pytest
 from cloudwaste.core.migrate import upgrade
 from cloudwaste.core.pg import EmbeddedPostgres, free_port
 from cloudwaste.core.server import create_server
-from cloudwaste.predictor.settings import PredictorSettings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.integration.conftest import start_predictor
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 ENRICHER = "cloudwaste.enricher.v1.EnricherService"
@@ -108,17 +109,7 @@ def test_a_service_is_not_ready_while_its_database_is_down_and_ready_again_after
 def test_the_predictor_is_ready_per_model_kind(database_url):
     """No waste model trained yet: the predictor is ready for anomalies and forecasts (built in),
     not for waste; the server itself is ready (its database answers)."""
-    from cloudwaste.predictor.server import build_app
-
-    config = PredictorSettings(
-        database_url=database_url,
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        metrics_port=-1,
-        shutdown_grace_seconds=1,
-        training_worker="none",
-    )
-    running = create_server(config, build_app(config))
+    running = start_predictor(database_url)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
