@@ -78,8 +78,11 @@ ROWS = [
         [
             ("stat", "Since the last successful export", "s", "The weekly export's freshness.",
              [("export", "time() - max(cloudwaste_exporter_last_success_timestamp_seconds)")]),
-            ("stat", "Data quality score", "none", "Of the last successful export, 0 to 100.",
-             [("score", "max(cloudwaste_exporter_data_quality_score)")]),
+            ("stat", "Data quality score", "none",
+             "Of the last successful export, 0 to 100, and the rows it was measured over (the alert "
+             "judges only scores over 100 rows or more).",
+             [("score", "max(cloudwaste_exporter_data_quality_score)"),
+              ("rows", "max(cloudwaste_exporter_data_quality_rows)")]),
             ("timeseries", "Export runs per week, by state", "short", "",
              [("{{state}}", "sum by (state) (increase(cloudwaste_exporter_exports_total[7d]))")]),
             ("timeseries", "Exports: p90 duration, bytes and rows written per week", "short", "",

@@ -117,6 +117,7 @@ def test_the_numbers_say_what_the_run_did(monitored):
     assert values('sum(cloudwaste_exporter_exports_total{state="SUCCEEDED"})')[""] >= 1
     quality = values("max(cloudwaste_exporter_data_quality_score)")[""]
     assert 0 < quality <= 100
+    assert values("max(cloudwaste_exporter_data_quality_rows)")[""] > 0
     assert (
         values('max by (state) (cloudwaste_predictor_recorded_training_runs{model_kind="waste"})')["state=SUCCEEDED"]
         >= 1

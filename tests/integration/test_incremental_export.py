@@ -133,9 +133,18 @@ def test_weekly_exports_take_exactly_what_changed(stack):
     # week 2: the exporter restarts; the rest of the findings are decided, a second scan runs
     stack.running.pop("exporter").stop(0.5)
     xs = stack.settings["exporter"]
+    from cloudwaste.exporter import metrics
     from cloudwaste.exporter.server import build_app
 
+    # a restarted exporter takes its last success and quality from the runs on record (the
+    # "export missed" and "data quality" alerts read them), not from a process that is gone
+    for gauge in (metrics.LAST_SUCCESS, metrics.QUALITY_SCORE, metrics.QUALITY_ROWS):
+        gauge.set(-1)
     restarted = create_server(xs, build_app(xs))
+    # (the quality of the last export with rows: the empty one has nothing to judge)
+    assert metrics.LAST_SUCCESS._value.get() == empty.end_time.ToDatetime(dt.UTC).timestamp()
+    assert metrics.QUALITY_SCORE._value.get() == w1.quality.score
+    assert metrics.QUALITY_ROWS._value.get() == w1.quality.row_count == w1.row_count
     stack.running["exporter"] = restarted
     exporter = exporter_service_pb2_grpc.ExporterServiceStub(
         __import__("grpc").insecure_channel(f"127.0.0.1:{restarted.port}")

@@ -18,8 +18,15 @@ DURATION = Histogram(
 )
 PURGES = Counter("cloudwaste_exporter_purge_runs_total", "Retention purges finished, by state.", ["state"])
 PURGED_ML_ROWS = Counter("cloudwaste_exporter_purged_ml_rows_total", "ML rows removed by retention.")
+# The quality of the last export that had rows: an export of nothing (nothing changed since the
+# previous one) has no quality to judge. A score measured over a handful of rows is noise, so the
+# alert reads the row count too and judges only scores measured over enough rows.
 QUALITY_SCORE = Gauge(
-    "cloudwaste_exporter_data_quality_score", "Data quality score (0-100) of the last successful export."
+    "cloudwaste_exporter_data_quality_score",
+    "Data quality score (0-100) of the last successful export that had rows.",
+)
+QUALITY_ROWS = Gauge(
+    "cloudwaste_exporter_data_quality_rows", "Rows the data quality score was measured over."
 )
 LAST_SUCCESS = Gauge(
     "cloudwaste_exporter_last_success_timestamp_seconds", "When the last export succeeded (Unix time)."
@@ -31,12 +38,18 @@ PURGE_LAST_SUCCESS = Gauge(
 
 
 def restore(store) -> None:
-    """Sets the last-success gauges (and the quality score) from the runs on record."""
-    export, purge = store.last_successes()
+    """Sets the last-success gauges and the quality ones from the runs on record."""
+    export, measured, purge = store.last_successes()
     if export is not None:
         LAST_SUCCESS.set(export.end_time.timestamp())
-        score = (export.quality or {}).get("score")
-        if score is not None:
-            QUALITY_SCORE.set(float(score))
+    if measured is not None and (measured.quality or {}).get("score") is not None:
+        observe_quality(measured.quality["score"], measured.quality.get("row_count") or measured.row_count)
     if purge is not None:
         PURGE_LAST_SUCCESS.set(purge.end_time.timestamp())
+
+
+def observe_quality(score: float, rows: int) -> None:
+    """Records an export's quality score, unless it exported nothing."""
+    if rows > 0:
+        QUALITY_SCORE.set(float(score))
+        QUALITY_ROWS.set(float(rows))

@@ -34,7 +34,14 @@ from cloudwaste.exporter.export import (
     rows_where,
     watermark,
 )
-from cloudwaste.exporter.metrics import BYTES, DURATION, EXPORTS, LAST_SUCCESS, QUALITY_SCORE, ROWS
+from cloudwaste.exporter.metrics import (
+    BYTES,
+    DURATION,
+    EXPORTS,
+    LAST_SUCCESS,
+    ROWS,
+    observe_quality,
+)
 from cloudwaste.exporter.quality import QualityReport, measure
 from cloudwaste.exporter.settings import ExporterSettings
 from cloudwaste.exporter.store import ExporterStore
@@ -144,7 +151,7 @@ class Exports:
                 ROWS.inc(item.row_count)
                 BYTES.inc(item.size_bytes)
                 DURATION.observe(time.perf_counter() - started)
-                QUALITY_SCORE.set(quality.score)
+                observe_quality(quality.score, quality.row_count)
                 LAST_SUCCESS.set_to_current_time()
                 return finished
             raise ExportFailed("the export ended without its files")

@@ -156,14 +156,16 @@ class ExporterStore:
             with self.db.transaction() as s:
                 s.execute(delete(ExportRun).where(ExportRun.id.in_(ids)))
 
-    def last_successes(self) -> tuple[ExportRun | None, PurgeRun | None]:
-        """The export that succeeded last, and the purge (not a dry run) that did."""
+    def last_successes(self) -> tuple[ExportRun | None, ExportRun | None, PurgeRun | None]:
+        """The export that succeeded last, the last one that succeeded with rows (whose quality
+        report is the one to judge), and the purge (not a dry run) that succeeded last."""
         with self.db.transaction() as s:
-            export = s.execute(
-                select(ExportRun)
-                .where(ExportRun.state == "SUCCEEDED", ExportRun.end_time.is_not(None))
-                .order_by(ExportRun.end_time.desc())
-                .limit(1)
+            succeeded = select(ExportRun).where(
+                ExportRun.state == "SUCCEEDED", ExportRun.end_time.is_not(None)
+            )
+            export = s.execute(succeeded.order_by(ExportRun.end_time.desc()).limit(1)).scalar_one_or_none()
+            measured = s.execute(
+                succeeded.where(ExportRun.row_count > 0).order_by(ExportRun.end_time.desc()).limit(1)
             ).scalar_one_or_none()
             purge = s.execute(
                 select(PurgeRun)
@@ -171,7 +173,7 @@ class ExporterStore:
                 .order_by(PurgeRun.end_time.desc())
                 .limit(1)
             ).scalar_one_or_none()
-            return export, purge
+            return export, measured, purge
 
     def create_purge_run(self, policy, ml_cutoff: dt.datetime, request_id: str = "") -> PurgeRun:
         """A PENDING purge for the worker; with a request id, a repeated call returns the first one's
