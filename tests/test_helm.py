@@ -37,12 +37,14 @@ ML_HASH_SECRET = f"{RELEASE}-cloudwaste-ml-hash-key"
 STORAGE_ROOT = "s3://cloudwaste-ml/exports"
 SERVICE_ACCOUNT = f"{RELEASE}-cloudwaste"
 # The workloads that reach the storage, as (kind, component): they run as the storage identity.
+# The pods that reach the storage; the export CronJob is only a gRPC client of the exporter.
 STORAGE_WORKLOADS = {
     ("Deployment", "exporter"),
     ("Deployment", "predictor"),
-    ("CronJob", "export"),
     ("CronJob", "training"),
 }
+# The predictor and the training CronJob only read it.
+STORAGE_READERS = {("Deployment", "predictor"), ("CronJob", "training")}
 ROLE_ARN = "arn:aws:iam::123456789012:role/cloudwaste-storage"
 # The scanner and the enricher run as their own ServiceAccounts (OVERRIDES' fullname is "cw").
 DEFAULT_OWN_ACCOUNTS = {
@@ -963,7 +965,7 @@ def _all_pods(docs: Manifests) -> dict[tuple[str, str], dict[str, Any]]:
 def test_static_credentials_come_from_the_existing_secret_for_the_storage_pods_only(override):
     for key, pod_spec in _all_pods(override).items():
         env = _env(_container(pod_spec))
-        if key in STORAGE_WORKLOADS - {("CronJob", "export")}:
+        if key in STORAGE_WORKLOADS:
             assert _secret_ref(env, "AWS_ACCESS_KEY_ID") == ("minio-credentials", "access"), key
             assert _secret_ref(env, "AWS_SECRET_ACCESS_KEY") == ("minio-credentials", "secret"), key
         else:  # the export CronJob is a gRPC client: the exporter holds the keys
@@ -1011,6 +1013,36 @@ def test_an_existing_service_account_is_used_and_not_created(chart):
         if key == ("Deployment", "scanner"):
             expected = "cloud-reader"
         assert pod_spec.get("serviceAccountName") == expected, key
+
+
+def test_the_predictor_and_the_training_cronjob_can_have_their_own_read_only_identity(chart):
+    """They only read the storage (models live in PostgreSQL): predictor.serviceAccount gives them
+    a read-only role apart from the exporter's, which writes and deletes; an existing one by name."""
+    reader = "arn:aws:iam::123456789012:role/cloudwaste-storage-reader"
+    docs = _render(
+        chart,
+        {
+            "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": ROLE_ARN}},
+            "predictor": {
+                "serviceAccount": {"create": True, "annotations": {"eks.amazonaws.com/role-arn": reader}}
+            },
+        },
+    )
+    accounts = {a["metadata"]["name"]: a for a in _of_kind(docs, "ServiceAccount")}
+    own = accounts[f"{SERVICE_ACCOUNT}-predictor"]
+    assert own["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": reader}
+    assert _component(own) == "predictor" and own["automountServiceAccountToken"] is False
+    assert accounts[SERVICE_ACCOUNT]["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE_ARN}
+    pods = _all_pods(docs)
+    for key in STORAGE_READERS:
+        assert pods[key]["serviceAccountName"] == f"{SERVICE_ACCOUNT}-predictor", key
+    assert pods[("Deployment", "exporter")]["serviceAccountName"] == SERVICE_ACCOUNT
+    assert "serviceAccountName" not in pods[("CronJob", "export")]
+
+    named = _all_pods(_render(chart, {"predictor": {"serviceAccount": {"name": "storage-reader"}}}))
+    for key in STORAGE_READERS:
+        assert named[key]["serviceAccountName"] == "storage-reader", key
+    assert named[("Deployment", "exporter")]["serviceAccountName"] == SERVICE_ACCOUNT
 
 
 # --- weekly training ----------------------------------------------------------------------------

@@ -165,8 +165,8 @@ seccompProfile:
 {{- end }}
 
 {{/*
-The ServiceAccount of the pods that reach the storage (exporter, predictor, export and training
-CronJobs): "<fullname>" (or serviceAccount.name) when the chart creates it, else
+The storage identity (the exporter's; the predictor's and the training CronJob's too unless
+predictor.serviceAccount gives them their own): "<fullname>" (or serviceAccount.name) when the chart creates it, else
 serviceAccount.name, "" meaning the namespace's default (no serviceAccountName rendered).
 */}}
 {{- define "cloudwaste.serviceAccountName" -}}
@@ -174,6 +174,19 @@ serviceAccount.name, "" meaning the namespace's default (no serviceAccountName r
 {{- default (include "cloudwaste.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
 {{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The predictor's and the training CronJob's ServiceAccount: its own (predictor.serviceAccount) when
+created or named, else the storage identity the exporter uses.
+*/}}
+{{- define "cloudwaste.predictorServiceAccountName" -}}
+{{- $sa := .Values.predictor.serviceAccount -}}
+{{- if or $sa.create $sa.name }}
+{{- include "cloudwaste.componentServiceAccountName" (dict "context" . "component" "predictor") }}
+{{- else }}
+{{- include "cloudwaste.serviceAccountName" . }}
 {{- end }}
 {{- end }}
 
@@ -280,7 +293,7 @@ topologySpreadConstraints, each on its own) or else the chart-wide `scheduling`.
 {{- end }}
 
 {{/*
-The own ServiceAccount of the scanner or the enricher (scanner.serviceAccount, enricher.serviceAccount):
+The own ServiceAccount of the scanner, the enricher or the predictor (<component>.serviceAccount):
 "<fullname>-<component>" or its `name` when created, else its `name` ("" : the namespace's default).
 Takes a dict: "context" and "component".
 */}}
