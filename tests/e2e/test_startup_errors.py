@@ -1,6 +1,7 @@
 """Common mistakes when starting a service get one clear line naming what to fix, and exit 2, never
 a traceback: a bad database URL, a log level that is not one, a port in use (gRPC or metrics); a
-misspelt CLOUDWASTE_* variable is warned about with the closest known name, and the service starts."""
+misspelt CLOUDWASTE_* variable is warned about with the closest known name, and the service starts.
+The Jobs' commands (migrate, train) say in one line that PostgreSQL is not there."""
 
 from __future__ import annotations
 
@@ -107,3 +108,39 @@ def test_a_misspelt_variable_is_warned_about_with_the_closest_name_and_the_servi
         "(did you mean CLOUDWASTE_ENRICHER_POLL_SECONDS?); it is ignored"
     ) in text
     assert "Traceback" not in text and proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "url", "status", "says"),
+    [
+        (
+            "migrate",
+            "postgresql+psycopg://cloudwaste:s3cret-password@127.0.0.1:1/cloudwaste",
+            1,
+            'cannot reach PostgreSQL: connection to server at "127.0.0.1", port 1 failed',
+        ),
+        ("migrate", "127.0.0.1:5432/cloudwaste", 2, "CLOUDWASTE_DATABASE_URL is not a database URL"),
+        (
+            "train",
+            "postgresql+psycopg://cloudwaste:s3cret-password@127.0.0.1:1/cloudwaste",
+            1,
+            "the database is unavailable",
+        ),
+    ],
+    ids=["migrate-unreachable", "migrate-not-a-url", "train-unreachable"],
+)
+def test_the_jobs_commands_say_in_one_line_that_the_database_is_not_there(command, url, status, says):
+    """The migrate Job and the training CronJob, started before PostgreSQL answers or with a URL
+    mistyped: one line saying so (never the password), and a failed exit the Job retries."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDWASTE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cloudwaste.core.cli", command],
+        env=env | {"CLOUDWASTE_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == status, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"cloudwaste {command}: ") and says in line, line
+    assert "s3cret" not in proc.stderr

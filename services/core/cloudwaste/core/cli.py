@@ -32,12 +32,23 @@ class CommandError(Exception):
 
 def _migrate(args: argparse.Namespace) -> int:
     from cloudwaste.core.migrate import upgrade
+    from cloudwaste.core.settings import SettingsError, database_url
+    from sqlalchemy.exc import OperationalError
 
     url = args.database_url or os.environ.get("CLOUDWASTE_DATABASE_URL")
     if not url:
-        print("cloudwaste migrate: set CLOUDWASTE_DATABASE_URL or pass --database-url", file=sys.stderr)
-        return 2
-    upgrade(url)
+        raise CommandError("set CLOUDWASTE_DATABASE_URL or pass --database-url", EXIT_USAGE)
+    try:
+        database_url({"CLOUDWASTE_DATABASE_URL": url})
+    except SettingsError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    try:
+        upgrade(url)
+    except OperationalError as exc:
+        # psycopg's first line names the host and port and why (refused, timeout, authentication);
+        # it never holds the password
+        why = str(exc.orig or exc).strip().splitlines()[0].removeprefix("connection failed: ")
+        raise CommandError(f"cannot reach PostgreSQL: {why}") from None
     print("database schema is at head")
     return 0
 
