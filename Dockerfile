@@ -9,8 +9,9 @@
 # purge CronJobs the exporter's, the scheduled scans the scanner's. To build the four for the chart:
 #   for s in scanner enricher exporter predictor; do
 #     docker build --build-arg SERVICE=$s -t ghcr.io/cloudwaste/cloudwaste-$s:0.1.0 .; done
-# (Not built in CI here: the development machines have no Docker engine; tests/test_images.py checks
-# statically that each image has what the commands the chart runs in it import.)
+# `make images` (tools/build_images.sh) builds the four and checks each starts; CI runs it where there
+# is docker or podman. The development machines have neither: there tests/test_images.py checks
+# statically that each image has what the commands the chart runs in it import, and lints this file.
 #
 # Reproducible: the base image is pinned to a patch release (the Python CI tests on; bump it
 # deliberately), and every third-party package comes from the service's lock file with its hashes

@@ -8,7 +8,7 @@ BUF := .tools/node_modules/.bin/buf
 EXTRAS := scanner,enricher,exporter,predictor,dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup protos pg prometheus lint lock test demo up down bench clean
+.PHONY: help setup protos pg prometheus lint lock images test demo up down bench clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ prometheus:
 
 lock: $(VENV)/.installed ## re-resolve requirements/*.txt from pyproject.toml (uv, with hashes); commit them
 	tools/lock.sh
+
+images: ## build the four service images and check each starts (needs docker or podman; CI runs it when there is one)
+	tools/build_images.sh
 
 lint: setup ## ruff + buf lint (STANDARD)
 	$(VENV)/bin/ruff check .
