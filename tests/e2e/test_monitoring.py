@@ -119,7 +119,9 @@ def test_the_numbers_say_what_the_run_did(monitored):
     assert 0 < quality <= 100
     assert values("max(cloudwaste_exporter_data_quality_rows)")[""] > 0
     assert (
-        values('max by (state) (cloudwaste_predictor_recorded_training_runs{model_kind="waste"})')["state=SUCCEEDED"]
+        values('max by (state) (cloudwaste_predictor_recorded_training_runs{model_kind="waste"})')[
+            "state=SUCCEEDED"
+        ]
         >= 1
     )
     info = values("max by (model_kind, version) (cloudwaste_predictor_model_info)")

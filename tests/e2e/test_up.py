@@ -99,7 +99,10 @@ def test_up_serves_registers_and_stops_on_sigterm(tmp_path):
         for a in (account, azure, gcp, m365):
             assert got[a["name"]].display_name == a["display_name"]
             assert list(got[a["name"]].regions) == a["regions"]
-        assert got[account["name"]].aws.role_arn.endswith(":role/CloudWasteReadOnly") and len(account["regions"]) == 3
+        assert (
+            got[account["name"]].aws.role_arn.endswith(":role/CloudWasteReadOnly")
+            and len(account["regions"]) == 3
+        )
         # the Azure and GCP accounts name their credential file; no secret is in the account
         assert got[azure["name"]].azure.credential_secret and got[gcp["name"]].gcp.credential_secret
         assert got[m365["name"]].m365.credential_secret

@@ -22,6 +22,7 @@ from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.readiness import ReadinessWatcher
 from cloudwaste.core.settings import ServerSettings, unknown_variables
+from cloudwaste.core.textcheck import check as check_text
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2_grpc
@@ -85,12 +86,23 @@ def _status(code_name: str) -> grpc.StatusCode:
     return getattr(grpc.StatusCode, code_name, grpc.StatusCode.INTERNAL)
 
 
+MAX_MESSAGE = 1000  # characters: status and details travel in headers, which clients cap at 8-16 KB
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
 def _abort(context, code: str, message: str, exc: Exception) -> None:
     """Ends the call with `code` and `message`; bad input also carries a google.rpc.BadRequest
-    naming the field, for clients that read structured details."""
+    naming the field, for clients that read structured details. Both are shortened so that a
+    message quoting a long input still reaches the client."""
+    message = _shorten(message)
     if not isinstance(exc, InvalidArgument):
         context.abort(_status(code), message)
-    violation = error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.problem)
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=_shorten(exc.field), description=_shorten(exc.problem)
+    )
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
     context.abort_with_status(
@@ -101,7 +113,8 @@ def _abort(context, code: str, message: str, exc: Exception) -> None:
 
 
 class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
-    """The one place where domain errors become status codes. Never UNKNOWN, never a stack trace."""
+    """The one place where domain errors become status codes. Never UNKNOWN, never a stack trace.
+    Every request's text is checked here first (core.textcheck: length, control characters)."""
 
     def __init__(self) -> None:
         # method -> (handler, wrapped handler): wrapping is done once per method, not per call
@@ -159,6 +172,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             start = time.perf_counter()
             code = "OK"
             try:
+                check_text(request)
                 return fn(request, context)
             except Exception as exc:
                 code, message = self._classify(exc, service, method)
@@ -177,6 +191,10 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             start = time.perf_counter()
             code = "OK"
             try:
+                if kind == "bidi_stream":
+                    request = _checked(request)
+                else:
+                    check_text(request)
                 yield from fn(request, context)
             except Exception as exc:
                 code, message = self._classify(exc, service, method)
@@ -186,6 +204,13 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 HANDLED.labels(kind, service, method, code).inc()
 
         return wrapper
+
+
+def _checked(requests):
+    """A stream's requests, each checked as it arrives."""
+    for request in requests:
+        check_text(request)
+        yield request
 
 
 @dataclass

@@ -8,6 +8,7 @@ from cloudwaste.core.db import Database
 from cloudwaste.core.errors import FailedPrecondition, Unavailable
 from cloudwaste.core.protoconv import confidence_enum, provider_enum
 from cloudwaste.core.server import App, serve
+from cloudwaste.core.textcheck import clean
 from cloudwaste.scanner import providers
 from cloudwaste.scanner.engine import Engine
 from cloudwaste.scanner.rules import load_all
@@ -73,7 +74,8 @@ def waste_scorer(address: str, timeout: float):
             detection_scenario=row["detection_scenario"],
             confidence_level=confidence_enum(row["confidence_level"]),
             cost_monthly=row["cost_monthly"],
-            tags=row["tags"],
+            # the resource's own tags, as the cloud gave them: cleaned to what a request may carry
+            tags={clean(k): clean(v) for k, v in (row["tags"] or {}).items()},
             finding=row.get("finding", ""),
         )
         if row["resource_age_days"] is not None:

@@ -635,6 +635,11 @@ class ScannerStore:
             _attach_parts(s, rows)
         return _shown(rows), token, total
 
+    @staticmethod
+    def token_after(flt: FindingFilter, finding) -> str:
+        """The page token that continues a ListFindings page cut after `finding` (by size)."""
+        return _token_after(finding, flt.order_by == "expected_monthly_saving", flt.as_dict())
+
     def findings_to_score(self, scan_run_id: uuid.UUID) -> list[tuple[uuid.UUID, dict]]:
         """The findings a run observed, each with the raw features the waste model takes."""
         with self.db.transaction() as s:
@@ -758,7 +763,15 @@ def _page(rows: list, page_size: int, filters: dict) -> tuple[list, str]:
     if len(rows) <= page_size:
         return rows, ""
     rows = rows[:page_size]
-    return rows, pagination.encode_keyset(rows[-1].create_time, rows[-1].id, filters)
+    return rows, _token_after(rows[-1], False, filters)
+
+
+def _token_after(row, by_saving: bool, filters: dict) -> str:
+    """The page token of the findings after `row`, in the order the filters ask for."""
+    if by_saving:
+        last = row.expected_monthly_saving
+        return pagination.encode(["-1" if last is None else str(last), str(row.id)], filters)
+    return pagination.encode_keyset(row.create_time, row.id, filters)
 
 
 def _features(f: Finding, at: dt.datetime) -> dict:
@@ -782,8 +795,7 @@ def _saving_page(rows: list, page_size: int, filters: dict) -> tuple[list, str]:
     if len(rows) <= page_size:
         return rows, ""
     rows = rows[:page_size]
-    last = rows[-1].expected_monthly_saving
-    return rows, pagination.encode(["-1" if last is None else str(last), str(rows[-1].id)], filters)
+    return rows, _token_after(rows[-1], True, filters)
 
 
 def _decode_saving(token: str, filters: dict) -> tuple[Decimal, uuid.UUID] | None:
