@@ -22,7 +22,9 @@ def test_a_page_of_findings_with_many_tags_is_cut_by_size(stack, order_by):
     tags = {f"team-{i:03d}": "v" * 250 for i in range(120)}
     engine = sa.create_engine(stack.database_url)
     with engine.begin() as c:
-        c.execute(sa.text("UPDATE findings SET tags = CAST(:t AS jsonb)"), {"t": __import__("json").dumps(tags)})
+        c.execute(
+            sa.text("UPDATE findings SET tags = CAST(:t AS jsonb)"), {"t": __import__("json").dumps(tags)}
+        )
     engine.dispose()
 
     # a client with gRPC's default receive limit (4 MB), as grpcurl and most clients are

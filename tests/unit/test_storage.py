@@ -327,3 +327,22 @@ def test_sweep_removes_only_old_temporary_files(tmp_path):
     assert storage.sweep_temporary(dt.timedelta(hours=2)) == [str(old_tmp)]
     assert not old_tmp.exists() and new_tmp.exists() and data.exists() and hidden.exists()
     assert Storage("s3://bucket/x").sweep_temporary(dt.timedelta(0)) == []
+
+
+def test_a_folder_storage_may_not_write_is_failed_precondition_naming_it(tmp_path, monkeypatch):
+    """A read-only export folder (or one owned by another user): not retryable, so not UNAVAILABLE,
+    and never INTERNAL. (Simulated: the tests run as root, which writes anywhere.)"""
+    import tempfile
+
+    from cloudwaste.core.errors import FailedPrecondition
+
+    storage = Storage(tmp_path.as_uri())
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    target = f"{tmp_path.as_uri()}/weekly/manifest.json"
+    with pytest.raises(FailedPrecondition, match="permission denied") as raised:
+        storage.write_bytes(target, b"{}")
+    assert target in str(raised.value) and "Errno" not in str(raised.value)

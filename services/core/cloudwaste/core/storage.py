@@ -47,7 +47,7 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from cloudwaste.core.errors import AlreadyExists, InvalidArgument, Unavailable
+from cloudwaste.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.core.settings import SettingsError, env_str
 from cloudwaste.core.uris import file_path, s3_bucket_key, scheme_of
 
@@ -313,7 +313,9 @@ class Storage:
             self._call("create folder", loc, folder.mkdir, parents=True, exist_ok=True)
         else:
             folder = self.staging_dir or Path(tempfile.gettempdir())
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{loc.name}.", suffix=".tmp")
+        fd, tmp = self._call(
+            "create a temporary file", loc, tempfile.mkstemp, dir=folder, prefix=f".{loc.name}.", suffix=".tmp"
+        )
         os.close(fd)
         return Staged(self, loc, Path(tmp), overwrite)
 
@@ -407,6 +409,12 @@ class Storage:
             if what == "publish":
                 raise AlreadyExists(f"{loc.uri} already exists; refusing to overwrite") from None
             raise
+        except PermissionError as exc:  # a read-only folder or a bucket policy: retrying will not help
+            log.warning("storage %s refused for %s: %s", what, loc.uri, exc)
+            raise FailedPrecondition(
+                f"storage {what} for {loc.uri} was refused (permission denied); check the folder's or "
+                "the bucket's permissions"
+            ) from None
         except OSError as exc:
             raise self._unavailable(what, loc, exc) from exc
 

@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 
+import pyarrow as pa
 from cloudwaste.core.datasets import parquet_files
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, failure
 from cloudwaste.core.models import ModelVersion, TrainingRun
@@ -71,7 +72,14 @@ class Trainer:
                 sources = [
                     stack.enter_context(self.storage.open_input(f)) for f in self.dataset(run.dataset_uri)
                 ]
-                trained = kinds.get(kind).train(sources)
+                try:
+                    trained = kinds.get(kind).train(sources)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                    log.warning("unreadable dataset", extra={"training_run": str(run.id), "error": str(exc)})
+                    raise FailedPrecondition(
+                        f"dataset_uri: {run.dataset_uri} holds a file that is not a Parquet export of "
+                        "CloudWaste's (ExportDataset writes them)"
+                    ) from None
             run, mv = self.store.register(run.id, kind, trained, activate=run.activate)
         except Exception as exc:
             code, message = failure(exc, "training failed unexpectedly; see the training worker's log")
