@@ -84,3 +84,7 @@ def test_clean_makes_forwarded_text_pass():
     for raw in ("team\x1b[31m", "a\x00b", "\u202eevil", "é" * (MAX_CHARS + 10), "plain"):
         assert problem(clean(raw)) is None
     assert clean("team\x00-a") == "team-a" and clean("plain") == "plain"
+
+
+def test_a_request_that_is_not_a_message_is_left_alone():
+    check(b"raw bytes of a handler registered without a deserializer")

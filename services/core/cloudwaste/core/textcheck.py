@@ -50,7 +50,8 @@ def _has_text(desc: d.Descriptor, seen: frozenset = frozenset()) -> bool:
 def check(message, prefix: str = "") -> None:
     """Raises InvalidArgument naming the first string field (as `a.b[2].c` or `labels["k"]`) whose
     value fails `problem`."""
-    if not _has_text(message.DESCRIPTOR):
+    desc = getattr(message, "DESCRIPTOR", None)  # a raw-bytes handler (no deserializer) has none
+    if desc is None or not _has_text(desc):
         return
     for field, value in message.ListFields():
         name = f"{prefix}{field.name}"
