@@ -93,6 +93,11 @@ def test_a_service_is_not_ready_while_its_database_is_down_and_ready_again_after
         own_postgres.start()
         wait_status(health, "", SERVING, timeout=20)
         assert status(health, ENRICHER) == SERVING and database_up(metrics) == "1.0"
+        # the worker finds the database on its own next poll, a moment after readiness does
+        deadline = time.monotonic() + 15
+        while "enrichment-worker resumed" not in (tmp_path / "enricher.log").read_text():
+            assert time.monotonic() < deadline, "the enrichment worker did not resume"
+            time.sleep(0.1)
     finally:
         channel.close()
         proc.send_signal(signal.SIGTERM)

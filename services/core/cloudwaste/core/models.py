@@ -66,6 +66,8 @@ class CloudAccount(Base):
     rule_parameters: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     create_time: Mapped[dt.datetime] = _now()
     update_time: Mapped[dt.datetime] = _now()
+    # CreateCloudAccount's request id (AIP-155): a retry returns this account
+    request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
 
     __table_args__ = (Index("ix_cloud_accounts_tenant_create_time", "tenant_id", "create_time"),)
 
@@ -92,6 +94,8 @@ class ScanRun(Base):
     new_findings_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     resolved_findings_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     reopened_findings_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # StartScan's request id (AIP-155): a retry returns this run
+    request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
 
     __table_args__ = (
         Index("ix_scan_runs_state_create_time", "state", "create_time"),

@@ -22,5 +22,12 @@ def parse(field: str, value: str, collection: str) -> uuid.UUID:
         raise InvalidArgument(field, f'"{value[:80]}" does not end in a valid uuid') from None
 
 
+def request_id(value: str, field: str = "request_id") -> str:
+    """An AIP-155 request id as given ("" for none), or InvalidArgument naming `field`."""
+    if len(value) > 128:
+        raise InvalidArgument(field, f"is {len(value)} characters long; at most 128 (e.g. a UUID)")
+    return value
+
+
 def format(collection: str, ident: uuid.UUID | str) -> str:
     return f"{collection}/{ident}"

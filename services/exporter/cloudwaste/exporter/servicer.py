@@ -61,11 +61,6 @@ def export_run_pb(r) -> export_run_pb2.ExportRun:
     )
 
 
-def _request_id(value: str) -> None:
-    if len(value) > 128 or "\x00" in value:
-        raise InvalidArgument("request_id", "must be at most 128 characters, without NUL")
-
-
 FORMATS = {
     export_run_pb2.DATASET_FORMAT_UNSPECIFIED: "PARQUET",
     export_run_pb2.DATASET_FORMAT_PARQUET: "PARQUET",
@@ -112,7 +107,7 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
     def ExportDataset(self, request, context):
         if request.format not in FORMATS:
             raise InvalidArgument("format", "must be DATASET_FORMAT_PARQUET or DATASET_FORMAT_JSONL_GZ")
-        _request_id(request.request_id)
+        names.request_id(request.request_id)
         run = self.exports.queue(
             request.destination_uri,
             request.labeled_only,
@@ -153,7 +148,7 @@ class ExporterServicer(exporter_service_pb2_grpc.ExporterServiceServicer):
             if request.HasField(field)
         }
         policy = RetentionPolicy(**given, dry_run=request.dry_run)
-        _request_id(request.request_id)
+        names.request_id(request.request_id)
         run = self.purger.queue(policy, request.request_id)
         self.on_queued()
         return exporter_service_pb2.PurgeExpiredDataResponse(purge_run=purge_run_pb(run))

@@ -250,9 +250,7 @@ class PredictorServicer(predictor_service_pb2_grpc.PredictorServiceServicer):
         ]
 
     def TrainModels(self, request, context):
-        request_id = request.request_id
-        if len(request_id) > 128 or "\x00" in request_id:
-            raise InvalidArgument("request_id", "must be at most 128 characters, without NUL")
+        request_id = names.request_id(request.request_id)
         kind = request.model_kind or kinds.DEFAULT
         run = self.trainer.queue(request.dataset_uri, not request.skip_activation, request_id, kind)
         return predictor_service_pb2.TrainModelsResponse(training_run=training_run_pb(run, None))

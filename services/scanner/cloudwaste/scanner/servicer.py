@@ -220,6 +220,7 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             access=access,
             ml_collection_enabled=a.ml_collection_enabled if a.HasField("ml_collection_enabled") else True,
             rule_parameters=_rule_parameters(a, key),
+            request_id=names.request_id(request.request_id),
         )
         return scanner_service_pb2.CreateCloudAccountResponse(cloud_account=self._account(account))
 
@@ -302,9 +303,10 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
     # --- scan runs --------------------------------------------------------------------------
     def StartScan(self, request, context):
         account_id = names.parse("cloud_account", request.cloud_account, "cloudAccounts")
+        request_id = names.request_id(request.request_id)
         account = self.store.get_account(account_id)
         regions = providers.get(account.provider).validate_scopes(list(request.regions), "regions")
-        run = self.store.create_scan_run(account_id, regions)
+        run = self.store.create_scan_run(account_id, regions, request_id)
         self.on_scan_queued()
         return scanner_service_pb2.StartScanResponse(scan_run=scan_run_pb(run))
 

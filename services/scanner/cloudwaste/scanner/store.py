@@ -123,17 +123,29 @@ class ScannerStore:
         access: dict,
         ml_collection_enabled: bool,
         rule_parameters: dict | None = None,
+        request_id: str = "",
     ) -> CloudAccount:
+        """Registers an account. With a request id, a retry returns the account the first call
+        registered (AIP-155); the id reused for a different account is an error."""
+        wanted = {
+            "tenant_id": tenant_id,
+            "provider": provider,
+            "display_name": display_name,
+            "regions": regions,
+            "access": access,
+            "ml_collection_enabled": ml_collection_enabled,
+            "rule_parameters": rule_parameters or {},
+        }
         with self.db.transaction() as s:
-            account = CloudAccount(
-                tenant_id=tenant_id,
-                provider=provider,
-                display_name=display_name,
-                regions=regions,
-                access=access,
-                ml_collection_enabled=ml_collection_enabled,
-                rule_parameters=rule_parameters or {},
-            )
+            if request_id:
+                same = _by_request_id(s, CloudAccount, request_id)
+                if same is not None:
+                    if {k: getattr(same, k) for k in wanted} != wanted:
+                        raise InvalidArgument(
+                            "request_id", "was already used to register a different account"
+                        )
+                    return same
+            account = CloudAccount(**wanted, request_id=request_id or None)
             s.add(account)
             s.flush()
             s.refresh(account)
@@ -314,8 +326,18 @@ class ScannerStore:
             return pagination.newest_first(s, select(ErasureRun), ErasureRun, page_size, page_token, {})
 
     # --- scan runs --------------------------------------------------------------------------
-    def create_scan_run(self, account_id: uuid.UUID, regions: list[str]) -> ScanRun:
+    def create_scan_run(self, account_id: uuid.UUID, regions: list[str], request_id: str = "") -> ScanRun:
+        """Queues a scan of the account. With a request id, a retry returns the run the first call
+        queued, whatever its state now (AIP-155); the id reused for another scan is an error."""
         with self.db.transaction() as s:
+            if request_id:
+                same = _by_request_id(s, ScanRun, request_id)
+                if same is not None:
+                    if same.cloud_account_id != account_id or (
+                        regions and sorted(regions) != sorted(same.regions)
+                    ):
+                        raise InvalidArgument("request_id", "was already used for a different scan")
+                    return same
             account = _account(s, account_id, share=True)
             if account.regions:
                 unknown = sorted(set(regions) - set(account.regions))
@@ -328,6 +350,7 @@ class ScannerStore:
                 regions=regions or list(account.regions),
                 state="PENDING",
                 region_results=[],
+                request_id=request_id or None,
             )
             s.add(run)
             s.flush()
@@ -757,6 +780,13 @@ def _account_hash(key: HashKey, account: CloudAccount) -> str:
 
 def _account_ref(account: CloudAccount) -> str:
     return (account.access or {}).get("account_id") or str(account.id)
+
+
+def _by_request_id(s: Session, entity, request_id: str):
+    """The row a previous call with this request id created, if any; the transaction holds a lock
+    on the id until it ends, so two retries racing create one row."""
+    s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"{entity.__tablename__}:{request_id}"))))
+    return s.execute(select(entity).where(entity.request_id == request_id)).scalar_one_or_none()
 
 
 def _page(rows: list, page_size: int, filters: dict) -> tuple[list, str]:
