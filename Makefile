@@ -51,7 +51,7 @@ lint: setup ## ruff + buf lint (STANDARD)
 # moto's in-process mock, whose start resets every moto backend of the process, the integration
 # tests' simulated estates included.
 test: setup ## run the whole test suite (starts its own PostgreSQL and moto)
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile --ignore=tests/unit tests
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=15 --ignore=tests/unit tests
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/unit
 
 # SIZE= and SEED= set the simulated estate of `demo` and `up` (e.g. make demo SIZE=2000 SEED=7)

@@ -96,3 +96,26 @@ def test_two_replicas_racing_for_runs_never_take_the_same_one(database_url):
     assert b.get_scan_run(second.id).claimed_by == "replica-b"
     a.db.dispose()
     b.db.dispose()
+
+
+def test_a_run_whose_lease_lapsed_ends_failed_and_a_renewed_one_runs_on(database_url):
+    """A scanner killed mid-scan stops renewing its run's lease: any replica's reaper ends the run
+    FAILED (ABORTED: scan again) once the lease lapses, minutes later, not hours. A worker that
+    renews keeps its run however long it takes."""
+    store = make_store(database_url)
+    lease = dt.timedelta(seconds=1)
+    dead = store.create_scan_run(account(store).id, [])
+    alive = store.create_scan_run(account(store).id, [])
+    assert store.claim_next_run("killed", lease)[0].id == dead.id
+    assert store.claim_next_run("working", lease)[0].id == alive.id
+    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2.5)
+    while dt.datetime.now(dt.UTC) < deadline:
+        assert store.renew_lease(alive.id, "working", lease)
+        assert not store.renew_lease(alive.id, "someone-else", lease)  # only its holder renews it
+        __import__("time").sleep(0.3)
+    assert store.fail_stale_runs(dt.timedelta(hours=6)) == 1
+    reaped = store.get_scan_run(dead.id)
+    assert reaped.state == "FAILED" and reaped.error_code == 10 and "start a new scan" in reaped.error_message
+    assert store.get_scan_run(alive.id).state == "RUNNING"
+    assert not store.renew_lease(dead.id, "killed", lease)  # a worker back from the dead learns it lost it
+    store.db.dispose()

@@ -475,8 +475,11 @@ class FakeStore:
         self.handed_over.append((run_id, dict(history)))
         self.costs = costs
 
-    def claim_next_run(self, worker_id):
+    def claim_next_run(self, worker_id, lease=None):
         return self.claims.pop() if self.claims else None
+
+    def renew_lease(self, run_id, worker_id, lease):
+        return True
 
     def set_run_regions(self, run_id, scopes):
         self.regions.append((run_id, list(scopes)))

@@ -46,6 +46,8 @@ class LocalDeployment:
     with_clouds: bool = True
     cloud_size: int = 0
     cloud_endpoints: dict[str, str] = field(default_factory=dict)
+    # extra CLOUDWASTE_* settings per service, e.g. {"scanner": {"CLOUDWASTE_SCAN_LEASE_SECONDS": "3"}}
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     pg: EmbeddedPostgres | None = None
     addresses: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, int] = field(default_factory=dict)
@@ -199,6 +201,7 @@ class LocalDeployment:
         if service == "predictor":
             env["CLOUDWASTE_DATASET_ROOT"] = str(self.export_root)
             env["CLOUDWASTE_MODEL_POLL_SECONDS"] = str(self.model_poll_seconds)
+        env.update(self.extra_env.get(service, {}))
         return env
 
     def start_services(self, timeout: float = 60.0, attempts: int = 3) -> None:
@@ -280,6 +283,17 @@ class LocalDeployment:
             self.stop()
             raise
         return self
+
+    def start_service(self, name: str, timeout: float = 60.0) -> None:
+        """Starts one service again (after stop_service or a kill), on its address."""
+        self._spawn(name, [sys.executable, "-m", "cloudwaste.core.cli", "serve", name], self.service_env(name))
+        self.wait_serving(name, timeout)
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL, as the OOM killer or a node failure would: no drain, nothing said."""
+        proc = self._procs.pop(name)
+        proc.kill()
+        proc.wait()
 
     def stop_service(self, name: str, timeout: float = 15.0) -> int | None:
         proc = self._procs.pop(name, None)

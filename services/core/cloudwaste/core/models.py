@@ -96,6 +96,8 @@ class ScanRun(Base):
     reopened_findings_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # StartScan's request id (AIP-155): a retry returns this run
     request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # While RUNNING: until when the claiming worker vouches for it (renewed as it works)
+    lease_expire_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_scan_runs_state_create_time", "state", "create_time"),

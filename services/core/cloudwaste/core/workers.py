@@ -83,3 +83,41 @@ class ClaimingWorker:
             if not did:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
+
+
+class Lease:
+    """Renews a claimed run's lease from a thread of its own while the work goes on (use as a
+    context manager around the work). A worker that dies (kill -9, an evicted pod) stops renewing,
+    so its run's lease lapses within one lease and any replica's reaper ends the run. `renew()`
+    returns False once the run is no longer this worker's (it was reaped): renewing stops."""
+
+    def __init__(self, renew, every: float, what: str) -> None:
+        self.renew, self.every, self.what = renew, every, what
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{what}", daemon=True)
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stops renewing (the run is about to end); idempotent."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self.every + 5)
+
+    def _loop(self) -> None:
+        failing = False
+        while not self._stop.wait(self.every):
+            try:
+                if not self.renew():
+                    log.warning("lease lost: the run was ended by another worker", extra={"run": self.what})
+                    return
+                failing = False
+            except Exception as exc:  # the database is away: try again next time; the run may lapse
+                if not failing:
+                    log.warning("could not renew a run's lease", extra={"run": self.what, "error": str(exc)})
+                failing = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import grpc
 from cloudwaste.core import logs
 from cloudwaste.core.db import Database
@@ -116,6 +118,7 @@ def build_app(settings: ScannerSettings) -> App:
         settings.scan_workers,
         settings.poll_seconds,
         score=waste_scorer(settings.predictor_address, settings.predict_timeout_seconds),
+        lease=dt.timedelta(seconds=settings.scan_lease_seconds),
     )
     servicer = ScannerServicer(store, on_scan_queued=worker.wake)
     name = scanner_service_pb2.DESCRIPTOR.services_by_name["ScannerService"].full_name

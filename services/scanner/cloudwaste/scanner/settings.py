@@ -29,6 +29,9 @@ class ScannerSettings(ServerSettings):
     # AWS Organizations scans: listings / metric fetches at once against one member account
     aws_account_concurrency: int = 2
     poll_seconds: float = 2.0
+    # A running scan's lease: renewed every third of it; a scanner that dies stops renewing and its
+    # runs end FAILED (ABORTED: scan again) about this long after, reaped by any replica
+    scan_lease_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScannerSettings:
@@ -48,4 +51,5 @@ class ScannerSettings(ServerSettings):
             region_concurrency=env_int(env, "REGION_CONCURRENCY", 4, 1, 64),
             aws_account_concurrency=env_int(env, "AWS_ACCOUNT_CONCURRENCY", 2, 1, 64),
             poll_seconds=env_float(env, "POLL_SECONDS", 2.0, 0.05, 3600),
+            scan_lease_seconds=env_float(env, "SCAN_LEASE_SECONDS", 60.0, 1, 3600),
         )

@@ -390,7 +390,9 @@ class ScannerStore:
             )
         return _page(rows, page_size, filters)
 
-    def claim_next_run(self, worker: str) -> tuple[ScanRun, CloudAccount] | None:
+    def claim_next_run(
+        self, worker: str, lease: dt.timedelta = dt.timedelta(seconds=60)
+    ) -> tuple[ScanRun, CloudAccount] | None:
         """Takes the oldest pending run of an account with no run in progress; replicas never take
         the same one (SKIP LOCKED). Two runs of one account that still overlap (claimed at the same
         instant) are safe: scope saves are serialized and an older outcome never overwrites a newer."""
@@ -409,9 +411,20 @@ class ScannerStore:
             if run is None:
                 return None
             run.state, run.claimed_by, run.start_time = "RUNNING", worker, utcnow()
+            run.lease_expire_time = run.start_time + lease
             account = s.get(CloudAccount, run.cloud_account_id)
             s.flush()
             return run, account
+
+    def renew_lease(self, run_id: uuid.UUID, worker: str, lease: dt.timedelta) -> bool:
+        """Extends the lease of a run this worker holds; False once it is no longer running here."""
+        with self.db.transaction() as s:
+            renewed = s.execute(
+                update(ScanRun)
+                .where(ScanRun.id == run_id, ScanRun.state == "RUNNING", ScanRun.claimed_by == worker)
+                .values(lease_expire_time=utcnow() + lease)
+            ).rowcount
+            return renewed == 1
 
     def set_run_regions(self, run_id: uuid.UUID, regions: list[str]) -> None:
         with self.db.transaction() as s:
@@ -493,13 +506,17 @@ class ScannerStore:
             return run
 
     def fail_stale_runs(self, older_than: dt.timedelta) -> int:
-        """Runs left RUNNING by a replica that died (no scan takes this long) end FAILED, so they never hang."""
+        """Runs left RUNNING by a replica that died end FAILED, so they never hang: those whose
+        lease lapsed (their worker stopped renewing it), and any running longer than `older_than`."""
         cutoff, now = utcnow() - older_than, utcnow()
         with self.db.transaction() as s:
             failed = list(
                 s.execute(
                     update(ScanRun)
-                    .where(ScanRun.state == "RUNNING", ScanRun.start_time < cutoff)
+                    .where(
+                        ScanRun.state == "RUNNING",
+                        or_(ScanRun.lease_expire_time < now, ScanRun.start_time < cutoff),
+                    )
                     .values(
                         state="FAILED",
                         end_time=now,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, failure
-from cloudwaste.core.workers import ClaimingWorker
+from cloudwaste.core.workers import ClaimingWorker, Lease
 from cloudwaste.scanner.domain import ScopeOutcome
 from cloudwaste.scanner.engine import Engine, ScanTarget
 from cloudwaste.scanner.metrics import (
@@ -59,9 +59,10 @@ class ScanWorker(ClaimingWorker):
         poll_seconds: float = 2.0,
         stale_after: dt.timedelta = dt.timedelta(hours=6),
         score: Score | None = None,
+        lease: dt.timedelta = dt.timedelta(seconds=60),
     ) -> None:
         super().__init__(threads, poll_seconds)
-        self.stale_after = stale_after
+        self.stale_after, self.lease = stale_after, lease
         self.store, self.engine, self.notify, self.score = store, engine, notify, score
 
     def iterate(self) -> bool:
@@ -75,10 +76,15 @@ class ScanWorker(ClaimingWorker):
 
     def run_once(self) -> bool:
         """Executes one pending run if there is one. Returns whether it did."""
-        claimed = self.store.claim_next_run(self.worker_id)
+        claimed = self.store.claim_next_run(self.worker_id, self.lease)
         if claimed is None:
             return False
         run, account = claimed
+        renew = lambda: self.store.renew_lease(run.id, self.worker_id, self.lease)  # noqa: E731
+        with Lease(renew, self.lease.total_seconds() / 3, f"scanRuns/{run.id}") as lease:
+            return self._execute(run, account, lease)
+
+    def _execute(self, run, account, lease: Lease) -> bool:
         RUNNING.inc()
         started = utcnow()
         outcomes: list[ScopeOutcome] = []
@@ -123,6 +129,7 @@ class ScanWorker(ClaimingWorker):
                 self.score_findings(run.id)
             except Exception:
                 log.exception("scoring the findings failed", extra={"scan_run": str(run.id)})
+        lease.stop()  # the run ends now: nothing to vouch for after
         final = self.store.finish_run(run.id, outcomes, error)
         SCANS.labels(account.provider, final.state).inc()
         SCAN_SECONDS.labels(account.provider).observe((utcnow() - started).total_seconds())
