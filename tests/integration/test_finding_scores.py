@@ -26,13 +26,15 @@ def test_a_predictor_that_does_not_answer_never_holds_a_scan_back(stack):
     settings = dataclasses.replace(
         stack.settings["scanner"], predictor_address="127.0.0.1:9"
     )  # nothing there
+    # the stack's own scanner (whose predictor answers) must not be the one that takes the run
+    stack.running.pop("scanner").stop(0)
     running = create_server(settings, build_app(settings))
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
     try:
         scanner = scanner_service_pb2_grpc.ScannerServiceStub(channel)
         before = _scored("failed")
-        account = stack.create_account()
         stack_with_it = dataclasses.replace(stack, scanner=scanner)
+        account = stack_with_it.create_account()
         run = stack_with_it.scan(account.name, timeout=60)
         assert run.state == scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED
         assert _scored("failed") - before >= run.findings_count > 0
