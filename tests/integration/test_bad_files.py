@@ -26,3 +26,33 @@ def test_a_dataset_file_that_is_not_parquet_fails_the_run_failed_precondition(da
     assert run.state == "FAILED" and run.error_code == CODES["FAILED_PRECONDITION"]
     assert "not a Parquet export" in run.error_message and "Arrow" not in run.error_message
     store.db.dispose()
+
+
+def test_a_trained_model_that_does_not_load_is_never_registered(database_url, tmp_path, monkeypatch):
+    """As the predictor would load it, before it becomes a version: a model ONNX Runtime refuses
+    fails its run and leaves the active version as it was."""
+    from cloudwaste.predictor import kinds
+    from cloudwaste.predictor.kinds.base import TrainedModel
+
+    data = tmp_path / "exports" / "ok"
+    data.mkdir(parents=True)
+    (data / "ml_training_data-0001.parquet").write_bytes(b"never read: training is replaced below")
+    broken = TrainedModel(
+        onnx=b"\x08\x07 not an ONNX graph",
+        metrics={},
+        baseline_metrics={},
+        training_rows=1,
+        test_rows=1,
+        feature_spec={},
+    )
+    monkeypatch.setattr(kinds.get("waste"), "train", lambda sources: broken)
+    settings = PredictorSettings(database_url=database_url, dataset_root=str(tmp_path / "exports"))
+    store = PredictorStore(Database(database_url))
+    before = [v.id for v in store.list_versions("waste", 1000, "")[0]]
+    with pytest.raises(FailedPrecondition, match="does not load in ONNX Runtime"):
+        Trainer(store, None, settings).train_now((data / "ml_training_data-0001.parquet").as_uri())
+    uri = (data / "ml_training_data-0001.parquet").as_uri()
+    (run,) = [r for r, mv in store.list_training_runs(10, "")[0] if r.dataset_uri == uri]
+    assert run.state == "FAILED" and run.error_code == CODES["FAILED_PRECONDITION"]
+    assert [v.id for v in store.list_versions("waste", 1000, "")[0]] == before  # nothing registered
+    store.db.dispose()

@@ -80,6 +80,7 @@ class Trainer:
                         f"dataset_uri: {run.dataset_uri} holds a file that is not a Parquet export of "
                         "CloudWaste's (ExportDataset writes them)"
                     ) from None
+            self._loads(kind, trained.onnx, run)
             run, mv = self.store.register(run.id, kind, trained, activate=run.activate)
         except Exception as exc:
             code, message = failure(exc, "training failed unexpectedly; see the training worker's log")
@@ -94,6 +95,19 @@ class Trainer:
             self.models.refresh(kind)
         log.info("training finished", extra={"training_run": str(run.id), "model_version": mv.version})
         return run, mv
+
+    @staticmethod
+    def _loads(kind: str, onnx: bytes, run: TrainingRun) -> None:
+        """A model is registered (and maybe activated) only once ONNX Runtime has loaded it, as the
+        predictor will: one that does not load never becomes a version, let alone the active one."""
+        try:
+            kinds.get(kind).load(onnx, f"trainingRuns/{run.id}")
+        except Exception:
+            log.exception("the trained model does not load", extra={"training_run": str(run.id)})
+            raise FailedPrecondition(
+                "the trained model does not load in ONNX Runtime, so it was not registered; the "
+                "training worker's log says why"
+            ) from None
 
     def train_now(
         self, dataset_uri: str, activate: bool = True, worker: str = "cli", model_kind: str = kinds.DEFAULT
