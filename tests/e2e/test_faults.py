@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.scanner.v1 import (
     cloud_account_pb2,
     scan_run_pb2,
@@ -55,7 +56,7 @@ def test_a_scanner_killed_mid_scan_leaves_a_failed_run_within_its_lease(deployme
     truth = json.loads(deployment.truth_path.read_text())
     request = scanner_service_pb2.CreateCloudAccountRequest(
         cloud_account=cloud_account_pb2.CloudAccount(
-            provider=1,  # AWS
+            provider=provider_pb2.PROVIDER_AWS,
             tenant_id="faults",
             display_name="faults",
             aws=cloud_account_pb2.AwsAccess(

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.scanner.v1 import cloud_account_pb2, scanner_service_pb2
 
 from tests.integration.conftest import EXTERNAL_ID, TENANT
@@ -18,7 +19,7 @@ def _request(stack, request_id: str, display_name: str = "idempotent"):
     return scanner_service_pb2.CreateCloudAccountRequest(
         request_id=request_id,
         cloud_account=cloud_account_pb2.CloudAccount(
-            provider=1,  # PROVIDER_AWS
+            provider=provider_pb2.PROVIDER_AWS,
             tenant_id=TENANT,
             display_name=display_name,
             regions=list(stack.truth.regions),
