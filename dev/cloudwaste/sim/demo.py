@@ -202,10 +202,16 @@ def run(deploy: LocalDeployment, decide_share: float, seed: int) -> int:
     )
     for provider, scan in scans.items():
         if scan.state != scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED:
-            print(
-                f"{provider} scan did not succeed: "
-                f"{scan.error_message or [r.error_message for r in scan.region_results]}"
-            )
+            why = scan.error_message or [
+                {"region": r.region, "error": r.error_message, **dict(r.failed_kinds), **dict(r.failed_rules)}
+                for r in scan.region_results
+                if r.error_message or r.failed_kinds or r.failed_rules
+            ]
+            print(f"{provider} scan did not succeed: {why}")
+            for name in ("scanner", "clouds"):  # what the scanner and the simulated clouds said
+                lines = deploy.log_path(name).read_text(errors="replace").splitlines()
+                warned = [line for line in lines if "WARNING" in line or "ERROR" in line or "Traceback" in line]
+                print(f"--- {name}.log, last warnings:", *warned[-15:], sep="\n")
             return 1
 
     step("Findings priced in $/month")
