@@ -47,11 +47,19 @@ STORAGE_WORKLOADS = {
 STORAGE_READERS = {("Deployment", "predictor"), ("CronJob", "training")}
 ROLE_ARN = "arn:aws:iam::123456789012:role/cloudwaste-storage"
 # The scanner and the enricher run as their own ServiceAccounts (OVERRIDES' fullname is "cw").
+# The CronJobs that only call the services run as the callers' ServiceAccount: its projected token
+# is how the services know them (auth.mode jwt).
+CALLERS = (("CronJob", "export"), ("CronJob", "purge"), ("CronJob", "scan"))
 DEFAULT_OWN_ACCOUNTS = {
     ("Deployment", "scanner"): f"{RELEASE}-cloudwaste-scanner",
     ("Deployment", "enricher"): f"{RELEASE}-cloudwaste-enricher",
+    **dict.fromkeys(CALLERS, f"{RELEASE}-cloudwaste-caller"),
 }
-OWN_ACCOUNTS = {("Deployment", "scanner"): "cw-scanner", ("Deployment", "enricher"): "cw-enricher"}
+OWN_ACCOUNTS = {
+    ("Deployment", "scanner"): "cw-scanner",
+    ("Deployment", "enricher"): "cw-enricher",
+    **dict.fromkeys(CALLERS, "cw-caller"),
+}
 # values.yaml image.repository: each workload runs "<repository>-<service>:<tag>".
 IMAGE_REPOSITORY = "ghcr.io/cloudwaste/cloudwaste"
 PROD_ACCOUNT = "cloudAccounts/0b6f2c1e-5d3a-4f7b-9c8e-1a2b3c4d5e6f"
@@ -329,7 +337,7 @@ def test_renders_exactly_the_expected_objects(default):
         + ["Service"] * 8  # each service's, and its headless twin for client-side balancing
         + ["Job"]
         + ["CronJob"] * 3
-        + ["ServiceAccount"] * 3  # the storage identity, the scanner's, the enricher's
+        + ["ServiceAccount"] * 4  # the storage identity, the scanner's, the enricher's, the callers'
         + ["PodDisruptionBudget"] * 4
         + ["NetworkPolicy"] * 4
         + ["HorizontalPodAutoscaler"]  # the predictor's
@@ -636,7 +644,7 @@ def test_each_schedule_is_a_cronjob_scanning_its_account_through_the_scanner(ove
         container = _container(pod_spec)
         assert not [e for e in container.get("env", []) if "valueFrom" in e]
         assert "envFrom" not in container
-        assert all("emptyDir" in v for v in pod_spec["volumes"])
+        assert all(_scratch_or_own_token(v) for v in pod_spec["volumes"])
 
 
 def test_a_partially_succeeded_scan_fails_the_job_without_a_retry(override):
@@ -743,7 +751,15 @@ def test_monthly_purge_cronjob(default):
     # A gRPC client only: the exporter drops the partitions and deletes the files.
     container = _container(pod_spec)
     assert not [e for e in container.get("env", []) if "valueFrom" in e]
-    assert all("emptyDir" in v for v in pod_spec["volumes"])
+    assert all(_scratch_or_own_token(v) for v in pod_spec["volumes"])
+
+
+def _scratch_or_own_token(volume: dict[str, Any]) -> bool:
+    """An emptyDir, or the pod's own projected ServiceAccount token for the services."""
+    sources = volume.get("projected", {}).get("sources", [])
+    return "emptyDir" in volume or (
+        len(sources) == 1 and sources[0].get("serviceAccountToken", {}).get("audience") == "cloudwaste"
+    )
 
 
 def test_purge_values_reach_the_command(override):
@@ -850,7 +866,8 @@ def test_exporter_claim_override_mounts_the_pvc_and_recreates(file_storage):
     exporter = _deployments(file_storage)["exporter"]
     pod_spec = exporter["spec"]["template"]["spec"]
     assert _volume_at(pod_spec, "/data/exports")["persistentVolumeClaim"] == {"claimName": "cw-exports"}
-    assert not [m for m in _container(pod_spec)["volumeMounts"] if m.get("readOnly")]
+    (exports,) = [m for m in _container(pod_spec)["volumeMounts"] if m["mountPath"] == "/data/exports"]
+    assert not exports.get("readOnly")
     # A ReadWriteOnce claim cannot be attached to the old and the new pod during a rolling update.
     assert exporter["spec"]["strategy"] == {"type": "Recreate"}
     # The readers mount it read-only.
@@ -977,13 +994,20 @@ def test_static_credentials_come_from_the_existing_secret_for_the_storage_pods_o
     assert {a["metadata"]["name"] for a in _of_kind(override, "ServiceAccount")} == {
         "cw-scanner",
         "cw-enricher",
+        "cw-caller",
     }
 
 
 @pytest.mark.parametrize("variant", ["default", "irsa"])
 def test_workload_identity_is_the_charts_service_account_on_the_storage_pods(rendered, variant):
     accounts = {a["metadata"]["name"]: a for a in _of_kind(rendered, "ServiceAccount")}
-    assert set(accounts) == {SERVICE_ACCOUNT, f"{SERVICE_ACCOUNT}-scanner", f"{SERVICE_ACCOUNT}-enricher"}
+    assert set(accounts) == {
+        SERVICE_ACCOUNT,
+        f"{SERVICE_ACCOUNT}-scanner",
+        f"{SERVICE_ACCOUNT}-enricher",
+        f"{SERVICE_ACCOUNT}-caller",
+    }
+    assert "annotations" not in accounts[f"{SERVICE_ACCOUNT}-caller"]["metadata"]  # no cloud identity
     account = accounts[SERVICE_ACCOUNT]
     assert account["metadata"]["namespace"] == NAMESPACE
     assert account["automountServiceAccountToken"] is False
@@ -1007,11 +1031,14 @@ def test_an_existing_service_account_is_used_and_not_created(chart):
             "enricher": {"serviceAccount": {"create": False}},
         },
     )
-    assert not _of_kind(docs, "ServiceAccount")
+    # only the callers' identity, which holds no cloud role
+    assert [a["metadata"]["name"] for a in _of_kind(docs, "ServiceAccount")] == [f"{SERVICE_ACCOUNT}-caller"]
     for key, pod_spec in _all_pods(docs).items():
         expected = "cloudwaste-s3" if key in STORAGE_WORKLOADS else None
         if key == ("Deployment", "scanner"):
             expected = "cloud-reader"
+        if key in CALLERS:
+            expected = f"{SERVICE_ACCOUNT}-caller"
         assert pod_spec.get("serviceAccountName") == expected, key
 
 
@@ -1037,7 +1064,7 @@ def test_the_predictor_and_the_training_cronjob_can_have_their_own_read_only_ide
     for key in STORAGE_READERS:
         assert pods[key]["serviceAccountName"] == f"{SERVICE_ACCOUNT}-predictor", key
     assert pods[("Deployment", "exporter")]["serviceAccountName"] == SERVICE_ACCOUNT
-    assert "serviceAccountName" not in pods[("CronJob", "export")]
+    assert pods[("CronJob", "export")]["serviceAccountName"] == f"{SERVICE_ACCOUNT}-caller"  # no storage role
 
     named = _all_pods(_render(chart, {"predictor": {"serviceAccount": {"name": "storage-reader"}}}))
     for key in STORAGE_READERS:
@@ -1224,6 +1251,7 @@ def test_azure_and_gcp_credentials_secret_reaches_the_scanner_only(chart, defaul
         "CLOUDWASTE_DATABASE_URL": "postgresql+psycopg://x@db/cloudwaste",
         "CLOUDWASTE_HASH_KEY": "k" * 32,
         "CLOUDWASTE_CREDENTIALS_DIR": "/var/run/secrets/cloudwaste/credentials",
+        "CLOUDWASTE_AUTH_MODE": "none",
     }
     assert ScannerSettings.from_env(env).credentials_dir == "/var/run/secrets/cloudwaste/credentials"
     # without it, nothing is mounted and the scanner has no credentials folder
@@ -1463,3 +1491,78 @@ def test_the_scanner_and_the_enricher_run_as_their_own_service_accounts(chart):
         pod = deployments[component]["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == f"{SERVICE_ACCOUNT}-{component}"
         assert pod["automountServiceAccountToken"] is False
+
+
+# --- authentication -------------------------------------------------------------------------------
+
+
+def _mounted_volume(pod_spec: dict[str, Any], path: str) -> dict[str, Any]:
+    """The volume a file path of the container lies in."""
+    (mount,) = [m for m in _container(pod_spec)["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    (volume,) = [v for v in pod_spec["volumes"] if v["name"] == mount["name"]]
+    return volume
+
+
+def test_every_call_is_authenticated_and_the_charts_own_callers_are_operators(override):
+    """Each service verifies tokens (auth jwt) from the cluster's issuer, whose keys it reads with
+    files it has; each caller of a service (the scanner, the export, purge and scan CronJobs)
+    sends a token for the services' audience from a file it has, as a subject the services take
+    for an operator."""
+    from cloudwaste.core.settings import AuthSettings
+
+    services = {c: _pod_spec(d) for c, d in _deployments(override).items()}
+    settings = {c: AuthSettings.from_env(_settings_env(_container(p))) for c, p in services.items()}
+    for component, auth in settings.items():
+        assert auth.mode == "jwt", component
+        (kube,) = [i for i in auth.issuers if i.issuer == "https://kubernetes.default.svc.cluster.local"]
+        assert kube.jwks_uri == "https://kubernetes.default.svc/openid/v1/jwks"
+        sources = _mounted_volume(services[component], kube.token_file)["projected"]["sources"]
+        token = next(s["serviceAccountToken"] for s in sources if "serviceAccountToken" in s)
+        assert "audience" not in token  # the API server's own: it reads the JWKS
+        assert _mounted_volume(services[component], kube.ca_file) is not None
+    (audience,) = {a.audience for a in settings.values()}
+    (subjects,) = {a.operator_subjects for a in settings.values()}
+
+    callers = {("Deployment", "scanner"): services["scanner"]}
+    callers |= {("CronJob", c["metadata"]["name"]): _pod_spec(c) for c in _of_kind(override, "CronJob")}
+    del callers[("CronJob", "cw-training")]  # it calls no service: it reads the database and storage
+    assert len(callers) == 1 + 2 + len(SCAN_SCHEDULES)
+    for key, pod_spec in callers.items():
+        token_file = _env(_container(pod_spec))["CLOUDWASTE_AUTH_TOKEN_FILE"]["value"]
+        (source,) = _mounted_volume(pod_spec, token_file)["projected"]["sources"]
+        assert source["serviceAccountToken"]["audience"] == audience, key
+        assert source["serviceAccountToken"]["expirationSeconds"] <= 3600, key
+        subject = f"system:serviceaccount:{NAMESPACE}:{pod_spec['serviceAccountName']}"
+        assert subject in subjects, key
+        assert pod_spec["automountServiceAccountToken"] is False, key  # no API token beside it
+
+
+def test_auth_values_reach_the_services_and_none_turns_it_off(chart):
+    docs = _render(
+        chart,
+        {
+            "auth": {
+                "issuers": [{"issuer": "https://login.example.com/", "jwksUri": "https://login.example.com/jwks"}],
+                "kubernetes": {"enabled": False},
+                "tenantClaim": "org",
+                "operatorSubjects": ["ops@example.com"],
+            }
+        },
+    )
+    from cloudwaste.core.settings import AuthSettings
+
+    for component, doc in _deployments(docs).items():
+        auth = AuthSettings.from_env(_settings_env(_container(_pod_spec(doc))))
+        assert [(i.issuer, i.jwks_uri) for i in auth.issuers] == [("https://login.example.com/", "https://login.example.com/jwks")]
+        assert auth.tenant_claim == "org" and "ops@example.com" in auth.operator_subjects, component
+        assert not [v for v in _pod_spec(doc)["volumes"] if v["name"] == "kube-api"], component
+
+    off = _render(chart, {"auth": {"mode": "none"}})
+    for (_kind, component), pod_spec in _all_pods(off).items():
+        env = _env(_container(pod_spec))
+        assert not {n for n in env if n.startswith("CLOUDWASTE_AUTH_") and n != "CLOUDWASTE_AUTH_MODE"}, component
+        assert all("projected" not in v for v in pod_spec.get("volumes", [])), component
+    assert f"{SERVICE_ACCOUNT}-caller" not in {a["metadata"]["name"] for a in _of_kind(off, "ServiceAccount")}
+
+    with pytest.raises(helm_python.HelmRenderError, match=r"auth\.issuers"):
+        chart.render({"auth": {"kubernetes": {"enabled": False}}}, name=RELEASE, namespace=NAMESPACE)

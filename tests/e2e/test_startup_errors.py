@@ -23,6 +23,7 @@ def serve(env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProce
         "CLOUDWASTE_GRPC_HOST": "127.0.0.1",
         "CLOUDWASTE_GRPC_PORT": "0",
         "CLOUDWASTE_METRICS_PORT": "-1",
+        "CLOUDWASTE_AUTH_MODE": "none",
     }
     return subprocess.run(
         [sys.executable, "-m", "cloudwaste.core.cli", "serve", "enricher"],
@@ -86,6 +87,7 @@ def test_a_misspelt_variable_is_warned_about_with_the_closest_name_and_the_servi
         "CLOUDWASTE_GRPC_PORT": str(port),
         "CLOUDWASTE_METRICS_PORT": "-1",
         "CLOUDWASTE_ENRICHER_POL_SECONDS": "5",  # ENRICHER_POLL_SECONDS
+        "CLOUDWASTE_AUTH_MODE": "none",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloudwaste.core.cli", "serve", "enricher"],
@@ -135,7 +137,7 @@ def test_the_jobs_commands_say_in_one_line_that_the_database_is_not_there(comman
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDWASTE_")}
     proc = subprocess.run(
         [sys.executable, "-m", "cloudwaste.core.cli", command],
-        env=env | {"CLOUDWASTE_DATABASE_URL": url},
+        env=env | {"CLOUDWASTE_DATABASE_URL": url, "CLOUDWASTE_AUTH_MODE": "none"},
         capture_output=True,
         text=True,
         timeout=60,

@@ -149,6 +149,15 @@ class Stack:
 
 @pytest.fixture
 def stack(database_url, moto_estate, tmp_path):
+    yield from start_stack(database_url, moto_estate, tmp_path)
+
+
+def start_stack(database_url, moto_estate, tmp_path, auth=None, scanner_token_file=""):
+    """The four services in this process on loopback ports; with `auth` (AuthSettings), each
+    verifies callers' tokens and the scanner calls the others with `scanner_token_file`."""
+    import dataclasses
+
+    from cloudwaste.core.settings import AuthSettings
     from cloudwaste.enricher.server import build_app as enricher_app
     from cloudwaste.exporter.server import build_app as exporter_app
     from cloudwaste.predictor.server import build_app as predictor_app
@@ -163,6 +172,7 @@ def stack(database_url, moto_estate, tmp_path):
         grpc_port=0,
         metrics_port=-1,
         shutdown_grace_seconds=1,
+        auth=auth or AuthSettings(),
     )
     running = {}
     es = EnricherSettings(**common)
@@ -170,7 +180,7 @@ def stack(database_url, moto_estate, tmp_path):
     ps = PredictorSettings(**common, dataset_root=str(export_root), model_poll_seconds=0.3)
     running["predictor"] = create_server(ps, predictor_app(ps))
     ss = ScannerSettings(
-        **common,
+        **(common | {"auth": dataclasses.replace(common["auth"], token_file=scanner_token_file)}),
         hash_key=HASH_KEY,
         enricher_address=f"127.0.0.1:{running['enricher'].port}",
         predictor_address=f"127.0.0.1:{running['predictor'].port}",
@@ -181,18 +191,20 @@ def stack(database_url, moto_estate, tmp_path):
     xs = ExporterSettings(**common, export_root=str(export_root))
     running["exporter"] = create_server(xs, exporter_app(xs))
     ch = {k: grpc.insecure_channel(f"127.0.0.1:{v.port}") for k, v in running.items()}
-    yield Stack(
-        scanner=scanner_service_pb2_grpc.ScannerServiceStub(ch["scanner"]),
-        enricher=enricher_service_pb2_grpc.EnricherServiceStub(ch["enricher"]),
-        exporter=exporter_service_pb2_grpc.ExporterServiceStub(ch["exporter"]),
-        predictor=predictor_service_pb2_grpc.PredictorServiceStub(ch["predictor"]),
-        database_url=database_url,
-        export_root=export_root,
-        truth=truth,
-        running=running,
-        settings={"enricher": es, "scanner": ss, "exporter": xs, "predictor": ps},
-    )
-    for c in ch.values():
-        c.close()
-    for r in running.values():
-        r.stop(0.5)
+    try:
+        yield Stack(
+            scanner=scanner_service_pb2_grpc.ScannerServiceStub(ch["scanner"]),
+            enricher=enricher_service_pb2_grpc.EnricherServiceStub(ch["enricher"]),
+            exporter=exporter_service_pb2_grpc.ExporterServiceStub(ch["exporter"]),
+            predictor=predictor_service_pb2_grpc.PredictorServiceStub(ch["predictor"]),
+            database_url=database_url,
+            export_root=export_root,
+            truth=truth,
+            running=running,
+            settings={"enricher": es, "scanner": ss, "exporter": xs, "predictor": ps},
+        )
+    finally:
+        for c in ch.values():
+            c.close()
+        for r in running.values():
+            r.stop(0.5)

@@ -69,6 +69,7 @@ def test_a_service_is_not_ready_while_its_database_is_down_and_ready_again_after
         "CLOUDWASTE_READINESS_SECONDS": "0.2",
         "CLOUDWASTE_ENRICHER_POLL_SECONDS": "0.2",
         "CLOUDWASTE_SHUTDOWN_GRACE_SECONDS": "2",
+        "CLOUDWASTE_AUTH_MODE": "none",
     }
     log = (tmp_path / "enricher.log").open("w+")
     proc = subprocess.Popen(

@@ -63,6 +63,7 @@ def _env(stack) -> dict:
     return env | {
         "CLOUDWASTE_DATABASE_URL": stack.database_url,
         "CLOUDWASTE_DATASET_ROOT": str(stack.export_root),
+        "CLOUDWASTE_AUTH_MODE": "none",
     }
 
 

@@ -18,7 +18,11 @@ from cloudwaste.scanner.settings import ScannerSettings
 
 ID = uuid.UUID("0b8f1c7e-3d2a-4f5b-9c6d-7e8f9a0b1c2d")
 HASH_KEY = "s3cret-hash-key-material-0123456789abcdef"
-ENV = {"CLOUDWASTE_DATABASE_URL": "postgresql://db/cloudwaste", "CLOUDWASTE_HASH_KEY": HASH_KEY}
+ENV = {
+    "CLOUDWASTE_DATABASE_URL": "postgresql://db/cloudwaste",
+    "CLOUDWASTE_HASH_KEY": HASH_KEY,
+    "CLOUDWASTE_AUTH_MODE": "none",
+}
 
 
 # --- names ----------------------------------------------------------------------------------

@@ -279,7 +279,7 @@ def test_settings_take_a_path_or_a_uri_and_the_s3_options():
     from cloudwaste.exporter.settings import ExporterSettings
     from cloudwaste.predictor.settings import PredictorSettings
 
-    base = {"CLOUDWASTE_DATABASE_URL": "postgresql://x@127.0.0.1/db"}
+    base = {"CLOUDWASTE_DATABASE_URL": "postgresql://x@127.0.0.1/db", "CLOUDWASTE_AUTH_MODE": "none"}
     xs = ExporterSettings.from_env({**base, "CLOUDWASTE_EXPORT_ROOT": "/data/exports"})
     assert xs.export_root == "/data/exports" and xs.storage().root.uri == "file:///data/exports"
     assert xs.s3_endpoint_url is None and xs.s3_region is None

@@ -164,6 +164,7 @@ class LocalDeployment:
                 "CLOUDWASTE_METRICS_PORT": str(self.metrics[service]),
                 "CLOUDWASTE_LOG_LEVEL": "INFO",
                 "CLOUDWASTE_SHUTDOWN_GRACE_SECONDS": "5",
+                "CLOUDWASTE_AUTH_MODE": "none",  # the local demo: every caller is the operator
             }
         )
         if service == "scanner":

@@ -305,3 +305,113 @@ Takes a dict: "context" and "component".
 {{- $sa.name }}
 {{- end }}
 {{- end }}
+
+{{/*
+The ServiceAccount of the pods that only call the services (the export, purge and scan
+CronJobs): their projected token is how the services know them (auth.mode jwt).
+*/}}
+{{- define "cloudwaste.callerServiceAccountName" -}}
+{{- printf "%s-caller" (include "cloudwaste.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Who is an operator without a role claim: the chart's own callers (the CronJobs' ServiceAccount
+and the scanner's, which hands runs to the enricher and has findings scored by the predictor),
+then auth.operatorSubjects.
+*/}}
+{{- define "cloudwaste.operatorSubjects" -}}
+{{- $ns := .Release.Namespace -}}
+{{- $scanner := include "cloudwaste.componentServiceAccountName" (dict "context" . "component" "scanner") | default "default" -}}
+{{- $subjects := list (printf "system:serviceaccount:%s:%s" $ns (include "cloudwaste.callerServiceAccountName" .)) (printf "system:serviceaccount:%s:%s" $ns $scanner) -}}
+{{- join "," (concat $subjects .Values.auth.operatorSubjects) }}
+{{- end }}
+
+{{/*
+CLOUDWASTE_AUTH_* of the four services and the training CronJob (cloudwaste.core.auth).
+*/}}
+{{- define "cloudwaste.authEnv" -}}
+- name: CLOUDWASTE_AUTH_MODE
+  value: {{ .Values.auth.mode | quote }}
+{{- if eq .Values.auth.mode "jwt" }}
+{{- $issuers := list }}
+{{- range .Values.auth.issuers }}
+{{- $issuers = append $issuers (dict "issuer" .issuer "jwks_uri" .jwksUri) }}
+{{- end }}
+{{- with .Values.auth.kubernetes }}
+{{- if .enabled }}
+{{- $issuers = append $issuers (dict "issuer" .issuer "jwks_uri" .jwksUri "ca_file" "/var/run/secrets/cloudwaste/kube-api/ca.crt" "token_file" "/var/run/secrets/cloudwaste/kube-api/token") }}
+{{- end }}
+{{- end }}
+{{- if not $issuers }}
+{{- fail "auth.mode is jwt but no issuer is trusted: list auth.issuers or enable auth.kubernetes (auth.mode none turns authentication off, for a demo only)" }}
+{{- end }}
+- name: CLOUDWASTE_AUTH_ISSUERS
+  value: {{ toJson $issuers | quote }}
+- name: CLOUDWASTE_AUTH_AUDIENCE
+  value: {{ .Values.auth.audience | quote }}
+- name: CLOUDWASTE_AUTH_TENANT_CLAIM
+  value: {{ .Values.auth.tenantClaim | quote }}
+- name: CLOUDWASTE_AUTH_ROLES_CLAIM
+  value: {{ .Values.auth.rolesClaim | quote }}
+- name: CLOUDWASTE_AUTH_OPERATOR_ROLE
+  value: {{ .Values.auth.operatorRole | quote }}
+- name: CLOUDWASTE_AUTH_OPERATOR_SUBJECTS
+  value: {{ include "cloudwaste.operatorSubjects" . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+A caller's own token: env, volume mount and volume (a projected ServiceAccount token for the
+services' audience, rotated by the kubelet). Nothing with auth.mode none.
+*/}}
+{{- define "cloudwaste.callerTokenEnv" -}}
+{{- if eq .Values.auth.mode "jwt" }}
+- name: CLOUDWASTE_AUTH_TOKEN_FILE
+  value: /var/run/secrets/cloudwaste/token/token
+{{- end }}
+{{- end }}
+{{- define "cloudwaste.callerTokenMount" -}}
+{{- if eq .Values.auth.mode "jwt" }}
+- name: caller-token
+  mountPath: /var/run/secrets/cloudwaste/token
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- define "cloudwaste.callerTokenVolume" -}}
+{{- if eq .Values.auth.mode "jwt" }}
+- name: caller-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          audience: {{ .Values.auth.audience | quote }}
+          expirationSeconds: 3600
+          path: token
+{{- end }}
+{{- end }}
+
+{{/*
+What a service reads the cluster issuer's keys with (auth.kubernetes): a token for the API
+server and the cluster's CA.
+*/}}
+{{- define "cloudwaste.kubeApiMount" -}}
+{{- if and (eq .Values.auth.mode "jwt") .Values.auth.kubernetes.enabled }}
+- name: kube-api
+  mountPath: /var/run/secrets/cloudwaste/kube-api
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- define "cloudwaste.kubeApiVolume" -}}
+{{- if and (eq .Values.auth.mode "jwt") .Values.auth.kubernetes.enabled }}
+- name: kube-api
+  projected:
+    sources:
+      - serviceAccountToken:
+          expirationSeconds: 3600
+          path: token
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+{{- end }}
+{{- end }}

@@ -69,9 +69,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     import grpc
+    from cloudwaste.core.channels import channel_from_env as make_channel
     from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
 
-    channel = grpc.insecure_channel(args.exporter_address)
+    channel = make_channel(args.exporter_address)
     stub = exporter_service_pb2_grpc.ExporterServiceStub(channel)
     request = exporter_service_pb2.ExportDatasetRequest(
         destination_uri=args.destination,
@@ -128,7 +129,9 @@ def _purge(args: argparse.Namespace) -> int:
     ):
         if getattr(args, field) is not None:
             setattr(request, field, getattr(args, field))
-    stub = exporter_service_pb2_grpc.ExporterServiceStub(grpc.insecure_channel(address))
+    from cloudwaste.core.channels import channel_from_env
+
+    stub = exporter_service_pb2_grpc.ExporterServiceStub(channel_from_env(address))
     deadline = time.monotonic() + args.timeout
     try:
         run = stub.PurgeExpiredData(request, timeout=args.timeout, wait_for_ready=True).purge_run
@@ -251,12 +254,13 @@ class ScannerClient:
     """
 
     def __init__(self, address: str, timeout: float) -> None:
-        import grpc
         from cloudwaste.scanner.v1 import scanner_service_pb2_grpc
 
         self.address, self.timeout = address, timeout
         self._connected = threading.Event()
-        self.channel = grpc.insecure_channel(address)
+        from cloudwaste.core.channels import channel_from_env as make_channel
+
+        self.channel = make_channel(address)
         self.channel.subscribe(self._on_state, try_to_connect=False)
         self.stub = scanner_service_pb2_grpc.ScannerServiceStub(self.channel)
 

@@ -70,6 +70,7 @@ CODES = {
     "ABORTED": 10,
     "INTERNAL": 13,
     "UNAVAILABLE": 14,
+    "UNAUTHENTICATED": 16,
 }
 
 

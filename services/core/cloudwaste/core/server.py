@@ -18,10 +18,11 @@ from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
+from cloudwaste.core import auth
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.readiness import ReadinessWatcher
-from cloudwaste.core.settings import ServerSettings, unknown_variables
+from cloudwaste.core.settings import ServerSettings, SettingsError, unknown_variables
 from cloudwaste.core.textcheck import check as check_text
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -114,9 +115,12 @@ def _abort(context, code: str, message: str, exc: Exception) -> None:
 
 class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
     """The one place where domain errors become status codes. Never UNKNOWN, never a stack trace.
-    Every request's text is checked here first (core.textcheck: length, control characters)."""
+    Every call is authenticated and authorized here first (core.auth: the caller is `auth.current()`
+    while the servicer runs), then its request's text checked (core.textcheck: length, control
+    characters)."""
 
-    def __init__(self) -> None:
+    def __init__(self, authenticator: auth.Authenticator | None = None) -> None:
+        self.authenticator = authenticator or auth.Authenticator(auth.AuthSettings())
         # method -> (handler, wrapped handler): wrapping is done once per method, not per call
         self._cache: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
@@ -166,18 +170,23 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
 
     def _wrap_unary(self, fn, service, method, kind):
         started, latency = STARTED.labels(kind, service, method), LATENCY.labels(kind, service, method)
+        authenticate, full = self.authenticator.authenticate, f"{service}/{method}"
 
         def wrapper(request, context):
             started.inc()
             start = time.perf_counter()
             code = "OK"
+            caller = None
             try:
+                caller = auth.acting_as(authenticate(full, context.invocation_metadata()))
                 check_text(request)
                 return fn(request, context)
             except Exception as exc:
                 code, message = self._classify(exc, service, method)
                 _abort(context, code, message, exc)
             finally:
+                if caller is not None:
+                    auth.done(caller)
                 latency.observe(time.perf_counter() - start)
                 HANDLED.labels(kind, service, method, code).inc()
 
@@ -185,12 +194,15 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
 
     def _wrap_stream(self, fn, service, method, kind):
         started, latency = STARTED.labels(kind, service, method), LATENCY.labels(kind, service, method)
+        authenticate, full = self.authenticator.authenticate, f"{service}/{method}"
 
         def wrapper(request, context):
             started.inc()
             start = time.perf_counter()
             code = "OK"
+            caller = None
             try:
+                caller = auth.acting_as(authenticate(full, context.invocation_metadata()))
                 if kind == "bidi_stream":
                     request = _checked(request)
                 else:
@@ -200,6 +212,8 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 code, message = self._classify(exc, service, method)
                 _abort(context, code, message, exc)
             finally:
+                if caller is not None:
+                    auth.done(caller)
                 latency.observe(time.perf_counter() - start)
                 HANDLED.labels(kind, service, method, code).inc()
 
@@ -252,7 +266,7 @@ def create_server(settings: ServerSettings, app: App) -> Running:
     """Builds and starts the server; binds port 0 to a free port (tests), returns what it bound."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{app.name}-rpc"),
-        interceptors=[ErrorAndMetricsInterceptor()],
+        interceptors=[ErrorAndMetricsInterceptor(auth.Authenticator(settings.auth))],
         options=server_options(settings),
     )
     app.register(server)
@@ -263,7 +277,17 @@ def create_server(settings: ServerSettings, app: App) -> Running:
     )
     address = f"{settings.grpc_host}:{settings.grpc_port}"
     try:
-        port = server.add_insecure_port(address)
+        if settings.tls.enabled:
+            try:
+                cert, key, ca = settings.tls.read()
+            except SettingsError as exc:
+                raise StartupError(str(exc)) from None
+            credentials = grpc.ssl_server_credentials(
+                [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+            )
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
     except RuntimeError:
         port = 0
     if port == 0:
@@ -328,6 +352,8 @@ def serve(settings: ServerSettings, app: App) -> None:
 
 def channel_ready(address: str, timeout: float = 10.0) -> grpc.Channel:
     """A channel to `address` once it accepts connections (grpc.FutureTimeoutError after `timeout`)."""
-    channel = grpc.insecure_channel(address)
+    from cloudwaste.core.channels import channel_from_env as make_channel
+
+    channel = make_channel(address)
     grpc.channel_ready_future(channel).result(timeout=timeout)
     return channel

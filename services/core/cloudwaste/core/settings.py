@@ -9,6 +9,7 @@ Every variable is prefixed CLOUDWASTE_. A bad value fails at start with the vari
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -127,6 +128,120 @@ def known_variables() -> list[str]:
 
 
 @dataclass(frozen=True)
+class Issuer:
+    """A token issuer the services trust, and where its public keys are. For the cluster's own
+    issuer (ServiceAccount tokens), the keys are read from the API server with the pod's token
+    (`token_file`) and verified against the cluster's CA (`ca_file`)."""
+
+    issuer: str
+    jwks_uri: str  # https://... or file:///... (a JWKS kept in a mounted ConfigMap)
+    ca_file: str = ""  # the CA of the JWKS endpoint, when not a public one
+    token_file: str = ""  # a bearer token to fetch the JWKS with
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """CLOUDWASTE_AUTH_*: how callers are authenticated. `mode` "jwt" (the default) or "none"."""
+
+    mode: str = "none"
+    issuers: tuple[Issuer, ...] = ()
+    audience: str = "cloudwaste"
+    tenant_claim: str = "tenant_id"
+    roles_claim: str = "roles"
+    operator_role: str = "cloudwaste-operator"
+    operator_subjects: frozenset[str] = frozenset()
+    leeway_seconds: int = 30
+    # the token this service sends when it calls another one (a projected ServiceAccount token)
+    token_file: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AuthSettings:
+        mode = env_str(env, "AUTH_MODE", "jwt").lower()
+        token_file = env_str(env, "AUTH_TOKEN_FILE", "")
+        if mode == "none":
+            return cls(mode="none", token_file=token_file)
+        if mode != "jwt":
+            raise SettingsError(f"CLOUDWASTE_AUTH_MODE={mode!r} must be jwt or none")
+        raw = env_str(env, "AUTH_ISSUERS", "")
+        if not raw:
+            raise SettingsError(
+                "CLOUDWASTE_AUTH_ISSUERS is required with CLOUDWASTE_AUTH_MODE=jwt, e.g. "
+                '[{"issuer": "https://idp.example.com/", "jwks_uri": "https://idp.example.com/jwks.json"}] '
+                "(CLOUDWASTE_AUTH_MODE=none turns authentication off, for a local demo only)"
+            )
+        try:
+            listed = json.loads(raw)
+            issuers = tuple(
+                Issuer(str(i["issuer"]), str(i["jwks_uri"]), str(i.get("ca_file", "")), str(i.get("token_file", "")))
+                for i in listed
+            )
+        except (ValueError, TypeError, KeyError):
+            raise SettingsError(
+                'CLOUDWASTE_AUTH_ISSUERS must be a JSON list of {"issuer": ..., "jwks_uri": ...}'
+            ) from None
+        for i in issuers:
+            if not i.jwks_uri.startswith(("https://", "http://", "file:///")):
+                raise SettingsError(
+                    f"CLOUDWASTE_AUTH_ISSUERS: jwks_uri {i.jwks_uri!r} must be https://, http:// or file:///"
+                )
+        if not issuers:
+            raise SettingsError("CLOUDWASTE_AUTH_ISSUERS lists no issuer")
+        subjects = env_str(env, "AUTH_OPERATOR_SUBJECTS", "")
+        return cls(
+            mode="jwt",
+            issuers=issuers,
+            audience=env_str(env, "AUTH_AUDIENCE", "cloudwaste"),
+            tenant_claim=env_str(env, "AUTH_TENANT_CLAIM", "tenant_id"),
+            roles_claim=env_str(env, "AUTH_ROLES_CLAIM", "roles"),
+            operator_role=env_str(env, "AUTH_OPERATOR_ROLE", "cloudwaste-operator"),
+            operator_subjects=frozenset(s.strip() for s in subjects.split(",") if s.strip()),
+            token_file=token_file,
+        )
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """CLOUDWASTE_TLS_*: the service's certificate and key (PEM files, e.g. from cert-manager), and
+    the CA that signs its peers' certificates. With a CA, the server requires every client to show
+    a certificate it signed (mutual TLS), and this service's own calls to the others verify theirs
+    and show its certificate. Without a certificate: plaintext, for a mesh's sidecar or a demo."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert_file)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TlsSettings:
+        tls = cls(
+            env_str(env, "TLS_CERT_FILE", ""), env_str(env, "TLS_KEY_FILE", ""), env_str(env, "TLS_CA_FILE", "")
+        )
+        if bool(tls.cert_file) != bool(tls.key_file):
+            raise SettingsError("CLOUDWASTE_TLS_CERT_FILE and CLOUDWASTE_TLS_KEY_FILE go together")
+        if tls.ca_file and not tls.cert_file:
+            raise SettingsError("CLOUDWASTE_TLS_CA_FILE needs CLOUDWASTE_TLS_CERT_FILE and CLOUDWASTE_TLS_KEY_FILE")
+        return tls
+
+    def read(self) -> tuple[bytes, bytes, bytes | None]:
+        """(certificate chain, key, CA or None); SettingsError naming the variable of a file that
+        cannot be read."""
+        out = []
+        for name, path in (("TLS_CERT_FILE", self.cert_file), ("TLS_KEY_FILE", self.key_file), ("TLS_CA_FILE", self.ca_file)):
+            if not path:
+                out.append(None)
+                continue
+            try:
+                with open(path, "rb") as f:
+                    out.append(f.read())
+            except OSError as exc:
+                raise SettingsError(f"CLOUDWASTE_{name}: cannot read the file ({exc.strerror})") from None
+        return out[0], out[1], out[2]
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """What every service needs: where to listen, the database, logging."""
 
@@ -143,6 +258,8 @@ class ServerSettings:
     # not calls). 0: never.
     max_connection_age_seconds: float = 300.0
     max_connection_age_grace_seconds: float = 30.0
+    auth: AuthSettings = field(default_factory=AuthSettings)  # who may call (cloudwaste.core.auth)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     @classmethod
     def common(cls, env: Mapping[str, str]) -> dict:
@@ -159,6 +276,8 @@ class ServerSettings:
             max_connection_age_grace_seconds=env_float(
                 env, "MAX_CONNECTION_AGE_GRACE_SECONDS", 30.0, 0.0, 3600.0
             ),
+            auth=AuthSettings.from_env(env),
+            tls=TlsSettings.from_env(env),
         )
 
 

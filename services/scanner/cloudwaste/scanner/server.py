@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import grpc
-from cloudwaste.core import logs
+from cloudwaste.core import channels, logs
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import FailedPrecondition, Unavailable
 from cloudwaste.core.protoconv import confidence_enum, provider_enum
@@ -21,14 +21,14 @@ from cloudwaste.scanner.v1 import scanner_service_pb2, scanner_service_pb2_grpc
 from cloudwaste.scanner.worker import ScanWorker
 
 
-def enricher_notifier(address: str):
+def enricher_notifier(address: str, settings: ScannerSettings):
     """EnrichScanRun over gRPC with a deadline; raises when the enricher does not answer OK. OK means
     the enrichment is queued (the enricher's worker runs it), so the call is quick."""
     if not address:
         return None
     from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc
 
-    channel = grpc.insecure_channel(address)
+    channel = channels.channel(address, tls=settings.tls, token_file=settings.auth.token_file)
     stub = enricher_service_pb2_grpc.EnricherServiceStub(channel)
 
     def notify(scan_run: str) -> None:
@@ -37,7 +37,7 @@ def enricher_notifier(address: str):
     return notify
 
 
-def waste_scorer(address: str, timeout: float):
+def waste_scorer(address: str, timeout: float, settings: ScannerSettings):
     """PredictWasteBatch over gRPC: score(features) -> [(p, expected saving, model version,
     [[feature, value, contribution], ...])] in order. gRPC retries UNAVAILABLE (a predictor
     restarting); no model yet raises FailedPrecondition, anything else Unavailable."""
@@ -63,8 +63,11 @@ def waste_scorer(address: str, timeout: float):
             }
         ]
     }
-    channel = grpc.insecure_channel(
-        address, options=[("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(retry))]
+    channel = channels.channel(
+        address,
+        options=[("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(retry))],
+        tls=settings.tls,
+        token_file=settings.auth.token_file,
     )
     stub = predictor_service_pb2_grpc.PredictorServiceStub(channel)
 
@@ -114,10 +117,10 @@ def build_app(settings: ScannerSettings) -> App:
     worker = ScanWorker(
         store,
         engine,
-        enricher_notifier(settings.enricher_address),
+        enricher_notifier(settings.enricher_address, settings),
         settings.scan_workers,
         settings.poll_seconds,
-        score=waste_scorer(settings.predictor_address, settings.predict_timeout_seconds),
+        score=waste_scorer(settings.predictor_address, settings.predict_timeout_seconds, settings),
         lease=dt.timedelta(seconds=settings.scan_lease_seconds),
     )
     servicer = ScannerServicer(store, on_scan_queued=worker.wake)

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
-from cloudwaste.core import names, pagination
+from cloudwaste.core import auth, names, pagination
 from cloudwaste.core.errors import InvalidArgument
 from cloudwaste.core.protoconv import money, provider_enum, provider_key, run_error, timestamp
 from cloudwaste.scanner import providers
@@ -184,6 +184,11 @@ def _rule_parameters(msg: cloud_account_pb2.CloudAccount, provider: str) -> dict
     return overrides
 
 
+def _scope() -> str | None:
+    """The tenant whose rows the caller may see (None: all, for an operator or without auth)."""
+    return auth.current().tenant_scope
+
+
 class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
     def __init__(self, store: ScannerStore, on_scan_queued=lambda: None) -> None:
         self.store = store
@@ -201,7 +206,11 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         if not key:
             raise InvalidArgument("cloud_account.provider", "is required (e.g. PROVIDER_AWS)")
         provider = providers.get(key, field="cloud_account.provider")
-        tenant = _text("cloud_account.tenant_id", a.tenant_id, required=True, limit=128)
+        tenant = auth.check_tenant(
+            "cloud_account.tenant_id",
+            _text("cloud_account.tenant_id", a.tenant_id, required=auth.current().tenant_scope is None, limit=128),
+            auth.current(),
+        )
         display_name = _text("cloud_account.display_name", a.display_name)
         if a.WhichOneof("access") != key:
             raise InvalidArgument(
@@ -225,11 +234,12 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         return scanner_service_pb2.CreateCloudAccountResponse(cloud_account=self._account(account))
 
     def GetCloudAccount(self, request, context):
-        account = self.store.get_account(names.parse("name", request.name, "cloudAccounts"))
+        account = self.store.get_account(names.parse("name", request.name, "cloudAccounts"), _scope())
         return scanner_service_pb2.GetCloudAccountResponse(cloud_account=self._account(account))
 
     def ListCloudAccounts(self, request, context):
-        tenant = _text("tenant_id", request.tenant_id, limit=128).strip() or None
+        tenant = auth.check_tenant("tenant_id", _text("tenant_id", request.tenant_id, limit=128), auth.current())
+        tenant = tenant or None
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
         rows, token = self.store.list_accounts(tenant, size, request.page_token)
         return scanner_service_pb2.ListCloudAccountsResponse(
@@ -253,7 +263,7 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
                     f"update_mask.paths[{i}]",
                     f'"{path[:64]}" cannot be changed (changeable: {", ".join(_UPDATABLE)})',
                 )
-        current = self.store.get_account(account_id)
+        current = self.store.get_account(account_id, _scope())
         provider = providers.get(current.provider)
         if "display_name" in paths:
             changes["display_name"] = _text("cloud_account.display_name", a.display_name)
@@ -265,12 +275,12 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             changes["ml_collection_enabled"] = (
                 a.ml_collection_enabled if a.HasField("ml_collection_enabled") else True
             )
-        account = self.store.update_account(account_id, changes)
+        account = self.store.update_account(account_id, changes, _scope())
         return scanner_service_pb2.UpdateCloudAccountResponse(cloud_account=self._account(account))
 
     def DeleteCloudAccount(self, request, context):
         erased = self.store.delete_account(
-            names.parse("name", request.name, "cloudAccounts"), request.erase_ml_data
+            names.parse("name", request.name, "cloudAccounts"), request.erase_ml_data, _scope()
         )
         return scanner_service_pb2.DeleteCloudAccountResponse(
             scan_runs_deleted=erased.scan_runs,
@@ -281,7 +291,7 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
 
     def EraseTenantData(self, request, context):
         tenant = _text("tenant_id", request.tenant_id, required=True, limit=128)
-        record = self.store.erase_tenant(tenant)
+        record = self.store.erase_tenant(auth.check_tenant("tenant_id", tenant, auth.current()))
         return scanner_service_pb2.EraseTenantDataResponse(
             ml_rows_deleted=record.ml_rows_deleted,
             exports_to_rewrite=list(record.exports_to_rewrite),
@@ -304,14 +314,14 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
     def StartScan(self, request, context):
         account_id = names.parse("cloud_account", request.cloud_account, "cloudAccounts")
         request_id = names.request_id(request.request_id)
-        account = self.store.get_account(account_id)
+        account = self.store.get_account(account_id, _scope())
         regions = providers.get(account.provider).validate_scopes(list(request.regions), "regions")
-        run = self.store.create_scan_run(account_id, regions, request_id)
+        run = self.store.create_scan_run(account_id, regions, request_id, _scope())
         self.on_scan_queued()
         return scanner_service_pb2.StartScanResponse(scan_run=scan_run_pb(run))
 
     def GetScanRun(self, request, context):
-        run = self.store.get_scan_run(names.parse("name", request.name, "scanRuns"))
+        run = self.store.get_scan_run(names.parse("name", request.name, "scanRuns"), _scope())
         return scanner_service_pb2.GetScanRunResponse(scan_run=scan_run_pb(run))
 
     def ListScanRuns(self, request, context):
@@ -321,14 +331,14 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             else None
         )
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
-        rows, token = self.store.list_scan_runs(account_id, size, request.page_token)
+        rows, token = self.store.list_scan_runs(account_id, size, request.page_token, _scope())
         return scanner_service_pb2.ListScanRunsResponse(
             scan_runs=[scan_run_pb(r) for r in rows], next_page_token=token
         )
 
     # --- findings ---------------------------------------------------------------------------
     def GetFinding(self, request, context):
-        finding = self.store.get_finding(names.parse("name", request.name, "findings"))
+        finding = self.store.get_finding(names.parse("name", request.name, "findings"), _scope())
         return scanner_service_pb2.GetFindingResponse(finding=finding_pb(finding))
 
     def ListFindings(self, request, context):
@@ -349,6 +359,7 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             category=request.category or None,
             all_states=request.all_states,
             order_by=_order_by(request.order_by),
+            tenant=_scope(),
         )
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
         rows, token, total = self.store.list_findings(flt, size, request.page_token)
@@ -382,5 +393,6 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             state,
             expected_etag=_text("etag", request.etag, limit=64),
             ignore_expire_time=expiry,
+            tenant=_scope(),
         )
         return scanner_service_pb2.SetFindingStateResponse(finding=finding_pb(finding))

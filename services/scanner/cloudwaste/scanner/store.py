@@ -19,7 +19,15 @@ from types import SimpleNamespace
 
 from cloudwaste.core import pagination, partitions
 from cloudwaste.core.db import Database
-from cloudwaste.core.errors import CODES, WORKER_LOST, Aborted, FailedPrecondition, InvalidArgument, NotFound
+from cloudwaste.core.errors import (
+    CODES,
+    WORKER_LOST,
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from cloudwaste.core.models import (
     CloudAccount,
     CloudwatchMetricsHistory,
@@ -90,6 +98,7 @@ class FindingFilter:
     category: str | None = None
     all_states: bool = False
     order_by: str = "create_time"  # or "expected_monthly_saving" (largest first, unscored last)
+    tenant: str | None = None  # only this tenant's findings (None: every tenant's)
 
     def as_dict(self) -> dict:
         return {k: str(v) if v is not None else None for k, v in self.__dict__.items()}
@@ -145,15 +154,16 @@ class ScannerStore:
                             "request_id", "was already used to register a different account"
                         )
                     return same
+            _refuse_role_of_another_tenant(s, tenant_id, access)
             account = CloudAccount(**wanted, request_id=request_id or None)
             s.add(account)
             s.flush()
             s.refresh(account)
             return account
 
-    def get_account(self, account_id: uuid.UUID) -> CloudAccount:
+    def get_account(self, account_id: uuid.UUID, tenant: str | None = None) -> CloudAccount:
         with self.db.transaction() as s:
-            return _account(s, account_id)
+            return _account(s, account_id, tenant=tenant)
 
     def list_accounts(
         self, tenant_id: str | None, page_size: int, page_token: str
@@ -180,10 +190,10 @@ class ScannerStore:
             )
         return _page(rows, page_size, filters)
 
-    def update_account(self, account_id: uuid.UUID, changes: dict) -> CloudAccount:
+    def update_account(self, account_id: uuid.UUID, changes: dict, tenant: str | None = None) -> CloudAccount:
         """Applies already-validated changes (display_name, regions, rule_parameters, ml_collection_enabled)."""
         with self.db.transaction() as s:
-            account = _account(s, account_id, lock=True)
+            account = _account(s, account_id, lock=True, tenant=tenant)
             now = utcnow()
             if changes.get("regions"):  # scopes no longer scanned: their findings would never resolve
                 _resolve_scope_removed(
@@ -205,14 +215,14 @@ class ScannerStore:
             gone = and_(Finding.region.contains("/"), func.split_part(Finding.region, "/", 1).not_in(members))
             return _resolve_scope_removed(s, account_id, gone, utcnow())
 
-    def delete_account(self, account_id: uuid.UUID, erase_ml_data: bool) -> Erasure:
+    def delete_account(self, account_id: uuid.UUID, erase_ml_data: bool, tenant: str | None = None) -> Erasure:
         """Erases the account's operational data and, on request, every ML row it produced; run
         again when a concurrent writer (the enricher on the same ML rows) deadlocked it."""
-        return self.db.retrying(lambda: self._delete_account(account_id, erase_ml_data))
+        return self.db.retrying(lambda: self._delete_account(account_id, erase_ml_data, tenant))
 
-    def _delete_account(self, account_id: uuid.UUID, erase_ml_data: bool) -> Erasure:
+    def _delete_account(self, account_id: uuid.UUID, erase_ml_data: bool, tenant: str | None) -> Erasure:
         with self.db.transaction() as s:
-            account = _account(s, account_id, lock=True)
+            account = _account(s, account_id, lock=True, tenant=tenant)
             active = s.execute(
                 select(ScanRun.id).where(ScanRun.cloud_account_id == account_id, ScanRun.state.in_(ACTIVE))
             ).first()
@@ -326,19 +336,22 @@ class ScannerStore:
             return pagination.newest_first(s, select(ErasureRun), ErasureRun, page_size, page_token, {})
 
     # --- scan runs --------------------------------------------------------------------------
-    def create_scan_run(self, account_id: uuid.UUID, regions: list[str], request_id: str = "") -> ScanRun:
+    def create_scan_run(
+        self, account_id: uuid.UUID, regions: list[str], request_id: str = "", tenant: str | None = None
+    ) -> ScanRun:
         """Queues a scan of the account. With a request id, a retry returns the run the first call
         queued, whatever its state now (AIP-155); the id reused for another scan is an error."""
         with self.db.transaction() as s:
             if request_id:
                 same = _by_request_id(s, ScanRun, request_id)
                 if same is not None:
+                    _account(s, same.cloud_account_id, tenant=tenant)  # another tenant's id: NotFound
                     if same.cloud_account_id != account_id or (
                         regions and sorted(regions) != sorted(same.regions)
                     ):
                         raise InvalidArgument("request_id", "was already used for a different scan")
                     return same
-            account = _account(s, account_id, share=True)
+            account = _account(s, account_id, share=True, tenant=tenant)
             if account.regions:
                 unknown = sorted(set(regions) - set(account.regions))
                 if unknown:
@@ -359,22 +372,24 @@ class ScannerStore:
             s.refresh(run)
             return run
 
-    def get_scan_run(self, run_id: uuid.UUID) -> ScanRun:
+    def get_scan_run(self, run_id: uuid.UUID, tenant: str | None = None) -> ScanRun:
         with self.db.transaction() as s:
             run = s.get(ScanRun, run_id)
-            if run is None:
+            if run is None or (tenant is not None and _account_tenant(s, run.cloud_account_id) != tenant):
                 raise NotFound(f"scanRuns/{run_id} does not exist")
             return run
 
     def list_scan_runs(
-        self, account_id: uuid.UUID | None, page_size: int, page_token: str
+        self, account_id: uuid.UUID | None, page_size: int, page_token: str, tenant: str | None = None
     ) -> tuple[list[ScanRun], str]:
         """Newest first, keyset-paginated on (create_time, id)."""
-        filters = {"cloud_account": str(account_id) if account_id else None}
+        filters = {"cloud_account": str(account_id) if account_id else None, "tenant": tenant}
         position = pagination.decode_keyset(page_token, filters)
         query = select(ScanRun)
         if account_id:
             query = query.where(ScanRun.cloud_account_id == account_id)
+        if tenant is not None:
+            query = query.where(_of_tenant(ScanRun.cloud_account_id, tenant))
         if position:
             ts, last = position
             query = query.where(
@@ -382,7 +397,7 @@ class ScannerStore:
             )
         with self.db.transaction() as s:
             if account_id:
-                _account(s, account_id)
+                _account(s, account_id, tenant=tenant)
             rows = list(
                 s.execute(
                     query.order_by(ScanRun.create_time.desc(), ScanRun.id.desc()).limit(page_size + 1)
@@ -625,10 +640,10 @@ class ScannerStore:
             s.execute(update(ScanRun).where(ScanRun.id == run_id).values(**values))
 
     # --- findings ---------------------------------------------------------------------------
-    def get_finding(self, finding_id: uuid.UUID) -> Finding:
+    def get_finding(self, finding_id: uuid.UUID, tenant: str | None = None) -> Finding:
         with self.db.transaction() as s:
             finding = s.get(Finding, finding_id)
-            if finding is None:
+            if finding is None or (tenant is not None and _account_tenant(s, finding.cloud_account_id) != tenant):
                 raise NotFound(f"findings/{finding_id} does not exist")
             _attach_parts(s, [finding])
         return _shown([finding])[0]
@@ -648,6 +663,8 @@ class ScannerStore:
             conds.append(_state_condition(flt.state or "OPEN"))
         if flt.category:
             conds.append(Finding.scenario == flt.category)
+        if flt.tenant is not None:
+            conds.append(_of_tenant(Finding.cloud_account_id, flt.tenant))
         by_saving = flt.order_by == "expected_monthly_saving"
         if by_saving:
             position = _decode_saving(page_token, flt.as_dict())
@@ -656,10 +673,13 @@ class ScannerStore:
         # unscored findings sort after every scored one (a saving is never negative)
         key = func.coalesce(Finding.expected_monthly_saving, -1) if by_saving else Finding.create_time
         with self.db.transaction() as s:
-            if flt.scan_run_id and s.get(ScanRun, flt.scan_run_id) is None:
+            run = s.get(ScanRun, flt.scan_run_id) if flt.scan_run_id else None
+            if flt.scan_run_id and (
+                run is None or (flt.tenant is not None and _account_tenant(s, run.cloud_account_id) != flt.tenant)
+            ):
                 raise NotFound(f"scanRuns/{flt.scan_run_id} does not exist")
             if flt.cloud_account_id:
-                _account(s, flt.cloud_account_id)
+                _account(s, flt.cloud_account_id, tenant=flt.tenant)
             total = s.execute(select(func.count()).select_from(Finding).where(*conds)).scalar_one()
             query = select(Finding).where(*conds)
             if position:
@@ -717,13 +737,15 @@ class ScannerStore:
         *,
         expected_etag: str = "",
         ignore_expire_time: dt.datetime | None = None,
+        tenant: str | None = None,
     ) -> Finding:
         """Records the decision and labels the ML rows of the finding's current open cycle."""
         now = utcnow()
         with self.db.transaction() as s:
-            finding = s.execute(
-                select(Finding).where(Finding.id == finding_id).with_for_update()
-            ).scalar_one_or_none()
+            query = select(Finding).where(Finding.id == finding_id)
+            if tenant is not None:
+                query = query.where(_of_tenant(Finding.cloud_account_id, tenant))
+            finding = s.execute(query.with_for_update()).scalar_one_or_none()
             if finding is None:
                 raise NotFound(f"findings/{finding_id} does not exist")
             if expected_etag and expected_etag != etag(finding):
@@ -781,14 +803,49 @@ def _scope_region(column):
     return case((column.contains("/"), func.split_part(column, "/", 2)), else_=column)
 
 
-def _account(s: Session, account_id: uuid.UUID, lock: bool = False, share: bool = False) -> CloudAccount:
+def _account(
+    s: Session, account_id: uuid.UUID, lock: bool = False, share: bool = False, tenant: str | None = None
+) -> CloudAccount:
+    """The account; NotFound when it does not exist or, with `tenant`, is another tenant's (the
+    same answer: a caller learns nothing of other tenants' accounts)."""
     query = select(CloudAccount).where(CloudAccount.id == account_id)
+    if tenant is not None:
+        query = query.where(CloudAccount.tenant_id == tenant)
     if lock or share:
         query = query.with_for_update(read=share and not lock)
     account = s.execute(query).scalar_one_or_none()
     if account is None:
         raise NotFound(f"cloudAccounts/{account_id} does not exist")
     return account
+
+
+def _refuse_role_of_another_tenant(s: Session, tenant_id: str, access: dict) -> None:
+    """An AWS role registered by one tenant cannot be registered by another: the confused deputy
+    (a tenant scanning an account it learnt the role and external id of). The lock makes two
+    tenants racing for one role take turns."""
+    role_arn = (access or {}).get("role_arn")
+    if not role_arn:
+        return
+    s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"role_arn:{role_arn}"))))
+    taken = s.execute(
+        select(CloudAccount.id)
+        .where(CloudAccount.access["role_arn"].astext == role_arn, CloudAccount.tenant_id != tenant_id)
+        .limit(1)
+    ).first()
+    if taken:
+        raise PermissionDenied(
+            "cloud_account.aws.role_arn: this role is registered by another tenant; "
+            "each AWS role can serve one tenant only"
+        )
+
+
+def _account_tenant(s: Session, account_id: uuid.UUID) -> str | None:
+    return s.execute(select(CloudAccount.tenant_id).where(CloudAccount.id == account_id)).scalar_one_or_none()
+
+
+def _of_tenant(account_id_column, tenant: str):
+    """Rows (scan runs, findings) of the tenant's accounts."""
+    return account_id_column.in_(select(CloudAccount.id).where(CloudAccount.tenant_id == tenant))
 
 
 def _account_hash(key: HashKey, account: CloudAccount) -> str:
