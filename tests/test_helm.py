@@ -1566,3 +1566,30 @@ def test_auth_values_reach_the_services_and_none_turns_it_off(chart):
 
     with pytest.raises(helm_python.HelmRenderError, match=r"auth\.issuers"):
         chart.render({"auth": {"kubernetes": {"enabled": False}}}, name=RELEASE, namespace=NAMESPACE)
+
+
+def test_mutual_tls_reaches_every_service_and_caller_and_the_probes_speak_it(chart, default):
+    from cloudwaste.core.settings import TlsSettings
+
+    docs = _render(chart, {"tls": {"secretName": "cw-mtls"}, "scans": {"schedules": SCAN_SCHEDULES}})
+    deployments = _deployments(docs)
+    callers = [_pod_spec(d) for d in deployments.values()]
+    callers += [_pod_spec(c) for c in _of_kind(docs, "CronJob") if _component(c) != "training"]
+    for pod_spec in callers:
+        tls = TlsSettings.from_env(_settings_env(_container(pod_spec)))
+        assert tls.enabled and tls.ca_file
+        for path in (tls.cert_file, tls.key_file, tls.ca_file):
+            volume = _mounted_volume(pod_spec, path)
+            assert volume["secret"] == {"secretName": "cw-mtls", "defaultMode": 0o400}
+    for component, doc in deployments.items():
+        container = _container(_pod_spec(doc))
+        service_name = doc["metadata"]["name"]  # what clients dial (cloudwaste.grpcAddress)
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            command = container[probe]["exec"]["command"]
+            assert command[:2] == ["cloudwaste", "health"], (component, probe)
+            assert command[command.index("--server-name") + 1] == service_name
+            assert ("--service" in command) == (probe != "readinessProbe")
+    for doc in _deployments(default).values():  # without it: the kubelet's own gRPC probes
+        container = _container(_pod_spec(doc))
+        assert container["readinessProbe"]["grpc"] == {"port": GRPC_PORT}
+        assert not any(e["name"].startswith("CLOUDWASTE_TLS_") for e in container["env"])

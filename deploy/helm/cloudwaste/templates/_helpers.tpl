@@ -415,3 +415,61 @@ server and the cluster's CA.
               path: ca.crt
 {{- end }}
 {{- end }}
+
+{{/*
+Mutual TLS (tls.secretName): CLOUDWASTE_TLS_* with the Secret's files, its mount and volume.
+Every service serves with it and every caller (the scanner, the CronJobs) shows it.
+*/}}
+{{- define "cloudwaste.tlsEnv" -}}
+{{- if .Values.tls.secretName }}
+- name: CLOUDWASTE_TLS_CERT_FILE
+  value: /var/run/secrets/cloudwaste/tls/tls.crt
+- name: CLOUDWASTE_TLS_KEY_FILE
+  value: /var/run/secrets/cloudwaste/tls/tls.key
+- name: CLOUDWASTE_TLS_CA_FILE
+  value: /var/run/secrets/cloudwaste/tls/ca.crt
+{{- end }}
+{{- end }}
+{{- define "cloudwaste.tlsMount" -}}
+{{- if .Values.tls.secretName }}
+- name: tls
+  mountPath: /var/run/secrets/cloudwaste/tls
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- define "cloudwaste.tlsVolume" -}}
+{{- if .Values.tls.secretName }}
+- name: tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+    defaultMode: 0400
+{{- end }}
+{{- end }}
+
+{{/*
+A probe of the service: the kubelet's gRPC probe, or with mutual TLS (which that probe cannot
+speak) `cloudwaste health` run in the container. Takes a dict: "context", "component", "service"
+("" readiness or "liveness").
+*/}}
+{{- define "cloudwaste.probe" -}}
+{{- if .context.Values.tls.secretName }}
+exec:
+  command:
+    - cloudwaste
+    - health
+    - --address
+    - 127.0.0.1:50051
+    - --server-name
+    - {{ include "cloudwaste.componentName" . }}
+    {{- with .service }}
+    - --service
+    - {{ . }}
+    {{- end }}
+{{- else }}
+grpc:
+  port: 50051
+  {{- with .service }}
+  service: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end }}

@@ -721,6 +721,29 @@ def _scanner_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _health(args: argparse.Namespace) -> int:
+    """grpc.health.v1 Check, as the kubelet's gRPC probe does but through this process's TLS
+    (CLOUDWASTE_TLS_*), which the kubelet's probe cannot speak: the exec probe of a service
+    serving mutual TLS. Exit 0 when SERVING, 1 otherwise (the reason on stderr)."""
+    import grpc
+    from cloudwaste.core.channels import channel_from_env
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
+    with channel_from_env(args.address, options) as channel:
+        try:
+            status = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            ).status
+        except grpc.RpcError as exc:
+            print(f"health of {args.address}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    if status != health_pb2.HealthCheckResponse.SERVING:
+        print(f"health of {args.address}: {health_pb2.HealthCheckResponse.ServingStatus.Name(status)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cloudwaste", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -732,6 +755,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run one service until SIGTERM")
     s.add_argument("service", choices=SERVICES)
     s.set_defaults(fn=_serve)
+    h = sub.add_parser("health", help="grpc.health.v1 Check of a service (a probe that speaks its TLS)")
+    h.add_argument("--address", default="127.0.0.1:50051", help="host:port (default 127.0.0.1:50051)")
+    h.add_argument("--service", default="", help='"" (readiness, the default) or "liveness"')
+    h.add_argument("--server-name", default="", help="the name the server's certificate carries")
+    h.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    h.set_defaults(fn=_health)
     e = sub.add_parser("export", help="ask the exporter for a dataset export and follow its progress")
     e.add_argument("--exporter-address", required=True, help="host:port of the exporter")
     e.add_argument("--destination", required=True, help="e.g. file:///exports")

@@ -276,15 +276,15 @@ def create_server(settings: ServerSettings, app: App) -> Running:
         [*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
     address = f"{settings.grpc_host}:{settings.grpc_port}"
+    credentials = None
+    if settings.tls.enabled:  # with a CA, clients must show a certificate it signed (mutual TLS)
+        try:
+            cert, key, ca = settings.tls.read()
+        except SettingsError as exc:
+            raise StartupError(str(exc)) from None
+        credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
     try:
-        if settings.tls.enabled:
-            try:
-                cert, key, ca = settings.tls.read()
-            except SettingsError as exc:
-                raise StartupError(str(exc)) from None
-            credentials = grpc.ssl_server_credentials(
-                [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
-            )
+        if credentials is not None:
             port = server.add_secure_port(address, credentials)
         else:
             port = server.add_insecure_port(address)
