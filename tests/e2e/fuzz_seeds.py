@@ -53,7 +53,7 @@ def seed_requests(deployment, input_type) -> dict[str, list]:
         "display_name": "fuzz",
         "regions": truth["regions"][:1],
         "ml_collection_enabled": True,
-        "aws": {"role_arn": f"arn:aws:iam::{truth['account_id']}:role/ro", "external_id": "fuzz-external-id"},
+        "aws": {"role_arn": f"arn:aws:iam::{truth['account_id']}:role/fuzz"},
     }
     account, run, finding = _scanned_account(deployment, aws)
     others = [

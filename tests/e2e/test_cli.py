@@ -71,7 +71,6 @@ def create_account(deployment, scanner, display_name: str) -> str:
                 regions=list(truth.regions),
                 aws=cloud_account_pb2.AwsAccess(
                     role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWasteReadOnly",
-                    external_id="e2e-cli-external-id",
                 ),
             )
         ),

@@ -1,6 +1,9 @@
-"""Faults as they happen in production, on the four services as processes: a scanner killed (-9)
-mid-scan leaves no run RUNNING for hours. Its lease lapses and the run ends FAILED (ABORTED: scan
-again) within seconds of the lease, and the account's next scan is not held back by it."""
+"""Faults as they happen in production, on the four services as processes:
+- a scanner killed (-9) mid-scan leaves no run RUNNING for hours: its lease lapses and the run
+  ends FAILED (ABORTED: scan again) within seconds of the lease, and the account's next scan is not
+  held back by it;
+- PostgreSQL stopped for 10 seconds mid-scan: the regions scanned meanwhile wait in memory and
+  are written once it is back; the scan ends SUCCEEDED with every region and every resource."""
 
 from __future__ import annotations
 
@@ -59,9 +62,7 @@ def test_a_scanner_killed_mid_scan_leaves_a_failed_run_within_its_lease(deployme
             provider=provider_pb2.PROVIDER_AWS,
             tenant_id="faults",
             display_name="faults",
-            aws=cloud_account_pb2.AwsAccess(
-                role_arn=f"arn:aws:iam::{truth['account_id']}:role/ro", external_id="faults-external-id"
-            ),
+            aws=cloud_account_pb2.AwsAccess(role_arn=f"arn:aws:iam::{truth['account_id']}:role/faults"),
         )
     )
     with grpc.insecure_channel(deployment.addresses["scanner"]) as channel:
@@ -87,3 +88,54 @@ def test_a_scanner_killed_mid_scan_leaves_a_failed_run_within_its_lease(deployme
         # the account is not held by the dead run: its next scan is taken at once
         _until_running(scanner, scanner.StartScan(start, timeout=10).scan_run.name)
     print(f"\nthe killed scanner's run ended FAILED {reaped_after:.1f} s after the kill")
+
+
+def _account(scanner, truth: dict, tenant: str):
+    return scanner.CreateCloudAccount(
+        scanner_service_pb2.CreateCloudAccountRequest(
+            cloud_account=cloud_account_pb2.CloudAccount(
+                provider=provider_pb2.PROVIDER_AWS,
+                tenant_id=tenant,
+                regions=truth["regions"],
+                aws=cloud_account_pb2.AwsAccess(role_arn=f"arn:aws:iam::{truth['account_id']}:role/{tenant}"),
+            )
+        ),
+        timeout=10,
+    ).cloud_account
+
+
+def test_postgres_down_for_10_seconds_mid_scan_loses_no_region(deployment):
+    truth = json.loads(deployment.truth_path.read_text())
+    # a production-like lease, longer than the outage (the module's 3 s is for the kill test)
+    deployment.stop_service("scanner")
+    deployment.extra_env["scanner"]["CLOUDWASTE_SCAN_LEASE_SECONDS"] = "30"
+    deployment.start_service("scanner")
+    try:
+        with grpc.insecure_channel(deployment.addresses["scanner"]) as channel:
+            scanner = scanner_service_pb2_grpc.ScannerServiceStub(channel)
+            account = _account(scanner, truth, "faults-pg")
+            run = scanner.StartScan(
+                scanner_service_pb2.StartScanRequest(cloud_account=account.name), timeout=10
+            )
+            name = run.scan_run.name
+            _until_running(scanner, name)
+            deployment.pg.stop()
+            time.sleep(10)
+            deployment.pg.start()
+            deadline = time.monotonic() + 120
+            while (run := _run(scanner, name)).state == scan_run_pb2.SCAN_RUN_STATE_RUNNING:
+                assert time.monotonic() < deadline, "the scan did not end after the outage"
+                time.sleep(0.2)
+        assert run.state == scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED, run
+        assert run.regions_done == run.regions_total == len(truth["regions"])
+        assert run.resources_scanned == len(truth["resources"])
+        assert all(r.succeeded for r in run.region_results), run.region_results
+        took = run.end_time.ToDatetime() - run.start_time.ToDatetime()
+        assert took.total_seconds() >= 9, took  # it did wait for the database
+        log = deployment.log_path("scanner").read_text()
+        assert "the database is unavailable; writing again until it answers" in log
+    finally:
+        deployment.stop_service("scanner")
+        deployment.extra_env["scanner"]["CLOUDWASTE_SCAN_LEASE_SECONDS"] = str(LEASE)
+        deployment.start_service("scanner")
+    print(f"\nPostgreSQL down 10 s mid-scan: SUCCEEDED in {took.total_seconds():.1f} s, every region kept")

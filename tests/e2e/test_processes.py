@@ -265,7 +265,7 @@ def test_malformed_request_is_invalid_argument_naming_the_field(deployment):
             "cloud_account": {
                 "provider": "PROVIDER_AWS",
                 "tenant_id": "t",
-                "aws": {"role_arn": "not-an-arn", "external_id": "abc"},
+                "aws": {"role_arn": "not-an-arn"},
             }
         },
     )
@@ -307,7 +307,7 @@ def register_and_scan(deployment, tenant: str, ml: bool) -> str:
         "display_name": tenant,
         "regions": truth["regions"],
         "ml_collection_enabled": ml,
-        "aws": {"role_arn": f"arn:aws:iam::{truth['account_id']}:role/ro", "external_id": f"{tenant}-ext"},
+        "aws": {"role_arn": f"arn:aws:iam::{truth['account_id']}:role/{tenant}"},
     }
     name = json.loads(
         ok(
@@ -408,7 +408,7 @@ def test_account_and_finding_lifecycle_with_grpcurl(deployment):
     truth = json.loads(deployment.truth_path.read_text())
     scanner = deployment.addresses["scanner"]
     svc = "cloudwaste.scanner.v1.ScannerService"
-    aws = {"role_arn": f"arn:aws:iam::{truth['account_id']}:role/ro", "external_id": "e2e-life"}
+    aws = {"role_arn": f"arn:aws:iam::{truth['account_id']}:role/e2e-life"}
     body = {"provider": "PROVIDER_AWS", "tenant_id": "e2e-life", "regions": truth["regions"], "aws": aws}
     body["ml_collection_enabled"] = True
     name = json.loads(ok(grpcurl(scanner, f"{svc}/CreateCloudAccount", data={"cloud_account": body})))[

@@ -72,7 +72,13 @@ def serve_predictor(url: str, **settings):
 
 HASH_KEY = HashKey(b"integration-test-key-0123456789abcdef", "it-1")
 TENANT = "tenant-canary-acme-corp"
-EXTERNAL_ID = "external-id-canary-42"
+
+
+def external_ids(database_url: str) -> set[str]:
+    """The AWS external ids CloudWaste generated for the tenants (canaries: none may reach ML data)."""
+    ids = {r[0] for r in sql_rows(database_url, "SELECT aws_external_id FROM tenants")}
+    assert ids, "no tenant has an external id yet"
+    return ids
 
 
 @dataclass
@@ -97,7 +103,6 @@ class Stack:
                 ml_collection_enabled=ml,
                 aws=cloud_account_pb2.AwsAccess(
                     role_arn=f"arn:aws:iam::{self.truth.account_id}:role/CloudWaste",
-                    external_id=EXTERNAL_ID,
                     cost_export_uri=cost_export_uri,
                 ),
             )

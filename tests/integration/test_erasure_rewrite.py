@@ -27,11 +27,10 @@ from cloudwaste.predictor.client import wait_for_training
 from cloudwaste.predictor.v1 import predictor_service_pb2, training_run_pb2
 from cloudwaste.scanner.v1 import cloud_account_pb2, finding_pb2, scanner_service_pb2
 
-from tests.integration.conftest import EXTERNAL_ID, HASH_KEY, TENANT
+from tests.integration.conftest import HASH_KEY, TENANT, external_ids
 from tests.integration.test_incremental_export import decide, export, move_to_earlier_months
 
 OTHER = "tenant-canary-globex-inc"
-OTHER_EXTERNAL_ID = "external-id-canary-77"
 JSONL = export_run_pb2.DATASET_FORMAT_JSONL_GZ
 
 
@@ -45,8 +44,7 @@ def other_account(stack):
                 regions=list(stack.truth.regions),
                 ml_collection_enabled=True,
                 aws=cloud_account_pb2.AwsAccess(
-                    role_arn=f"arn:aws:iam::{stack.truth.account_id}:role/CloudWaste",
-                    external_id=OTHER_EXTERNAL_ID,
+                    role_arn=f"arn:aws:iam::{stack.truth.account_id}:role/CloudWasteOther",
                 ),
             )
         ),
@@ -232,7 +230,7 @@ def test_erasing_a_tenant_then_rewriting_its_exports_leaves_no_row_of_it(stack, 
             text = json.dumps(read_rows(path), default=str)
         else:
             continue
-        for canary in (TENANT, OTHER, EXTERNAL_ID, OTHER_EXTERNAL_ID):
+        for canary in (TENANT, OTHER, *external_ids(stack.database_url)):
             assert canary.lower() not in text.lower(), f"{canary} in {path}"
 
     # the trainer still reads the rewritten dataset: one example per decided finding of the other tenant

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from cloudwaste.core.db import Database
+from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.scanner.domain import Detection, FindingDraft, Resource, ScopeOutcome
 from cloudwaste.scanner.store import FindingFilter, ScannerStore
 
@@ -145,6 +146,8 @@ def test_two_runs_saving_one_scope_at_once_do_not_collide(store, database_url):
     runs = []
     for _ in range(2):
         runs.append(store.create_scan_run(acc.id, []))
+    with store.db.transaction() as s:  # both RUNNING (claims take one run per account at a time)
+        s.execute(sa.text("UPDATE scan_runs SET state = 'RUNNING'"))
     out = outcome([draft(f"r{i}") for i in range(300)], [f"r{i}" for i in range(300)])
     errors = []
 
@@ -182,3 +185,15 @@ def test_an_organization_member_scope_is_judged_by_its_region(store):
         scan(store, acc, replace(outcome([draft(rid)], [rid]), scope=scope), T0)
     store.update_account(acc.id, {"regions": [SCOPE]})
     assert states(store, acc) == {"m1": ("OPEN", None), "m2": ("RESOLVED", "SCOPE_REMOVED")}
+
+
+def test_a_run_that_ended_takes_no_more_findings(store):
+    """Fenced: a run reaped while its scanner was away (its lease lapsed) is not written to when
+    the scanner comes back with a scope; the findings stay as the last finished scan left them."""
+    acc = new_account(store)
+    run = store.create_scan_run(acc.id, [])
+    assert store.claim_next_run("w")[0].id == run.id
+    store.finish_run(run.id, [], error=(10, "the scanner running this scan stopped; start a new scan"))
+    with pytest.raises(FailedPrecondition, match="ended"):
+        store.save_scope(run.id, acc, outcome([draft("late")], ["late"]), T0)
+    assert states(store, acc) == {}

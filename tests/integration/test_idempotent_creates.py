@@ -12,7 +12,7 @@ import pytest
 from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.scanner.v1 import cloud_account_pb2, scanner_service_pb2
 
-from tests.integration.conftest import EXTERNAL_ID, TENANT
+from tests.integration.conftest import TENANT
 
 
 def _request(stack, request_id: str, display_name: str = "idempotent"):
@@ -24,7 +24,7 @@ def _request(stack, request_id: str, display_name: str = "idempotent"):
             display_name=display_name,
             regions=list(stack.truth.regions),
             aws=cloud_account_pb2.AwsAccess(
-                role_arn=f"arn:aws:iam::{stack.truth.account_id}:role/CloudWaste", external_id=EXTERNAL_ID
+                role_arn=f"arn:aws:iam::{stack.truth.account_id}:role/CloudWaste"
             ),
         ),
     )

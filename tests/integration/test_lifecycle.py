@@ -57,7 +57,7 @@ def create_account(scanner, truth, **extra):
                 regions=list(truth.regions),
                 ml_collection_enabled=True,
                 aws=cloud_account_pb2.AwsAccess(
-                    role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWaste", external_id="ext-lifecycle"
+                    role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWaste"
                 ),
                 **extra,
             )
@@ -506,7 +506,7 @@ def test_erasing_a_tenant_removes_its_ml_rows_only_and_lists_exports_to_rewrite(
                 tenant_id="another-tenant",
                 regions=list(stack.truth.regions),
                 aws=cloud_account_pb2.AwsAccess(
-                    role_arn=f"arn:aws:iam::{stack.truth.account_id}:role/CloudWaste", external_id="ext-other"
+                    role_arn=f"arn:aws:iam::{stack.truth.account_id}:role/CloudWasteOther"
                 ),
             )
         )

@@ -11,7 +11,7 @@ from cloudwaste.core.errors import FailedPrecondition
 from cloudwaste.scanner.providers import aws
 from cloudwaste.scanner.v1 import cloud_account_pb2, scan_run_pb2, scanner_service_pb2
 
-from tests.integration.conftest import EXTERNAL_ID, TENANT
+from tests.integration.conftest import TENANT
 
 MANAGEMENT = "777788889999"
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -47,7 +47,6 @@ def _create(stack, **access):
                 regions=REGIONS,
                 aws=cloud_account_pb2.AwsAccess(
                     role_arn=f"arn:aws:iam::{MANAGEMENT}:role/CloudWasteOrganizationReader",
-                    external_id=EXTERNAL_ID,
                     **access,
                 ),
             )

@@ -17,7 +17,7 @@ from cloudwaste.sim.issuer import LocalIssuer
 from google.protobuf import json_format, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.conftest import EXTERNAL_ID, TENANT, start_stack
+from tests.integration.conftest import TENANT, start_stack
 
 SCANNER_IDENTITY = "system:serviceaccount:cloudwaste:cloudwaste-scanner"
 OTHER = "tenant-b-globex"
@@ -114,7 +114,7 @@ def test_another_tenant_reaches_nothing_of_a_tenant_through_any_rpc(isolated):
     # Tenant A registers an account (its tenant comes from the token) and scans it; the scanner
     # hands the run to the enricher and has it scored by the predictor with its own token.
     role_arn = f"arn:aws:iam::{stack.truth.account_id}:role/CloudWaste"
-    aws = {"role_arn": role_arn, "external_id": EXTERNAL_ID}
+    aws = {"role_arn": role_arn}
     account = stack.scanner.CreateCloudAccount(
         json_format.ParseDict(
             {
@@ -152,7 +152,7 @@ def test_another_tenant_reaches_nothing_of_a_tenant_through_any_rpc(isolated):
     # handed over and enriched, though the enricher only answers operators: the scanner is one
     assert _wait_enriched(channels, run.name, operator), "the scanner's hand-off did not reach the enricher"
 
-    canaries = [TENANT, EXTERNAL_ID, role_arn, "acme-prod", stack.truth.account_id]
+    canaries = [TENANT, account.aws.external_id, role_arn, "acme-prod", stack.truth.account_id]
     b_requests = {
         "ScannerService.CreateCloudAccount": {
             "cloud_account": {

@@ -304,3 +304,25 @@ def test_a_deadlock_is_aborted_retried_and_an_outage_is_unavailable():
     with _pytest.raises(Aborted):
         db.retrying(lambda: (_ for _ in ()).throw(Aborted("always")), attempts=2)
     db.dispose()
+
+
+def test_patiently_writes_again_while_the_database_is_away_then_gives_up(monkeypatch):
+    from cloudwaste.core import db
+    from cloudwaste.core.errors import Unavailable
+
+    slept = []
+    monkeypatch.setattr(db.time, "sleep", slept.append)
+    calls = iter([Unavailable("down"), Unavailable("down"), "written"])
+
+    def work():
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert db.patiently(work, patience=60) == "written"
+    assert slept == [0.5, 1.0]  # backing off
+    with pytest.raises(Unavailable):  # no patience left, or stopping: the error stands
+        db.patiently(lambda: (_ for _ in ()).throw(Unavailable("down")), patience=0)
+    with pytest.raises(Unavailable):
+        db.patiently(lambda: (_ for _ in ()).throw(Unavailable("down")), patience=60, stopping=lambda: True)

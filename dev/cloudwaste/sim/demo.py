@@ -84,7 +84,6 @@ def _create_aws(scanner, truth: GroundTruth) -> cloud_account_pb2.CloudAccount:
                 ml_collection_enabled=True,
                 aws=cloud_account_pb2.AwsAccess(
                     role_arn=f"arn:aws:iam::{truth.account_id}:role/CloudWasteReadOnly",
-                    external_id="cloudwaste-demo-external-id",
                     cost_export_uri=billing.export_uri(truth.account_id),  # the estate's CUR 2.0 export
                 ),
             )

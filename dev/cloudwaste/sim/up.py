@@ -44,7 +44,6 @@ from cloudwaste.sim.truth import GroundTruth, atomic_write_text
 
 MARKER = ".cloudwaste-stack"  # in WORKDIR: this command made it, so a restart may reset it
 PROCESSES = "processes.json"  # in WORKDIR: the children's pids, to end leftovers of a killed stack
-EXTERNAL_ID = "cloudwaste-local-external-id"
 ROLE_NAME = "CloudWasteReadOnly"
 ORDER = ("scanner", *(s for s in SERVICES if s != "scanner"))  # as shown and written: scanner first
 
@@ -224,7 +223,6 @@ def _register_account(deploy: LocalDeployment, display_name: str, account_id: st
                     ml_collection_enabled=True,
                     aws=cloud_account_pb2.AwsAccess(
                         role_arn=f"arn:aws:iam::{account_id}:role/{ROLE_NAME}",
-                        external_id=EXTERNAL_ID,
                         cost_export_uri=billing.export_uri(account_id),  # the estate's CUR 2.0 export
                     ),
                 )

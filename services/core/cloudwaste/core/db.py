@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,8 @@ from cloudwaste.core.errors import Aborted, Unavailable
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -96,3 +99,24 @@ def claim_oldest_pending(session: Session, run_type, worker: str, *where, **also
 
 
 NOW = object()  # claim_oldest_pending(..., update_time=NOW): the claim's time
+
+
+def patiently(
+    work: Callable[[], T], patience: float, stopping: Callable[[], bool] = lambda: False
+) -> T:
+    """`work()`, again while the database is unavailable (a restart, a failover), for up to
+    `patience` seconds, backing off from 0.5 s to 5 s: what a worker computed (a scanned
+    region's findings) waits in memory for PostgreSQL instead of being lost. Raises the last
+    Unavailable after that, or at once when `stopping()`."""
+    deadline, delay, warned = time.monotonic() + patience, 0.5, False
+    while True:
+        try:
+            return work()
+        except Unavailable:
+            if stopping() or time.monotonic() + delay > deadline:
+                raise
+            if not warned:
+                log.warning("the database is unavailable; writing again until it answers")
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

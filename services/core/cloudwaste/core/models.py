@@ -52,6 +52,17 @@ def _now() -> Mapped[dt.datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+class Tenant(Base):
+    """What CloudWaste generated for a tenant: the external id every AWS role of the tenant's
+    accounts requires in its trust policy (confused-deputy protection). Never chosen by a caller,
+    so no tenant can name another's."""
+
+    __tablename__ = "tenants"
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    aws_external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    create_time: Mapped[dt.datetime] = _now()
+
+
 class CloudAccount(Base):
     __tablename__ = "cloud_accounts"
     id: Mapped[uuid.UUID] = _pk()

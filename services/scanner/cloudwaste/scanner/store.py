@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,6 +41,7 @@ from cloudwaste.core.models import (
     MlTrainingData,
     ScanHandoff,
     ScanRun,
+    Tenant,
     UserAction,
 )
 from cloudwaste.core.privacy import keyed_hash
@@ -160,6 +162,17 @@ class ScannerStore:
             s.flush()
             s.refresh(account)
             return account
+
+    def tenant_external_id(self, tenant_id: str) -> str:
+        """The AWS external id of the tenant, generated at its first call: random, never chosen
+        by a caller (so a tenant cannot use another's, the confused deputy)."""
+        with self.db.transaction() as s:
+            s.execute(
+                pg_insert(Tenant)
+                .values(tenant_id=tenant_id, aws_external_id="cw-" + secrets.token_urlsafe(24))
+                .on_conflict_do_nothing(index_elements=[Tenant.tenant_id])
+            )
+            return s.execute(select(Tenant.aws_external_id).where(Tenant.tenant_id == tenant_id)).scalar_one()
 
     def get_account(self, account_id: uuid.UUID, tenant: str | None = None) -> CloudAccount:
         with self.db.transaction() as s:
@@ -474,9 +487,12 @@ class ScannerStore:
                 "failed_rules": dict(outcome.rule_errors),
                 "resolved_findings_count": counts["resolved"],
             }
-            s.execute(
+            # fenced: a run that ended meanwhile (reaped when its lease lapsed) takes no more
+            # findings. This row lock orders the scope and the reaper: a run the reaper ended
+            # first matches no row here, and the whole scope rolls back.
+            saved = s.execute(
                 update(ScanRun)
-                .where(ScanRun.id == run_id)
+                .where(ScanRun.id == run_id, ScanRun.state == "RUNNING")
                 .values(
                     region_results=ScanRun.region_results.op("||")(
                         bindparam("region_result", [result], type_=JSONB)
@@ -489,6 +505,8 @@ class ScannerStore:
                     reopened_findings_count=ScanRun.reopened_findings_count + counts["reopened"],
                 )
             )
+            if saved.rowcount != 1:
+                raise FailedPrecondition(f"scanRuns/{run_id} ended before its scope {outcome.scope} was saved")
         metrics.ML_ROWS.inc(counts["ml_rows"])  # committed: counted once, whatever the retries
         metrics.IMPLICIT_LABELS.inc(counts["implicit"])
 

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cloudwaste.core.db import patiently
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, failure
 from cloudwaste.core.workers import ClaimingWorker, Lease
 from cloudwaste.scanner.domain import ScopeOutcome
@@ -60,9 +61,10 @@ class ScanWorker(ClaimingWorker):
         stale_after: dt.timedelta = dt.timedelta(hours=6),
         score: Score | None = None,
         lease: dt.timedelta = dt.timedelta(seconds=60),
+        db_patience: dt.timedelta = dt.timedelta(minutes=2),
     ) -> None:
         super().__init__(threads, poll_seconds)
-        self.stale_after, self.lease = stale_after, lease
+        self.stale_after, self.lease, self.db_patience = stale_after, lease, db_patience
         self.store, self.engine, self.notify, self.score = store, engine, notify, score
 
     def iterate(self) -> bool:
@@ -100,10 +102,11 @@ class ScanWorker(ClaimingWorker):
                 )
             )
             if list(run.regions) != plan.scopes:
-                self.store.set_run_regions(run.id, plan.scopes)
+                self._patiently(lambda: self.store.set_run_regions(run.id, plan.scopes))
 
             def save(outcome: ScopeOutcome) -> None:
-                self.store.save_scope(run.id, account, outcome, started)
+                # a database outage holds the region's findings in memory until it answers again
+                self._patiently(lambda: self.store.save_scope(run.id, account, outcome, started))
                 SCOPES.labels(account.provider, "succeeded" if outcome.succeeded else "failed").inc()
                 for kind, n in Counter(kind for kind, _ in outcome.listed).items():
                     RESOURCES.labels(account.provider, kind).inc(n)
@@ -115,7 +118,7 @@ class ScanWorker(ClaimingWorker):
             # it, and its findings would otherwise stay open for ever
             members = {scope.split("/", 1)[0] for scope in plan.scopes if "/" in scope}
             if members and not self.stopping():
-                self.store.resolve_departed_members(account.id, members)
+                self._patiently(lambda: self.store.resolve_departed_members(account.id, members))
         except CloudWasteError as exc:
             error = failure(exc, "")
         except Exception as exc:
@@ -130,7 +133,7 @@ class ScanWorker(ClaimingWorker):
             except Exception:
                 log.exception("scoring the findings failed", extra={"scan_run": str(run.id)})
         lease.stop()  # the run ends now: nothing to vouch for after
-        final = self.store.finish_run(run.id, outcomes, error)
+        final = self._patiently(lambda: self.store.finish_run(run.id, outcomes, error))
         SCANS.labels(account.provider, final.state).inc()
         SCAN_SECONDS.labels(account.provider).observe((utcnow() - started).total_seconds())
         log.info(
@@ -147,9 +150,12 @@ class ScanWorker(ClaimingWorker):
                 log.exception("metric history failed", extra={"scan_run": str(run.id)})
             if not self.stopping():
                 costs = self.engine.collect_costs(plan, outcomes)
-        self.store.complete_handoff(run.id, history, costs)
+        self._patiently(lambda: self.store.complete_handoff(run.id, history, costs))
         self.notify_pending()
         return True
+
+    def _patiently(self, write):
+        return patiently(write, self.db_patience.total_seconds(), self.stopping)
 
     def score_findings(self, run_id) -> int:
         """Scores the findings the run observed with the waste model and stores each answer on its
