@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from cloudwaste.core.errors import Aborted, Unavailable
+from cloudwaste.core import deadlines
+from cloudwaste.core.errors import Aborted, DeadlineExceeded, Unavailable
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,11 +42,18 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on any error."""
+        left = deadlines.remaining()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded("the caller's deadline passed before the database was asked")
         session = self._sessions()
         try:
             with session.begin():
+                if left is not None:  # the database stops when the caller has given up
+                    session.execute(text(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}"))
                 yield session
         except OperationalError as exc:
+            if str(getattr(exc.orig, "sqlstate", "") or "") == "57014":  # query_canceled
+                raise DeadlineExceeded("the caller's deadline passed; the query was cancelled") from None
             # SQLSTATE class 40, transaction rollback: a deadlock (40P01), a serialization failure (40001)
             if str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
                 raise Aborted(

@@ -51,6 +51,12 @@ class PermissionDenied(CloudWasteError):
     code = "PERMISSION_DENIED"
 
 
+class DeadlineExceeded(CloudWasteError):
+    """The caller's deadline passed before the work was done; the work was stopped."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
 class ResourceExhausted(CloudWasteError):
     """A limit of the server (e.g. open streams) is reached; retrying later may help."""
 

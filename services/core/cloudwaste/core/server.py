@@ -18,7 +18,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
-from cloudwaste.core import auth
+from cloudwaste.core import auth, deadlines
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import CloudWasteError, InvalidArgument
 from cloudwaste.core.readiness import ReadinessWatcher
@@ -176,7 +176,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             started.inc()
             start = time.perf_counter()
             code = "OK"
-            caller = None
+            caller, deadline = None, deadlines.start(context.time_remaining())
             try:
                 caller = auth.acting_as(authenticate(full, context.invocation_metadata()))
                 check_text(request)
@@ -185,6 +185,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 code, message = self._classify(exc, service, method)
                 _abort(context, code, message, exc)
             finally:
+                deadlines.done(deadline)
                 if caller is not None:
                     auth.done(caller)
                 latency.observe(time.perf_counter() - start)
@@ -200,7 +201,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             started.inc()
             start = time.perf_counter()
             code = "OK"
-            caller = None
+            caller, deadline = None, deadlines.start(context.time_remaining())
             try:
                 caller = auth.acting_as(authenticate(full, context.invocation_metadata()))
                 if kind == "bidi_stream":
@@ -212,6 +213,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 code, message = self._classify(exc, service, method)
                 _abort(context, code, message, exc)
             finally:
+                deadlines.done(deadline)
                 if caller is not None:
                     auth.done(caller)
                 latency.observe(time.perf_counter() - start)

@@ -60,12 +60,20 @@ class ModelHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # the active version that does not load (corrupt bytes, an incompatible graph): said once,
+        # not fetched again every poll, and named to callers while nothing else serves
+        self._broken: str | None = None
         MODEL_READY.labels(kind.name).set_function(lambda: 1.0 if self.ready else 0.0)
 
     @property
     def model(self) -> ServedModel:
         model = self._model
         if model is None:
+            if self._broken:
+                raise FailedPrecondition(
+                    f"{self._broken} is the active {self.kind.name} model but does not load; make "
+                    "another version active (SetModelVersionRole) or train a new one (TrainModels)"
+                )
             raise FailedPrecondition(self.kind.no_model)
         return model
 
@@ -111,7 +119,7 @@ class ModelHolder:
         with self._lock:
             name = self._fetch_name(self.kind.name)
             current = self._model.name if self._model else None
-            if name is None or name == current:
+            if name is None or name == current or name == self._broken:
                 return False
             fetched = self._fetch_active(self.kind.name)
             if fetched is None:
@@ -119,13 +127,15 @@ class ModelHolder:
             name, onnx = fetched
             try:
                 model = self.kind.load(onnx, name)
-            except Exception:
-                log.exception(
-                    "new model failed to load; keeping the current one",
-                    extra={"model": name, "current": current},
+            except Exception as exc:
+                self._broken = name
+                log.error(
+                    "the active model does not load; "
+                    + ("keeping the current one" if current else "no model of this kind is served"),
+                    extra={"model": name, "current": current, "error": f"{type(exc).__name__}: {str(exc)[:300]}"},
                 )
                 return False
-            self._model = model
+            self._model, self._broken = model, None
             version = name.rsplit("/", 1)[-1]
             ACTIVE_VERSION.labels(self.kind.name).set(int(version))
             MODEL_INFO.labels(self.kind.name).info(
