@@ -1521,7 +1521,8 @@ def test_every_call_is_authenticated_and_the_charts_own_callers_are_operators(ov
         assert "audience" not in token  # the API server's own: it reads the JWKS
         assert _mounted_volume(services[component], kube.ca_file) is not None
     (audience,) = {a.audience for a in settings.values()}
-    (subjects,) = {a.operator_subjects for a in settings.values()}
+    (subjects,) = {kube.operator_subjects for a in settings.values() for kube in a.issuers}
+    assert all(i.only_operator_subjects for a in settings.values() for i in a.issuers)  # no other pod
 
     callers = {("Deployment", "scanner"): services["scanner"]}
     callers |= {("CronJob", c["metadata"]["name"]): _pod_spec(c) for c in _of_kind(override, "CronJob")}
@@ -1542,10 +1543,15 @@ def test_auth_values_reach_the_services_and_none_turns_it_off(chart):
         chart,
         {
             "auth": {
-                "issuers": [{"issuer": "https://login.example.com/", "jwksUri": "https://login.example.com/jwks"}],
-                "kubernetes": {"enabled": False},
+                "issuers": [
+                    {
+                        "issuer": "https://login.example.com/",
+                        "jwksUri": "https://login.example.com/jwks",
+                        "operatorSubjects": ["ops@example.com"],
+                    }
+                ],
+                "kubernetes": {"issuer": "https://oidc.eks.us-west-2.amazonaws.com/id/ABC"},
                 "tenantClaim": "org",
-                "operatorSubjects": ["ops@example.com"],
             }
         },
     )
@@ -1553,9 +1559,12 @@ def test_auth_values_reach_the_services_and_none_turns_it_off(chart):
 
     for component, doc in _deployments(docs).items():
         auth = AuthSettings.from_env(_settings_env(_container(_pod_spec(doc))))
-        assert [(i.issuer, i.jwks_uri) for i in auth.issuers] == [("https://login.example.com/", "https://login.example.com/jwks")]
-        assert auth.tenant_claim == "org" and "ops@example.com" in auth.operator_subjects, component
-        assert not [v for v in _pod_spec(doc)["volumes"] if v["name"] == "kube-api"], component
+        idp, kube = auth.issuers
+        assert (idp.issuer, idp.jwks_uri) == ("https://login.example.com/", "https://login.example.com/jwks")
+        assert idp.operator_subjects == {"ops@example.com"} and not idp.only_operator_subjects, component
+        assert kube.issuer == "https://oidc.eks.us-west-2.amazonaws.com/id/ABC"
+        assert "ops@example.com" not in kube.operator_subjects  # a subject counts for its own issuer
+        assert auth.tenant_claim == "org", component
 
     off = _render(chart, {"auth": {"mode": "none"}})
     for (_kind, component), pod_spec in _all_pods(off).items():
@@ -1564,7 +1573,8 @@ def test_auth_values_reach_the_services_and_none_turns_it_off(chart):
         assert all("projected" not in v for v in pod_spec.get("volumes", [])), component
     assert f"{SERVICE_ACCOUNT}-caller" not in {a["metadata"]["name"] for a in _of_kind(off, "ServiceAccount")}
 
-    with pytest.raises(helm_python.HelmRenderError, match=r"auth\.issuers"):
+    # the chart's own callers have only cluster tokens: without the cluster's issuer they would fail
+    with pytest.raises(helm_python.HelmRenderError, match=r"auth\.kubernetes\.enabled is false"):
         chart.render({"auth": {"kubernetes": {"enabled": False}}}, name=RELEASE, namespace=NAMESPACE)
 
 

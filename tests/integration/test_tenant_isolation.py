@@ -132,7 +132,9 @@ def test_another_tenant_reaches_nothing_of_a_tenant_through_any_rpc(isolated):
     ).cloud_account
     assert account.tenant_id == TENANT
     run = stack.scanner.StartScan(
-        scanner_service_pb2.StartScanRequest(cloud_account=account.name), metadata=a, timeout=10
+        scanner_service_pb2.StartScanRequest(cloud_account=account.name, request_id="scan-1"),
+        metadata=a,
+        timeout=10,
     ).scan_run
     import time
 
@@ -312,6 +314,54 @@ def test_another_tenant_reaches_nothing_of_a_tenant_through_any_rpc(isolated):
             timeout=10,
         )
     assert bad.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    # B's own account and scan: a request id A used is B's to use too, and names nothing of A's;
+    # an Azure, GCP or M365 account (credentials held by the scanner) is for an operator to register
+    b_account = stack.scanner.CreateCloudAccount(
+        json_format.ParseDict(
+            {
+                "cloud_account": {
+                    "provider": "PROVIDER_AWS",
+                    "regions": stack.truth.regions[:1],
+                    "aws": {"role_arn": role_arn + "Globex"},
+                }
+            },
+            scanner_service_pb2.CreateCloudAccountRequest(),
+        ),
+        metadata=b,
+        timeout=10,
+    ).cloud_account
+    b_run = stack.scanner.StartScan(
+        scanner_service_pb2.StartScanRequest(cloud_account=b_account.name, request_id="scan-1"),
+        metadata=b,
+        timeout=10,
+    ).scan_run
+    assert b_run.name != run.name and b_run.cloud_account == b_account.name
+    assert b_account.aws.external_id not in ("", account.aws.external_id)
+    from cloudwaste.sim.clouds import cloud_account
+
+    for provider in ("azure", "gcp", "m365"):
+        foreign = scanner_service_pb2.CreateCloudAccountRequest(
+            cloud_account=cloud_account(provider, ["s"], OTHER, provider)
+        )
+        with pytest.raises(grpc.RpcError) as held:
+            stack.scanner.CreateCloudAccount(foreign, metadata=b, timeout=10)
+        assert held.value.code() == grpc.StatusCode.PERMISSION_DENIED, provider
+        assert "an operator registers them" in held.value.details()
+    # EraseTenantData by the tenant itself: its rows go, but the datasets (every tenant's) are not named
+    erased = stack.scanner.EraseTenantData(
+        scanner_service_pb2.EraseTenantDataRequest(tenant_id=OTHER), metadata=b, timeout=30
+    )
+    assert not erased.exports_to_rewrite
+    # an operator sees both tenants
+    ops = [("authorization", f"Bearer {operator}")]
+    tenants = {
+        a.tenant_id
+        for a in stack.scanner.ListCloudAccounts(
+            scanner_service_pb2.ListCloudAccountsRequest(), metadata=ops, timeout=10
+        ).cloud_accounts
+    }
+    assert tenants == {TENANT, OTHER}
 
     # health answers without a token (the kubelet's probes send none)
     for ch in channels.values():

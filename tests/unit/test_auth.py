@@ -55,8 +55,7 @@ def keys(tmp_path) -> Keys:
 def settings(keys) -> AuthSettings:
     return AuthSettings(
         mode="jwt",
-        issuers=(Issuer(ISSUER, keys.path.as_uri()),),
-        operator_subjects=frozenset({SERVICE_ACCOUNT}),
+        issuers=(Issuer(ISSUER, keys.path.as_uri(), operator_subjects=frozenset({SERVICE_ACCOUNT})),),
     )
 
 
@@ -258,12 +257,57 @@ def test_authentication_is_on_unless_turned_off_and_its_settings_say_what_is_wro
         AuthSettings.from_env({"CLOUDWASTE_AUTH_ISSUERS": '[{"issuer": "a", "jwks_uri": "ftp://x"}]'})
     with pytest.raises(SettingsError, match="jwt or none"):
         AuthSettings.from_env({"CLOUDWASTE_AUTH_MODE": "basic"})
-    s = AuthSettings.from_env(
-        {
-            "CLOUDWASTE_AUTH_ISSUERS": f'[{{"issuer": "{ISSUER}", "jwks_uri": "https://idp/jwks"}}]',
-            "CLOUDWASTE_AUTH_OPERATOR_SUBJECTS": f"{SERVICE_ACCOUNT}, ops@example.test",
-        }
-    )
+    listed = [{"issuer": ISSUER, "jwks_uri": "https://idp/jwks", "operator_subjects": [SERVICE_ACCOUNT]}]
+    s = AuthSettings.from_env({"CLOUDWASTE_AUTH_ISSUERS": json.dumps(listed)})
     assert s.mode == "jwt" and s.issuers[0].issuer == ISSUER
-    assert s.operator_subjects == {SERVICE_ACCOUNT, "ops@example.test"}
+    assert s.issuers[0].operator_subjects == {SERVICE_ACCOUNT} and not s.issuers[0].only_operator_subjects
+    with pytest.raises(SettingsError, match="https:// or file:///"):  # keys over a network: TLS
+        AuthSettings.from_env(
+            {"CLOUDWASTE_AUTH_ISSUERS": '[{"issuer": "a", "jwks_uri": "http://idp.example/jwks"}]'}
+        )
+    with pytest.raises(SettingsError, match="https:// or file:///"):
+        AuthSettings.from_env(
+            {"CLOUDWASTE_AUTH_ISSUERS": '[{"issuer": "a", "jwks_uri": "http://localhost.evil.example/k"}]'}
+        )
+    assert AuthSettings.from_env(
+        {"CLOUDWASTE_AUTH_ISSUERS": '[{"issuer": "a", "jwks_uri": "http://127.0.0.1:8080/k"}]'}
+    )
     assert AuthSettings.from_env({"CLOUDWASTE_AUTH_MODE": "none"}).mode == "none"
+
+
+def test_an_operator_subject_counts_for_its_own_issuer_only(keys, tmp_path):
+    """A user of another identity provider whose sub happens to read like the scanner's
+    ServiceAccount is nobody special; the cluster's issuer may be limited to the listed subjects."""
+    cluster = Keys(tmp_path / "cluster.json")
+    kube = Issuer(
+        "https://kubernetes.default.svc",
+        cluster.path.as_uri(),
+        operator_subjects=frozenset({SERVICE_ACCOUNT}),
+        only_operator_subjects=True,
+    )
+    verifier = TokenVerifier(
+        AuthSettings(mode="jwt", issuers=(Issuer(ISSUER, keys.path.as_uri()), kube)), cooldown_seconds=0
+    )
+    assert not principal(verifier, keys.token(sub=SERVICE_ACCOUNT)).operator
+    assert principal(verifier, cluster.token(iss=kube.issuer, sub=SERVICE_ACCOUNT)).operator
+    with pytest.raises(Unauthenticated, match="listed subjects only"):  # any other pod of the cluster
+        principal(verifier, cluster.token(iss=kube.issuer, sub="system:serviceaccount:default:default"))
+
+
+def test_made_up_key_ids_cannot_make_the_services_hammer_the_issuer(keys, settings):
+    """A token with a key id never seen reads the keys again at most once per cooldown, and a
+    caller with a known key never waits for that read."""
+    verifier = TokenVerifier(settings, cooldown_seconds=60)
+    assert principal(verifier, keys.token(tenant_id="acme")).tenant == "acme"
+    (keyset,) = verifier._keys.values()
+    assert keyset.reads == 1
+    for i in range(20):
+        with pytest.raises(Unauthenticated, match="kid"):
+            principal(verifier, _with_kid(keys, f"made-up-{i}"))
+    assert keyset.reads == 1  # read a moment ago: the cooldown holds
+    keyset._tried_at -= 61  # a minute later
+    for i in range(20):
+        with pytest.raises(Unauthenticated, match="kid"):
+            principal(verifier, _with_kid(keys, f"later-{i}"))
+    assert keyset.reads == 2  # one read for the first unknown id, then the cooldown again
+    assert principal(verifier, keys.token(tenant_id="acme")).tenant == "acme"

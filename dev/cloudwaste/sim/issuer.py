@@ -27,22 +27,23 @@ class LocalIssuer:
         )
 
     def settings(self, operator_subjects: tuple[str, ...] = ()) -> AuthSettings:
-        return AuthSettings(
-            mode="jwt",
-            issuers=(Issuer(self.issuer, self.jwks_path.as_uri()),),
-            audience=self.audience,
-            operator_subjects=frozenset(operator_subjects),
-        )
+        issuer = Issuer(self.issuer, self.jwks_path.as_uri(), operator_subjects=frozenset(operator_subjects))
+        return AuthSettings(mode="jwt", issuers=(issuer,), audience=self.audience)
 
     def env(self, operator_subjects: tuple[str, ...] = ()) -> dict[str, str]:
         """The CLOUDWASTE_AUTH_* variables of a service that trusts this issuer."""
         return {
             "CLOUDWASTE_AUTH_MODE": "jwt",
             "CLOUDWASTE_AUTH_ISSUERS": json.dumps(
-                [{"issuer": self.issuer, "jwks_uri": self.jwks_path.as_uri()}]
+                [
+                    {
+                        "issuer": self.issuer,
+                        "jwks_uri": self.jwks_path.as_uri(),
+                        "operator_subjects": list(operator_subjects),
+                    }
+                ]
             ),
             "CLOUDWASTE_AUTH_AUDIENCE": self.audience,
-            "CLOUDWASTE_AUTH_OPERATOR_SUBJECTS": ",".join(operator_subjects),
         }
 
     def token(

@@ -315,15 +315,15 @@ CronJobs): their projected token is how the services know them (auth.mode jwt).
 {{- end }}
 
 {{/*
-Who is an operator without a role claim: the chart's own callers (the CronJobs' ServiceAccount
-and the scanner's, which hands runs to the enricher and has findings scored by the predictor),
-then auth.operatorSubjects.
+The chart's own callers, as the cluster's issuer names them: the CronJobs' ServiceAccount and
+the scanner's (it hands runs to the enricher and has findings scored by the predictor). They are
+operators, and the only subjects whose cluster tokens the services accept.
 */}}
 {{- define "cloudwaste.operatorSubjects" -}}
 {{- $ns := .Release.Namespace -}}
 {{- $scanner := include "cloudwaste.componentServiceAccountName" (dict "context" . "component" "scanner") | default "default" -}}
 {{- $subjects := list (printf "system:serviceaccount:%s:%s" $ns (include "cloudwaste.callerServiceAccountName" .)) (printf "system:serviceaccount:%s:%s" $ns $scanner) -}}
-{{- join "," (concat $subjects .Values.auth.operatorSubjects) }}
+{{- toJson (concat $subjects .Values.auth.kubernetes.operatorSubjects) }}
 {{- end }}
 
 {{/*
@@ -335,15 +335,13 @@ CLOUDWASTE_AUTH_* of the four services and the training CronJob (cloudwaste.core
 {{- if eq .Values.auth.mode "jwt" }}
 {{- $issuers := list }}
 {{- range .Values.auth.issuers }}
-{{- $issuers = append $issuers (dict "issuer" .issuer "jwks_uri" .jwksUri) }}
+{{- $issuers = append $issuers (dict "issuer" .issuer "jwks_uri" .jwksUri "operator_subjects" (.operatorSubjects | default list)) }}
+{{- end }}
+{{- if not .Values.auth.kubernetes.enabled }}
+{{- fail "auth.kubernetes.enabled is false: the chart's own callers (the scanner, the export, purge and scan CronJobs) authenticate with ServiceAccount tokens of the cluster's issuer (auth.mode none turns authentication off, for a demo only)" }}
 {{- end }}
 {{- with .Values.auth.kubernetes }}
-{{- if .enabled }}
-{{- $issuers = append $issuers (dict "issuer" .issuer "jwks_uri" .jwksUri "ca_file" "/var/run/secrets/cloudwaste/kube-api/ca.crt" "token_file" "/var/run/secrets/cloudwaste/kube-api/token") }}
-{{- end }}
-{{- end }}
-{{- if not $issuers }}
-{{- fail "auth.mode is jwt but no issuer is trusted: list auth.issuers or enable auth.kubernetes (auth.mode none turns authentication off, for a demo only)" }}
+{{- $issuers = append $issuers (dict "issuer" .issuer "jwks_uri" .jwksUri "ca_file" "/var/run/secrets/cloudwaste/kube-api/ca.crt" "token_file" "/var/run/secrets/cloudwaste/kube-api/token" "operator_subjects" (include "cloudwaste.operatorSubjects" $ | fromJsonArray) "only_operator_subjects" true) }}
 {{- end }}
 - name: CLOUDWASTE_AUTH_ISSUERS
   value: {{ toJson $issuers | quote }}
@@ -355,8 +353,6 @@ CLOUDWASTE_AUTH_* of the four services and the training CronJob (cloudwaste.core
   value: {{ .Values.auth.rolesClaim | quote }}
 - name: CLOUDWASTE_AUTH_OPERATOR_ROLE
   value: {{ .Values.auth.operatorRole | quote }}
-- name: CLOUDWASTE_AUTH_OPERATOR_SUBJECTS
-  value: {{ include "cloudwaste.operatorSubjects" . | quote }}
 {{- end }}
 {{- end }}
 

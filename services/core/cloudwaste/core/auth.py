@@ -26,6 +26,8 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -179,6 +181,9 @@ class TokenVerifier:
         claims = self.verify(token)
         return self.to_principal(claims)
 
+    def _issuer(self, name: str) -> Issuer:
+        return next(i for i in self.settings.issuers if i.issuer == name)
+
     def verify(self, token: str) -> dict:
         import jwt
 
@@ -225,7 +230,11 @@ class TokenVerifier:
         roles = claims.get(s.roles_claim) or []
         if isinstance(roles, str):
             roles = roles.split()
-        operator = s.operator_role in roles or subject in s.operator_subjects
+        issuer = self._issuer(claims["iss"])
+        listed = subject in issuer.operator_subjects
+        if issuer.only_operator_subjects and not listed:
+            raise Unauthenticated("this issuer's tokens are accepted from the listed subjects only")
+        operator = s.operator_role in roles or listed
         tenant = claims.get(s.tenant_claim)
         if tenant is not None and (not isinstance(tenant, str) or not 0 < len(tenant) <= 128):
             raise Unauthenticated(f"the token's {s.tenant_claim} claim is not a tenant id")
@@ -233,10 +242,12 @@ class TokenVerifier:
 
 
 class KeySet:
-    """One issuer's public keys (its JWKS), read from https://, http:// or file:/// and kept for
+    """One issuer's public keys (its JWKS), read from https:// or file:/// and kept for
     `refresh_seconds`; a key id not among them reads them again (keys rotate), at most once per
-    `cooldown_seconds` so that tokens with made-up key ids cannot hammer the issuer. With
-    `token_file`, each read sends the token as it is then (the kubelet rotates it)."""
+    `cooldown_seconds` whatever the outcome, so that tokens with made-up key ids cannot hammer the
+    issuer. One read at a time, outside the lock: calls with a known key never wait for a read
+    (only the very first one does). With `token_file`, each read sends the token as it is then (the
+    kubelet rotates it)."""
 
     def __init__(
         self, issuer: Issuer, refresh_seconds: float = 300.0, cooldown_seconds: float = 10.0
@@ -247,30 +258,52 @@ class KeySet:
         self._token = TokenFile(issuer.token_file) if issuer.token_file else None
         self._context = ssl.create_default_context(cafile=issuer.ca_file) if issuer.ca_file else None
         self._keys: dict[str, object] = {}
-        self._read_at = float("-inf")
+        self._read_at = float("-inf")  # the last successful read
+        self._tried_at = float("-inf")  # the last attempt, successful or not
+        self._reading = threading.Event()  # set while no read is in flight
+        self._reading.set()
         self._lock = threading.Lock()
+        self.reads = 0  # attempts, for tests and logs
 
     def key(self, kid: str | None):
         with self._lock:
             now = time.monotonic()
-            if now - self._read_at > self.refresh or (
-                kid not in self._keys and now - self._read_at > self.cooldown
-            ):
-                self._keys = self._read()
-                self._read_at = now
-            if kid is None and len(self._keys) == 1:
-                return next(iter(self._keys.values()))
-            found = self._keys.get(kid)
+            stale = now - self._read_at > self.refresh
+            unknown = kid not in self._keys and now - self._tried_at > self.cooldown
+            mine = (
+                (stale or unknown)
+                and self._reading.is_set()
+                and now - self._tried_at > min(self.cooldown, 1.0)
+            )
+            if mine:
+                self._reading.clear()
+                self._tried_at = now
+            first = not self._keys
+        if mine:
+            try:
+                keys = self._read()
+                with self._lock:
+                    self._keys, self._read_at = keys, time.monotonic()
+            finally:
+                with self._lock:
+                    self._tried_at = time.monotonic()
+                self._reading.set()
+        elif first:  # nothing to serve yet: wait for the read in flight, if any
+            self._reading.wait(15)
+        keys = self._keys
+        if not keys:
+            raise Unavailable("the token issuer's keys (JWKS) cannot be read; retry later")
+        if kid is None and len(keys) == 1:
+            return next(iter(keys.values()))
+        found = keys.get(kid)
         if found is None:
             raise Unauthenticated("the token's signing key (kid) is not among the issuer's keys")
         return found
 
     def _read(self) -> dict[str, object]:
-        import urllib.parse
-        import urllib.request
-
         import jwt
 
+        self.reads += 1
         uri = self.issuer.jwks_uri
         try:
             if uri.startswith("file://"):
@@ -280,8 +313,12 @@ class KeySet:
                 headers = {"Accept": "application/json"}
                 if self._token is not None:
                     headers["Authorization"] = f"Bearer {self._token.token()}"
-                request = urllib.request.Request(uri, headers=headers)  # noqa: S310 (https/http/file checked at start)
-                with urllib.request.urlopen(request, timeout=10, context=self._context) as resp:  # noqa: S310
+                request = urllib.request.Request(uri, headers=headers)  # noqa: S310 (scheme checked at start)
+                # no redirects: the token must not follow one to another host
+                opener = urllib.request.build_opener(
+                    _NoRedirect(), urllib.request.HTTPSHandler(context=self._context)
+                )
+                with opener.open(request, timeout=10) as resp:
                     body = json.load(resp)
             keys = jwt.PyJWKSet.from_dict(body).keys
         except (OSError, ValueError, jwt.PyJWTError) as exc:
@@ -293,6 +330,11 @@ class KeySet:
                 return self._keys
             raise Unavailable("the token issuer's keys (JWKS) cannot be read; retry later") from None
         return {k.key_id: k for k in keys}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # the redirect is an error (HTTPError), never followed
 
 
 def bearer(metadata: Iterable[tuple[str, str | bytes]]) -> str:

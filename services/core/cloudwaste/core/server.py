@@ -154,7 +154,13 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler  # client streaming: not used by CloudWaste
+        if handler.stream_unary:  # client streaming: none yet, but never unauthenticated
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, service, method, "client_stream"),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
 
     @staticmethod
     def _classify(exc: Exception, service: str, method: str) -> tuple[str, str]:
@@ -179,7 +185,10 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             caller, deadline = None, deadlines.start(context.time_remaining())
             try:
                 caller = auth.acting_as(authenticate(full, context.invocation_metadata()))
-                check_text(request)
+                if kind == "client_stream":
+                    request = _checked(request)
+                else:
+                    check_text(request)
                 return fn(request, context)
             except Exception as exc:
                 code, message = self._classify(exc, service, method)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -137,6 +138,12 @@ class Issuer:
     jwks_uri: str  # https://... or file:///... (a JWKS kept in a mounted ConfigMap)
     ca_file: str = ""  # the CA of the JWKS endpoint, when not a public one
     token_file: str = ""  # a bearer token to fetch the JWKS with
+    # subjects (sub) of this issuer that are operators without the role claim (ServiceAccounts);
+    # tied to the issuer, so that another issuer's equal `sub` is nobody special
+    operator_subjects: frozenset[str] = frozenset()
+    # True: only those subjects may call with this issuer's tokens (the cluster's issuer signs
+    # tokens for any pod; only the chart's own callers should reach the services with one)
+    only_operator_subjects: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +156,6 @@ class AuthSettings:
     tenant_claim: str = "tenant_id"
     roles_claim: str = "roles"
     operator_role: str = "cloudwaste-operator"
-    operator_subjects: frozenset[str] = frozenset()
     leeway_seconds: int = 30
     # the token this service sends when it calls another one (a projected ServiceAccount token)
     token_file: str = ""
@@ -172,21 +178,32 @@ class AuthSettings:
         try:
             listed = json.loads(raw)
             issuers = tuple(
-                Issuer(str(i["issuer"]), str(i["jwks_uri"]), str(i.get("ca_file", "")), str(i.get("token_file", "")))
+                Issuer(
+                    str(i["issuer"]),
+                    str(i["jwks_uri"]),
+                    str(i.get("ca_file", "")),
+                    str(i.get("token_file", "")),
+                    frozenset(str(x) for x in i.get("operator_subjects", [])),
+                    bool(i.get("only_operator_subjects", False)),
+                )
                 for i in listed
             )
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             raise SettingsError(
-                'CLOUDWASTE_AUTH_ISSUERS must be a JSON list of {"issuer": ..., "jwks_uri": ...}'
+                'CLOUDWASTE_AUTH_ISSUERS must be a JSON list of {"issuer": ..., "jwks_uri": ..., '
+                '"operator_subjects": [...] (optional), "only_operator_subjects": false (optional)}'
             ) from None
         for i in issuers:
-            if not i.jwks_uri.startswith(("https://", "http://", "file:///")):
+            # plain http only on this machine: keys fetched across a network must be authenticated
+            parsed = urllib.parse.urlparse(i.jwks_uri)
+            local = parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+            if not (i.jwks_uri.startswith(("https://", "file:///")) or local):
                 raise SettingsError(
-                    f"CLOUDWASTE_AUTH_ISSUERS: jwks_uri {i.jwks_uri!r} must be https://, http:// or file:///"
+                    f"CLOUDWASTE_AUTH_ISSUERS: jwks_uri {i.jwks_uri!r} must be https:// or file:/// "
+                    "(http:// only on this machine)"
                 )
         if not issuers:
             raise SettingsError("CLOUDWASTE_AUTH_ISSUERS lists no issuer")
-        subjects = env_str(env, "AUTH_OPERATOR_SUBJECTS", "")
         return cls(
             mode="jwt",
             issuers=issuers,
@@ -194,7 +211,6 @@ class AuthSettings:
             tenant_claim=env_str(env, "AUTH_TENANT_CLAIM", "tenant_id"),
             roles_claim=env_str(env, "AUTH_ROLES_CLAIM", "roles"),
             operator_role=env_str(env, "AUTH_OPERATOR_ROLE", "cloudwaste-operator"),
-            operator_subjects=frozenset(s.strip() for s in subjects.split(",") if s.strip()),
             token_file=token_file,
         )
 
@@ -217,19 +233,27 @@ class TlsSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TlsSettings:
         tls = cls(
-            env_str(env, "TLS_CERT_FILE", ""), env_str(env, "TLS_KEY_FILE", ""), env_str(env, "TLS_CA_FILE", "")
+            env_str(env, "TLS_CERT_FILE", ""),
+            env_str(env, "TLS_KEY_FILE", ""),
+            env_str(env, "TLS_CA_FILE", ""),
         )
         if bool(tls.cert_file) != bool(tls.key_file):
             raise SettingsError("CLOUDWASTE_TLS_CERT_FILE and CLOUDWASTE_TLS_KEY_FILE go together")
         if tls.ca_file and not tls.cert_file:
-            raise SettingsError("CLOUDWASTE_TLS_CA_FILE needs CLOUDWASTE_TLS_CERT_FILE and CLOUDWASTE_TLS_KEY_FILE")
+            raise SettingsError(
+                "CLOUDWASTE_TLS_CA_FILE needs CLOUDWASTE_TLS_CERT_FILE and CLOUDWASTE_TLS_KEY_FILE"
+            )
         return tls
 
     def read(self) -> tuple[bytes, bytes, bytes | None]:
         """(certificate chain, key, CA or None); SettingsError naming the variable of a file that
         cannot be read."""
         out = []
-        for name, path in (("TLS_CERT_FILE", self.cert_file), ("TLS_KEY_FILE", self.key_file), ("TLS_CA_FILE", self.ca_file)):
+        for name, path in (
+            ("TLS_CERT_FILE", self.cert_file),
+            ("TLS_KEY_FILE", self.key_file),
+            ("TLS_CA_FILE", self.ca_file),
+        ):
             if not path:
                 out.append(None)
                 continue

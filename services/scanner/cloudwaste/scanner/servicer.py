@@ -12,7 +12,7 @@ import re
 
 from cloudwaste.common.v1 import confidence_pb2, provider_pb2
 from cloudwaste.core import auth, names, pagination
-from cloudwaste.core.errors import InvalidArgument
+from cloudwaste.core.errors import InvalidArgument, PermissionDenied
 from cloudwaste.core.protoconv import money, provider_enum, provider_key, run_error, timestamp
 from cloudwaste.scanner import providers
 from cloudwaste.scanner.rules import load_all as load_rules
@@ -221,6 +221,13 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
                 f"cloud_account.{key}", f"is required for {provider_pb2.Provider.Name(a.provider)}"
             )
         given = json_format.MessageToDict(getattr(a, key), preserving_proto_field_name=True)
+        if key != "aws" and auth.current().tenant_scope is not None:
+            # their credentials are the scanner's (a key of its credentials Secret, its workload
+            # identity): only an operator, who put them there, may say which tenant they serve
+            raise PermissionDenied(
+                f"cloud_account.{key}: {provider_pb2.Provider.Name(a.provider)} accounts use credentials held "
+                "by the scanner; an operator registers them for the tenant"
+            )
         if key == "aws":
             if a.aws.external_id:
                 raise InvalidArgument(
@@ -304,9 +311,10 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
     def EraseTenantData(self, request, context):
         tenant = _text("tenant_id", request.tenant_id, required=True, limit=128)
         record = self.store.erase_tenant(auth.check_tenant("tenant_id", tenant, auth.current()))
+        operator = auth.current().operator  # the datasets (every tenant's) are the operator's to rewrite
         return scanner_service_pb2.EraseTenantDataResponse(
             ml_rows_deleted=record.ml_rows_deleted,
-            exports_to_rewrite=list(record.exports_to_rewrite),
+            exports_to_rewrite=list(record.exports_to_rewrite) if operator else [],
             tenant_hashes=list(record.tenant_hashes),
             erasure=names.format("erasures", record.id),
         )

@@ -9,6 +9,7 @@ this scan, what the scope no longer shows is resolved, and resolved findings tha
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 import time
@@ -147,9 +148,10 @@ class ScannerStore:
             "ml_collection_enabled": ml_collection_enabled,
             "rule_parameters": rule_parameters or {},
         }
+        key = _request_key(tenant_id, request_id)
         with self.db.transaction() as s:
             if request_id:
-                same = _by_request_id(s, CloudAccount, request_id)
+                same = _by_request_id(s, CloudAccount, key)
                 if same is not None:
                     if {k: getattr(same, k) for k in wanted} != wanted:
                         raise InvalidArgument(
@@ -157,7 +159,7 @@ class ScannerStore:
                         )
                     return same
             _refuse_role_of_another_tenant(s, tenant_id, access)
-            account = CloudAccount(**wanted, request_id=request_id or None)
+            account = CloudAccount(**wanted, request_id=key)
             s.add(account)
             s.flush()
             s.refresh(account)
@@ -355,16 +357,16 @@ class ScannerStore:
         """Queues a scan of the account. With a request id, a retry returns the run the first call
         queued, whatever its state now (AIP-155); the id reused for another scan is an error."""
         with self.db.transaction() as s:
+            account = _account(s, account_id, share=True, tenant=tenant)
+            key = _request_key(account.tenant_id, request_id)
             if request_id:
-                same = _by_request_id(s, ScanRun, request_id)
+                same = _by_request_id(s, ScanRun, key)
                 if same is not None:
-                    _account(s, same.cloud_account_id, tenant=tenant)  # another tenant's id: NotFound
                     if same.cloud_account_id != account_id or (
                         regions and sorted(regions) != sorted(same.regions)
                     ):
                         raise InvalidArgument("request_id", "was already used for a different scan")
                     return same
-            account = _account(s, account_id, share=True, tenant=tenant)
             if account.regions:
                 unknown = sorted(set(regions) - set(account.regions))
                 if unknown:
@@ -376,7 +378,7 @@ class ScannerStore:
                 regions=regions or list(account.regions),
                 state="PENDING",
                 region_results=[],
-                request_id=request_id or None,
+                request_id=key,
             )
             s.add(run)
             s.flush()
@@ -872,6 +874,14 @@ def _account_hash(key: HashKey, account: CloudAccount) -> str:
 
 def _account_ref(account: CloudAccount) -> str:
     return (account.access or {}).get("account_id") or str(account.id)
+
+
+def _request_key(tenant_id: str, request_id: str) -> str | None:
+    """How a request id is stored: within its tenant (another tenant's equal id is another
+    request, and says nothing of this one), as a digest that fits the column."""
+    if not request_id:
+        return None
+    return hashlib.sha256(f"{tenant_id}\x00{request_id}".encode()).hexdigest()
 
 
 def _by_request_id(s: Session, entity, request_id: str):
