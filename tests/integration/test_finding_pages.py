@@ -53,3 +53,22 @@ def test_a_page_of_findings_with_many_tags_is_cut_by_size(stack, order_by):
     assert len(seen) == len(set(seen)) and set(seen) == expected, pages
     assert len(pages) >= 2 and all(size <= MAX_PAGE_BYTES < DEFAULT_CLIENT_LIMIT for _, size in pages), pages
     assert all(n < 1000 for n, _ in pages)
+
+
+def test_total_size_is_exact_up_to_a_bound_and_the_databases_estimate_beyond(stack, monkeypatch):
+    """Counting every matching finding would cost each page tens of milliseconds at 100,000
+    (bench/load_bench.py): above EXACT_TOTAL_UP_TO, total_size is PostgreSQL's estimate."""
+    from cloudwaste.scanner import store
+
+    account = stack.create_account()
+    run = stack.scan(account.name)
+    exact = run.findings_count
+    request = scanner_service_pb2.ListFindingsRequest(cloud_account=account.name, page_size=5)
+    assert stack.scanner.ListFindings(request, timeout=10).total_size == exact
+    engine = sa.create_engine(stack.database_url)
+    with engine.connect() as c:
+        c.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE findings"))
+    engine.dispose()
+    monkeypatch.setattr(store, "EXACT_TOTAL_UP_TO", 10)  # the scanner runs in this process
+    estimated = stack.scanner.ListFindings(request, timeout=10).total_size
+    assert estimated > 10 and 0.25 * exact <= estimated <= 4 * exact, (estimated, exact)

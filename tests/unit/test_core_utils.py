@@ -326,3 +326,22 @@ def test_patiently_writes_again_while_the_database_is_away_then_gives_up(monkeyp
         db.patiently(lambda: (_ for _ in ()).throw(Unavailable("down")), patience=0)
     with pytest.raises(Unavailable):
         db.patiently(lambda: (_ for _ in ()).throw(Unavailable("down")), patience=60, stopping=lambda: True)
+
+
+def test_a_call_without_a_deadline_has_none_below_it():
+    """grpc reports a call without a deadline as one centuries away (time_remaining() is never
+    None): the work below it has no deadline, rather than a statement_timeout PostgreSQL refuses."""
+    from cloudwaste.core import deadlines
+
+    for far in (None, 9.2e18 - 1.7e9, 8 * 86_400.0):
+        token = deadlines.start(far)
+        try:
+            assert deadlines.remaining() is None
+        finally:
+            deadlines.done(token)
+    token = deadlines.start(2.0)
+    try:
+        assert 1.5 < deadlines.remaining() <= 2.0
+    finally:
+        deadlines.done(token)
+    assert deadlines.remaining() is None

@@ -21,8 +21,14 @@ def remaining() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+NONE_BEYOND = 7 * 86_400.0  # a call without a deadline reports one centuries away: none
+
+
 def start(seconds_left: float | None) -> contextvars.Token:
-    return _deadline.set(None if seconds_left is None else time.monotonic() + seconds_left)
+    """The current call's deadline, from grpc's `time_remaining()` (None, or huge, for none)."""
+    if seconds_left is None or seconds_left > NONE_BEYOND:
+        return _deadline.set(None)
+    return _deadline.set(time.monotonic() + seconds_left)
 
 
 def done(token: contextvars.Token) -> None:

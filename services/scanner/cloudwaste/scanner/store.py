@@ -700,7 +700,7 @@ class ScannerStore:
                 raise NotFound(f"scanRuns/{flt.scan_run_id} does not exist")
             if flt.cloud_account_id:
                 _account(s, flt.cloud_account_id, tenant=flt.tenant)
-            total = s.execute(select(func.count()).select_from(Finding).where(*conds)).scalar_one()
+            total = _total(s, conds)
             query = select(Finding).where(*conds)
             if position:
                 last_key, last_id = position
@@ -874,6 +874,25 @@ def _account_hash(key: HashKey, account: CloudAccount) -> str:
 
 def _account_ref(account: CloudAccount) -> str:
     return (account.access or {}).get("account_id") or str(account.id)
+
+
+EXACT_TOTAL_UP_TO = 1000
+
+
+def _total(s: Session, conds: list) -> int:
+    """ListFindings' total_size (AIP-158 allows an estimate): exact up to EXACT_TOTAL_UP_TO, found
+    by counting at most one more row; above, PostgreSQL's own estimate of the rows (EXPLAIN), never
+    less than what was counted. Counting 100,000 findings exactly would cost each page 40-80 ms."""
+    matching = select(literal(1)).select_from(Finding).where(*conds)
+    counted = s.execute(
+        select(func.count()).select_from(matching.limit(EXACT_TOTAL_UP_TO + 1).subquery())
+    ).scalar_one()
+    if counted <= EXACT_TOTAL_UP_TO:
+        return counted
+    compiled = matching.compile(dialect=s.get_bind().dialect)
+    plan = s.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar_one()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return max(counted, int(plan[0]["Plan"]["Plan Rows"]))
 
 
 def _request_key(tenant_id: str, request_id: str) -> str | None:
