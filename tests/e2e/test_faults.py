@@ -139,3 +139,77 @@ def test_postgres_down_for_10_seconds_mid_scan_loses_no_region(deployment):
         deployment.extra_env["scanner"]["CLOUDWASTE_SCAN_LEASE_SECONDS"] = str(LEASE)
         deployment.start_service("scanner")
     print(f"\nPostgreSQL down 10 s mid-scan: SUCCEEDED in {took.total_seconds():.1f} s, every region kept")
+
+
+def test_an_exporter_killed_mid_export_leaves_a_failed_run_and_nothing_half_written(deployment):
+    """kill -9 while an export writes: its lease lapses, and the restarted exporter fails the run
+    (ABORTED: export again), withdraws what it had published and sweeps its temporary files; the
+    next export of the same destination runs and succeeds."""
+    from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
+
+    truth = json.loads(deployment.truth_path.read_text())
+    with grpc.insecure_channel(deployment.addresses["scanner"]) as channel:
+        scanner = scanner_service_pb2_grpc.ScannerServiceStub(channel)
+        account = _account(scanner, truth, "faults-export")
+        name = scanner.StartScan(
+            scanner_service_pb2.StartScanRequest(cloud_account=account.name), timeout=10
+        ).scan_run.name
+        while _run(scanner, name).state in (
+            scan_run_pb2.SCAN_RUN_STATE_PENDING,
+            scan_run_pb2.SCAN_RUN_STATE_RUNNING,
+        ):
+            time.sleep(0.2)
+    # an exporter writing one row per batch, so that it is caught mid-export, with a 3 s lease
+    deployment.stop_service("exporter")
+    deployment.extra_env["exporter"] = {
+        "CLOUDWASTE_EXPORT_BATCH_ROWS": "1",
+        "CLOUDWASTE_EXPORT_LEASE_SECONDS": str(LEASE),
+    }
+    deployment.start_service("exporter")
+    destination = (deployment.export_root / "faults").as_uri()
+    request = exporter_service_pb2.ExportDatasetRequest(destination_uri=destination, full=True)
+    with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
+        exporter = exporter_service_pb2_grpc.ExporterServiceStub(channel)
+        stream = exporter.ExportDataset(request, timeout=60)
+        for progress in stream:
+            if progress.rows_written > 0:
+                run = progress.export_run
+                break
+        else:
+            pytest.fail("the export ended before it could be caught writing")
+        stream.cancel()
+    deployment.kill_service("exporter")
+    killed = time.monotonic()
+    deployment.start_service("exporter")
+    try:
+        with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
+            exporter = exporter_service_pb2_grpc.ExporterServiceStub(channel)
+            get = exporter_service_pb2.GetExportRunRequest(name=run.name)
+            while (ended := exporter.GetExportRun(get, timeout=10).export_run).state in (
+                export_run_pb2.EXPORT_RUN_STATE_PENDING,
+                export_run_pb2.EXPORT_RUN_STATE_RUNNING,
+            ):
+                assert time.monotonic() - killed < 60, "the dead exporter's run was not reaped"
+                time.sleep(0.2)
+            reaped_after = time.monotonic() - killed
+            assert ended.state == export_run_pb2.EXPORT_RUN_STATE_FAILED, ended
+            assert ended.error.code == 10 and "export again" in ended.error_message
+            # nothing half-written stays visible: no manifest, no temporary file once swept
+            deadline = time.monotonic() + 30
+            while list(deployment.export_root.rglob(".*.tmp")):
+                assert time.monotonic() < deadline, list(deployment.export_root.rglob(".*.tmp"))
+                time.sleep(0.5)
+            assert not list((deployment.export_root / "faults").rglob("_manifests/*.json"))
+            # the destination is free again: the next export runs to the end
+            final = None
+            for progress in exporter.ExportDataset(request, timeout=120):
+                final = progress.export_run
+            assert final.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED, final
+    finally:
+        deployment.stop_service("exporter")
+        deployment.extra_env.pop("exporter", None)
+        deployment.start_service("exporter")
+    assert reaped_after < LEASE + 10, reaped_after
+    print(
+        f"\nthe killed exporter's run ended FAILED {reaped_after:.1f} s after the kill; nothing left half-written"
+    )

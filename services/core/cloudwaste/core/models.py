@@ -384,6 +384,8 @@ class ExportRun(Base):
     rows_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
+    # a running export's lease, renewed by its worker: lapsed, the worker is gone
+    lease_expire_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     create_time: Mapped[dt.datetime] = _now()
     start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

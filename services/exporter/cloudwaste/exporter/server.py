@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from cloudwaste.core import logs
@@ -24,7 +25,8 @@ def build_app(settings: ExporterSettings) -> App:
     store = ExporterStore(db)
     exports = Exports(store, settings)
     purger = Purger(db, store, exports.storage)  # file:// or s3://, like the exports
-    worker = ExportWorker(exports, store, purger)  # exports and purges run here, not on RPC threads
+    # exports and purges run here, not on RPC threads
+    worker = ExportWorker(exports, store, purger, lease=dt.timedelta(seconds=settings.export_lease_seconds))
     servicer = ExporterServicer(exports, store, purger, on_queued=worker.wake)
     name = exporter_service_pb2.DESCRIPTOR.services_by_name["ExporterService"].full_name
     return App(

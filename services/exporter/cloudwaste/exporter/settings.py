@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cloudwaste.core.settings import ServerSettings, env_int
+from cloudwaste.core.settings import ServerSettings, env_float, env_int
 from cloudwaste.core.storage import Storage, storage_settings
 
 
@@ -34,6 +34,7 @@ class ExporterSettings(ServerSettings):
     batch_rows: int = 10_000
     s3_endpoint_url: str | None = None  # S3-compatible store (MinIO, moto); None: AWS S3
     s3_region: str | None = None
+    export_lease_seconds: float = 60.0  # a running export's lease (renewed every third of it)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ExporterSettings:
@@ -45,6 +46,7 @@ class ExporterSettings(ServerSettings):
             batch_rows=env_int(env, "EXPORT_BATCH_ROWS", 10_000, 1, 1_000_000),
             s3_endpoint_url=storage["s3_endpoint_url"],
             s3_region=storage["s3_region"],
+            export_lease_seconds=env_float(env, "EXPORT_LEASE_SECONDS", 60.0, 1.0, 3600.0),
         )
 
     def storage(self) -> Storage:

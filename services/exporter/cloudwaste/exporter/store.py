@@ -9,7 +9,7 @@ from cloudwaste.core import pagination
 from cloudwaste.core.db import Database, claim_oldest_pending
 from cloudwaste.core.errors import WORKER_LOST, InvalidArgument, NotFound
 from cloudwaste.core.models import ExportRun, PurgeRun
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 
@@ -51,7 +51,7 @@ class ExporterStore:
             s.refresh(run)
             return run
 
-    def claim_next(self, worker: str) -> ExportRun | None:
+    def claim_next(self, worker: str, lease: dt.timedelta = dt.timedelta(seconds=60)) -> ExportRun | None:
         """Takes the oldest PENDING export whose destination has none RUNNING: exports to one
         destination run one after the other (each continues the previous one's window); workers
         (replicas) never take the same. Claims are serialized by a transaction lock (they are
@@ -62,7 +62,19 @@ class ExporterStore:
         )
         with self.db.transaction() as s:
             s.execute(select(func.pg_advisory_xact_lock(func.hashtext("export_runs:claim"))))
-            return claim_oldest_pending(s, ExportRun, worker, ~busy.exists())
+            return claim_oldest_pending(
+                s, ExportRun, worker, ~busy.exists(), lease_expire_time=dt.datetime.now(dt.UTC) + lease
+            )
+
+    def renew_lease(self, run_id, worker: str, lease: dt.timedelta) -> bool:
+        """Extends a running export's lease; False when it is no longer this worker's (reaped)."""
+        with self.db.transaction() as s:
+            renewed = s.execute(
+                update(ExportRun)
+                .where(ExportRun.id == run_id, ExportRun.state == "RUNNING", ExportRun.claimed_by == worker)
+                .values(lease_expire_time=dt.datetime.now(dt.UTC) + lease)
+            )
+            return renewed.rowcount == 1
 
     def previous_export(self, destination_uri: str, fmt: str, labeled_only: bool) -> ExportRun | None:
         """The newest successful export of the same stream (destination, format, labeled_only)."""
@@ -287,16 +299,20 @@ class ExporterStore:
     def fail_stale_export_runs(
         self, started_before: dt.datetime, states: tuple[str, ...] = ("RUNNING",)
     ) -> list[ExportRun]:
-        """Exports left RUNNING by an exporter that died (or PENDING with no exporter to take
-        them) end FAILED: no run stays RUNNING for ever. Returns them, with the files they had
-        recorded, for withdrawal."""
+        """Exports left RUNNING by an exporter that died (its lease lapsed, or older than
+        `started_before`; or PENDING with no exporter to take them) end FAILED: no run stays
+        RUNNING for ever. Returns them, with the files they had recorded, for withdrawal."""
+        now = dt.datetime.now(dt.UTC)
         with self.db.transaction() as s:
             return list(
                 s.execute(
                     update(ExportRun)
                     .where(
                         ExportRun.state.in_(states),
-                        func.coalesce(ExportRun.start_time, ExportRun.create_time) < started_before,
+                        or_(
+                            func.coalesce(ExportRun.start_time, ExportRun.create_time) < started_before,
+                            and_(ExportRun.state == "RUNNING", ExportRun.lease_expire_time < now),
+                        ),
                     )
                     .values(
                         state="FAILED",
