@@ -200,15 +200,18 @@ def test_an_exporter_killed_mid_export_leaves_a_failed_run_and_nothing_half_writ
                 assert time.monotonic() < deadline, list(deployment.export_root.rglob(".*.tmp"))
                 time.sleep(0.5)
             assert not list((deployment.export_root / "faults").rglob("_manifests/*.json"))
-            # the destination is free again: the next export runs to the end
-            final = None
-            for progress in exporter.ExportDataset(request, timeout=120):
-                final = progress.export_run
-            assert final.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED, final
     finally:
         deployment.stop_service("exporter")
         deployment.extra_env.pop("exporter", None)
         deployment.start_service("exporter")
+    # the destination is free again: the next export runs to the end
+    with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
+        final = None
+        for progress in exporter_service_pb2_grpc.ExporterServiceStub(channel).ExportDataset(
+            request, timeout=120
+        ):
+            final = progress.export_run
+    assert final.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED, final
     assert reaped_after < LEASE + 10, reaped_after
     print(
         f"\nthe killed exporter's run ended FAILED {reaped_after:.1f} s after the kill; nothing left half-written"

@@ -171,6 +171,8 @@ class Finding(Base):
     __table_args__ = (
         Index("ux_findings_identity", "cloud_account_id", "region", "resource_id", "scenario", unique=True),
         Index("ix_findings_page", "create_time", "id"),
+        # an account's pages (ListFindings' usual filter), newest first, without other accounts' rows
+        Index("ix_findings_account_page", "cloud_account_id", "create_time", "id"),
         Index("ix_findings_account_state", "cloud_account_id", "state"),
         Index("ix_findings_state_create_time", "state", "create_time"),
         Index("ix_findings_saving", text("coalesce(expected_monthly_saving, -1) DESC"), text("id DESC")),

@@ -698,16 +698,18 @@ class ScannerStore:
                 run is None or (flt.tenant is not None and _account_tenant(s, run.cloud_account_id) != flt.tenant)
             ):
                 raise NotFound(f"scanRuns/{flt.scan_run_id} does not exist")
-            if flt.cloud_account_id:
-                _account(s, flt.cloud_account_id, tenant=flt.tenant)
             total = _total(s, conds)
             query = select(Finding).where(*conds)
             if position:
                 last_key, last_id = position
-                query = query.where(or_(key < last_key, and_(key == last_key, Finding.id < last_id)))
+                # a row comparison, which the index takes as a bound (an OR of the two would be
+                # a filter: every row before the position read again, 10 ms 200 pages deep)
+                query = query.where(tuple_(key, Finding.id) < tuple_(last_key, last_id))
             rows = list(
                 s.execute(query.order_by(key.desc(), Finding.id.desc()).limit(page_size + 1)).scalars()
             )
+            if not rows and flt.cloud_account_id:  # none: is there such an account (of this tenant)?
+                _account(s, flt.cloud_account_id, tenant=flt.tenant)
             if by_saving:
                 rows, token = _saving_page(rows, page_size, flt.as_dict())
             else:
