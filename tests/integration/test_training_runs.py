@@ -113,3 +113,26 @@ def test_the_predictors_local_worker_comes_back_after_a_kill(stack):
     finally:
         worker.stop(5)
     assert not worker._proc.is_alive()
+
+
+def test_a_training_whose_worker_died_ends_failed_a_lease_later_not_hours(database_url):
+    """A training worker renews its run's lease while it trains; one killed stops renewing, and
+    the next look for stale runs (any worker's) fails the run once the lease lapsed."""
+    from cloudwaste.core.errors import WORKER_LOST
+
+    store = PredictorStore(Database(database_url))
+    hours = dt.timedelta(hours=2)  # the age limit: far away
+    dead = store.create_training_run("file:///datasets/dead")
+    assert store.claim_training_run("dead-worker", dead.id, lease=dt.timedelta(seconds=1)).id == dead.id
+    live = store.create_training_run("file:///datasets/live")
+    assert store.claim_training_run("live-worker", live.id, lease=dt.timedelta(seconds=1)).id == live.id
+    assert store.fail_stale_training_runs(hours) == 0  # both leases hold
+    time.sleep(0.6)
+    assert store.renew_training_lease(live.id, "live-worker", dt.timedelta(seconds=1))
+    time.sleep(0.6)
+    assert store.fail_stale_training_runs(hours) == 1  # the dead one only
+    run, _ = store.get_training_run(dead.id)
+    assert run.state == "FAILED" and run.error_code == WORKER_LOST and "train again" in run.error_message
+    assert store.get_training_run(live.id)[0].state == "RUNNING"
+    assert not store.renew_training_lease(dead.id, "dead-worker", dt.timedelta(seconds=1))  # reaped: no
+    store.db.dispose()

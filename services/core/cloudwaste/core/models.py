@@ -506,6 +506,8 @@ class TrainingRun(Base):
     activate: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
+    # a running training's lease, renewed by its worker: lapsed, the worker is gone
+    lease_expire_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     model_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("model_versions.id"))
     error_message: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[int | None] = mapped_column(Integer)  # google.rpc.Code of the error

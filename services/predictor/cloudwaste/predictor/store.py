@@ -110,19 +110,37 @@ class PredictorStore:
                 )
             ]
 
-    def claim_training_run(self, worker: str, run_id: uuid.UUID | None = None) -> TrainingRun | None:
-        """Takes the oldest PENDING run (or this one); workers never take the same (SKIP LOCKED)."""
+    def claim_training_run(
+        self, worker: str, run_id: uuid.UUID | None = None, lease: dt.timedelta = dt.timedelta(seconds=60)
+    ) -> TrainingRun | None:
+        """Takes the oldest PENDING run (or this one); workers never take the same (SKIP LOCKED).
+        The run holds a lease its worker renews (renew_training_lease)."""
         with self.db.transaction() as s:
             only = [TrainingRun.id == run_id] if run_id is not None else []
-            return claim_oldest_pending(s, TrainingRun, worker, *only)
+            expires = dt.datetime.now(dt.UTC) + lease
+            return claim_oldest_pending(s, TrainingRun, worker, *only, lease_expire_time=expires)
+
+    def renew_training_lease(self, run_id: uuid.UUID, worker: str, lease: dt.timedelta) -> bool:
+        """Extends a running training's lease; False when it is no longer this worker's (reaped)."""
+        with self.db.transaction() as s:
+            renewed = s.execute(
+                update(TrainingRun)
+                .where(TrainingRun.id == run_id, TrainingRun.state == "RUNNING", TrainingRun.claimed_by == worker)
+                .values(lease_expire_time=dt.datetime.now(dt.UTC) + lease)
+            )
+            return renewed.rowcount == 1
 
     def fail_stale_training_runs(self, older_than: dt.timedelta) -> int:
-        """Runs left RUNNING by a worker that died end FAILED: no run stays RUNNING for ever."""
+        """Runs left RUNNING by a worker that died (its lease lapsed, or older than `older_than`)
+        end FAILED: no run stays RUNNING for ever."""
         now = dt.datetime.now(dt.UTC)
         with self.db.transaction() as s:
             return s.execute(
                 update(TrainingRun)
-                .where(TrainingRun.state == "RUNNING", TrainingRun.start_time < now - older_than)
+                .where(
+                    TrainingRun.state == "RUNNING",
+                    or_(TrainingRun.start_time < now - older_than, TrainingRun.lease_expire_time < now),
+                )
                 .values(
                     state="FAILED",
                     end_time=now,

@@ -20,6 +20,7 @@ from cloudwaste.core.datasets import parquet_files
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, failure
 from cloudwaste.core.models import ModelVersion, TrainingRun
 from cloudwaste.core.storage import Storage
+from cloudwaste.core.workers import Lease
 from cloudwaste.predictor import kinds
 from cloudwaste.predictor.errors import TrainingFailed
 from cloudwaste.predictor.metrics import TRAININGS
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # A run RUNNING this long has lost its worker (training the demo's data takes seconds).
 STALE_AFTER = dt.timedelta(hours=2)
+LEASE = dt.timedelta(seconds=60)  # a running training's lease, renewed every third of it
 
 
 class Trainer:
@@ -114,19 +116,27 @@ class Trainer:
     ) -> tuple[TrainingRun, ModelVersion]:
         """Queues, claims and executes one run in this process (`cloudwaste train`, a Kubernetes Job)."""
         queued = self.queue(dataset_uri, activate, model_kind=model_kind)
-        run = self.store.claim_training_run(worker, queued.id)
+        run = self.store.claim_training_run(worker, queued.id, LEASE)
         if run is None:  # another worker took it first
             raise FailedPrecondition(f"trainingRuns/{queued.id} was claimed by another training worker")
-        return self.execute(run)
+        with self._lease(run, worker):
+            return self.execute(run)
 
     def run_pending(self, worker: str) -> bool:
         """Executes the oldest pending run, if any; returns whether there was one."""
         self.store.fail_stale_training_runs(STALE_AFTER)
-        run = self.store.claim_training_run(worker)
+        run = self.store.claim_training_run(worker, lease=LEASE)
         if run is None:
             return False
         try:
-            self.execute(run)
+            with self._lease(run, worker):
+                self.execute(run)
         except CloudWasteError:
             pass  # recorded on the run
         return True
+
+    def _lease(self, run: TrainingRun, worker: str) -> Lease:
+        """Renews the run's lease while it trains: a worker that dies (kill -9, an evicted pod)
+        stops renewing, and the next worker's look for stale runs fails it a lease later."""
+        renew = lambda: self.store.renew_training_lease(run.id, worker, LEASE)  # noqa: E731
+        return Lease(renew, LEASE.total_seconds() / 3, f"trainingRuns/{run.id}")
