@@ -18,6 +18,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -77,6 +78,44 @@ def time_calls(fn: Callable, args: Sequence, n: int, warmup: int = 0) -> list[fl
         fn(a)
         out[i] = pc() - t0
     return out
+
+
+def concurrent_calls(address: str, make_call, payloads: list, clients: int, seconds: float) -> dict:
+    """`clients` threads, each on its own channel (connection), calling as fast as answers come
+    for `seconds` (connected before the clock starts): calls/s, latency and every error."""
+    import grpc
+
+    durations: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    start, stop = threading.Barrier(clients + 1), threading.Event()
+
+    def client(i: int) -> None:
+        with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
+            call = make_call(channel)
+            call(payloads[0], timeout=10)
+            start.wait()
+            k, pc = i, time.perf_counter
+            while not stop.is_set():
+                t0 = pc()
+                try:
+                    call(payloads[k % len(payloads)], timeout=10)
+                except grpc.RpcError as exc:
+                    errors.append(f"{exc.code().name}: {exc.details()}")
+                durations[i].append(pc() - t0)
+                k += clients
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    elapsed = time.perf_counter() - t0
+    for t in threads:
+        t.join(30)
+    flat = [d for ds in durations for d in ds]
+    return {"per_s": len(flat) / elapsed, **stats_ms(flat), "errors": len(errors), "first_errors": errors[:3]}
 
 
 # --- targets -----------------------------------------------------------------------------------

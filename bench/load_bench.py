@@ -26,12 +26,20 @@ import argparse
 import datetime as dt
 import random
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from _harness import Target, finish, log, run_in_tempdir, stats_ms, synthetic_findings, time_calls
+from _harness import (
+    Target,
+    concurrent_calls,
+    finish,
+    log,
+    run_in_tempdir,
+    stats_ms,
+    synthetic_findings,
+    time_calls,
+)
 
 LIST_P50_MS = 5.0  # the hardening issue: a page of 50 at 100,000 findings, one client
 SCANS = 5
@@ -143,43 +151,6 @@ def bench_single(address: str, account: str, n: int, block: int = 50) -> dict:
     }
 
 
-def bench_clients(address: str, make_call, payloads: list, clients: int, seconds: float) -> dict:
-    """`clients` threads, each on its own channel, calling as fast as answers come for `seconds`."""
-    import grpc
-
-    durations: list[list[float]] = [[] for _ in range(clients)]
-    errors: list[str] = []
-    start, stop = threading.Barrier(clients + 1), threading.Event()
-
-    def client(i: int) -> None:
-        with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
-            call = make_call(channel)
-            call(payloads[0], timeout=10)
-            start.wait()
-            k, pc = i, time.perf_counter
-            while not stop.is_set():
-                t0 = pc()
-                try:
-                    call(payloads[k % len(payloads)], timeout=10)
-                except grpc.RpcError as exc:
-                    errors.append(f"{exc.code().name}: {exc.details()}")
-                durations[i].append(pc() - t0)
-                k += clients
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    elapsed = time.perf_counter() - t0
-    for t in threads:
-        t.join(30)
-    flat = [d for ds in durations for d in ds]
-    return {"per_s": len(flat) / elapsed, **stats_ms(flat), "errors": len(errors), "first_errors": errors[:3]}
-
-
 def bench_scans(deploy, truth: dict) -> dict:
     """SCANS accounts of SCANS tenants scanned at once, then one alone: wall times and states."""
     import grpc
@@ -289,28 +260,28 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
 
         log(f"{args.clients} clients: ListFindings, PredictWaste, Health/Check, {args.seconds:g} s each")
         r["clients"] = {
-            "ListFindings": bench_clients(
+            "ListFindings": concurrent_calls(
                 deploy.addresses["scanner"],
                 lambda ch: scanner_service_pb2_grpc.ScannerServiceStub(ch).ListFindings,
                 pages,
                 args.clients,
                 args.seconds,
             ),
-            "Health/Check (scanner)": bench_clients(
+            "Health/Check (scanner)": concurrent_calls(
                 deploy.addresses["scanner"],
                 lambda ch: health_pb2_grpc.HealthStub(ch).Check,
                 [health_pb2.HealthCheckRequest()],
                 args.clients,
                 args.seconds,
             ),
-            "PredictWaste": bench_clients(
+            "PredictWaste": concurrent_calls(
                 deploy.addresses["predictor"],
                 lambda ch: predictor_service_pb2_grpc.PredictorServiceStub(ch).PredictWaste,
                 requests,
                 args.clients,
                 args.seconds,
             ),
-            "Health/Check (predictor)": bench_clients(
+            "Health/Check (predictor)": concurrent_calls(
                 deploy.addresses["predictor"],
                 lambda ch: health_pb2_grpc.HealthStub(ch).Check,
                 [health_pb2.HealthCheckRequest()],

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from _harness import (  # bench/ is on sys.path when run as a script
     Target,
+    concurrent_calls,
     log,
     ml_rows,
     report_targets,
@@ -162,48 +163,20 @@ def bench_grpc(
 
 
 def bench_concurrent(address: str, requests: list, clients: int, seconds: float) -> dict:
-    """Calls per second of `clients` threads, each on its own channel (connection), calling
-    PredictWaste as fast as answers come for `seconds`; then the same for Health/Check."""
-    import grpc
+    """Calls per second of `clients` threads, each on its own channel, calling PredictWaste as
+    fast as answers come for `seconds`; then the same for Health/Check."""
     from cloudwaste.predictor.v1 import predictor_service_pb2_grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    def rate(make_call, payloads: list) -> float:
-        counts = [0] * clients
-        start = threading.Barrier(clients + 1)
-        stop = threading.Event()
-
-        def client(i: int) -> None:
-            with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
-                call = make_call(channel)
-                call(payloads[0], timeout=5)  # connected before the clock starts
-                start.wait()
-                k = i
-                while not stop.is_set():
-                    call(payloads[k % len(payloads)], timeout=5)
-                    k += clients
-                    counts[i] += 1
-
-        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-        for t in threads:
-            t.start()
-        start.wait()
-        t0 = time.perf_counter()
-        time.sleep(seconds)
-        stop.set()
-        elapsed = time.perf_counter() - t0
-        for t in threads:
-            t.join(10)
-        return sum(counts) / elapsed
-
-    health = [health_pb2.HealthCheckRequest(service="")]
-    return {
-        "clients": clients,
-        "predict_per_s": rate(
-            lambda ch: predictor_service_pb2_grpc.PredictorServiceStub(ch).PredictWaste, requests
-        ),
-        "health_per_s": rate(lambda ch: health_pb2_grpc.HealthStub(ch).Check, health),
-    }
+    predict = concurrent_calls(
+        address, lambda ch: predictor_service_pb2_grpc.PredictorServiceStub(ch).PredictWaste, requests, clients, seconds
+    )
+    health = concurrent_calls(
+        address, lambda ch: health_pb2_grpc.HealthStub(ch).Check, [health_pb2.HealthCheckRequest(service="")], clients, seconds
+    )
+    if predict["errors"] or health["errors"]:
+        raise RuntimeError(f"calls failed: {predict['first_errors'] or health['first_errors']}")
+    return {"clients": clients, "predict_per_s": predict["per_s"], "health_per_s": health["per_s"]}
 
 
 def bench_sklearn(model, rows: list[dict], n: int) -> dict:

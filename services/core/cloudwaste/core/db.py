@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from cloudwaste.core import deadlines
 from cloudwaste.core.errors import Aborted, DeadlineExceeded, Unavailable
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -107,6 +107,17 @@ def claim_oldest_pending(session: Session, run_type, worker: str, *where, **also
 
 
 NOW = object()  # claim_oldest_pending(..., update_time=NOW): the claim's time
+
+
+def renew_lease(session: Session, run_type, run_id, worker: str, lease: dt.timedelta) -> bool:
+    """In `session`, extends the lease (lease_expire_time) of a RUNNING run `worker` holds; False
+    once it is no longer running there (it ended, or a reaper failed it when the lease lapsed)."""
+    renewed = session.execute(
+        update(run_type)
+        .where(run_type.id == run_id, run_type.state == "RUNNING", run_type.claimed_by == worker)
+        .values(lease_expire_time=dt.datetime.now(dt.UTC) + lease)
+    )
+    return renewed.rowcount == 1
 
 
 def patiently(

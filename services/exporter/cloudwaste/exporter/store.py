@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 from cloudwaste.core import pagination
-from cloudwaste.core.db import Database, claim_oldest_pending
+from cloudwaste.core.db import Database, claim_oldest_pending, renew_lease
 from cloudwaste.core.errors import WORKER_LOST, InvalidArgument, NotFound
 from cloudwaste.core.models import ExportRun, PurgeRun
 from sqlalchemy import and_, delete, func, or_, select, text, update
@@ -69,12 +69,7 @@ class ExporterStore:
     def renew_lease(self, run_id, worker: str, lease: dt.timedelta) -> bool:
         """Extends a running export's lease; False when it is no longer this worker's (reaped)."""
         with self.db.transaction() as s:
-            renewed = s.execute(
-                update(ExportRun)
-                .where(ExportRun.id == run_id, ExportRun.state == "RUNNING", ExportRun.claimed_by == worker)
-                .values(lease_expire_time=dt.datetime.now(dt.UTC) + lease)
-            )
-            return renewed.rowcount == 1
+            return renew_lease(s, ExportRun, run_id, worker, lease)
 
     def previous_export(self, destination_uri: str, fmt: str, labeled_only: bool) -> ExportRun | None:
         """The newest successful export of the same stream (destination, format, labeled_only)."""

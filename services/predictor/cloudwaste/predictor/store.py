@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 
 from cloudwaste.core import pagination
-from cloudwaste.core.db import Database, claim_oldest_pending
+from cloudwaste.core.db import Database, claim_oldest_pending, renew_lease
 from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, InvalidArgument, NotFound
 from cloudwaste.core.models import (
     CostTrendData,
@@ -123,12 +123,7 @@ class PredictorStore:
     def renew_training_lease(self, run_id: uuid.UUID, worker: str, lease: dt.timedelta) -> bool:
         """Extends a running training's lease; False when it is no longer this worker's (reaped)."""
         with self.db.transaction() as s:
-            renewed = s.execute(
-                update(TrainingRun)
-                .where(TrainingRun.id == run_id, TrainingRun.state == "RUNNING", TrainingRun.claimed_by == worker)
-                .values(lease_expire_time=dt.datetime.now(dt.UTC) + lease)
-            )
-            return renewed.rowcount == 1
+            return renew_lease(s, TrainingRun, run_id, worker, lease)
 
     def fail_stale_training_runs(self, older_than: dt.timedelta) -> int:
         """Runs left RUNNING by a worker that died (its lease lapsed, or older than `older_than`)

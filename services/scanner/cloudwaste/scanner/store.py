@@ -20,7 +20,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from cloudwaste.core import pagination, partitions
-from cloudwaste.core.db import Database
+from cloudwaste.core.db import Database, renew_lease
 from cloudwaste.core.errors import (
     CODES,
     WORKER_LOST,
@@ -449,12 +449,7 @@ class ScannerStore:
     def renew_lease(self, run_id: uuid.UUID, worker: str, lease: dt.timedelta) -> bool:
         """Extends the lease of a run this worker holds; False once it is no longer running here."""
         with self.db.transaction() as s:
-            renewed = s.execute(
-                update(ScanRun)
-                .where(ScanRun.id == run_id, ScanRun.state == "RUNNING", ScanRun.claimed_by == worker)
-                .values(lease_expire_time=utcnow() + lease)
-            ).rowcount
-            return renewed == 1
+            return renew_lease(s, ScanRun, run_id, worker, lease)
 
     def set_run_regions(self, run_id: uuid.UUID, regions: list[str]) -> None:
         with self.db.transaction() as s:
