@@ -30,22 +30,6 @@ class LocalIssuer:
         issuer = Issuer(self.issuer, self.jwks_path.as_uri(), operator_subjects=frozenset(operator_subjects))
         return AuthSettings(mode="jwt", issuers=(issuer,), audience=self.audience)
 
-    def env(self, operator_subjects: tuple[str, ...] = ()) -> dict[str, str]:
-        """The CLOUDWASTE_AUTH_* variables of a service that trusts this issuer."""
-        return {
-            "CLOUDWASTE_AUTH_MODE": "jwt",
-            "CLOUDWASTE_AUTH_ISSUERS": json.dumps(
-                [
-                    {
-                        "issuer": self.issuer,
-                        "jwks_uri": self.jwks_path.as_uri(),
-                        "operator_subjects": list(operator_subjects),
-                    }
-                ]
-            ),
-            "CLOUDWASTE_AUTH_AUDIENCE": self.audience,
-        }
-
     def token(
         self, subject: str, tenant: str | None = None, roles: tuple[str, ...] = (), ttl: float = 600, **claims
     ) -> str:
