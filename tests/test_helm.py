@@ -583,15 +583,13 @@ def test_weekly_export_cronjob(default):
 
     pod_spec = spec["jobTemplate"]["spec"]["template"]["spec"]
     command = _container(pod_spec)["command"]
+    assert command[:2] == ["cloudwaste", "export"]
+    args = build_parser().parse_args(command[1:])
     exporter_service = _deployments(default)["exporter"]["metadata"]["name"]
-    assert command == [
-        "cloudwaste",
-        "export",
-        "--exporter-address",
-        f"{exporter_service}:50051",
-        "--destination",
-        STORAGE_ROOT,
-    ]
+    assert (args.exporter_address, args.destination) == (f"{exporter_service}:50051", STORAGE_ROOT)
+    # The CLI gives up (with a message naming the exporter) before the Job's deadline kills it.
+    deadline = spec["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    assert 0 < args.connect_timeout < args.timeout < deadline
     assert pod_spec["restartPolicy"] == "Never"
     _assert_hardened(pod_spec)
 
@@ -1227,6 +1225,29 @@ def test_predictor_training_worker_setting(rendered, variant, worker):
 def test_schema_rejects_bad_storage_account_and_training_values(chart, values, where):
     with pytest.raises(helm_python.HelmValuesError, match=re.escape(where)):
         chart.render(values, name=RELEASE, namespace=NAMESPACE)
+
+
+def test_azure_workload_identity_labels_the_scanner_pods_only(chart):
+    """AKS injects the federated token only into pods labelled azure.workload.identity/use, and
+    reads the client id from the ServiceAccount's annotation: both can be set on the scanner, its
+    pods keep the chart's selector labels, and no other pod gets the label."""
+    wi = {"azure.workload.identity/use": "true"}
+    client = {"azure.workload.identity/client-id": "00000000-0000-0000-0000-00000000c11e"}
+    docs = _render(chart, {"scanner": {"podLabels": wi, "serviceAccount": {"annotations": client}}})
+    deployments = {_component(d): d for d in docs if d["kind"] == "Deployment"}
+    scanner = deployments["scanner"]
+    labels = scanner["spec"]["template"]["metadata"]["labels"]
+    assert labels.items() >= {**wi, **scanner["spec"]["selector"]["matchLabels"]}.items()
+    (account,) = [
+        d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == _pod_spec(scanner)["serviceAccountName"]
+    ]
+    assert account["metadata"]["annotations"] == client
+    for component, d in deployments.items():
+        if component != "scanner":
+            assert "azure.workload.identity/use" not in d["spec"]["template"]["metadata"]["labels"], component
+    # the chart's own labels cannot be replaced (the selector would no longer match its pods)
+    with pytest.raises(helm_python.HelmValuesError, match=re.escape("invalid propertyName 'app.kubernetes.io/component'")):
+        chart.render({"scanner": {"podLabels": {"app.kubernetes.io/component": "x"}}}, name=RELEASE, namespace=NAMESPACE)
 
 
 def test_azure_and_gcp_credentials_secret_reaches_the_scanner_only(chart, default):

@@ -106,6 +106,50 @@ def test_azure_one_failing_subscription_keeps_the_other(azure):
     exact([outcomes[good]], [t for t in azure.truth if good in t.resource_id])
 
 
+def test_gcp_one_failing_project_keeps_the_other(gcp):
+    bad, good = gcp_estate.PROJECTS
+    # the service account lost its role on one project (403 is final: not retried)
+    gcp.api.add_fault(
+        Fault(path=f"/projects/{bad}/", status=403, code="forbidden", message="Required 'compute.disks.list' permission")
+    )
+    try:
+        outcomes = {o.scope: o for o in scan("gcp", gcp, check=False)}
+    finally:
+        gcp.api.clear_faults()
+    assert outcomes[good].succeeded and not outcomes[good].kind_errors
+    failed = outcomes[bad]
+    assert not failed.succeeded and not failed.findings
+    assert "403" in failed.error_message, failed.error_message
+    exact([outcomes[good]], [t for t in gcp.truth if f"projects/{good}/" in t.resource_id])
+
+
+def test_azure_throttling_that_outlasts_the_retries_fails_that_kind_only(azure):
+    """Disks answer 429 to every try (Retry-After: 1 s, 7 tries): the disk kind of each
+    subscription fails with the reason, the rules that need disks do not run there (an unread
+    kind would read as "gone"), and every other rule finds exactly its waste."""
+    fault = azure.api.add_fault(Fault(path="/providers/Microsoft.Compute/disks$", status=429, retry_after=1))
+    try:
+        outcomes = scan("azure", azure, check=False)
+    finally:
+        azure.api.clear_faults()
+    assert fault.hits == 7 * len(azure_estate.SUBSCRIPTIONS)  # the first try and six retries
+    rules = load_rules()
+    for o in outcomes:
+        assert o.succeeded, o.error_message
+        assert "429" in o.kind_errors["azure.compute.disk"], o.kind_errors
+        # kinds listed from the disks' listing (or from those) fail with it, naming which; no other
+        failed = set(o.kind_errors)
+        for k in failed - {"azure.compute.disk"}:
+            needs = o.kind_errors[k].removeprefix("not listed: it needs ").removesuffix(", which failed")
+            assert needs in failed, o.kind_errors
+        # exactly the rules that read a failed kind did not run
+        every = {r.key for r in rules.for_provider("azure")}
+        assert every - set(o.rule_params) == {k for k in every if failed & set(rules.rules[k].kinds)}
+        assert not any(d.resource.kind in failed for d in o.findings)
+    ran = set.intersection(*(set(o.rule_params) for o in outcomes))
+    exact(outcomes, azure.truth, rules=ran)
+
+
 def test_gcp_unreachable_region_keeps_the_rest_and_resolves_nothing_there(gcp):
     project = gcp_estate.PROJECTS[0]
     gcp.api.project(project).unreachable.add("us-central1")

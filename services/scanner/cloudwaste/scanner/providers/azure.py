@@ -184,6 +184,8 @@ class AzureConnection:
                     "base_url": self.endpoint,
                     "per_call_policies": [_RecordCalls()],
                     "retry_total": self.retry_total,
+                    # azure-core stops after 3 throttled or 5xx answers unless told otherwise
+                    "retry_status": self.retry_total,
                     "retry_backoff_max": 60,
                     "connection_timeout": 10,
                     "read_timeout": 60,
@@ -371,7 +373,10 @@ def _sdk_credential(directory: str, client: str, secret: str) -> Any:
         except ValueError as exc:  # no federated token file in this pod
             raise FailedPrecondition(f"no credential_secret and no workload identity: {exc}") from None
     if secret.startswith("-----BEGIN"):
-        return CertificateCredential(directory, client, certificate_data=secret.encode())
+        try:
+            return CertificateCredential(directory, client, certificate_data=secret.encode())
+        except ValueError as exc:
+            raise FailedPrecondition(f"the credential is not a PEM certificate with its private key: {exc}") from None
     return ClientSecretCredential(directory, client, secret)
 
 
