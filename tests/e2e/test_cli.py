@@ -169,6 +169,21 @@ def test_unreachable_scanner_fails_within_the_deadline(command):
     assert elapsed < 15, elapsed
 
 
+@pytest.mark.parametrize(
+    "command", [("export", "--destination", "file:///nowhere"), ("purge",)], ids=["export", "purge"]
+)
+def test_unreachable_exporter_fails_within_the_connect_timeout_naming_it(command):
+    """The export and purge deadlines are long (an hour, ten minutes): a wrong address must not
+    spend them, nor end in a message that does not say where it tried."""
+    started = time.monotonic()
+    proc = cli(*command, "--exporter-address", "127.0.0.1:1", "--connect-timeout", "2", timeout=30)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1
+    err = one_line_error(proc)
+    assert err == f"cloudwaste {command[0]}: exporter at 127.0.0.1:1 unreachable (no connection within 2 s)", err
+    assert elapsed < 15, elapsed
+
+
 def test_malformed_account_is_invalid_argument_naming_the_field(deployment):
     proc = cli("scan", "cloudAccounts/not-a-uuid", "--scanner-address", deployment.addresses["scanner"])
     assert proc.returncode == 1

@@ -67,12 +67,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connected(channel, address: str, seconds: float, command: str) -> bool:
+    """Waits up to `seconds` for the channel to connect; when it cannot, says which address in one
+    line (a long export or purge deadline must not be spent waiting for a wrong address)."""
+    import grpc
+
+    try:
+        grpc.channel_ready_future(channel).result(timeout=seconds)
+        return True
+    except grpc.FutureTimeoutError:
+        print(
+            f"cloudwaste {command}: exporter at {address} unreachable (no connection within {_seconds(seconds)} s)",
+            file=sys.stderr,
+        )
+        return False
+
+
 def _export(args: argparse.Namespace) -> int:
     import grpc
     from cloudwaste.core.channels import channel_from_env as make_channel
     from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
 
     channel = make_channel(args.exporter_address)
+    if not _connected(channel, args.exporter_address, min(args.connect_timeout, args.timeout), "export"):
+        return 1
     stub = exporter_service_pb2_grpc.ExporterServiceStub(channel)
     request = exporter_service_pb2.ExportDatasetRequest(
         destination_uri=args.destination,
@@ -92,7 +110,10 @@ def _export(args: argparse.Namespace) -> int:
                 f"export {msg.export_run.name}: {state}, {msg.rows_written}/{msg.rows_total} rows", flush=True
             )
     except grpc.RpcError as exc:
-        print(f"export failed: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        print(
+            f"cloudwaste export: exporter at {args.exporter_address} answered {exc.code().name}: {exc.details()}",
+            file=sys.stderr,
+        )
         return 1
     if last is None or last.export_run.state != export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED:
         why = last.export_run.error_message if last is not None else ""
@@ -131,7 +152,10 @@ def _purge(args: argparse.Namespace) -> int:
             setattr(request, field, getattr(args, field))
     from cloudwaste.core.channels import channel_from_env
 
-    stub = exporter_service_pb2_grpc.ExporterServiceStub(channel_from_env(address))
+    channel = channel_from_env(address)
+    if not _connected(channel, address, min(args.connect_timeout, args.timeout), "purge"):
+        return 1
+    stub = exporter_service_pb2_grpc.ExporterServiceStub(channel)
     deadline = time.monotonic() + args.timeout
     try:
         run = stub.PurgeExpiredData(request, timeout=args.timeout, wait_for_ready=True).purge_run
@@ -773,6 +797,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--request-id", default="", help="makes a retried call follow the first one's run")
     e.add_argument("--timeout", type=float, default=3600.0, help="deadline in seconds")
+    e.add_argument(
+        "--connect-timeout", type=float, default=30.0, help="seconds to wait for a connection to the exporter"
+    )
     e.set_defaults(fn=_export)
     pu = sub.add_parser(
         "purge",
@@ -796,6 +823,9 @@ def build_parser() -> argparse.ArgumentParser:
     pu.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
     pu.add_argument("--request-id", default="", help="makes a retried call follow the first one's purge")
     pu.add_argument("--timeout", type=float, default=600.0, help="deadline in seconds")
+    pu.add_argument(
+        "--connect-timeout", type=float, default=30.0, help="seconds to wait for a connection to the exporter"
+    )
     pu.set_defaults(fn=_purge)
     tr = sub.add_parser(
         "train",

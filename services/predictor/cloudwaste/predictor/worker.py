@@ -16,6 +16,7 @@ import threading
 import uuid
 
 from cloudwaste.core.db import Database
+from cloudwaste.core.errors import Unavailable
 from cloudwaste.predictor.settings import PredictorSettings
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,22 @@ def run_worker(settings: PredictorSettings, stop: threading.Event) -> None:
     trainer = Trainer(PredictorStore(db), None, settings)
     me = worker_id()
     log.info("training worker started", extra={"worker": me})
+    database_down = False  # an outage is said once each way, not a traceback per poll
     try:
         while not stop.is_set():
             try:
                 did = trainer.run_pending(me)
+            except Unavailable as exc:
+                if not database_down:
+                    log.warning("training worker paused: %s", exc)
+                database_down, did = True, False
             except Exception:
                 log.exception("training worker iteration failed")
                 did = False
+            else:
+                if database_down:
+                    log.info("training worker resumed: the database answers again")
+                database_down = False
             if not did:
                 stop.wait(settings.training_poll_seconds)
     finally:
