@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import uuid
 
 import grpc
@@ -258,6 +259,28 @@ def test_the_worker_also_takes_runs_back_periodically(store):
     )
     assert worker.iterate() is True
     assert store.get(stale).state == "SUCCEEDED" and store.get(stale).attempts == 2
+
+
+def test_a_run_whose_enricher_was_killed_is_taken_back_a_lease_later_not_after_the_timeout(store):
+    """A worker renews its run's lease while it enriches; one killed (kill -9, an evicted pod)
+    stops renewing, and any replica's next look takes the run back once the lease lapsed, long
+    before the run timeout. A live worker's renewed run is left alone."""
+    lease = dt.timedelta(seconds=1)
+    dead, live = add_runs(store, {"state": "PENDING"}, {"state": "PENDING"})
+    assert store.claim_next("dead-worker", lease).scan_run_id == dead
+    assert store.claim_next("live-worker", lease).scan_run_id == live
+    other = EnrichmentWorker(store, threads=1, run_timeout=dt.timedelta(minutes=15), lease=lease)
+    other.recover()
+    assert store.get(dead).state == store.get(live).state == "RUNNING"  # both leases hold
+    time.sleep(0.6)
+    assert store.renew_lease(live, "live-worker", lease)
+    time.sleep(0.6)
+    other.recover()
+    taken = store.get(dead)
+    assert taken.state == "PENDING" and taken.claimed_by is None and taken.attempts == 1
+    assert store.get(live).state == "RUNNING" and store.get(live).claimed_by == "live-worker"
+    assert not store.renew_lease(dead, "dead-worker", lease)  # taken back: its lease is gone
+    assert other.recover_every == 0.5  # looks every half lease
 
 
 def test_a_failing_enrichment_ends_failed_with_a_message_and_can_be_queued_again(stack, scanned, monkeypatch):

@@ -4,7 +4,10 @@ service, or the CLI of a CronJob from its environment) connects with its own."""
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import ssl
 import subprocess
 import sys
 
@@ -15,6 +18,8 @@ from cloudwaste.core.server import StartupError
 from cloudwaste.core.settings import TlsSettings
 from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc
 from cloudwaste.sim.certs import LocalCA
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.integration.conftest import start_predictor
@@ -88,3 +93,48 @@ def test_a_certificate_file_that_cannot_be_read_stops_the_start_with_its_variabl
     missing = TlsSettings(str(tmp_path / "nope.crt"), str(issued.key_file), str(issued.ca_file))
     with pytest.raises(StartupError, match="CLOUDWASTE_TLS_CERT_FILE: cannot read the file"):
         start_predictor(database_url, tls=missing)
+
+
+def _served_certificate(port: int, client) -> bytes:
+    """The certificate (DER) the server presents to a new TLS connection from `client`."""
+    ctx = ssl.create_default_context(cafile=str(client.ca_file))
+    ctx.load_cert_chain(str(client.cert_file), str(client.key_file))
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def _der(pem_file) -> bytes:
+    return x509.load_pem_x509_certificate(pem_file.read_bytes()).public_bytes(serialization.Encoding.DER)
+
+
+def test_a_renewed_certificate_is_served_to_new_connections_without_a_restart(database_url, tmp_path, caplog):
+    """cert-manager renews the Secret in place: the next connection gets the new certificate. A set
+    caught half-written (a key that is not the certificate's) is not served: the last good one
+    stays, said once in the log, until the files hold together again."""
+    ca = LocalCA(tmp_path / "ca")
+    first = ca.issue("predictor")
+    running = start_predictor(database_url, tls=_tls(first))
+    client = ca.issue("scanner")
+    try:
+        first_der = _der(first.cert_file)
+        assert _served_certificate(running.port, client) == first_der
+
+        good_key = first.key_file.read_bytes()
+        renewed = ca.issue("predictor")  # the same files, a new key and certificate
+        assert renewed.cert_file == first.cert_file and _der(renewed.cert_file) != first_der
+        new_key = renewed.key_file.read_bytes()
+        renewed.key_file.write_bytes(good_key)  # caught between the two writes: the old key
+        with caplog.at_level(logging.WARNING, logger="cloudwaste.core.tls"):
+            for _ in range(3):
+                assert _served_certificate(running.port, client) == first_der
+        complaints = [r for r in caplog.records if r.name == "cloudwaste.core.tls"]
+        assert len(complaints) == 1 and "the key is not the certificate's" in complaints[0].getMessage()
+
+        renewed.key_file.write_bytes(new_key)
+        assert _served_certificate(running.port, client) == _der(renewed.cert_file)
+        with channels.channel(f"localhost:{running.port}", tls=_tls(client)) as ch:
+            assert _models(ch) == 0  # gRPC over a new connection: the renewed certificate verifies
+    finally:
+        running.stop(0)

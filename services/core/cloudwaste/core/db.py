@@ -12,6 +12,7 @@ from typing import TypeVar
 from cloudwaste.core import deadlines
 from cloudwaste.core.errors import Aborted, DeadlineExceeded, Unavailable
 from sqlalchemy import Engine, create_engine, select, text, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -112,9 +113,10 @@ NOW = object()  # claim_oldest_pending(..., update_time=NOW): the claim's time
 def renew_lease(session: Session, run_type, run_id, worker: str, lease: dt.timedelta) -> bool:
     """In `session`, extends the lease (lease_expire_time) of a RUNNING run `worker` holds; False
     once it is no longer running there (it ended, or a reaper failed it when the lease lapsed)."""
+    (key,) = sa_inspect(run_type).primary_key
     renewed = session.execute(
         update(run_type)
-        .where(run_type.id == run_id, run_type.state == "RUNNING", run_type.claimed_by == worker)
+        .where(key == run_id, run_type.state == "RUNNING", run_type.claimed_by == worker)
         .values(lease_expire_time=dt.datetime.now(dt.UTC) + lease)
     )
     return renewed.rowcount == 1

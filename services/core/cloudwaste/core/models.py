@@ -315,6 +315,8 @@ class EnrichmentRun(Base):
     update_time: Mapped[dt.datetime] = _now()
     start_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Renewed by the worker while it enriches; a lapsed lease means the worker is gone.
+    lease_expire_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_enrichment_runs_state_create_time", "state", "create_time"),)
 

@@ -289,11 +289,12 @@ def create_server(settings: ServerSettings, app: App) -> Running:
     address = f"{settings.grpc_host}:{settings.grpc_port}"
     credentials = None
     if settings.tls.enabled:  # with a CA, clients must show a certificate it signed (mutual TLS)
+        from cloudwaste.core.tls import ServerCertificates  # renewed files are served without a restart
+
         try:
-            cert, key, ca = settings.tls.read()
+            credentials = ServerCertificates(settings.tls).credentials()
         except SettingsError as exc:
             raise StartupError(str(exc)) from None
-        credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
     try:
         if credentials is not None:
             port = server.add_secure_port(address, credentials)

@@ -22,6 +22,7 @@ def build_app(settings: EnricherSettings) -> App:
         settings.worker_threads,
         settings.poll_seconds,
         dt.timedelta(seconds=settings.run_timeout_seconds),
+        dt.timedelta(seconds=settings.lease_seconds),
     )
     servicer = EnricherServicer(store, on_queued=worker.wake)
     name = enricher_service_pb2.DESCRIPTOR.services_by_name["EnricherService"].full_name

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from cloudwaste.core import pagination
 from cloudwaste.core.billing import BILLING_UNAVAILABLE, NOT_BILLED
-from cloudwaste.core.db import NOW, Database, claim_oldest_pending
+from cloudwaste.core.db import NOW, Database, claim_oldest_pending, renew_lease
 from cloudwaste.core.errors import WORKER_LOST, FailedPrecondition, NotFound
 from cloudwaste.core.models import (
     EnrichmentInput,
@@ -45,6 +45,7 @@ BATCH = 1000
 # A run queued again after a failure (it still carries the error) waits this long before a worker
 # takes it: a database blip or a deploy passes instead of burning the attempts at once.
 RETRY_DELAY = dt.timedelta(seconds=30)
+DEFAULT_LEASE = dt.timedelta(seconds=60)  # CLOUDWASTE_ENRICHER_LEASE_SECONDS
 
 
 def utcnow() -> dt.datetime:
@@ -116,13 +117,21 @@ class EnricherStore:
             )
 
     # --- the worker -------------------------------------------------------------------------------
-    def claim_next(self, worker: str) -> EnrichmentRun | None:
-        """Takes the oldest PENDING run; workers (replicas) never take the same (SKIP LOCKED)."""
+    def claim_next(self, worker: str, lease: dt.timedelta = DEFAULT_LEASE) -> EnrichmentRun | None:
+        """Takes the oldest PENDING run, its lease running for `lease`; workers (replicas) never
+        take the same (SKIP LOCKED)."""
         with self.db.transaction() as s:
             retry_due = or_(
                 EnrichmentRun.error_message.is_(None), EnrichmentRun.update_time < utcnow() - RETRY_DELAY
             )
-            return claim_oldest_pending(s, EnrichmentRun, worker, retry_due, update_time=NOW)
+            return claim_oldest_pending(
+                s, EnrichmentRun, worker, retry_due, update_time=NOW, lease_expire_time=utcnow() + lease
+            )
+
+    def renew_lease(self, scan_run_id: uuid.UUID, worker: str, lease: dt.timedelta) -> bool:
+        """Extends the lease of a run `worker` enriches; False once it is no longer its own."""
+        with self.db.transaction() as s:
+            return renew_lease(s, EnrichmentRun, scan_run_id, worker, lease)
 
     def enrich_rows(
         self, scan_run_id: uuid.UUID, worker: str, should_stop: Callable[[], bool] = lambda: False
@@ -267,18 +276,22 @@ class EnricherStore:
             )
 
     def recover_stale(self, started_before: dt.datetime, max_attempts: int) -> tuple[int, int]:
-        """Runs left RUNNING by a worker that died (claimed before `started_before`) are queued again
-        (attempts + 1), or end FAILED once they had `max_attempts`. Returns (queued, failed)."""
+        """Runs left RUNNING by a worker that died (its lease lapsed, or claimed before
+        `started_before`) are queued again (attempts + 1), or end FAILED once they had
+        `max_attempts`. Returns (queued, failed)."""
         queued = failed = 0
         now = utcnow()
         with self.db.transaction() as s:
             stale = s.execute(
                 select(EnrichmentRun)
-                .where(EnrichmentRun.state == "RUNNING", EnrichmentRun.start_time < started_before)
+                .where(
+                    EnrichmentRun.state == "RUNNING",
+                    or_(EnrichmentRun.start_time < started_before, EnrichmentRun.lease_expire_time < now),
+                )
                 .with_for_update(skip_locked=True)
             ).scalars()
             for er in stale:
-                er.claimed_by, er.update_time = None, now
+                er.claimed_by, er.update_time, er.lease_expire_time = None, now, None
                 if er.attempts >= max_attempts:
                     er.state, er.end_time, er.error_code = "FAILED", now, WORKER_LOST
                     er.error_message = (

@@ -3,9 +3,11 @@ LOCKED, so replicas share the work) and execute them, never on the RPC threads.
 
 A run ends SUCCEEDED with its rows enriched, or FAILED with a message safe to show once it has
 failed MAX_ATTEMPTS times (each failure before that queues it again, taken after a delay;
-EnrichScanRun queues a FAILED run again). On shutdown the run in hand is rolled back and queued again for another worker. A
-run left RUNNING by an enricher that died (claimed longer ago than the run timeout) is taken back:
-queued again, or FAILED once it had MAX_ATTEMPTS; checked at start and every `recover_every` seconds."""
+EnrichScanRun queues a FAILED run again). On shutdown the run in hand is rolled back and queued
+again for another worker. The worker renews the run's lease (a third of it at a time) while it
+enriches; a run left RUNNING by an enricher that died (its lease lapsed, or claimed longer ago than
+the run timeout) is taken back by any replica: queued again, or FAILED once it had MAX_ATTEMPTS;
+checked at start and every `recover_every` seconds (half a lease by default)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ import time
 
 from cloudwaste.core.errors import failure
 from cloudwaste.core.models import EnrichmentRun
-from cloudwaste.core.workers import ClaimingWorker
+from cloudwaste.core.workers import ClaimingWorker, Lease
 from cloudwaste.enricher import metrics
-from cloudwaste.enricher.store import ClaimLost, EnricherStore, Interrupted
+from cloudwaste.enricher.store import DEFAULT_LEASE, ClaimLost, EnricherStore, Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,12 @@ class EnrichmentWorker(ClaimingWorker):
         threads: int = 2,
         poll_seconds: float = 2.0,
         run_timeout: dt.timedelta = dt.timedelta(minutes=15),
-        recover_every: float = 60.0,  # seconds between two looks for runs of a dead worker
+        lease: dt.timedelta = DEFAULT_LEASE,
+        recover_every: float | None = None,  # seconds between two looks for runs of a dead worker
     ) -> None:
         super().__init__(threads, poll_seconds)
-        self.store, self.run_timeout, self.recover_every = store, run_timeout, recover_every
+        self.store, self.run_timeout, self.lease = store, run_timeout, lease
+        self.recover_every = lease.total_seconds() / 2 if recover_every is None else recover_every
         self._next_recovery = self._next_backlog = 0.0
 
     def on_start(self) -> None:
@@ -51,7 +55,7 @@ class EnrichmentWorker(ClaimingWorker):
             queued, oldest = self.store.backlog()
             metrics.QUEUED.set(queued)
             metrics.OLDEST_QUEUED_AGE.set(oldest)
-        run = self.store.claim_next(self.worker_id)
+        run = self.store.claim_next(self.worker_id, self.lease)
         if run is None:
             return False
         self.execute(run)
@@ -69,8 +73,10 @@ class EnrichmentWorker(ClaimingWorker):
 
     def execute(self, run: EnrichmentRun) -> None:
         scan_run = f"scanRuns/{run.scan_run_id}"
+        renew = lambda: self.store.renew_lease(run.scan_run_id, self.worker_id, self.lease)  # noqa: E731
         try:
-            done = self.store.enrich_rows(run.scan_run_id, self.worker_id, self.stopping)
+            with Lease(renew, self.lease.total_seconds() / 3, scan_run):
+                done = self.store.enrich_rows(run.scan_run_id, self.worker_id, self.stopping)
             metrics.RUNS.labels("succeeded").inc()
             metrics.LAG.observe(max(0.0, (done.end_time - done.create_time).total_seconds()))
             metrics.LAST_SUCCESS.set(done.end_time.timestamp())
