@@ -28,7 +28,7 @@ SERVICES = {
 @pytest.fixture(scope="module")
 def deployment():
     workdir = Path(tempfile.mkdtemp(prefix="cloudwaste-e2e-"))
-    deploy = LocalDeployment(workdir, size=60, seed=3).start()
+    deploy = LocalDeployment(workdir, size=60, seed=3, with_clouds=False).start()
     yield deploy
     codes = deploy.stop()
     shutil.rmtree(workdir, ignore_errors=True)
