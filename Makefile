@@ -47,12 +47,11 @@ lint: setup ## ruff + buf lint (STANDARD)
 	$(VENV)/bin/ruff check .
 	cd protos && ../$(BUF) lint
 
-# Two pytest workers (pytest-xdist), a test file each at a time, the longest files first (the order
-# is tests/conftest.py's LONGEST_FIRST). The unit tests run apart: some use
+# Two pytest workers (pytest-xdist), a test file each at a time. The unit tests run apart: some use
 # moto's in-process mock, whose start resets every moto backend of the process, the integration
 # tests' simulated estates included.
 test: setup ## run the whole test suite (starts its own PostgreSQL and moto)
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 --ignore=tests/unit tests
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=15 --ignore=tests/unit tests
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/unit
 
 # SIZE= and SEED= set the simulated estate of `demo` and `up` (e.g. make demo SIZE=2000 SEED=7)

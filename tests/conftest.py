@@ -20,44 +20,6 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 TEMPLATE = "cloudwaste_template"
 PG_PREFIX = "cloudwaste-test-pg-"
 
-# The files that take longest (seconds of one run, `--durations=0`), started first: `make test`
-# hands whole files to its two workers (--dist loadfile --no-loadscope-reorder), and a long file
-# handed out last leaves the other worker idle until it ends. Only the order depends on this
-# list: a file missing from it (new, renamed) runs after these, the larger files first.
-LONGEST_FIRST = {
-    "tests/integration/test_lifecycle.py": 142,
-    "tests/integration/test_storage.py": 105,
-    "tests/e2e/test_fuzz.py": 90,
-    "tests/e2e/test_faults.py": 90,
-    "tests/e2e/test_monitoring.py": 67,
-    "tests/e2e/test_cli.py": 63,
-    "tests/e2e/test_up.py": 61,
-    "tests/integration/test_azure_gcp_accounts.py": 59,
-    "tests/integration/test_pipeline.py": 56,
-    "tests/integration/test_azure_gcp_scan.py": 54,
-    "tests/e2e/test_processes.py": 45,
-    "tests/integration/test_enrichment_runs.py": 38,
-    "tests/integration/test_organization_scan.py": 38,
-    "tests/integration/test_incremental_export.py": 36,
-    "tests/integration/test_operational_retention.py": 34,
-    "tests/integration/test_detection_at_scale.py": 33,
-    "tests/integration/test_erasure_rewrite.py": 32,
-    "tests/test_monitoring.py": 31,
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Longest files first (LONGEST_FIRST), then the others by their number of tests."""
-    sizes: dict[str, int] = {}
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        sizes[path] = sizes.get(path, 0) + 1
-    items.sort(key=lambda item: _file_weight(item.nodeid.split("::", 1)[0], sizes))
-
-
-def _file_weight(path: str, sizes: dict[str, int]) -> tuple[int, int, str]:
-    known = LONGEST_FIRST.get(path)
-    return (0, -known, path) if known is not None else (1, -sizes[path], path)
 
 
 def _remove_abandoned_clusters(older_than_s: float = 3600) -> None:

@@ -247,6 +247,45 @@ def test_a_row_written_by_a_transaction_open_during_an_export_is_in_the_next_one
     assert first.row_count == ml_rows(stack.database_url)
 
 
+def test_the_rows_of_a_scan_still_running_wait_for_its_end_then_come_in_the_next_export(stack):
+    """A scan saves region by region: an export made meanwhile leaves its rows out (its other
+    regions, its hand-off and enrichment are to come), and the export after its end takes them all,
+    though they were written before the first export's window closed."""
+    from cloudwaste.core.db import Database
+    from cloudwaste.scanner.domain import ScopeOutcome
+    from cloudwaste.scanner.store import ScannerStore
+
+    from tests.integration.conftest import HASH_KEY
+
+    destination = f"{stack.export_root.as_uri()}/weekly"
+    scanned = stack.scan(stack.create_account().name)
+    stack.wait_enriched(scanned.name)
+    run_id = uuid.UUID(scanned.name.split("/")[1])
+    engine = sa.create_engine(stack.database_url)
+    with engine.begin() as c:  # as it was before its last region was saved: running, its lease held
+        c.execute(
+            sa.text(
+                "UPDATE scan_runs SET state = 'RUNNING', end_time = NULL, "
+                "lease_expire_time = now() + interval '1 hour' WHERE id = :id"
+            ),
+            {"id": run_id},
+        )
+        written = c.execute(
+            sa.text("SELECT count(*) FROM finding_observations WHERE scan_run_id = :id AND ml_row_id IS NOT NULL"),
+            {"id": run_id},
+        ).scalar_one()
+    engine.dispose()
+    assert written == ml_rows(stack.database_url) > 0
+    during = export(stack.exporter, destination)
+    assert during.row_count == 0, "rows of a running scan exported"
+    assert export(stack.exporter, f"{destination}-full", full=True).row_count == 0  # nor in a full one
+    db = Database(stack.database_url)
+    assert ScannerStore(db, HASH_KEY).finish_run(run_id, [ScopeOutcome("us-east-1", True)]).state == "SUCCEEDED"
+    db.dispose()
+    after = export(stack.exporter, destination)
+    assert after.changed_after == during.changed_before and after.row_count == written
+
+
 def test_full_and_jsonl_exports(stack):
     root = stack.export_root.as_uri()
     run = stack.scan(stack.create_account().name)

@@ -112,9 +112,21 @@ class Window:
         return self.before.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
+# The rows of a scan still running are not exported yet: its other regions, its hand-off and its
+# enrichment are to come. When the run ends, the scanner touches its rows (changed_at), so the
+# next incremental export takes them (scanner store: _release_ml_rows).
+UNFINISHED_SCAN = (
+    "EXISTS (SELECT 1 FROM finding_observations o JOIN scan_runs r ON r.id = o.scan_run_id "
+    "WHERE r.state = 'RUNNING' AND o.ml_row_id = ml_training_data.id "
+    "AND o.ml_row_detected_at = ml_training_data.detected_at)"
+)
+
+
 def rows_where(window: Window, labeled_only: bool) -> str:
-    """The SQL condition selecting an export's rows (quality.py measures the same rows)."""
-    return window.sql() + (" AND user_action IS NOT NULL" if labeled_only else "")
+    """The SQL condition selecting an export's rows from ml_training_data (quality.py measures the
+    same rows): changed in the window, of scans that ended."""
+    where = f"{window.sql()} AND NOT {UNFINISHED_SCAN}"
+    return where + (" AND user_action IS NOT NULL" if labeled_only else "")
 
 
 def _libpq_url(sqlalchemy_url: str) -> str:

@@ -524,6 +524,7 @@ class ScannerStore:
             if run.state != "RUNNING":  # already ended, e.g. failed as stale: that verdict stands
                 return run
             run.state, run.end_time = state, utcnow()
+            _release_ml_rows(s, [run_id])
             if error:
                 run.error_code, run.error_message = error
             elif not ok and outcomes:
@@ -562,6 +563,7 @@ class ScannerStore:
                     .where(ScanHandoff.scan_run_id.in_(failed))
                     .values(scan_state="FAILED", end_time=now)
                 )
+                _release_ml_rows(s, failed)
             return len(failed)
 
     def complete_handoff(
@@ -1372,3 +1374,16 @@ class _ScopeWriter:
 
 def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o)))
+
+
+def _release_ml_rows(s: Session, run_ids: list[uuid.UUID]) -> None:
+    """Exports leave out the ML rows of a scan still running (exporter: export.UNFINISHED_SCAN);
+    when it ends, its rows are touched (changed_at, in the ending transaction) so that the next
+    incremental export, whose window starts after them, takes them."""
+    s.execute(
+        text(
+            "UPDATE ml_training_data m SET changed_at = now() FROM finding_observations o "
+            "WHERE o.scan_run_id = ANY(:runs) AND m.id = o.ml_row_id AND m.detected_at = o.ml_row_detected_at"
+        ),
+        {"runs": list(run_ids)},
+    )
