@@ -1524,11 +1524,11 @@ def _mounted_volume(pod_spec: dict[str, Any], path: str) -> dict[str, Any]:
     return volume
 
 
-def test_every_call_is_authenticated_and_the_charts_own_callers_are_operators(override):
+def test_every_call_is_authenticated_and_the_charts_own_callers_make_only_their_calls(override):
     """Each service verifies tokens (auth jwt) from the cluster's issuer, whose keys it reads with
     files it has; each caller of a service (the scanner, the export, purge and scan CronJobs)
-    sends a token for the services' audience from a file it has, as a subject the services take
-    for an operator."""
+    sends a token for the services' audience from a file it has, as a subject the services let
+    make the calls its job makes, and no other (least privilege: no erasure, no deletion)."""
     from cloudwaste.core.settings import AuthSettings
 
     services = {c: _pod_spec(d) for c, d in _deployments(override).items()}
@@ -1542,8 +1542,18 @@ def test_every_call_is_authenticated_and_the_charts_own_callers_are_operators(ov
         assert "audience" not in token  # the API server's own: it reads the JWKS
         assert _mounted_volume(services[component], kube.ca_file) is not None
     (audience,) = {a.audience for a in settings.values()}
-    (subjects,) = {kube.operator_subjects for a in settings.values() for kube in a.issuers}
+    (listed,) = {tuple(sorted(kube.subject_methods.items())) for a in settings.values() for kube in a.issuers}
+    allowed = dict(listed)
+    assert not {kube.operator_subjects for a in settings.values() for kube in a.issuers} - {frozenset()}
     assert all(i.only_operator_subjects for a in settings.values() for i in a.issuers)  # no other pod
+    exporter, scanner = "cloudwaste.exporter.v1.ExporterService/", "cloudwaste.scanner.v1.ScannerService/"
+    needs = {  # what each caller's code calls (cloudwaste.core.cli, cloudwaste.scanner.server)
+        "scanner": {"cloudwaste.enricher.v1.EnricherService/EnrichScanRun",
+                    "cloudwaste.predictor.v1.PredictorService/PredictWasteBatch"},
+        "export": {exporter + "ExportDataset"},
+        "purge": {exporter + "PurgeExpiredData", exporter + "GetPurgeRun"},
+        "scan": {scanner + "StartScan", scanner + "GetScanRun"},
+    }
 
     callers = {("Deployment", "scanner"): services["scanner"]}
     callers |= {("CronJob", c["metadata"]["name"]): _pod_spec(c) for c in _of_kind(override, "CronJob")}
@@ -1555,7 +1565,10 @@ def test_every_call_is_authenticated_and_the_charts_own_callers_are_operators(ov
         assert source["serviceAccountToken"]["audience"] == audience, key
         assert source["serviceAccountToken"]["expirationSeconds"] <= 3600, key
         subject = f"system:serviceaccount:{NAMESPACE}:{pod_spec['serviceAccountName']}"
-        assert subject in subjects, key
+        command = _container(pod_spec).get("command", ["", "", "serve", "scanner"])
+        job = "scanner" if key[0] == "Deployment" else command[1]
+        assert needs[job] <= allowed[subject], key
+        assert not {m for m in allowed[subject] if m.endswith(("/EraseTenantData", "/DeleteCloudAccount"))}, key
         assert pod_spec["automountServiceAccountToken"] is False, key  # no API token beside it
 
 

@@ -294,6 +294,39 @@ def test_an_operator_subject_counts_for_its_own_issuer_only(keys, tmp_path):
         principal(verifier, cluster.token(iss=kube.issuer, sub="system:serviceaccount:default:default"))
 
 
+def test_a_caller_with_listed_calls_makes_those_and_nothing_else(keys, tmp_path):
+    """The export CronJob's ServiceAccount may export, across tenants, and that is all: not erase a
+    tenant, not delete an account, not switch the serving model. Health checks stay open to it."""
+    cluster = Keys(tmp_path / "cluster.json")
+    export = "cloudwaste.exporter.v1.ExporterService/ExportDataset"
+    kube = Issuer(
+        "https://kubernetes.default.svc",
+        cluster.path.as_uri(),
+        only_operator_subjects=True,
+        subject_methods={SERVICE_ACCOUNT: frozenset({export})},
+    )
+    verifier = TokenVerifier(AuthSettings(mode="jwt", issuers=(kube,)), cooldown_seconds=0)
+    caller = principal(verifier, cluster.token(iss=kube.issuer, sub=SERVICE_ACCOUNT))
+    assert caller.operator and caller.methods == {export}
+    auth.authorize(export, caller)
+    auth.authorize("grpc.health.v1.Health/Check", caller)
+    for method in (
+        "cloudwaste.scanner.v1.ScannerService/EraseTenantData",
+        "cloudwaste.scanner.v1.ScannerService/DeleteCloudAccount",
+        "cloudwaste.predictor.v1.PredictorService/SetModelVersionRole",
+        "cloudwaste.predictor.v1.PredictorService/PredictWaste",  # open to any caller, but not listed
+    ):
+        with pytest.raises(PermissionDenied, match="not among the calls this caller may make"):
+            auth.authorize(method, caller)
+    listed = [{"issuer": ISSUER, "jwks_uri": "https://idp/jwks", "subject_methods": {SERVICE_ACCOUNT: [export]}}]
+    s = AuthSettings.from_env({"CLOUDWASTE_AUTH_ISSUERS": json.dumps(listed)})
+    assert s.issuers[0].subject_methods == {SERVICE_ACCOUNT: {export}}
+    for bad in (["ExportDataset"], []):
+        listed[0]["subject_methods"] = {SERVICE_ACCOUNT: bad}
+        with pytest.raises(SettingsError, match=r"package\.Service/Method"):
+            AuthSettings.from_env({"CLOUDWASTE_AUTH_ISSUERS": json.dumps(listed)})
+
+
 def test_made_up_key_ids_cannot_make_the_services_hammer_the_issuer(keys, settings):
     """A token with a key id never seen reads the keys again at most once per cooldown, and a
     caller with a known key never waits for that read."""

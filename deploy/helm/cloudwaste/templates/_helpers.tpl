@@ -315,15 +315,17 @@ CronJobs): their projected token is how the services know them (auth.mode jwt).
 {{- end }}
 
 {{/*
-The chart's own callers, as the cluster's issuer names them: the CronJobs' ServiceAccount and
-the scanner's (it hands runs to the enricher and has findings scored by the predictor). They are
-operators, and the only subjects whose cluster tokens the services accept.
+The chart's own callers, as the cluster's issuer names them, and the only calls each may make
+(least privilege): the CronJobs' ServiceAccount exports, purges and scans; the scanner's hands its
+runs to the enricher and has their findings scored. They are the only subjects, with
+auth.kubernetes.operatorSubjects, whose cluster tokens the services accept.
 */}}
-{{- define "cloudwaste.operatorSubjects" -}}
+{{- define "cloudwaste.callerMethods" -}}
 {{- $ns := .Release.Namespace -}}
 {{- $scanner := include "cloudwaste.componentServiceAccountName" (dict "context" . "component" "scanner") | default "default" -}}
-{{- $subjects := list (printf "system:serviceaccount:%s:%s" $ns (include "cloudwaste.callerServiceAccountName" .)) (printf "system:serviceaccount:%s:%s" $ns $scanner) -}}
-{{- toJson (concat $subjects .Values.auth.kubernetes.operatorSubjects) }}
+{{- $jobs := list "cloudwaste.exporter.v1.ExporterService/ExportDataset" "cloudwaste.exporter.v1.ExporterService/PurgeExpiredData" "cloudwaste.exporter.v1.ExporterService/GetPurgeRun" "cloudwaste.scanner.v1.ScannerService/StartScan" "cloudwaste.scanner.v1.ScannerService/GetScanRun" -}}
+{{- $scans := list "cloudwaste.enricher.v1.EnricherService/EnrichScanRun" "cloudwaste.predictor.v1.PredictorService/PredictWasteBatch" -}}
+{{- toJson (dict (printf "system:serviceaccount:%s:%s" $ns (include "cloudwaste.callerServiceAccountName" .)) $jobs (printf "system:serviceaccount:%s:%s" $ns $scanner) $scans) }}
 {{- end }}
 
 {{/*
@@ -341,7 +343,7 @@ CLOUDWASTE_AUTH_* of the four services and the training CronJob (cloudwaste.core
 {{- fail "auth.kubernetes.enabled is false: the chart's own callers (the scanner, the export, purge and scan CronJobs) authenticate with ServiceAccount tokens of the cluster's issuer (auth.mode none turns authentication off, for a demo only)" }}
 {{- end }}
 {{- with .Values.auth.kubernetes }}
-{{- $issuers = append $issuers (dict "issuer" .issuer "jwks_uri" .jwksUri "ca_file" "/var/run/secrets/cloudwaste/kube-api/ca.crt" "token_file" "/var/run/secrets/cloudwaste/kube-api/token" "operator_subjects" (include "cloudwaste.operatorSubjects" $ | fromJsonArray) "only_operator_subjects" true) }}
+{{- $issuers = append $issuers (dict "issuer" .issuer "jwks_uri" .jwksUri "ca_file" "/var/run/secrets/cloudwaste/kube-api/ca.crt" "token_file" "/var/run/secrets/cloudwaste/kube-api/token" "operator_subjects" (.operatorSubjects | default list) "subject_methods" (include "cloudwaste.callerMethods" $ | fromJson) "only_operator_subjects" true) }}
 {{- end }}
 - name: CLOUDWASTE_AUTH_ISSUERS
   value: {{ toJson $issuers | quote }}

@@ -46,6 +46,8 @@ class Principal:
     subject: str
     tenant: str | None = None  # the tenant the caller acts for; None: no tenant claim
     operator: bool = False
+    # the only calls it may make ("package.Service/Method"); None: whatever its role allows
+    methods: frozenset[str] | None = None
 
     @property
     def tenant_scope(self) -> str | None:
@@ -138,7 +140,11 @@ def access(method: str) -> str:
 
 def authorize(method: str, principal: Principal) -> None:
     level = access(method)
-    if level in (PUBLIC, CALLER) or principal.operator:
+    if level == PUBLIC:
+        return
+    if principal.methods is not None and method not in principal.methods:
+        raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} is not among the calls this caller may make")
+    if level == CALLER or principal.operator:
         return
     if level == TENANT and principal.tenant:
         return
@@ -231,14 +237,15 @@ class TokenVerifier:
         if isinstance(roles, str):
             roles = roles.split()
         issuer = self._issuer(claims["iss"])
-        listed = subject in issuer.operator_subjects
+        methods = issuer.subject_methods.get(subject)
+        listed = subject in issuer.operator_subjects or methods is not None
         if issuer.only_operator_subjects and not listed:
             raise Unauthenticated("this issuer's tokens are accepted from the listed subjects only")
         operator = s.operator_role in roles or listed
         tenant = claims.get(s.tenant_claim)
         if tenant is not None and (not isinstance(tenant, str) or not 0 < len(tenant) <= 128):
             raise Unauthenticated(f"the token's {s.tenant_claim} claim is not a tenant id")
-        return Principal(subject, tenant or None, operator)
+        return Principal(subject, tenant or None, operator, methods)
 
 
 class KeySet:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,8 @@ def known_variables() -> list[str]:
     return sorted(f"CLOUDWASTE_{n}" for n in names)
 
 
+_METHOD = re.compile(r"[a-z][a-z0-9_.]*\.[A-Z][A-Za-z0-9]*/[A-Z][A-Za-z0-9]*")  # a gRPC full method name
+
 @dataclass(frozen=True)
 class Issuer:
     """A token issuer the services trust, and where its public keys are. For the cluster's own
@@ -144,6 +147,9 @@ class Issuer:
     # True: only those subjects may call with this issuer's tokens (the cluster's issuer signs
     # tokens for any pod; only the chart's own callers should reach the services with one)
     only_operator_subjects: bool = False
+    # subjects that may make only the listed calls ("package.Service/Method"), as operators: a
+    # CronJob or a service calling another one gets what its job needs, nothing more
+    subject_methods: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -185,14 +191,24 @@ class AuthSettings:
                     str(i.get("token_file", "")),
                     frozenset(str(x) for x in i.get("operator_subjects", [])),
                     bool(i.get("only_operator_subjects", False)),
+                    {str(k): frozenset(str(m) for m in v) for k, v in i.get("subject_methods", {}).items()},
                 )
                 for i in listed
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             raise SettingsError(
                 'CLOUDWASTE_AUTH_ISSUERS must be a JSON list of {"issuer": ..., "jwks_uri": ..., '
-                '"operator_subjects": [...] (optional), "only_operator_subjects": false (optional)}'
+                '"operator_subjects": [...] (optional), "only_operator_subjects": false (optional), '
+                '"subject_methods": {"<sub>": ["package.Service/Method", ...]} (optional)}'
             ) from None
+        for i in issuers:
+            for subject, methods in i.subject_methods.items():
+                bad = sorted(m for m in methods if not _METHOD.fullmatch(m))
+                if bad or not methods:
+                    raise SettingsError(
+                        f"CLOUDWASTE_AUTH_ISSUERS: subject_methods of {subject!r} must list calls as "
+                        f"package.Service/Method, not {bad or 'nothing'}"
+                    )
         for i in issuers:
             # plain http only on this machine: keys fetched across a network must be authenticated
             parsed = urllib.parse.urlparse(i.jwks_uri)
