@@ -33,6 +33,7 @@ _MAX_TEXT = 256
 # A ListFindings page stops before this many bytes (findings with many tags are large): under the
 # 4 MB a gRPC client (and grpcurl) receives by default. next_page_token goes on from there.
 MAX_PAGE_BYTES = 3_500_000
+_PAGE_FIELDS_BYTES = 4096  # a page token (its filters included) is well under this
 
 
 def _account_pb(a, account_hash: str, show_external_id: bool = False) -> cloud_account_pb2.CloudAccount:
@@ -383,7 +384,8 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         )
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
         rows, token, total = self.store.list_findings(flt, size, request.page_token)
-        shown, used = [], 0
+        # room kept for the response's other fields: next_page_token and total_size
+        shown, used = [], _PAGE_FIELDS_BYTES
         for i, row in enumerate(rows):
             pb = finding_pb(row)
             used += pb.ByteSize() + 5  # + the field's tag and length

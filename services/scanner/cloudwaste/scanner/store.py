@@ -1380,10 +1380,23 @@ def _release_ml_rows(s: Session, run_ids: list[uuid.UUID]) -> None:
     """Exports leave out the ML rows of a scan still running (exporter: export.UNFINISHED_SCAN);
     when it ends, its rows are touched (changed_at, in the ending transaction) so that the next
     incremental export, whose window starts after them, takes them."""
+    rows = s.execute(
+        select(FindingObservation.ml_row_id, FindingObservation.ml_row_detected_at).where(
+            FindingObservation.scan_run_id.in_(run_ids), FindingObservation.ml_row_id.is_not(None)
+        )
+    ).all()
+    if not rows:
+        return
+    # by id, within the rows' months: PostgreSQL prunes the other partitions when planning (a join
+    # against the partitioned table planned every month's and took a second a scan)
     s.execute(
         text(
-            "UPDATE ml_training_data m SET changed_at = now() FROM finding_observations o "
-            "WHERE o.scan_run_id = ANY(:runs) AND m.id = o.ml_row_id AND m.detected_at = o.ml_row_detected_at"
+            "UPDATE ml_training_data SET changed_at = now() WHERE id = ANY(:ids) "
+            "AND detected_at BETWEEN :first AND :last"
         ),
-        {"runs": list(run_ids)},
+        {
+            "ids": [r[0] for r in rows],
+            "first": min(r[1] for r in rows),
+            "last": max(r[1] for r in rows),
+        },
     )
