@@ -131,6 +131,7 @@ def known_variables() -> list[str]:
 
 _METHOD = re.compile(r"[a-z][a-z0-9_.]*\.[A-Z][A-Za-z0-9]*/[A-Z][A-Za-z0-9]*")  # a gRPC full method name
 
+
 @dataclass(frozen=True)
 class Issuer:
     """A token issuer the services trust, and where its public keys are. For the cluster's own
