@@ -31,11 +31,20 @@ from cloudwaste.scanner.domain import (
 from cloudwaste.scanner.kinds import Kind, KindRegistry
 from cloudwaste.scanner.kinds import load_all as load_kinds
 from cloudwaste.scanner.metrics import KIND_FAILURES, RULE_FAILURES
-from cloudwaste.scanner.providers import Provider, ProviderRegistry
+from cloudwaste.scanner.providers import SEE_THE_LOG, Provider, ProviderRegistry
 from cloudwaste.scanner.providers import load_all as load_providers
 from cloudwaste.scanner.rules import Context, Metric, Registry, Rule, SeriesKey
 
 log = logging.getLogger(__name__)
+
+
+def _explain(provider: Provider, exc: BaseException, event: str, **extra: str) -> str:
+    """The provider's safe message for `exc`, logged as a warning with `extra`; an error the
+    provider does not know (its message sends the reader to the log) is logged with its traceback."""
+    why = provider.describe_error(exc)
+    log.warning(event, extra={**extra, "error": why}, exc_info=exc if why.endswith(SEE_THE_LOG) else None)
+    return why
+
 
 # Options per provider key, e.g. {"aws": {"endpoint_url": "http://127.0.0.1:5000"}}; built by
 # `providers.options_from_settings(settings)`.
@@ -231,11 +240,8 @@ class Engine:
                     )[:400]
                     KIND_FAILURES.labels(provider.key, kind.key).inc()
             except Exception as exc:
-                errors[kind.key] = provider.describe_error(exc)
+                errors[kind.key] = _explain(provider, exc, "kind failed", scope=scope, kind=kind.key)
                 KIND_FAILURES.labels(provider.key, kind.key).inc()
-                log.warning(
-                    "kind failed", extra={"scope": scope, "kind": kind.key, "error": errors[kind.key]}
-                )
         if errors and not listings:
             causes = [e for e in errors.values() if not e.startswith("not listed")] or list(errors.values())
             first = causes[0]
@@ -317,8 +323,7 @@ class Engine:
             except NotImplementedError:
                 return {}
             except Exception as exc:
-                why = plan.provider.describe_error(exc)
-                log.warning("metric history failed", extra={"scope": outcome.scope, "error": why})
+                _explain(plan.provider, exc, "metric history failed", scope=outcome.scope)
                 return {}
             out = {}
             for (kind, rid) in resources:
@@ -354,8 +359,7 @@ class Engine:
         except NotImplementedError as exc:
             return CostReport.unavailable(NO_BILLING_SOURCE, str(exc))
         except Exception as exc:
-            why = plan.provider.describe_error(exc)
-            log.warning("billing failed", extra={"error": why})
+            why = _explain(plan.provider, exc, "billing failed")
             return CostReport.unavailable(BILLING_UNAVAILABLE, f"the bill could not be read: {why}")
 
     def _metrics(self, plan: ScanPlan, scope: str, now, resources, runnable, ctx: Context):
@@ -368,8 +372,7 @@ class Engine:
         try:
             fetched = plan.provider.metrics(plan.connection, scope, queries, now)
         except Exception as exc:
-            why = plan.provider.describe_error(exc)
-            log.warning("metrics failed", extra={"scope": scope, "error": why})
+            why = _explain(plan.provider, exc, "metrics failed", scope=scope)
             return ctx, {
                 **errors,
                 **{k: f"metrics unavailable: {why}" for k, (r, _) in runnable.items() if r.metrics},

@@ -28,6 +28,15 @@ from cloudwaste.scanner.metrics import PROVIDER_API_CALLS
 # Who is calling the provider's API right now: a kind key while a kind is listed, SCOPES while
 # the account's scopes are listed. A context variable, so concurrent scopes do not mix.
 SCOPES = "scopes"
+# how an error message sends its reader to the log, where the traceback is
+SEE_THE_LOG = "(see the scanner log)"
+
+
+def unexpected_error(service: str) -> str:
+    """`describe_error`'s message for an exception it does not know; the engine logs its traceback."""
+    return f"unexpected error while calling {service} {SEE_THE_LOG}"
+
+
 _CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("cloudwaste_api_caller", default="")
 
 # observer(provider key, caller, operation as an IAM action)

@@ -37,6 +37,7 @@ from cloudwaste.scanner.providers import (
     history_series,
     record_call,
     string_settings,
+    unexpected_error,
 )
 from cloudwaste.scanner.rules import Series
 
@@ -109,7 +110,7 @@ def describe_error(exc: BaseException) -> str:
         return str(exc)[:300]
     if isinstance(exc, CloudWasteError):  # ours: safe to show (e.g. a member role not assumable)
         return str(exc)[:300]
-    return "unexpected error while calling AWS (see the scanner log)"
+    return unexpected_error("AWS")
 
 
 def iam_action(service_name: str, operation_name: str) -> str:

@@ -39,7 +39,14 @@ from azure.core.exceptions import (
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.scanner.cloud_prices import CloudPrices
-from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call, string_settings
+from cloudwaste.scanner.providers import (
+    PROVIDERS,
+    Provider,
+    azure_models,
+    record_call,
+    string_settings,
+    unexpected_error,
+)
 
 KEY = "azure"
 ARM_ENDPOINT = "https://management.azure.com"
@@ -48,6 +55,8 @@ GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")
 _ACCESS_SETTINGS = ("directory_id", "client_id", "credential_secret")
 _PROVIDERS_SEGMENT = "providers"
+
+azure_models.guard()  # subscriptions are scanned in parallel threads: see azure_models
 
 
 def rbac_action(method: str, url: str) -> str:
@@ -147,7 +156,7 @@ def describe_error(exc: BaseException) -> str:
         return f"Azure unreachable: {(exc.message or '')[:200]}"
     if isinstance(exc, CloudWasteError):
         return str(exc)[:300]
-    return "unexpected error while calling Azure (see the scanner log)"
+    return unexpected_error("Azure")
 
 
 def read_secret(credentials_dir: str, name: str) -> str:

@@ -29,7 +29,7 @@ import google.auth
 import requests
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition, InvalidArgument, Unavailable
 from cloudwaste.scanner.cloud_prices import CloudPrices
-from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call, string_settings
+from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call, string_settings, unexpected_error
 from cloudwaste.scanner.providers.azure import SECRET_NAME, read_secret
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
@@ -124,7 +124,7 @@ def describe_error(exc: BaseException) -> str:
         return "GCP unreachable: " + type(exc).__name__
     if isinstance(exc, CloudWasteError):
         return str(exc)[:300]
-    return "unexpected error while calling GCP (see the scanner log)"
+    return unexpected_error("GCP")
 
 
 class ApiError(Exception):

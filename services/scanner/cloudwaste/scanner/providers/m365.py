@@ -29,7 +29,7 @@ import httpx
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from cloudwaste.core.errors import CloudWasteError, FailedPrecondition
 from cloudwaste.scanner.cloud_prices import CloudPrices
-from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call
+from cloudwaste.scanner.providers import PROVIDERS, Provider, record_call, unexpected_error
 from cloudwaste.scanner.providers.azure import principal_credential, validate_guids, validate_principal
 
 KEY = "m365"
@@ -157,7 +157,7 @@ def describe_error(exc: BaseException) -> str:
         return f"Microsoft Graph unreachable: {type(exc).__name__}"
     if isinstance(exc, CloudWasteError):
         return str(exc)[:300]
-    return "unexpected error while calling Microsoft Graph (see the scanner log)"
+    return unexpected_error("Microsoft Graph")
 
 
 class M365Provider(Provider):
