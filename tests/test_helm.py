@@ -31,7 +31,12 @@ METRICS_PORT = 9090
 # The floor declared in Chart.yaml (kubeVersion >=1.27), a common production version, and the
 # newest schemas kubernetes-validate ships.
 KUBE_VERSIONS = sorted({"1.27", "1.30", ".".join(kubernetes_validate.latest_version().split(".")[:2])})
-DATABASE_SECRET = (f"{RELEASE}-cloudwaste-database", "url")
+DATABASE_SECRET = (f"{RELEASE}-cloudwaste-database", "url")  # the schema owner's: the migration only
+
+
+def database_secret(component: str) -> tuple[str, str]:
+    """The Secret key of a service's own database user (its role's grants only)."""
+    return (f"{RELEASE}-cloudwaste-database", f"{component}-url")
 ML_HASH_SECRET = f"{RELEASE}-cloudwaste-ml-hash-key"
 # values.yaml storage.root and the ServiceAccount the chart creates by default.
 STORAGE_ROOT = "s3://cloudwaste-ml/exports"
@@ -83,7 +88,10 @@ OVERRIDES: dict[str, Any] = {
     },
     "imagePullSecrets": [{"name": "ghcr-pull"}],
     "logLevel": "DEBUG",
-    "database": {"existingSecret": "pg-credentials", "secretKeys": {"url": "dsn"}},
+    "database": {
+        "existingSecret": "pg-credentials",
+        "secretKeys": {"url": "dsn", **{s: f"{s}-dsn" for s in ("scanner", "enricher", "exporter", "predictor")}},
+    },
     "mlHashKey": {"existingSecret": "ml-hash", "secretKeys": {"key": "k", "keyId": "kid"}},
     "scanner": {"replicas": 3, "extraEnv": [{"name": "AWS_REGION", "value": "eu-west-1"}]},
     "enricher": {"replicas": 2},
@@ -464,7 +472,8 @@ def test_service_specific_environment(default):
     services = {_component(s): s for s in _services(default)}
 
     for service, env in envs.items():
-        assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == DATABASE_SECRET
+        # each service connects as its own database user, never as the schema owner
+        assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == database_secret(service)
         assert env["CLOUDWASTE_GRPC_PORT"]["value"] == "50051"
         assert env["CLOUDWASTE_METRICS_PORT"]["value"] == "9090"
         assert env["CLOUDWASTE_LOG_LEVEL"]["value"] == "INFO"
@@ -841,8 +850,8 @@ def test_overrides_reach_the_manifests(override):
         assert _env(container)["CLOUDWASTE_LOG_LEVEL"]["value"] == "DEBUG"
 
     envs = {name: _env(_container(d["spec"]["template"]["spec"])) for name, d in deployments.items()}
-    for env in envs.values():
-        assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == ("pg-credentials", "dsn")
+    for service, env in envs.items():
+        assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == ("pg-credentials", f"{service}-dsn")
     for service in ("scanner", "enricher"):
         assert _secret_ref(envs[service], "CLOUDWASTE_HASH_KEY") == ("ml-hash", "k")
         assert _secret_ref(envs[service], "CLOUDWASTE_HASH_KEY_ID") == ("ml-hash", "kid")
@@ -1113,7 +1122,7 @@ def test_weekly_training_cronjob_trains_after_the_export(default):
     assert container["resources"]["requests"] and container["resources"]["limits"]
 
     env = _env(container)
-    assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == DATABASE_SECRET
+    assert _secret_ref(env, "CLOUDWASTE_DATABASE_URL") == database_secret("predictor")  # its role
     assert env["CLOUDWASTE_DATASET_ROOT"]["value"] == STORAGE_ROOT
     # It calls no gRPC service.
     assert not [name for name in env if name.endswith("_ADDRESS")]
@@ -1143,7 +1152,7 @@ def test_training_values_reach_the_cronjob(override):
     container = _container(job_spec["template"]["spec"])
     assert container["image"] == f"{OVERRIDES['image']['repository']}-predictor:1.2.3"
     assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
-    assert _secret_ref(_env(container), "CLOUDWASTE_DATABASE_URL") == ("pg-credentials", "dsn")
+    assert _secret_ref(_env(container), "CLOUDWASTE_DATABASE_URL") == ("pg-credentials", "predictor-dsn")
 
 
 def test_training_can_be_disabled(chart):

@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from cloudwaste.core import roles
 from cloudwaste.core.db import Database
 from cloudwaste.exporter.v1 import exporter_service_pb2
 from cloudwaste.predictor.store import PredictorStore
@@ -61,7 +62,8 @@ def test_two_workers_never_claim_the_same_run_and_stale_runs_fail(database_url):
 def _env(stack) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDWASTE_")}
     return env | {
-        "CLOUDWASTE_DATABASE_URL": stack.database_url,
+        # as the training CronJob: the predictor's role, with only its grants
+        "CLOUDWASTE_DATABASE_URL": roles.local_urls(stack.database_url)["predictor"],
         "CLOUDWASTE_DATASET_ROOT": str(stack.export_root),
         "CLOUDWASTE_AUTH_MODE": "none",
     }

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from cloudwaste.core import roles
 from cloudwaste.core.migrate import upgrade
 from cloudwaste.core.pg import EmbeddedPostgres, free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -52,6 +53,7 @@ class LocalDeployment:
     addresses: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, int] = field(default_factory=dict)
     moto_endpoint: str = ""
+    database_urls: dict[str, str] = field(default_factory=dict)  # each service's, as its own role
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -95,6 +97,8 @@ class LocalDeployment:
         os.chmod(self.workdir, 0o755)
         self.pg = EmbeddedPostgres(self.workdir / "pg").start()
         upgrade(self.pg.url)
+        # each service connects as its own role, with only its grants (migration 0027)
+        self.database_urls = roles.local_urls(self.pg.url)
 
     def start_estate(self, timeout: float = 180.0) -> None:
         ready = self.workdir / "moto.ready"
@@ -158,7 +162,7 @@ class LocalDeployment:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDWASTE_")}
         env.update(
             {
-                "CLOUDWASTE_DATABASE_URL": self.pg.url,
+                "CLOUDWASTE_DATABASE_URL": self.database_urls[service],
                 "CLOUDWASTE_GRPC_HOST": "127.0.0.1",
                 "CLOUDWASTE_GRPC_PORT": self.addresses[service].rsplit(":", 1)[1],
                 "CLOUDWASTE_METRICS_PORT": str(self.metrics[service]),

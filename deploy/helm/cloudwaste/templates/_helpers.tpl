@@ -106,16 +106,20 @@ Which workload runs which image (values.yaml, image):
 {{- end }}
 
 {{/*
-Env shared by every CloudWaste container that talks to PostgreSQL.
+Env shared by every CloudWaste container that talks to PostgreSQL. Each connects as its own
+database user (the key of `database.secretKeys` named after its component: scanner, enricher,
+exporter, predictor; the migration hook takes `url`, the schema owner's).
+Call with (dict "context" $ "component" "<name>").
 */}}
 {{- define "cloudwaste.databaseEnv" -}}
+{{- $values := .context.Values }}
 - name: CLOUDWASTE_DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ include "cloudwaste.databaseSecretName" . }}
-      key: {{ .Values.database.secretKeys.url }}
+      name: {{ include "cloudwaste.databaseSecretName" .context }}
+      key: {{ index $values.database.secretKeys .component }}
 - name: CLOUDWASTE_LOG_LEVEL
-  value: {{ .Values.logLevel | quote }}
+  value: {{ $values.logLevel | quote }}
 {{- end }}
 
 {{/*

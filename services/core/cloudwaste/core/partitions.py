@@ -1,6 +1,7 @@
 """Month partitions of ml_training_data (range-partitioned on detected_at), named
-`ml_training_data_yYYYYmMM`. Shared by the scanner (a row's month must exist when it is written)
-and the exporter's retention purge (creates the coming months ahead, drops expired ones)."""
+`ml_training_data_yYYYYmMM`, owned by the role cloudwaste_ml_owner. Shared by the scanner (a row's
+month must exist when it is written) and the exporter's retention purge (creates the coming months
+ahead, drops expired ones: it is a member of the owner role)."""
 
 from __future__ import annotations
 
@@ -61,20 +62,13 @@ def existing(session: Session) -> list[MonthPartition]:
 
 
 def ensure(session: Session, month: MonthPartition) -> bool:
-    """Creates the partition if it is missing; returns whether it did. The lock is only taken to
-    create (once a month), so writers do not queue behind each other."""
+    """Creates the partition if it is missing; returns whether it did. The DDL runs in
+    cloudwaste_ensure_month() (migration 0027) as the table's owner, so a service that may only
+    insert rows can still open a month, and every partition has the same owner. Its lock is only
+    taken to create (once a month), so writers do not queue behind each other."""
     if session.execute(text("SELECT to_regclass(:n)"), {"n": month.name}).scalar() is not None:
         return False
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": month.name})
-    if session.execute(text("SELECT to_regclass(:n)"), {"n": month.name}).scalar() is not None:
-        return False
-    session.execute(
-        text(
-            f"CREATE TABLE {month.name} PARTITION OF {PARENT} "
-            f"FOR VALUES FROM ('{month.start.isoformat()}') TO ('{month.end.isoformat()}')"
-        )
-    )
-    return True
+    return bool(session.execute(text("SELECT cloudwaste_ensure_month(:at)"), {"at": month.start}).scalar())
 
 
 def ensure_for(session: Session, when: dt.datetime) -> None:

@@ -138,14 +138,14 @@ def watermark(database_url: str) -> dt.datetime:
 
     changed_at is the start of the transaction that wrote the row, so a row still uncommitted has a
     changed_at no older than the oldest open transaction. Taken before the export reads (each of its
-    queries then sees every such row). Needs to see other sessions in pg_stat_activity: the same
-    database role as the writers, or pg_read_all_stats. A transaction left open holds the
-    watermark back, which delays rows to a later export and never loses them.
+    queries then sees every such row). The oldest start comes from
+    cloudwaste_oldest_transaction_start() (migration 0027), which reads pg_stat_activity with the
+    rights to see every role's sessions. A transaction left open holds the watermark back, which
+    delays rows to a later export and never loses them.
     """
     with psycopg.connect(_libpq_url(database_url), autocommit=True) as conn:
         value = conn.execute(
-            "SELECT least(clock_timestamp(), min(xact_start)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()"
+            "SELECT least(clock_timestamp(), cloudwaste_oldest_transaction_start())"
         ).fetchone()[0]
     return value.astimezone(dt.UTC)
 
