@@ -5,17 +5,29 @@
 - PostgreSQL stopped for 10 seconds mid-scan: the regions scanned meanwhile wait in memory and
   are written once it is back; the scan ends SUCCEEDED with every region and every resource;
 - an exporter killed (-9) mid-export: its run ends FAILED a lease later, nothing half-written;
-- SIGTERM to the predictor under 8 clients: it drains and exits 0, every call gets a status."""
+- SIGTERM to the predictor under 8 clients: it drains and exits 0, every call gets a status;
+- an enricher killed (-9) mid-run: nothing of the run committed, the restarted enricher takes it
+  back a lease later and every ML row of the scan ends enriched;
+- a training worker killed (-9) while it registers a model: nothing registered, the predictor
+  starts a new worker, which fails the run ABORTED a lease later; training again succeeds;
+- PostgreSQL stopped for 10 seconds mid-export: the run ends FAILED (export again), no manifest
+  or temporary file stays, and the next export holds every row.
+
+Slow steps are caught mid-way by a lock the test holds on the table the service writes last."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.scanner.v1 import (
@@ -269,3 +281,280 @@ def test_sigterm_under_load_drains_and_every_call_gets_an_answer_a_client_can_ac
     assert codes.get("CANCELLED", 0) <= 0.01 * sum(codes.values()), codes
     assert not any(t.is_alive() for t in threads)
     print(f"\nSIGTERM under 8 clients: exit 0 after {stopped_after:.1f} s; answers {codes}")
+
+
+def _scanned_account(deployment, tenant: str):
+    """A new account of the estate, scanned to the end; (account, scan run)."""
+    truth = json.loads(deployment.truth_path.read_text())
+    with grpc.insecure_channel(deployment.addresses["scanner"]) as channel:
+        scanner = scanner_service_pb2_grpc.ScannerServiceStub(channel)
+        account = _account(scanner, truth, tenant)
+        name = scanner.StartScan(
+            scanner_service_pb2.StartScanRequest(cloud_account=account.name), timeout=10
+        ).scan_run.name
+        while (run := _run(scanner, name)).state in (
+            scan_run_pb2.SCAN_RUN_STATE_PENDING,
+            scan_run_pb2.SCAN_RUN_STATE_RUNNING,
+        ):
+            time.sleep(0.2)
+    assert run.state == scan_run_pb2.SCAN_RUN_STATE_SUCCEEDED, run
+    return account, run
+
+
+@contextlib.contextmanager
+def _table_locked(deployment, table: str):
+    """Holds a SHARE lock on `table` (as the owner), so that a service writing it waits mid-run."""
+    with psycopg.connect(
+        host="127.0.0.1", port=deployment.pg.port, user=deployment.pg.user, dbname=deployment.pg.database
+    ) as conn:
+        conn.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        yield
+        conn.rollback()
+
+
+def _restarted(deployment, service: str, env: dict[str, str]) -> None:
+    deployment.stop_service(service)
+    deployment.extra_env[service] = env
+    deployment.start_service(service)
+
+
+def test_an_enricher_killed_mid_run_hands_its_run_on_and_nothing_is_lost(deployment):
+    """kill -9 while an enrichment run writes (its transaction held open by a lock on the cost
+    trends it updates last): nothing of it is committed, the restarted enricher takes the run back
+    once its lease lapsed, and every ML row of the scan ends enriched."""
+    from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc, enrichment_run_pb2
+
+    _restarted(
+        deployment,
+        "enricher",
+        {"CLOUDWASTE_ENRICHER_LEASE_SECONDS": "1", "CLOUDWASTE_ENRICHER_POLL_SECONDS": "0.2"},
+    )
+    get = None
+    try:
+        with _table_locked(deployment, "cost_trend_data"):
+            _, run = _scanned_account(deployment, "faults-enrich")
+            get = enricher_service_pb2.GetEnrichmentRunRequest(scan_run=run.name)
+            with grpc.insecure_channel(deployment.addresses["enricher"]) as channel:
+                enricher = enricher_service_pb2_grpc.EnricherServiceStub(channel)
+                deadline = time.monotonic() + 30
+                while _enrichment_state(enricher, get) != enrichment_run_pb2.ENRICHMENT_RUN_STATE_RUNNING:
+                    assert time.monotonic() < deadline, "the enrichment run was never claimed"
+                    time.sleep(0.05)
+            time.sleep(0.5)  # inside its transaction, waiting on the lock
+            deployment.kill_service("enricher")
+            killed = time.monotonic()
+        rows = _ml_rows_enriched(deployment, run)
+        assert rows[0] > 0 and rows[1] == 0, rows  # the killed run committed nothing
+        deployment.start_service("enricher")
+        with grpc.insecure_channel(deployment.addresses["enricher"]) as channel:
+            enricher = enricher_service_pb2_grpc.EnricherServiceStub(channel)
+            while (ended := enricher.GetEnrichmentRun(get, timeout=10).enrichment_run).state != (
+                enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED
+            ):
+                assert ended.state != enrichment_run_pb2.ENRICHMENT_RUN_STATE_FAILED, ended
+                assert time.monotonic() - killed < 60, f"the dead enricher's run was not taken back: {ended}"
+                time.sleep(0.1)
+            taken_back_after = time.monotonic() - killed
+    finally:
+        deployment.stop_service("enricher")
+        deployment.extra_env.pop("enricher", None)
+        deployment.start_service("enricher")
+    total, enriched = _ml_rows_enriched(deployment, run)
+    assert enriched == total == ended.rows_enriched, (enriched, total, ended.rows_enriched)
+    assert ended.attempts >= 2, ended
+    print(
+        f"\nthe killed enricher's run was taken back and SUCCEEDED {taken_back_after:.1f} s after the kill; {enriched} of {total} rows enriched"
+    )
+
+
+def _enrichment_state(enricher, get) -> int:
+    """The run's state; 0 (unspecified) until the scanner has handed it to the enricher."""
+    try:
+        return enricher.GetEnrichmentRun(get, timeout=10).enrichment_run.state
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return 0
+
+
+def _training_worker_pid(deployment) -> int:
+    """The predictor's training worker: its child process (multiprocessing spawn)."""
+    parent = deployment.pids()["predictor"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                return int(child)
+        time.sleep(0.1)
+    raise AssertionError("the predictor has no training worker")
+
+
+def test_a_training_worker_killed_mid_run_registers_nothing_and_the_run_fails_to_be_retried(deployment):
+    """kill -9 the training worker while it registers a model (held by a lock on the registry):
+    nothing is registered, the predictor starts a new worker, which fails the run ABORTED once its
+    lease lapsed; training again succeeds."""
+    from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_grpc
+    from cloudwaste.predictor.client import wait_for_training
+    from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc, training_run_pb2
+    from cloudwaste.sim.demo import DECISION_STATE, list_all_findings
+
+    truth = {r["resource_id"]: r for r in json.loads(deployment.truth_path.read_text())["resources"]}
+    account, _ = _scanned_account(deployment, "faults-train")
+    with grpc.insecure_channel(deployment.addresses["scanner"]) as channel:
+        scanner = scanner_service_pb2_grpc.ScannerServiceStub(channel)
+        for i, f in enumerate(list_all_findings(scanner, cloud_account=account.name)):
+            decision = truth.get(f.resource_name, {}).get("decision") or ("kept", "deleted")[i % 2]
+            scanner.SetFindingState(
+                scanner_service_pb2.SetFindingStateRequest(name=f.name, state=DECISION_STATE[decision]),
+                timeout=10,
+            )
+    with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
+        request = exporter_service_pb2.ExportDatasetRequest(
+            destination_uri=(deployment.export_root / "faults-train").as_uri(), full=True
+        )
+        export = list(
+            exporter_service_pb2_grpc.ExporterServiceStub(channel).ExportDataset(request, timeout=120)
+        )[-1]
+    manifest = export.export_run.manifest_uri
+    assert manifest, export
+    lease = 2.0
+    _restarted(
+        deployment,
+        "predictor",
+        {"CLOUDWASTE_TRAINING_LEASE_SECONDS": str(lease), "CLOUDWASTE_TRAINING_POLL_SECONDS": "0.2"},
+    )
+    try:
+        with grpc.insecure_channel(deployment.addresses["predictor"]) as channel:
+            predictor = predictor_service_pb2_grpc.PredictorServiceStub(channel)
+
+            def versions() -> int:
+                request = predictor_service_pb2.ListModelVersionsRequest(page_size=100)
+                return len(predictor.ListModelVersions(request, timeout=10).model_versions)
+
+            def get(run):
+                request = predictor_service_pb2.GetTrainingRunRequest(name=run.name)
+                return predictor.GetTrainingRun(request, timeout=10).training_run
+
+            before = versions()
+            train = predictor_service_pb2.TrainModelsRequest(dataset_uri=manifest, skip_activation=True)
+            with _table_locked(deployment, "model_versions"):
+                run = predictor.TrainModels(train, timeout=30).training_run
+                deadline = time.monotonic() + 120
+                while get(run).state != training_run_pb2.TRAINING_RUN_STATE_RUNNING:
+                    assert time.monotonic() < deadline, "the training run was never claimed"
+                    time.sleep(0.05)
+                # trained, waiting to register: the lock shows up in pg_stat_activity as a wait
+                while not _sql(
+                    deployment,
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%model_versions%'",
+                ):
+                    assert time.monotonic() < deadline, "the training never reached the registry"
+                    time.sleep(0.1)
+                os.kill(_training_worker_pid(deployment), signal.SIGKILL)
+                killed = time.monotonic()
+            ended = wait_for_training(predictor, get(run), timeout=60)
+            failed_after = time.monotonic() - killed
+            assert ended.state == training_run_pb2.TRAINING_RUN_STATE_FAILED, ended
+            assert ended.error.code == 10 and not ended.model_version.name, ended  # ABORTED: train again
+            assert versions() == before  # nothing half-registered
+            again = wait_for_training(
+                predictor, predictor.TrainModels(train, timeout=30).training_run, timeout=300
+            )
+            assert again.state == training_run_pb2.TRAINING_RUN_STATE_SUCCEEDED, again
+            assert versions() == before + 1
+    finally:
+        deployment.stop_service("predictor")
+        deployment.extra_env.pop("predictor", None)
+        deployment.start_service("predictor")
+    assert failed_after < lease + 15, failed_after
+    print(
+        f"\nthe killed training worker's run ended FAILED (ABORTED) {failed_after:.1f} s after the kill; nothing registered"
+    )
+
+
+def _ml_rows_enriched(deployment, run) -> tuple[int, int]:
+    """(ML rows the scan run observed, how many of them are enriched)."""
+    return _sql(
+        deployment,
+        "SELECT count(*), count(m.enriched_at) FROM ml_training_data m JOIN finding_observations o "
+        "ON o.ml_row_id = m.id AND o.ml_row_detected_at = m.detected_at "
+        f"WHERE o.scan_run_id = '{run.name.removeprefix('scanRuns/')}'",
+    )[0]
+
+
+def _sql(deployment, sql: str) -> list[tuple]:
+    with psycopg.connect(
+        host="127.0.0.1", port=deployment.pg.port, user=deployment.pg.user, dbname=deployment.pg.database
+    ) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_postgres_down_for_10_seconds_mid_export_leaves_nothing_half_written(deployment):
+    """PostgreSQL stops while an export writes: the run ends FAILED once the database answers
+    again, saying to export again; no manifest and no temporary file stay; the next export of the
+    destination holds every row."""
+    from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
+
+    _scanned_account(deployment, "faults-pg-export")
+    _restarted(
+        deployment,
+        "exporter",
+        {"CLOUDWASTE_EXPORT_BATCH_ROWS": "1", "CLOUDWASTE_EXPORT_LEASE_SECONDS": str(LEASE)},
+    )
+    destination = deployment.export_root / "faults-pg"
+    request = exporter_service_pb2.ExportDatasetRequest(destination_uri=destination.as_uri(), full=True)
+    try:
+        with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
+            exporter = exporter_service_pb2_grpc.ExporterServiceStub(channel)
+            stream = exporter.ExportDataset(request, timeout=60)
+            for progress in stream:
+                if progress.rows_written > 0:
+                    run = progress.export_run
+                    break
+            else:
+                pytest.fail("the export ended before it could be caught writing")
+            stream.cancel()
+            deployment.pg.stop()
+            time.sleep(10)
+            deployment.pg.start()
+            back = time.monotonic()
+            get = exporter_service_pb2.GetExportRunRequest(name=run.name)
+            while True:
+                try:
+                    ended = exporter.GetExportRun(get, timeout=10).export_run
+                except grpc.RpcError as exc:  # the exporter's pool reconnecting
+                    assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+                    ended = run
+                if ended.state not in (
+                    export_run_pb2.EXPORT_RUN_STATE_PENDING,
+                    export_run_pb2.EXPORT_RUN_STATE_RUNNING,
+                ):
+                    break
+                assert time.monotonic() - back < 60, f"the export did not end after the outage: {ended}"
+                time.sleep(0.2)
+            print(
+                f"\n{export_run_pb2.ExportRunState.Name(ended.state)} {ended.error.code} {ended.error_message}"
+            )
+            ended_after = time.monotonic() - back
+            assert ended.state == export_run_pb2.EXPORT_RUN_STATE_FAILED, ended
+            assert "export again" in ended.error_message, ended
+            deadline = time.monotonic() + 30
+            while list(destination.rglob(".*.tmp")):
+                assert time.monotonic() < deadline, list(destination.rglob(".*.tmp"))
+                time.sleep(0.5)
+            assert not list(destination.rglob("_manifests/*.json"))
+    finally:
+        deployment.stop_service("exporter")
+        deployment.extra_env.pop("exporter", None)
+        deployment.start_service("exporter")
+    with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
+        final = list(
+            exporter_service_pb2_grpc.ExporterServiceStub(channel).ExportDataset(request, timeout=120)
+        )[-1]
+    assert final.export_run.state == export_run_pb2.EXPORT_RUN_STATE_SUCCEEDED, final
+    rows = _sql(deployment, "SELECT count(*) FROM ml_training_data")[0][0]
+    assert final.export_run.row_count == rows > 0
+    print(
+        f"PostgreSQL down 10 s mid-export: FAILED {ended_after:.1f} s after it was back; nothing half-written"
+    )

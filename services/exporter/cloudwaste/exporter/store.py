@@ -313,7 +313,7 @@ class ExporterStore:
                         state="FAILED",
                         end_time=dt.datetime.now(dt.UTC),
                         error_code=WORKER_LOST,
-                        error_message="the exporter running this export stopped; export again",
+                        error_message="the exporter running this export stopped or lost the database; export again",
                     )
                     .returning(ExportRun)
                 ).scalars()

@@ -34,6 +34,9 @@ class PredictorSettings(ServerSettings):
     # machine, or a small cluster); "none" leaves it to `cloudwaste train --worker` or a Job.
     training_worker: str = "process"
     training_poll_seconds: float = 2.0
+    # A running training's lease (CLOUDWASTE_TRAINING_LEASE_SECONDS), renewed every third of it:
+    # a worker that dies is found out, and its run failed (ABORTED), that long after.
+    training_lease_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PredictorSettings:
@@ -47,6 +50,7 @@ class PredictorSettings(ServerSettings):
             s3_region=storage["s3_region"],
             training_worker=_choice(env, "TRAINING_WORKER", "process", ("process", "none")),
             training_poll_seconds=env_float(env, "TRAINING_POLL_SECONDS", 2.0, 0.05, 3600),
+            training_lease_seconds=env_float(env, "TRAINING_LEASE_SECONDS", 60.0, 1.0, 3600),
         )
 
     def storage(self) -> Storage:

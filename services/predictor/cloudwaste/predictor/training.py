@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # A run RUNNING this long has lost its worker (training the demo's data takes seconds).
 STALE_AFTER = dt.timedelta(hours=2)
-LEASE = dt.timedelta(seconds=60)  # a running training's lease, renewed every third of it
 
 
 class Trainer:
@@ -44,6 +43,7 @@ class Trainer:
         storage: Storage | None = None,
     ) -> None:
         self.store, self.models, self.settings = store, models, settings
+        self.lease = dt.timedelta(seconds=settings.training_lease_seconds)  # renewed every third
         self.storage = storage or settings.storage()  # file:// or s3://, confined to the dataset root
 
     def dataset(self, uri: str) -> list[str]:
@@ -116,7 +116,7 @@ class Trainer:
     ) -> tuple[TrainingRun, ModelVersion]:
         """Queues, claims and executes one run in this process (`cloudwaste train`, a Kubernetes Job)."""
         queued = self.queue(dataset_uri, activate, model_kind=model_kind)
-        run = self.store.claim_training_run(worker, queued.id, LEASE)
+        run = self.store.claim_training_run(worker, queued.id, self.lease)
         if run is None:  # another worker took it first
             raise FailedPrecondition(f"trainingRuns/{queued.id} was claimed by another training worker")
         with self._lease(run, worker):
@@ -125,7 +125,7 @@ class Trainer:
     def run_pending(self, worker: str) -> bool:
         """Executes the oldest pending run, if any; returns whether there was one."""
         self.store.fail_stale_training_runs(STALE_AFTER)
-        run = self.store.claim_training_run(worker, lease=LEASE)
+        run = self.store.claim_training_run(worker, lease=self.lease)
         if run is None:
             return False
         try:
@@ -138,5 +138,5 @@ class Trainer:
     def _lease(self, run: TrainingRun, worker: str) -> Lease:
         """Renews the run's lease while it trains: a worker that dies (kill -9, an evicted pod)
         stops renewing, and the next worker's look for stale runs fails it a lease later."""
-        renew = lambda: self.store.renew_training_lease(run.id, worker, LEASE)  # noqa: E731
-        return Lease(renew, LEASE.total_seconds() / 3, f"trainingRuns/{run.id}")
+        renew = lambda: self.store.renew_training_lease(run.id, worker, self.lease)  # noqa: E731
+        return Lease(renew, self.lease.total_seconds() / 3, f"trainingRuns/{run.id}")
