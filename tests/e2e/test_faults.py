@@ -39,6 +39,7 @@ from cloudwaste.scanner.v1 import (
 from cloudwaste.sim.local import LocalDeployment
 
 LEASE = 3.0
+TRAINING_LEASE = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,13 @@ def deployment():
         seed=11,
         with_clouds=False,
         extra_env={
-            "scanner": {"CLOUDWASTE_SCAN_LEASE_SECONDS": str(LEASE), "CLOUDWASTE_POLL_SECONDS": "0.2"}
+            "scanner": {"CLOUDWASTE_SCAN_LEASE_SECONDS": str(LEASE), "CLOUDWASTE_POLL_SECONDS": "0.2"},
+            # short leases, renewed every third: a killed worker is found out within seconds
+            "enricher": {"CLOUDWASTE_ENRICHER_LEASE_SECONDS": "1", "CLOUDWASTE_ENRICHER_POLL_SECONDS": "0.2"},
+            "predictor": {
+                "CLOUDWASTE_TRAINING_LEASE_SECONDS": str(TRAINING_LEASE),
+                "CLOUDWASTE_TRAINING_POLL_SECONDS": "0.2",
+            },
         },
     ).start()
     yield deploy
@@ -324,41 +331,30 @@ def test_an_enricher_killed_mid_run_hands_its_run_on_and_nothing_is_lost(deploym
     once its lease lapsed, and every ML row of the scan ends enriched."""
     from cloudwaste.enricher.v1 import enricher_service_pb2, enricher_service_pb2_grpc, enrichment_run_pb2
 
-    _restarted(
-        deployment,
-        "enricher",
-        {"CLOUDWASTE_ENRICHER_LEASE_SECONDS": "1", "CLOUDWASTE_ENRICHER_POLL_SECONDS": "0.2"},
-    )
-    get = None
-    try:
-        with _table_locked(deployment, "cost_trend_data"):
-            _, run = _scanned_account(deployment, "faults-enrich")
-            get = enricher_service_pb2.GetEnrichmentRunRequest(scan_run=run.name)
-            with grpc.insecure_channel(deployment.addresses["enricher"]) as channel:
-                enricher = enricher_service_pb2_grpc.EnricherServiceStub(channel)
-                deadline = time.monotonic() + 30
-                while _enrichment_state(enricher, get) != enrichment_run_pb2.ENRICHMENT_RUN_STATE_RUNNING:
-                    assert time.monotonic() < deadline, "the enrichment run was never claimed"
-                    time.sleep(0.05)
-            time.sleep(0.5)  # inside its transaction, waiting on the lock
-            deployment.kill_service("enricher")
-            killed = time.monotonic()
-        rows = _ml_rows_enriched(deployment, run)
-        assert rows[0] > 0 and rows[1] == 0, rows  # the killed run committed nothing
-        deployment.start_service("enricher")
+    with _table_locked(deployment, "cost_trend_data"):
+        _, run = _scanned_account(deployment, "faults-enrich")
+        get = enricher_service_pb2.GetEnrichmentRunRequest(scan_run=run.name)
         with grpc.insecure_channel(deployment.addresses["enricher"]) as channel:
             enricher = enricher_service_pb2_grpc.EnricherServiceStub(channel)
-            while (ended := enricher.GetEnrichmentRun(get, timeout=10).enrichment_run).state != (
-                enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED
-            ):
-                assert ended.state != enrichment_run_pb2.ENRICHMENT_RUN_STATE_FAILED, ended
-                assert time.monotonic() - killed < 60, f"the dead enricher's run was not taken back: {ended}"
-                time.sleep(0.1)
-            taken_back_after = time.monotonic() - killed
-    finally:
-        deployment.stop_service("enricher")
-        deployment.extra_env.pop("enricher", None)
-        deployment.start_service("enricher")
+            deadline = time.monotonic() + 30
+            while _enrichment_state(enricher, get) != enrichment_run_pb2.ENRICHMENT_RUN_STATE_RUNNING:
+                assert time.monotonic() < deadline, "the enrichment run was never claimed"
+                time.sleep(0.05)
+        time.sleep(0.5)  # inside its transaction, waiting on the lock
+        deployment.kill_service("enricher")
+        killed = time.monotonic()
+    rows = _ml_rows_enriched(deployment, run)
+    assert rows[0] > 0 and rows[1] == 0, rows  # the killed run committed nothing
+    deployment.start_service("enricher")
+    with grpc.insecure_channel(deployment.addresses["enricher"]) as channel:
+        enricher = enricher_service_pb2_grpc.EnricherServiceStub(channel)
+        while (ended := enricher.GetEnrichmentRun(get, timeout=10).enrichment_run).state != (
+            enrichment_run_pb2.ENRICHMENT_RUN_STATE_SUCCEEDED
+        ):
+            assert ended.state != enrichment_run_pb2.ENRICHMENT_RUN_STATE_FAILED, ended
+            assert time.monotonic() - killed < 60, f"the dead enricher's run was not taken back: {ended}"
+            time.sleep(0.1)
+        taken_back_after = time.monotonic() - killed
     total, enriched = _ml_rows_enriched(deployment, run)
     assert enriched == total == ended.rows_enriched, (enriched, total, ended.rows_enriched)
     assert ended.attempts >= 2, ended
@@ -390,17 +386,14 @@ def _training_worker_pid(deployment) -> int:
     raise AssertionError("the predictor has no training worker")
 
 
-def test_a_training_worker_killed_mid_run_registers_nothing_and_the_run_fails_to_be_retried(deployment):
-    """kill -9 the training worker while it registers a model (held by a lock on the registry):
-    nothing is registered, the predictor starts a new worker, which fails the run ABORTED once its
-    lease lapsed; training again succeeds."""
+@pytest.fixture(scope="module")
+def labeled_export(deployment) -> str:
+    """The manifest of a full export of one scanned account whose findings were all decided."""
     from cloudwaste.exporter.v1 import exporter_service_pb2, exporter_service_pb2_grpc
-    from cloudwaste.predictor.client import wait_for_training
-    from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc, training_run_pb2
     from cloudwaste.sim.demo import DECISION_STATE, list_all_findings
 
     truth = {r["resource_id"]: r for r in json.loads(deployment.truth_path.read_text())["resources"]}
-    account, _ = _scanned_account(deployment, "faults-train")
+    account, _ = _scanned_account(deployment, "faults-labeled")
     with grpc.insecure_channel(deployment.addresses["scanner"]) as channel:
         scanner = scanner_service_pb2_grpc.ScannerServiceStub(channel)
         for i, f in enumerate(list_all_findings(scanner, cloud_account=account.name)):
@@ -411,63 +404,63 @@ def test_a_training_worker_killed_mid_run_registers_nothing_and_the_run_fails_to
             )
     with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
         request = exporter_service_pb2.ExportDatasetRequest(
-            destination_uri=(deployment.export_root / "faults-train").as_uri(), full=True
+            destination_uri=(deployment.export_root / "faults-labeled").as_uri(), full=True
         )
         export = list(
             exporter_service_pb2_grpc.ExporterServiceStub(channel).ExportDataset(request, timeout=120)
         )[-1]
-    manifest = export.export_run.manifest_uri
-    assert manifest, export
-    lease = 2.0
-    _restarted(
-        deployment,
-        "predictor",
-        {"CLOUDWASTE_TRAINING_LEASE_SECONDS": str(lease), "CLOUDWASTE_TRAINING_POLL_SECONDS": "0.2"},
-    )
-    try:
-        with grpc.insecure_channel(deployment.addresses["predictor"]) as channel:
-            predictor = predictor_service_pb2_grpc.PredictorServiceStub(channel)
+    assert export.export_run.manifest_uri, export
+    return export.export_run.manifest_uri
 
-            def versions() -> int:
-                request = predictor_service_pb2.ListModelVersionsRequest(page_size=100)
-                return len(predictor.ListModelVersions(request, timeout=10).model_versions)
 
-            def get(run):
-                request = predictor_service_pb2.GetTrainingRunRequest(name=run.name)
-                return predictor.GetTrainingRun(request, timeout=10).training_run
+def test_a_training_worker_killed_mid_run_registers_nothing_and_the_run_fails_to_be_retried(
+    deployment, labeled_export
+):
+    """kill -9 the training worker while it registers a model (held by a lock on the registry):
+    nothing is registered, the predictor starts a new worker, which fails the run ABORTED once its
+    lease lapsed; training again succeeds."""
+    from cloudwaste.predictor.client import wait_for_training
+    from cloudwaste.predictor.v1 import predictor_service_pb2, predictor_service_pb2_grpc, training_run_pb2
 
-            before = versions()
-            train = predictor_service_pb2.TrainModelsRequest(dataset_uri=manifest, skip_activation=True)
-            with _table_locked(deployment, "model_versions"):
-                run = predictor.TrainModels(train, timeout=30).training_run
-                deadline = time.monotonic() + 120
-                while get(run).state != training_run_pb2.TRAINING_RUN_STATE_RUNNING:
-                    assert time.monotonic() < deadline, "the training run was never claimed"
-                    time.sleep(0.05)
-                # trained, waiting to register: the lock shows up in pg_stat_activity as a wait
-                while not _sql(
-                    deployment,
-                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%model_versions%'",
-                ):
-                    assert time.monotonic() < deadline, "the training never reached the registry"
-                    time.sleep(0.1)
-                os.kill(_training_worker_pid(deployment), signal.SIGKILL)
-                killed = time.monotonic()
-            ended = wait_for_training(predictor, get(run), timeout=60)
-            failed_after = time.monotonic() - killed
-            assert ended.state == training_run_pb2.TRAINING_RUN_STATE_FAILED, ended
-            assert ended.error.code == 10 and not ended.model_version.name, ended  # ABORTED: train again
-            assert versions() == before  # nothing half-registered
-            again = wait_for_training(
-                predictor, predictor.TrainModels(train, timeout=30).training_run, timeout=300
-            )
-            assert again.state == training_run_pb2.TRAINING_RUN_STATE_SUCCEEDED, again
-            assert versions() == before + 1
-    finally:
-        deployment.stop_service("predictor")
-        deployment.extra_env.pop("predictor", None)
-        deployment.start_service("predictor")
-    assert failed_after < lease + 15, failed_after
+    with grpc.insecure_channel(deployment.addresses["predictor"]) as channel:
+        predictor = predictor_service_pb2_grpc.PredictorServiceStub(channel)
+
+        def versions() -> int:
+            request = predictor_service_pb2.ListModelVersionsRequest(page_size=100)
+            return len(predictor.ListModelVersions(request, timeout=10).model_versions)
+
+        def get(run):
+            request = predictor_service_pb2.GetTrainingRunRequest(name=run.name)
+            return predictor.GetTrainingRun(request, timeout=10).training_run
+
+        before = versions()
+        train = predictor_service_pb2.TrainModelsRequest(dataset_uri=labeled_export, skip_activation=True)
+        with _table_locked(deployment, "model_versions"):
+            run = predictor.TrainModels(train, timeout=30).training_run
+            deadline = time.monotonic() + 120
+            while get(run).state != training_run_pb2.TRAINING_RUN_STATE_RUNNING:
+                assert time.monotonic() < deadline, "the training run was never claimed"
+                time.sleep(0.05)
+            # trained, waiting to register: the lock shows up in pg_stat_activity as a wait
+            while not _sql(
+                deployment,
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%model_versions%'",
+            ):
+                assert time.monotonic() < deadline, "the training never reached the registry"
+                time.sleep(0.1)
+            os.kill(_training_worker_pid(deployment), signal.SIGKILL)
+            killed = time.monotonic()
+        ended = wait_for_training(predictor, get(run), timeout=60)
+        failed_after = time.monotonic() - killed
+        assert ended.state == training_run_pb2.TRAINING_RUN_STATE_FAILED, ended
+        assert ended.error.code == 10 and not ended.model_version.name, ended  # ABORTED: train again
+        assert versions() == before  # nothing half-registered
+        again = wait_for_training(
+            predictor, predictor.TrainModels(train, timeout=30).training_run, timeout=300
+        )
+        assert again.state == training_run_pb2.TRAINING_RUN_STATE_SUCCEEDED, again
+        assert versions() == before + 1
+    assert failed_after < TRAINING_LEASE + 15, failed_after
     print(
         f"\nthe killed training worker's run ended FAILED (ABORTED) {failed_after:.1f} s after the kill; nothing registered"
     )
@@ -490,13 +483,12 @@ def _sql(deployment, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-def test_postgres_down_for_10_seconds_mid_export_leaves_nothing_half_written(deployment):
+def test_postgres_down_for_10_seconds_mid_export_leaves_nothing_half_written(deployment, labeled_export):
     """PostgreSQL stops while an export writes: the run ends FAILED once the database answers
     again, saying to export again; no manifest and no temporary file stay; the next export of the
     destination holds every row."""
     from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
 
-    _scanned_account(deployment, "faults-pg-export")
     _restarted(
         deployment,
         "exporter",

@@ -390,7 +390,7 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
             pb = finding_pb(row)
             used += pb.ByteSize() + 5  # + the field's tag and length
             if shown and used > MAX_PAGE_BYTES:  # the rest on the next page, whatever page_size said
-                token = self.store.token_after(flt, rows[i - 1])
+                token = self.store.token_after(flt, rows[i - 1], total)
                 break
             shown.append(pb)
         return scanner_service_pb2.ListFindingsResponse(findings=shown, next_page_token=token, total_size=total)
