@@ -18,10 +18,14 @@ from cloudwaste.core.models import Base
 from cloudwaste.exporter.export import watermark
 from sqlalchemy.engine import make_url
 
+from tests.conftest import fresh_database
 
-@pytest.fixture
-def urls(database_url):
-    return {"owner": database_url, **roles.local_urls(database_url)}
+
+@pytest.fixture(scope="module")
+def urls(pg_cluster):
+    """One database for the module: the checks only read, or undo what they do."""
+    with fresh_database(pg_cluster) as url:
+        yield {"owner": url, **roles.local_urls(url)}
 
 
 def connect(url: str) -> psycopg.Connection:
@@ -68,7 +72,8 @@ def test_a_service_is_refused_what_belongs_to_another(urls, service, sql):
 def test_each_service_reads_and_writes_its_own_tables(urls):
     with connect(urls["scanner"]) as conn:
         conn.execute("SELECT count(*) FROM findings").fetchone()
-        conn.execute("INSERT INTO tenants (tenant_id, aws_external_id) VALUES ('t-roles', 'x-roles')")
+        with conn.transaction(force_rollback=True):
+            conn.execute("INSERT INTO tenants (tenant_id, aws_external_id) VALUES ('t-roles', 'x-roles')")
     with connect(urls["predictor"]) as conn:
         conn.execute("SELECT count(*) FROM model_versions").fetchone()
         conn.execute("SELECT id, state, resolved_from_state FROM findings").fetchall()
