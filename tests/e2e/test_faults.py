@@ -168,37 +168,11 @@ def test_an_exporter_killed_mid_export_leaves_a_failed_run_and_nothing_half_writ
     next export of the same destination runs and succeeds."""
     from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
 
-    truth = json.loads(deployment.truth_path.read_text())
-    with grpc.insecure_channel(deployment.addresses["scanner"]) as channel:
-        scanner = scanner_service_pb2_grpc.ScannerServiceStub(channel)
-        account = _account(scanner, truth, "faults-export")
-        name = scanner.StartScan(
-            scanner_service_pb2.StartScanRequest(cloud_account=account.name), timeout=10
-        ).scan_run.name
-        while _run(scanner, name).state in (
-            scan_run_pb2.SCAN_RUN_STATE_PENDING,
-            scan_run_pb2.SCAN_RUN_STATE_RUNNING,
-        ):
-            time.sleep(0.2)
-    # an exporter writing one row per batch, so that it is caught mid-export, with a 3 s lease
-    deployment.stop_service("exporter")
-    deployment.extra_env["exporter"] = {
-        "CLOUDWASTE_EXPORT_BATCH_ROWS": "1",
-        "CLOUDWASTE_EXPORT_LEASE_SECONDS": str(LEASE),
-    }
-    deployment.start_service("exporter")
+    _scanned_account(deployment, "faults-export")
+    _restarted(deployment, "exporter", SLOW_EXPORTER)
     destination = (deployment.export_root / "faults").as_uri()
     request = exporter_service_pb2.ExportDatasetRequest(destination_uri=destination, full=True)
-    with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
-        exporter = exporter_service_pb2_grpc.ExporterServiceStub(channel)
-        stream = exporter.ExportDataset(request, timeout=60)
-        for progress in stream:
-            if progress.rows_written > 0:
-                run = progress.export_run
-                break
-        else:
-            pytest.fail("the export ended before it could be caught writing")
-        stream.cancel()
+    run = _export_caught_writing(deployment, request)
     deployment.kill_service("exporter")
     killed = time.monotonic()
     deployment.start_service("exporter")
@@ -317,6 +291,23 @@ def _table_locked(deployment, table: str):
         conn.execute(f"LOCK TABLE {table} IN SHARE MODE")
         yield
         conn.rollback()
+
+
+# an exporter writing one row per batch, so that an export is caught mid-way, with a short lease
+SLOW_EXPORTER = {"CLOUDWASTE_EXPORT_BATCH_ROWS": "1", "CLOUDWASTE_EXPORT_LEASE_SECONDS": str(LEASE)}
+
+
+def _export_caught_writing(deployment, request):
+    """Starts `request` and returns its run once it has written rows (the stream is left)."""
+    from cloudwaste.exporter.v1 import exporter_service_pb2_grpc
+
+    with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
+        stream = exporter_service_pb2_grpc.ExporterServiceStub(channel).ExportDataset(request, timeout=60)
+        for progress in stream:
+            if progress.rows_written > 0:
+                stream.cancel()
+                return progress.export_run
+    pytest.fail("the export ended before it could be caught writing")
 
 
 def _restarted(deployment, service: str, env: dict[str, str]) -> None:
@@ -489,24 +480,13 @@ def test_postgres_down_for_10_seconds_mid_export_leaves_nothing_half_written(dep
     destination holds every row."""
     from cloudwaste.exporter.v1 import export_run_pb2, exporter_service_pb2, exporter_service_pb2_grpc
 
-    _restarted(
-        deployment,
-        "exporter",
-        {"CLOUDWASTE_EXPORT_BATCH_ROWS": "1", "CLOUDWASTE_EXPORT_LEASE_SECONDS": str(LEASE)},
-    )
+    _restarted(deployment, "exporter", SLOW_EXPORTER)
     destination = deployment.export_root / "faults-pg"
     request = exporter_service_pb2.ExportDatasetRequest(destination_uri=destination.as_uri(), full=True)
     try:
+        run = _export_caught_writing(deployment, request)
         with grpc.insecure_channel(deployment.addresses["exporter"]) as channel:
             exporter = exporter_service_pb2_grpc.ExporterServiceStub(channel)
-            stream = exporter.ExportDataset(request, timeout=60)
-            for progress in stream:
-                if progress.rows_written > 0:
-                    run = progress.export_run
-                    break
-            else:
-                pytest.fail("the export ended before it could be caught writing")
-            stream.cancel()
             deployment.pg.stop()
             time.sleep(10)
             deployment.pg.start()

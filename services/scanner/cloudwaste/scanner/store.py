@@ -952,7 +952,10 @@ def _finding_position(token: str, filters: dict, by_saving: bool) -> tuple[tuple
         if len(rest) > 1:
             raise ValueError(position)
         after = (Decimal(key) if by_saving else dt.datetime.fromisoformat(key), uuid.UUID(ident))
-        return after, int(rest[0]) if rest else None
+        total = int(rest[0]) if rest else None
+        if total is not None and total < 0:
+            raise ValueError(total)
+        return after, total
     except (ValueError, ArithmeticError):
         raise InvalidArgument("page_token", "is not a token this service issued") from None
 
@@ -1018,17 +1021,7 @@ def _state_condition(state: str):
 def _attach_parts(s: Session, findings: list[Finding]) -> None:
     """Sets `parts_monthly_cost` on each finding: the cost of its unresolved parts, or None."""
     ids = [f.id for f in findings]
-    totals = (
-        dict(
-            s.execute(
-                select(Finding.parent_finding_id, func.sum(Finding.monthly_cost))
-                .where(Finding.parent_finding_id.in_(ids), Finding.state != "RESOLVED")
-                .group_by(Finding.parent_finding_id)
-            ).all()
-        )
-        if ids
-        else {}
-    )
+    totals = dict(s.execute(select(Finding.id, _PARTS_COST).where(Finding.id.in_(ids))).all()) if ids else {}
     for f in findings:
         f.parts_monthly_cost = totals.get(f.id)
 
