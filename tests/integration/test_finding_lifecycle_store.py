@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
 from dataclasses import replace
 from decimal import Decimal
 
@@ -12,8 +13,10 @@ import pytest
 import sqlalchemy as sa
 from cloudwaste.core.db import Database
 from cloudwaste.core.errors import FailedPrecondition
-from cloudwaste.scanner.domain import Detection, FindingDraft, Resource, ScopeOutcome
+from cloudwaste.scanner.domain import Detection, FindingDraft, FindingRef, Resource, ScopeOutcome
+from cloudwaste.scanner.rendering import finding_pb
 from cloudwaste.scanner.store import FindingFilter, ScannerStore
+from cloudwaste.scanner.v1 import finding_pb2
 
 from tests.integration.conftest import HASH_KEY
 
@@ -67,14 +70,45 @@ def scan(store, account, out: ScopeOutcome, at: dt.datetime):
     return run
 
 
-def states(store, account) -> dict[str, tuple[str, str | None]]:
+def listed(store, account) -> list[finding_pb2.Finding]:
+    """The account's findings as ListFindings shows them: the renderings their writes stored,
+    each checked against the finding rendered from its columns as GetFinding reads them."""
     rows, _, _ = store.list_findings(FindingFilter(cloud_account_id=account.id, all_states=True), 1000, "")
-    return {f.resource_id: (f.state, f.resolve_reason) for f in rows}
+    shown = [finding_pb2.Finding.FromString(r.pb) for r in rows]
+    for r, pb in zip(rows, shown, strict=True):
+        assert pb == finding_pb(store.get_finding(r.id)), pb.resource_name
+    return shown
+
+
+def unrendered(store, account) -> set[str]:
+    with store.db.transaction() as s:
+        return set(
+            s.scalars(
+                sa.text("SELECT resource_id FROM findings WHERE cloud_account_id = :a AND listed_pb IS NULL"),
+                {"a": account.id},
+            )
+        )
+
+
+def states(store, account) -> dict[str, tuple[str, str | None]]:
+    return {
+        f.resource_name: (
+            finding_pb2.FindingState.Name(f.state).removeprefix("FINDING_STATE_"),
+            finding_pb2.ResolveReason.Name(f.resolve_reason).removeprefix("RESOLVE_REASON_")
+            if f.resolve_reason
+            else None,
+        )
+        for f in listed(store, account)
+    }
 
 
 def by_rid(store, account, rid):
-    rows, _, _ = store.list_findings(FindingFilter(cloud_account_id=account.id, all_states=True), 1000, "")
-    return next(f for f in rows if f.resource_id == rid)
+    """The finding of resource `rid`, as GetFinding reads it."""
+    return next(
+        store.get_finding(uuid.UUID(f.name.removeprefix("findings/")))
+        for f in listed(store, account)
+        if f.resource_name == rid
+    )
 
 
 def test_only_complete_evidence_resolves(store):
@@ -197,3 +231,48 @@ def test_a_run_that_ended_takes_no_more_findings(store):
     with pytest.raises(FailedPrecondition, match="ended"):
         store.save_scope(run.id, acc, outcome([draft("late")], ["late"]), T0)
     assert states(store, acc) == {}
+
+
+def test_a_page_shows_what_the_columns_say_after_every_kind_of_write(store):
+    """ListFindings serves the rendering each write stored (scanner.rendering). After scans that
+    link parts to a parent, a score, decisions, an ignore that expires, a resolve and a reopening,
+    every finding on the page equals the one rendered from its columns (listed() checks each).
+    A write that skips the rendering (plain SQL here) does not leave a stale one behind."""
+    acc = new_account(store)
+    machine = FindingRef("aws.ec2.instance", "vm", "stopped-vm")
+    res = Resource("aws", "aws.ec2.instance", "vm", SCOPE, name="web", tags={"team": "a"}, created_at=T0)
+    parent = FindingDraft(res, Detection("stopped-vm", "HIGH", Decimal("3.33335"), {"days": 40}), "LOW")
+    parts = [replace(draft(f"d{i}"), detection=replace(draft(f"d{i}").detection, parent=machine)) for i in range(2)]
+    drafts = [parent, *parts, draft("x")]
+    rules = ("stopped-vm", RULE, OTHER)
+    run = scan(store, acc, outcome(drafts, ["vm", "d0", "d1", "x"], rules=rules), T0)
+    shown = {f.resource_name: f for f in listed(store, acc)}
+    assert shown["vm"].parts_monthly_cost.units == 20 and shown["d0"].parent_finding == shown["vm"].name
+    assert shown["vm"].monthly_cost.nanos == 333_400_000  # as Numeric(14, 4) keeps it: 3.3334
+
+    ids = {rid: uuid.UUID(f.name.removeprefix("findings/")) for rid, f in shown.items()}
+    said = {"model_version": "models/waste/versions/1", "predict_time": T0.isoformat(), "top_features": []}
+    store.save_predictions([(ids["vm"], 0.8, 2.66668, said), (ids["x"], 0.1, 1.0, said)])
+    store.set_finding_state(ids["d0"], "KEPT")
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    store.set_finding_state(ids["x"], "IGNORED", ignore_expire_time=soon)
+    shown = {f.resource_name: f for f in listed(store, acc)}
+    assert shown["vm"].prediction.waste_probability == 0.8 and shown["d0"].etag == "v2"
+    while dt.datetime.now(dt.UTC) <= soon:
+        pass
+    assert states(store, acc)["x"] == ("OPEN", None)  # expired since its rendering was stored
+
+    # the parts are gone, the machine and x stay; then everything comes back
+    scan(store, acc, outcome([parent, draft("x")], ["vm", "x"], rules=rules), T0 + dt.timedelta(hours=1))
+    assert states(store, acc)["d1"] == ("RESOLVED", "RESOURCE_GONE")
+    shown = {f.resource_name: f for f in listed(store, acc)}
+    assert not shown["vm"].HasField("parts_monthly_cost")  # no unresolved parts left
+    scan(store, acc, outcome(drafts, ["vm", "d0", "d1", "x"], rules=rules), T0 + dt.timedelta(hours=2))
+    assert states(store, acc)["d0"] == ("KEPT", None)
+
+    assert unrendered(store, acc) == set()  # every write above stored its rendering
+    with store.db.transaction() as s:  # a write the scanner did not make
+        s.execute(sa.text("UPDATE findings SET resource_display_name = 'renamed' WHERE id = :i"), {"i": ids["vm"]})
+    assert unrendered(store, acc) == {"vm"}
+    assert {f.resource_name: f for f in listed(store, acc)}["vm"].resource_display_name == "renamed"
+    assert store.get_scan_run(run.id).findings_count == 4

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from cloudwaste.common.v1 import confidence_pb2, provider_pb2
+from cloudwaste.common.v1 import provider_pb2
 from cloudwaste.core import auth, names, pagination
 from cloudwaste.core.errors import InvalidArgument, PermissionDenied
 from cloudwaste.core.protoconv import money, provider_enum, provider_key, run_error, timestamp
 from cloudwaste.scanner import providers
+from cloudwaste.scanner.rendering import finding_pb
 from cloudwaste.scanner.rules import load_all as load_rules
-from cloudwaste.scanner.store import USER_STATES, FindingFilter, ScannerStore, etag
+from cloudwaste.scanner.store import USER_STATES, FindingFilter, ScannerStore
 from cloudwaste.scanner.v1 import (
     cloud_account_pb2,
     erasure_pb2,
@@ -25,7 +26,7 @@ from cloudwaste.scanner.v1 import (
     scanner_service_pb2,
     scanner_service_pb2_grpc,
 )
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
 _STATE_NAMES = {v: k.removeprefix("FINDING_STATE_") for k, v in finding_pb2.FindingState.items()}
 _UPDATABLE = ("display_name", "regions", "rule_parameters", "ml_collection_enabled")
@@ -89,62 +90,6 @@ def scan_run_pb(r) -> scan_run_pb2.ScanRun:
         new_findings_count=r.new_findings_count,
         resolved_findings_count=r.resolved_findings_count,
         reopened_findings_count=r.reopened_findings_count,
-    )
-
-
-def finding_pb(f) -> finding_pb2.Finding:
-    evidence = struct_pb2.Struct()
-    evidence.update(f.evidence or {})  # a quarter of ParseDict's time, the same message
-    parts = getattr(f, "parts_monthly_cost", None)
-    return finding_pb2.Finding(
-        name=names.format("findings", f.id),
-        resource_name=f.resource_id,
-        resource_type=f.resource_type,
-        provider=provider_enum(f.provider),
-        region=f.region,
-        location=getattr(f, "location", None) or "",
-        category=f.scenario,
-        severity=finding_pb2.Severity.Value(f"SEVERITY_{f.severity}"),
-        confidence=confidence_pb2.ConfidenceLevel.Value(f"CONFIDENCE_LEVEL_{f.confidence}"),
-        state=finding_pb2.FindingState.Value(f"FINDING_STATE_{f.state}"),
-        monthly_cost=money(f.monthly_cost, f.currency),
-        evidence=evidence,
-        event_time=timestamp(f.event_time),
-        create_time=timestamp(f.create_time),
-        scan_run=names.format("scanRuns", f.last_scan_run_id),
-        cloud_account=names.format("cloudAccounts", f.cloud_account_id),
-        resource_display_name=f.resource_display_name or "",
-        state_change_time=timestamp(f.state_change_time),
-        resource_create_time=timestamp(f.resource_create_time),
-        resource_labels={str(k): str(v) for k, v in (f.tags or {}).items()},
-        etag=etag(f),
-        resolve_reason=finding_pb2.ResolveReason.Value(f"RESOLVE_REASON_{f.resolve_reason}")
-        if f.resolve_reason
-        else finding_pb2.RESOLVE_REASON_UNSPECIFIED,
-        resolve_scan_run=names.format("scanRuns", f.resolve_scan_run_id) if f.resolve_scan_run_id else "",
-        ignore_expire_time=timestamp(f.ignore_expire_time),
-        parent_finding=names.format("findings", f.parent_finding_id) if f.parent_finding_id else "",
-        parts_monthly_cost=money(parts, f.currency) if parts is not None else None,
-        observation_count=f.observation_count,
-        prediction=_prediction_pb(f),
-    )
-
-
-def _prediction_pb(f) -> finding_pb2.FindingPrediction | None:
-    said = getattr(f, "prediction", None)
-    if getattr(f, "waste_probability", None) is None or not said:
-        return None
-    return finding_pb2.FindingPrediction(
-        waste_probability=f.waste_probability,
-        expected_monthly_saving=money(f.expected_monthly_saving, f.currency),
-        model_version=said.get("model_version", ""),
-        predict_time=timestamp(dt.datetime.fromisoformat(said["predict_time"]))
-        if "predict_time" in said
-        else None,
-        top_features=[
-            finding_pb2.FindingPrediction.Reason(feature=name, value=value, contribution=moved)
-            for name, value, moved in said.get("top_features", [])
-        ],
     )
 
 
@@ -385,15 +330,16 @@ class ScannerServicer(scanner_service_pb2_grpc.ScannerServiceServicer):
         size = pagination.page_size(request.page_size, default=50, maximum=1000)
         rows, token, total = self.store.list_findings(flt, size, request.page_token)
         # room kept for the response's other fields: next_page_token and total_size
-        shown, used = [], _PAGE_FIELDS_BYTES
+        page = scanner_service_pb2.ListFindingsResponse(total_size=total)
+        used = _PAGE_FIELDS_BYTES
         for i, row in enumerate(rows):
-            pb = finding_pb(row)
-            used += pb.ByteSize() + 5  # + the field's tag and length
-            if shown and used > MAX_PAGE_BYTES:  # the rest on the next page, whatever page_size said
+            used += len(row.pb) + 5  # + the field's tag and length
+            if i and used > MAX_PAGE_BYTES:  # the rest on the next page, whatever page_size said
                 token = self.store.token_after(flt, rows[i - 1], total)
                 break
-            shown.append(pb)
-        return scanner_service_pb2.ListFindingsResponse(findings=shown, next_page_token=token, total_size=total)
+            page.findings.add().MergeFromString(row.pb)  # serialized by the store
+        page.next_page_token = token
+        return page
 
     def SetFindingState(self, request, context):
         finding_id = names.parse("name", request.name, "findings")

@@ -9,6 +9,7 @@ this scan, what the scope no longer shows is resolved, and resolved findings tha
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from cloudwaste.core import pagination, partitions
 from cloudwaste.core.db import Database, renew_lease
@@ -47,7 +49,7 @@ from cloudwaste.core.models import (
 )
 from cloudwaste.core.privacy import keyed_hash
 from cloudwaste.core.settings import HashKey
-from cloudwaste.scanner import metrics
+from cloudwaste.scanner import metrics, rendering
 from cloudwaste.scanner.domain import (
     BILLING_UNAVAILABLE,
     CostReport,
@@ -56,6 +58,7 @@ from cloudwaste.scanner.domain import (
     severity_for,
 )
 from cloudwaste.scanner.mlrows import base_row
+from cloudwaste.scanner.rendering import etag
 from sqlalchemy import (
     DateTime,
     Numeric,
@@ -87,10 +90,6 @@ GONE, CHANGED, PARAMS_CHANGED = "RESOURCE_GONE", "RESOURCE_CHANGED", "RULE_PARAM
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def etag(finding: Finding) -> str:
-    return f"v{finding.version}"
 
 
 @dataclass(frozen=True)
@@ -667,53 +666,72 @@ class ScannerStore:
 
     def list_findings(
         self, flt: FindingFilter, page_size: int, page_token: str
-    ) -> tuple[list[SimpleNamespace], str, int]:
-        """One page of findings as plain objects with a Finding's shown attributes (read as rows,
-        not ORM instances, without the two JSON columns no page shows: a third of a page's time),
-        the next page's token and the total (an estimate above EXACT_TOTAL_UP_TO)."""
-        conds = []
-        if flt.scan_run_id:
-            seen = select(FindingObservation.finding_id).where(
-                FindingObservation.scan_run_id == flt.scan_run_id
-            )
-            conds.append(Finding.id.in_(seen))
-        if flt.cloud_account_id:
-            conds.append(Finding.cloud_account_id == flt.cloud_account_id)
-        if flt.state or not flt.all_states:
-            conds.append(_state_condition(flt.state or "OPEN"))
-        if flt.category:
-            conds.append(Finding.scenario == flt.category)
-        if flt.tenant is not None:
-            conds.append(_of_tenant(Finding.cloud_account_id, flt.tenant))
+    ) -> tuple[list[ListedFinding], str, int]:
+        """One page of findings, each with its serialized Finding message (the rendering its last
+        write stored, with its parts' cost appended), the next page's token and the total (an
+        estimate above EXACT_TOTAL_UP_TO). Reads no JSON and builds no message (scanner.rendering)."""
         by_saving = flt.order_by == "expected_monthly_saving"
         position, total = _finding_position(page_token, flt.as_dict(), by_saving)
-        # unscored findings sort after every scored one (a saving is never negative)
-        key = func.coalesce(Finding.expected_monthly_saving, -1) if by_saving else Finding.create_time
+        state = flt.state or (None if flt.all_states else "OPEN")
+        shape = _PageShape(
+            scan_run=flt.scan_run_id is not None,
+            account=flt.cloud_account_id is not None,
+            state=state if state in (None, "OPEN", "IGNORED") else "*",
+            category=flt.category is not None,
+            tenant=flt.tenant is not None,
+            by_saving=by_saving,
+        )
+        params = {
+            "scan_run": flt.scan_run_id,
+            "account": flt.cloud_account_id,
+            "state": state,
+            "category": flt.category,
+            "tenant": flt.tenant,
+            "after_key": position[0] if position else None,
+            "after_id": position[1] if position else None,
+            "limit": page_size + 1,
+            "count_limit": EXACT_TOTAL_UP_TO + 1,
+        }
         with self.db.transaction() as s:
             run = s.get(ScanRun, flt.scan_run_id) if flt.scan_run_id else None
             if flt.scan_run_id and (
                 run is None or (flt.tenant is not None and _account_tenant(s, run.cloud_account_id) != flt.tenant)
             ):
                 raise NotFound(f"scanRuns/{flt.scan_run_id} does not exist")
-            if total is None:  # the first page counts; the next ones carry its count in their token
-                total = _total(s, conds)
-            query = select(*_LISTED_COLUMNS, _PARTS_COST).where(*conds)
-            if position:
-                last_key, last_id = position
-                # a row comparison, which the index takes as a bound (an OR of the two would be
-                # a filter: every row before the position read again, 10 ms 200 pages deep)
-                query = query.where(tuple_(key, Finding.id) < tuple_(last_key, last_id))
-            rows = [
-                SimpleNamespace(**r._mapping)
-                for r in s.execute(query.order_by(key.desc(), Finding.id.desc()).limit(page_size + 1))
-            ]
+            # the first page counts (in the same statement); the next ones carry its count in
+            # their token. A statement built once per shape, run on the session's connection:
+            # building and compiling one per call took 2 of a page's 3 ms.
+            counting = total is None
+            rows = s.connection().execute(_page_query(shape, position is not None, counting), params).all()
+            if counting:
+                counted = rows[0].counted if rows else None if position else 0
+                total = _total(s, _matching(shape), params, counted)
             if not rows and flt.cloud_account_id:  # none: is there such an account (of this tenant)?
                 _account(s, flt.cloud_account_id, tenant=flt.tenant)
-        token = ""
-        if len(rows) > page_size:
-            rows = rows[:page_size]
-            token = _finding_token(rows[-1], by_saving, flt.as_dict(), total)
-        return _shown(rows), token, total
+            token = ""
+            if len(rows) > page_size:
+                rows = rows[:page_size]
+                token = _finding_token(rows[-1], by_saving, flt.as_dict(), total)
+            unrendered, stale = [r.id for r in rows if r.listed_pb is None], {}
+            if unrendered:  # written without a rendering, or an ignore expired since: from the columns
+                stale = {
+                    r.id: r for r in s.execute(select(*_LISTED_COLUMNS).where(Finding.id.in_(unrendered)))
+                }
+        page = []
+        for r in rows:
+            listed = r.listed_pb
+            if listed is None:
+                (f,) = _shown([SimpleNamespace(**stale[r.id]._mapping)])
+                listed = rendering.listed_pb(f)
+            page.append(
+                ListedFinding(
+                    r.id,
+                    r.create_time,
+                    r.expected_monthly_saving,
+                    rendering.with_parts(listed, r.parts_monthly_cost, r.currency),
+                )
+            )
+        return page, token, total
 
     @staticmethod
     def token_after(flt: FindingFilter, finding, total: int) -> str:
@@ -737,18 +755,28 @@ class ScannerStore:
         if not predictions:
             return
         with self.db.transaction() as s:
-            s.execute(
-                update(Finding),
-                [
-                    {
-                        "id": fid,
-                        "waste_probability": p,
-                        "expected_monthly_saving": round(saving, 4),
-                        "prediction": said,
-                    }
-                    for fid, p, saving, said in predictions
-                ],
-            )
+            # locked, in id order as scans lock them: the rendering is of the row as it stays
+            rows = s.execute(
+                select(*_LISTED_COLUMNS)
+                .where(Finding.id.in_([fid for fid, *_ in predictions]))
+                .order_by(Finding.id)
+                .with_for_update()
+            ).all()
+            before = {r.id: r._mapping for r in rows}
+            changes = []
+            for fid, p, saving, said in predictions:
+                if fid not in before:
+                    continue  # erased since it was scored
+                values = {
+                    "id": fid,
+                    "waste_probability": p,
+                    "expected_monthly_saving": rendering.stored_cost(saving),
+                    "prediction": said,
+                }
+                values["listed_pb"] = rendering.listed_pb(rendering.written(values, before[fid]))
+                changes.append(values)
+            if changes:
+                s.execute(update(Finding), changes)
 
     def set_finding_state(
         self,
@@ -779,6 +807,7 @@ class ScannerStore:
                 )
             if effective_state(finding, now) != finding.state:  # an expired ignore: OPEN, as it was shown
                 finding.state, finding.ignore_expire_time = "OPEN", None
+                _render(finding)
             expiry = ignore_expire_time if state == "IGNORED" else None
             if state == finding.state and expiry == finding.ignore_expire_time:
                 _attach_parts(s, [finding])
@@ -787,6 +816,7 @@ class ScannerStore:
             s.add(UserAction(finding_id=finding.id, action=state, previous_state=finding.state))
             finding.state, finding.state_change_time, finding.ignore_expire_time = state, now, expiry
             finding.version += 1
+            _render(finding)
             _label(s, finding, state, now)
             s.flush()
             _attach_parts(s, [finding])
@@ -813,8 +843,14 @@ def _resolve_scope_removed(s: Session, account_id: uuid.UUID, where, now: dt.dat
             "SCOPE_REMOVED",
         )
         f.state_change_time, f.resolve_scan_run_id, f.version = now, None, f.version + 1
+        _render(f)
         n += 1
     return n
+
+
+def _render(finding: Finding) -> None:
+    """Writes the finding's rendering with the changes an ORM write is about to flush."""
+    finding.listed_pb = rendering.listed_pb(finding)
 
 
 def _scope_region(column):
@@ -881,7 +917,9 @@ EXACT_TOTAL_UP_TO = 1000
 
 # The columns a ListFindings page reads: all but the resource's raw configuration and the rule
 # parameters, which are the scanner's own bookkeeping.
-_LISTED_COLUMNS = [c for c in Finding.__table__.c if c.key not in ("resource_config", "rule_params")]
+_LISTED_COLUMNS = [
+    c for c in Finding.__table__.c if c.key not in ("resource_config", "rule_params", "listed_pb")
+]
 # ... and what its unresolved parts cost (None: it has none), in the same query
 _PART = aliased(Finding)
 _PARTS_COST = (
@@ -892,20 +930,118 @@ _PARTS_COST = (
 )
 
 
-def _total(s: Session, conds: list) -> int:
+# ... and what a page reads: the stored rendering, unless an ignore expired since it was written
+# (the finding shows OPEN: rendered from its columns then)
+_PAGE_COLUMNS = (
+    Finding.id,
+    Finding.create_time,
+    Finding.expected_monthly_saving,
+    Finding.currency,
+    case(
+        (and_(Finding.state == "IGNORED", Finding.ignore_expire_time <= func.now()), None),
+        else_=Finding.listed_pb,
+    ).label("listed_pb"),
+    _PARTS_COST,
+)
+
+
+class ListedFinding(NamedTuple):
+    """A finding of a ListFindings page: its keys (for the page token) and its Finding message."""
+
+    id: uuid.UUID
+    create_time: dt.datetime
+    expected_monthly_saving: Decimal | None
+    pb: bytes
+
+
+def _total(s: Session, matching, params: dict, counted: int | None) -> int:
     """ListFindings' total_size (AIP-158 allows an estimate): exact up to EXACT_TOTAL_UP_TO, found
-    by counting at most one more row; above, PostgreSQL's own estimate of the rows (EXPLAIN), never
-    less than what was counted. Counting 100,000 findings exactly would cost each page 40-80 ms."""
-    matching = select(literal(1)).select_from(Finding).where(*conds)
-    counted = s.execute(
-        select(func.count()).select_from(matching.limit(EXACT_TOTAL_UP_TO + 1).subquery())
-    ).scalar_one()
+    by counting at most one more row (`counted`, unless None); above, PostgreSQL's own estimate of
+    the rows (EXPLAIN), never less than what was counted. Counting 100,000 findings exactly would
+    cost each page 40-80 ms."""
+    if counted is None:
+        counted = s.connection().execute(_counting(matching), params).scalar_one()
     if counted <= EXACT_TOTAL_UP_TO:
         return counted
-    compiled = matching.compile(dialect=s.get_bind().dialect)
-    plan = s.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar_one()
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return max(counted, int(plan[0]["Plan"]["Plan Rows"]))
+    # PostgreSQL's estimate changes when it analyzes the table, minutes apart: asked once a minute
+    # per filter (a planning, half a millisecond of a first page)
+    key = (matching, tuple(sorted((k, str(v)) for k, v in params.items() if k not in _POSITION)))
+    now = time.monotonic()
+    known = _ESTIMATES.get(key)
+    if known is None or now - known[0] > ESTIMATE_SECONDS:
+        compiled = _compiled(matching, s.get_bind().dialect)
+        plan = s.connection().exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) " + compiled.string, compiled.construct_params(params)
+        ).scalar_one()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        if len(_ESTIMATES) >= 4096:
+            _ESTIMATES.clear()
+        known = _ESTIMATES[key] = (now, int(plan[0]["Plan"]["Plan Rows"]))
+    return max(counted, known[1])
+
+
+ESTIMATE_SECONDS = 60.0
+_ESTIMATES: dict[tuple, tuple[float, int]] = {}  # (statement, filter values) -> (asked at, rows)
+_POSITION = ("after_key", "after_id", "limit", "count_limit")
+
+
+@functools.lru_cache(maxsize=256)
+def _counting(matching):
+    return select(func.count()).select_from(matching.limit(bindparam("count_limit")).subquery())
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(matching, dialect):
+    return matching.compile(dialect=dialect)
+
+
+class _PageShape(NamedTuple):
+    """Which filters a ListFindings call sets (their values are parameters), and its order."""
+
+    scan_run: bool
+    account: bool
+    state: str | None  # None: every state; "OPEN" and "IGNORED" count expiries; "*": the state given
+    category: bool
+    tenant: bool
+    by_saving: bool
+
+
+@functools.lru_cache(maxsize=256)
+def _matching(shape: _PageShape):
+    """The findings a filter shape matches, its values as parameters (see list_findings)."""
+    conds = []
+    if shape.scan_run:
+        seen = select(FindingObservation.finding_id).where(FindingObservation.scan_run_id == bindparam("scan_run"))
+        conds.append(Finding.id.in_(seen))
+    if shape.account:
+        conds.append(Finding.cloud_account_id == bindparam("account"))
+    if shape.state in ("OPEN", "IGNORED"):
+        conds.append(_state_condition(shape.state))
+    elif shape.state == "*":
+        conds.append(Finding.state == bindparam("state"))
+    if shape.category:
+        conds.append(Finding.scenario == bindparam("category"))
+    if shape.tenant:
+        conds.append(_of_tenant(Finding.cloud_account_id, bindparam("tenant")))
+    return select(literal(1)).select_from(Finding).where(*conds)
+
+
+@functools.lru_cache(maxsize=512)
+def _page_query(shape: _PageShape, after: bool, counting: bool):
+    """A page of the findings a shape matches, after a position (after_key, after_id) or from
+    the start, newest first or (by_saving) largest expected saving first; `counting`, with a
+    column `counted`: how many the shape matches, up to EXACT_TOTAL_UP_TO + 1."""
+    # unscored findings sort after every scored one (a saving is never negative)
+    key = func.coalesce(Finding.expected_monthly_saving, -1) if shape.by_saving else Finding.create_time
+    columns = _PAGE_COLUMNS
+    if counting:  # computed once for the statement (an uncorrelated subquery)
+        columns = (*columns, _counting(_matching(shape)).scalar_subquery().label("counted"))
+    query = _matching(shape).with_only_columns(*columns)
+    if after:
+        # a row comparison, which the index takes as a bound (an OR of the two would be a filter:
+        # every row before the position read again, 10 ms 200 pages deep)
+        query = query.where(tuple_(key, Finding.id) < tuple_(bindparam("after_key"), bindparam("after_id")))
+    return query.order_by(key.desc(), Finding.id.desc()).limit(bindparam("limit"))
 
 
 def _request_key(tenant_id: str, request_id: str) -> str | None:
@@ -1151,7 +1287,7 @@ class _ScopeWriter:
         for k in newer:
             del existing[k]
         drafts = [d for d in drafts if (d.resource.resource_id, d.detection.scenario) not in newer]
-        inserts, updates, ids = [], [], {}
+        inserts, updates, ids, before = [], [], {}, {}
         for draft in drafts:
             k = (draft.resource.resource_id, draft.detection.scenario)
             old = existing.pop(k, None)
@@ -1168,6 +1304,7 @@ class _ScopeWriter:
                 ids[k] = (row["id"], "OPEN", None, self.now)
                 continue
             row |= {"id": old.id, "observation_count": old.observation_count + 1}
+            before[old.id] = old
             state, changed_at, cycle = (
                 effective_state(old, self.now),
                 old.state_change_time,
@@ -1200,6 +1337,8 @@ class _ScopeWriter:
             updates.append(row)
             ids[k] = (old.id, state, changed_at, cycle)
         self._link_parents(drafts, inserts + updates, ids)
+        for row in inserts + updates:
+            row["listed_pb"] = rendering.listed_pb(rendering.written(row, before.get(row["id"])))
         if inserts:  # parents before their parts: the parent link is a foreign key
             inserts.sort(key=lambda row: row["parent_finding_id"] is not None)
             self.s.execute(insert(Finding), inserts)
@@ -1252,7 +1391,7 @@ class _ScopeWriter:
             "scenario": d.scenario,
             "severity": draft.severity,
             "confidence": d.confidence,
-            "monthly_cost": d.monthly_cost,
+            "monthly_cost": rendering.stored_cost(d.monthly_cost),
             "currency": "USD",
             "evidence": _jsonable(d.evidence),
             "tags": r.tags,
@@ -1361,17 +1500,17 @@ class _ScopeWriter:
             state = effective_state(finding, self.now)
             if state == "OPEN" and reason == GONE:
                 implicit.append(finding.id)  # deleted outside CloudWaste while open
-            rows.append(
-                {
-                    "id": finding.id,
-                    "state": "RESOLVED",
-                    "resolve_reason": reason,
-                    "resolve_scan_run_id": self.run_id,
-                    "resolved_from_state": state,
-                    "state_change_time": self.now,
-                    "version": finding.version + 1,
-                }
-            )
+            row = {
+                "id": finding.id,
+                "state": "RESOLVED",
+                "resolve_reason": reason,
+                "resolve_scan_run_id": self.run_id,
+                "resolved_from_state": state,
+                "state_change_time": self.now,
+                "version": finding.version + 1,
+            }
+            row["listed_pb"] = rendering.listed_pb(rendering.written(row, finding))
+            rows.append(row)
         self.implicit = len(implicit) if self.ml else 0
         if implicit and self.ml:
             _label_many(self.s, implicit, "DELETED", self.now, source="implicit")
