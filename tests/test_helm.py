@@ -52,18 +52,18 @@ STORAGE_WORKLOADS = {
 STORAGE_READERS = {("Deployment", "predictor"), ("CronJob", "training")}
 ROLE_ARN = "arn:aws:iam::123456789012:role/cloudwaste-storage"
 # The scanner and the enricher run as their own ServiceAccounts (OVERRIDES' fullname is "cw").
-# The CronJobs that only call the services run as the callers' ServiceAccount: its projected token
-# is how the services know them (auth.mode jwt).
+# The CronJobs that only call the services run each as its own ServiceAccount: its projected token
+# is how the services know it (auth.mode jwt), and what it may call.
 CALLERS = (("CronJob", "export"), ("CronJob", "purge"), ("CronJob", "scan"))
 DEFAULT_OWN_ACCOUNTS = {
     ("Deployment", "scanner"): f"{RELEASE}-cloudwaste-scanner",
     ("Deployment", "enricher"): f"{RELEASE}-cloudwaste-enricher",
-    **dict.fromkeys(CALLERS, f"{RELEASE}-cloudwaste-caller"),
+    **{key: f"{RELEASE}-cloudwaste-caller-{key[1]}" for key in CALLERS},
 }
 OWN_ACCOUNTS = {
     ("Deployment", "scanner"): "cw-scanner",
     ("Deployment", "enricher"): "cw-enricher",
-    **dict.fromkeys(CALLERS, "cw-caller"),
+    **{key: f"cw-caller-{key[1]}" for key in CALLERS},
 }
 # values.yaml image.repository: each workload runs "<repository>-<service>:<tag>".
 IMAGE_REPOSITORY = "ghcr.io/cloudwaste/cloudwaste"
@@ -345,7 +345,9 @@ def test_renders_exactly_the_expected_objects(default):
         + ["Service"] * 8  # each service's, and its headless twin for client-side balancing
         + ["Job"]
         + ["CronJob"] * 3
-        + ["ServiceAccount"] * 4  # the storage identity, the scanner's, the enricher's, the callers'
+        # the storage identity, the scanner's, the enricher's, the export and purge CronJobs' (no
+        # scan CronJob by default: scans.schedules is empty)
+        + ["ServiceAccount"] * 5
         + ["PodDisruptionBudget"] * 4
         + ["NetworkPolicy"] * 4
         + ["HorizontalPodAutoscaler"]  # the predictor's
@@ -1001,20 +1003,19 @@ def test_static_credentials_come_from_the_existing_secret_for_the_storage_pods_o
     assert {a["metadata"]["name"] for a in _of_kind(override, "ServiceAccount")} == {
         "cw-scanner",
         "cw-enricher",
-        "cw-caller",
+        "cw-caller-export",
+        "cw-caller-purge",
+        "cw-caller-scan",
     }
 
 
 @pytest.mark.parametrize("variant", ["default", "irsa"])
 def test_workload_identity_is_the_charts_service_account_on_the_storage_pods(rendered, variant):
     accounts = {a["metadata"]["name"]: a for a in _of_kind(rendered, "ServiceAccount")}
-    assert set(accounts) == {
-        SERVICE_ACCOUNT,
-        f"{SERVICE_ACCOUNT}-scanner",
-        f"{SERVICE_ACCOUNT}-enricher",
-        f"{SERVICE_ACCOUNT}-caller",
-    }
-    assert "annotations" not in accounts[f"{SERVICE_ACCOUNT}-caller"]["metadata"]  # no cloud identity
+    callers = {f"{SERVICE_ACCOUNT}-caller-export", f"{SERVICE_ACCOUNT}-caller-purge"}
+    assert set(accounts) == {SERVICE_ACCOUNT, f"{SERVICE_ACCOUNT}-scanner", f"{SERVICE_ACCOUNT}-enricher", *callers}
+    for caller in callers:
+        assert "annotations" not in accounts[caller]["metadata"]  # no cloud identity
     account = accounts[SERVICE_ACCOUNT]
     assert account["metadata"]["namespace"] == NAMESPACE
     assert account["automountServiceAccountToken"] is False
@@ -1038,14 +1039,17 @@ def test_an_existing_service_account_is_used_and_not_created(chart):
             "enricher": {"serviceAccount": {"create": False}},
         },
     )
-    # only the callers' identity, which holds no cloud role
-    assert [a["metadata"]["name"] for a in _of_kind(docs, "ServiceAccount")] == [f"{SERVICE_ACCOUNT}-caller"]
+    # only the callers' identities, which hold no cloud role
+    assert [a["metadata"]["name"] for a in _of_kind(docs, "ServiceAccount")] == [
+        f"{SERVICE_ACCOUNT}-caller-export",
+        f"{SERVICE_ACCOUNT}-caller-purge",
+    ]
     for key, pod_spec in _all_pods(docs).items():
         expected = "cloudwaste-s3" if key in STORAGE_WORKLOADS else None
         if key == ("Deployment", "scanner"):
             expected = "cloud-reader"
         if key in CALLERS:
-            expected = f"{SERVICE_ACCOUNT}-caller"
+            expected = f"{SERVICE_ACCOUNT}-caller-{key[1]}"
         assert pod_spec.get("serviceAccountName") == expected, key
 
 
@@ -1071,7 +1075,7 @@ def test_the_predictor_and_the_training_cronjob_can_have_their_own_read_only_ide
     for key in STORAGE_READERS:
         assert pods[key]["serviceAccountName"] == f"{SERVICE_ACCOUNT}-predictor", key
     assert pods[("Deployment", "exporter")]["serviceAccountName"] == SERVICE_ACCOUNT
-    assert pods[("CronJob", "export")]["serviceAccountName"] == f"{SERVICE_ACCOUNT}-caller"  # no storage role
+    assert pods[("CronJob", "export")]["serviceAccountName"] == f"{SERVICE_ACCOUNT}-caller-export"  # no storage
 
     named = _all_pods(_render(chart, {"predictor": {"serviceAccount": {"name": "storage-reader"}}}))
     for key in STORAGE_READERS:
@@ -1568,6 +1572,8 @@ def test_every_call_is_authenticated_and_the_charts_own_callers_make_only_their_
     callers |= {("CronJob", c["metadata"]["name"]): _pod_spec(c) for c in _of_kind(override, "CronJob")}
     del callers[("CronJob", "cw-training")]  # it calls no service: it reads the database and storage
     assert len(callers) == 1 + 2 + len(SCAN_SCHEDULES)
+    own = ["cw-scanner", "cw-caller-export", "cw-caller-purge", "cw-caller-scan"]
+    assert set(allowed) == {f"system:serviceaccount:{NAMESPACE}:{name}" for name in own}  # no one else
     for key, pod_spec in callers.items():
         token_file = _env(_container(pod_spec))["CLOUDWASTE_AUTH_TOKEN_FILE"]["value"]
         (source,) = _mounted_volume(pod_spec, token_file)["projected"]["sources"]
@@ -1576,7 +1582,7 @@ def test_every_call_is_authenticated_and_the_charts_own_callers_make_only_their_
         subject = f"system:serviceaccount:{NAMESPACE}:{pod_spec['serviceAccountName']}"
         command = _container(pod_spec).get("command", ["", "", "serve", "scanner"])
         job = "scanner" if key[0] == "Deployment" else command[1]
-        assert needs[job] <= allowed[subject], key
+        assert allowed[subject] == needs[job], key  # its own calls, and no other job's
         assert not {m for m in allowed[subject] if m.endswith(("/EraseTenantData", "/DeleteCloudAccount"))}, key
         assert pod_spec["automountServiceAccountToken"] is False, key  # no API token beside it
 
@@ -1614,7 +1620,10 @@ def test_auth_values_reach_the_services_and_none_turns_it_off(chart):
         env = _env(_container(pod_spec))
         assert not {n for n in env if n.startswith("CLOUDWASTE_AUTH_") and n != "CLOUDWASTE_AUTH_MODE"}, component
         assert all("projected" not in v for v in pod_spec.get("volumes", [])), component
-    assert f"{SERVICE_ACCOUNT}-caller" not in {a["metadata"]["name"] for a in _of_kind(off, "ServiceAccount")}
+    assert not {a["metadata"]["name"] for a in _of_kind(off, "ServiceAccount")} & set(DEFAULT_OWN_ACCOUNTS.values()) - {
+        f"{SERVICE_ACCOUNT}-scanner",
+        f"{SERVICE_ACCOUNT}-enricher",
+    }
 
     # the chart's own callers have only cluster tokens: without the cluster's issuer they would fail
     with pytest.raises(helm_python.HelmRenderError, match=r"auth\.kubernetes\.enabled is false"):

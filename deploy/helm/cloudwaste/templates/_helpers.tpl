@@ -311,25 +311,31 @@ Takes a dict: "context" and "component".
 {{- end }}
 
 {{/*
-The ServiceAccount of the pods that only call the services (the export, purge and scan
-CronJobs): their projected token is how the services know them (auth.mode jwt).
+The ServiceAccount of a CronJob that only calls the services ("export", "purge" or "scan"): its
+projected token is how the services know it (auth.mode jwt). One per job, so that each may make
+only its own calls. Takes a dict: "context" and "job".
 */}}
 {{- define "cloudwaste.callerServiceAccountName" -}}
-{{- printf "%s-caller" (include "cloudwaste.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-caller-%s" (include "cloudwaste.fullname" .context) .job | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{/*
 The chart's own callers, as the cluster's issuer names them, and the only calls each may make
-(least privilege): the CronJobs' ServiceAccount exports, purges and scans; the scanner's hands its
-runs to the enricher and has their findings scored. They are the only subjects, with
-auth.kubernetes.operatorSubjects, whose cluster tokens the services accept.
+(least privilege): the export CronJob exports, the purge CronJob purges, the scan CronJobs scan;
+the scanner hands its runs to the enricher and has their findings scored. They are the only
+subjects, with auth.kubernetes.operatorSubjects, whose cluster tokens the services accept.
 */}}
 {{- define "cloudwaste.callerMethods" -}}
 {{- $ns := .Release.Namespace -}}
 {{- $scanner := include "cloudwaste.componentServiceAccountName" (dict "context" . "component" "scanner") | default "default" -}}
-{{- $jobs := list "cloudwaste.exporter.v1.ExporterService/ExportDataset" "cloudwaste.exporter.v1.ExporterService/PurgeExpiredData" "cloudwaste.exporter.v1.ExporterService/GetPurgeRun" "cloudwaste.scanner.v1.ScannerService/StartScan" "cloudwaste.scanner.v1.ScannerService/GetScanRun" -}}
-{{- $scans := list "cloudwaste.enricher.v1.EnricherService/EnrichScanRun" "cloudwaste.predictor.v1.PredictorService/PredictWasteBatch" -}}
-{{- toJson (dict (printf "system:serviceaccount:%s:%s" $ns (include "cloudwaste.callerServiceAccountName" .)) $jobs (printf "system:serviceaccount:%s:%s" $ns $scanner) $scans) }}
+{{- $exporter := "cloudwaste.exporter.v1.ExporterService/" -}}
+{{- $scans := "cloudwaste.scanner.v1.ScannerService/" -}}
+{{- $jobs := dict "export" (list (print $exporter "ExportDataset")) "purge" (list (print $exporter "PurgeExpiredData") (print $exporter "GetPurgeRun")) "scan" (list (print $scans "StartScan") (print $scans "GetScanRun")) -}}
+{{- $methods := dict (printf "system:serviceaccount:%s:%s" $ns $scanner) (list "cloudwaste.enricher.v1.EnricherService/EnrichScanRun" "cloudwaste.predictor.v1.PredictorService/PredictWasteBatch") -}}
+{{- range $job, $calls := $jobs }}
+{{- $_ := set $methods (printf "system:serviceaccount:%s:%s" $ns (include "cloudwaste.callerServiceAccountName" (dict "context" $ "job" $job))) $calls }}
+{{- end }}
+{{- toJson $methods }}
 {{- end }}
 
 {{/*
