@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
@@ -137,4 +138,42 @@ def test_a_renewed_certificate_is_served_to_new_connections_without_a_restart(da
         with channels.channel(f"localhost:{running.port}", tls=_tls(client)) as ch:
             assert _models(ch) == 0  # gRPC over a new connection: the renewed certificate verifies
     finally:
+        running.stop(0)
+
+
+def test_a_client_follows_its_renewed_certificate_without_a_restart(database_url, tmp_path, monkeypatch):
+    """The scanner's channels to the enricher and the predictor live as long as the scanner. When
+    cert-manager renews the client's files (here: a new CA for everyone, so that the old
+    certificate is refused), the next call uses them; a channel made once keeps the old ones and
+    fails as soon as its connection is renewed."""
+    monkeypatch.setattr(channels, "CHECK_FILES_SECONDS", 0.0)
+    ca = LocalCA(tmp_path / "ca")
+    server, client = ca.issue("predictor"), ca.issue("scanner")
+    # connections last a second: each call after that makes a new handshake
+    running = start_predictor(
+        database_url, tls=_tls(server), max_connection_age_seconds=1.0, max_connection_age_grace_seconds=0.2
+    )
+    address = f"localhost:{running.port}"
+    following = channels.channel(address, tls=_tls(client))
+    cert, key, ca_pem = _tls(client).read()
+    fixed = grpc.secure_channel(address, grpc.ssl_channel_credentials(ca_pem, key, cert))
+    try:
+        assert _models(following) == 0 and _models(fixed) == 0
+
+        rotated = LocalCA(tmp_path / "ca2")
+        for issued in (rotated.issue("predictor"), rotated.issue("scanner")):  # renewed in place
+            old = server if issued.cert_file.name.startswith("predictor") else client
+            old.key_file.write_bytes(issued.key_file.read_bytes())
+            old.cert_file.write_bytes(issued.cert_file.read_bytes())
+        ca.ca_file.write_bytes(rotated.ca_file.read_bytes())
+        time.sleep(1.5)  # the connections made before are closed by now
+
+        assert _models(following) == 0  # a new channel, the renewed files
+        assert following.generation == 1
+        with pytest.raises(grpc.RpcError) as refused:
+            _models(fixed)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        fixed.close()
+        following.close()
         running.stop(0)

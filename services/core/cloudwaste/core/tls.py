@@ -21,13 +21,26 @@ from cryptography.hazmat.primitives import serialization
 log = logging.getLogger(__name__)
 
 
-def _consistent(cert: bytes, key: bytes) -> None:
+def consistent(cert: bytes, key: bytes) -> None:
     """Raises ValueError unless `key` is the private key of the first certificate of `cert`."""
     leaf = x509.load_pem_x509_certificate(cert)
     private = serialization.load_pem_private_key(key, password=None)
     der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if leaf.public_key().public_bytes(*der) != private.public_key().public_bytes(*der):
         raise ValueError("the key is not the certificate's")
+
+
+def file_stamp(tls: TlsSettings) -> tuple:
+    """What tells the certificate, key and CA files' contents apart: inode, mtime and size each
+    (the kubelet swaps a Secret's files by renaming a folder: new inodes)."""
+    stamps = []
+    for path in (tls.cert_file, tls.key_file, tls.ca_file):
+        try:
+            st = os.stat(path) if path else None
+            stamps.append((st.st_ino, st.st_mtime_ns, st.st_size) if st else None)
+        except OSError:
+            stamps.append("missing")
+    return tuple(stamps)
 
 
 class ServerCertificates:
@@ -40,20 +53,13 @@ class ServerCertificates:
         self._complained: str | None = None
         cert, key, ca = tls.read()  # SettingsError naming the variable: the service does not start
         try:
-            _consistent(cert, key)
+            consistent(cert, key)
         except ValueError as exc:
             raise SettingsError(f"CLOUDWASTE_TLS_KEY_FILE: {exc}") from None
         self._initial = grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
 
     def _stamp(self) -> tuple:
-        stamps = []
-        for path in (self.tls.cert_file, self.tls.key_file, self.tls.ca_file):
-            try:
-                st = os.stat(path) if path else None
-                stamps.append((st.st_ino, st.st_mtime_ns, st.st_size) if st else None)
-            except OSError:
-                stamps.append("missing")
-        return tuple(stamps)
+        return file_stamp(self.tls)
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
@@ -69,7 +75,7 @@ class ServerCertificates:
                 return None
             try:
                 cert, key, ca = self.tls.read()
-                _consistent(cert, key)
+                consistent(cert, key)
             except (SettingsError, ValueError) as exc:
                 if self._complained != str(exc):
                     log.warning("TLS certificate files changed but cannot be served yet: %s", exc)
