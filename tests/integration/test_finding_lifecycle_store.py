@@ -275,4 +275,6 @@ def test_a_page_shows_what_the_columns_say_after_every_kind_of_write(store):
         s.execute(sa.text("UPDATE findings SET resource_display_name = 'renamed' WHERE id = :i"), {"i": ids["vm"]})
     assert unrendered(store, acc) == {"vm"}
     assert {f.resource_name: f for f in listed(store, acc)}["vm"].resource_display_name == "renamed"
+    assert store.render_unrendered() == 1 and unrendered(store, acc) == set()  # an idle scanner's work
+    assert {f.resource_name: f for f in listed(store, acc)}["vm"].resource_display_name == "renamed"
     assert store.get_scan_run(run.id).findings_count == 4

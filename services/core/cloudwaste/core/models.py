@@ -174,6 +174,8 @@ class Finding(Base):
     __table_args__ = (
         Index("ux_findings_identity", "cloud_account_id", "region", "resource_id", "scenario", unique=True),
         Index("ix_findings_page", "create_time", "id"),
+        # the findings without a stored rendering, which an idle scanner renders
+        Index("ix_findings_unrendered", "id", postgresql_where=text("listed_pb IS NULL")),
         # an account's pages (ListFindings' usual filter), newest first, without other accounts' rows
         Index("ix_findings_account_page", "cloud_account_id", "create_time", "id"),
         # ListFindings' count of an account's OPEN findings (expired ignores included) reads the

@@ -778,6 +778,24 @@ class ScannerStore:
             if changes:
                 s.execute(update(Finding), changes)
 
+    def render_unrendered(self, limit: int = 500) -> int:
+        """Stores the rendering of up to `limit` findings that have none: written before migration
+        0028, or changed by a write that did not render them (the trigger cleared theirs). Returns
+        how many. An idle scanner calls it, so that pages come to read stored renderings only."""
+        with self.db.transaction() as s:
+            rows = s.execute(
+                select(*_LISTED_COLUMNS)
+                .where(Finding.listed_pb.is_(None))
+                .order_by(Finding.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # a scan writing them renders them itself
+            ).all()
+            if rows:
+                s.execute(
+                    update(Finding), [{"id": r.id, "listed_pb": rendering.listed_pb(r._mapping)} for r in rows]
+                )
+            return len(rows)
+
     def set_finding_state(
         self,
         finding_id: uuid.UUID,

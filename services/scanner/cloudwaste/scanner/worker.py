@@ -74,6 +74,8 @@ class ScanWorker(ClaimingWorker):
             log.warning("handed over runs whose scanner stopped while collecting their metric history")
         did = self.run_once()
         self.notify_pending()
+        if not did and self.store.render_unrendered():
+            did = True  # more may be left: no pause before the next batch
         return did
 
     def run_once(self) -> bool:

@@ -19,6 +19,10 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("findings", sa.Column("listed_pb", sa.LargeBinary(), nullable=True))
+    # the findings an idle scanner renders (ScannerStore.render_unrendered): every one at first
+    op.create_index(
+        "ix_findings_unrendered", "findings", ["id"], postgresql_where=sa.text("listed_pb IS NULL")
+    )
     op.drop_index("ix_findings_account_state", table_name="findings")
     op.create_index(
         "ix_findings_account_state",
@@ -43,6 +47,7 @@ CREATE TRIGGER findings_listed_pb_stale BEFORE UPDATE ON findings
 
 
 def downgrade() -> None:
+    op.drop_index("ix_findings_unrendered", table_name="findings")
     op.drop_index("ix_findings_account_state", table_name="findings")
     op.create_index("ix_findings_account_state", "findings", ["cloud_account_id", "state"])
     op.execute("DROP TRIGGER findings_listed_pb_stale ON findings")
