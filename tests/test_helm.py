@@ -1655,3 +1655,18 @@ def test_mutual_tls_reaches_every_service_and_caller_and_the_probes_speak_it(cha
         container = _container(_pod_spec(doc))
         assert container["readinessProbe"]["grpc"] == {"port": GRPC_PORT}
         assert not any(e["name"].startswith("CLOUDWASTE_TLS_") for e in container["env"])
+
+
+def test_the_callers_identities_stay_apart_with_the_longest_release_name(chart):
+    """Kubernetes names stop at 63 characters: the full name is cut, never the job's suffix, so the
+    callers keep names that say whose they are ("-caller-e" said little), and their own calls."""
+    from cloudwaste.core.settings import AuthSettings
+
+    docs = _render(chart, {"fullnameOverride": "x" * 63})
+    callers = [a["metadata"]["name"] for a in _of_kind(docs, "ServiceAccount") if "-caller-" in a["metadata"]["name"]]
+    assert sorted(n[n.index("-caller-") :] for n in callers) == ["-caller-export", "-caller-purge"], callers
+    assert all(len(n) <= 63 for n in callers), callers
+    scanner = _pod_spec(_deployments(docs)["scanner"])
+    (kube,) = [i for i in AuthSettings.from_env(_settings_env(_container(scanner))).issuers if i.subject_methods]
+    assert {s.rsplit(":", 1)[1] for s in kube.subject_methods} >= set(callers)
+    assert len({frozenset(m) for m in kube.subject_methods.values()}) == 4  # each its own calls

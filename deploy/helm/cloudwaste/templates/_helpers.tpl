@@ -316,7 +316,9 @@ projected token is how the services know it (auth.mode jwt). One per job, so tha
 only its own calls. Takes a dict: "context" and "job".
 */}}
 {{- define "cloudwaste.callerServiceAccountName" -}}
-{{- printf "%s-caller-%s" (include "cloudwaste.fullname" .context) .job | trunc 63 | trimSuffix "-" }}
+{{- $suffix := printf "-caller-%s" .job -}}
+{{- /* the full name is cut, not the suffix: the three names stay apart at any length */ -}}
+{{- printf "%s%s" (include "cloudwaste.fullname" .context | trunc (int (sub 63 (len $suffix))) | trimSuffix "-") $suffix }}
 {{- end }}
 
 {{/*

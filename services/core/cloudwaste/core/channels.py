@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import grpc
 from cloudwaste.core.auth import TokenFile
-from cloudwaste.core.settings import SettingsError, TlsSettings, env_str
+from cloudwaste.core.settings import TlsSettings, env_str
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,10 @@ class FollowingChannel(grpc.Channel):
     CHECK_FILES_SECONDS; a changed set that holds together (the key is the certificate's) makes
     a new channel for the next calls. A set caught half-written, or unreadable, is not used: the
     current channel stays, said once in the log. Raises SettingsError at creation when the files
-    cannot be read (the process does not start)."""
+    cannot be read (the process does not start).
+
+    The current channel and its generation change together (one tuple), so a call never pairs a
+    channel with another's generation."""
 
     def __init__(self, address: str, options: list, tls: TlsSettings) -> None:
         from cloudwaste.core.tls import file_stamp
@@ -125,23 +128,28 @@ class FollowingChannel(grpc.Channel):
         self._address, self._options, self._tls, self._stamp_of = address, options, tls, file_stamp
         self._lock = threading.Lock()
         self._stamp = file_stamp(tls)
-        self._channel = _secure(address, options, tls.read())
-        self.generation = 0
+        self._now: tuple[grpc.Channel, int] = (_secure(address, options, tls.read()), 0)
         self._checked = time.monotonic()
         self._complained: str | None = None
-        self._retired: list[grpc.Channel] = []
+        self._subscribed: list[tuple] = []
+        self._retiring: list[threading.Timer] = []
+        self._closed = False
+
+    @property
+    def generation(self) -> int:
+        return self._now[1]
 
     def current(self) -> tuple[grpc.Channel, int]:
         """(the channel for the next call, its generation), made anew if the files changed."""
         now = time.monotonic()
-        if now - self._checked < CHECK_FILES_SECONDS:
-            return self._channel, self.generation
+        if now - self._checked < CHECK_FILES_SECONDS or self._closed:
+            return self._now
         with self._lock:
             self._checked = now
             stamp = self._stamp_of(self._tls)
-            if stamp != self._stamp:
+            if stamp != self._stamp and not self._closed:
                 self._renew(stamp)
-            return self._channel, self.generation
+            return self._now
 
     def _renew(self, stamp: tuple) -> None:
         from cloudwaste.core.tls import consistent
@@ -150,17 +158,22 @@ class FollowingChannel(grpc.Channel):
             files = self._tls.read()
             if self._tls.enabled:
                 consistent(files[0], files[1])
-        except (SettingsError, ValueError) as exc:
+            channel = _secure(self._address, self._options, files)
+        except Exception as exc:  # unreadable, half-written, a key gRPC or cryptography refuses
             if self._complained != str(exc):
                 log.warning("TLS client certificate files changed but cannot be used yet: %s", exc)
                 self._complained = str(exc)
             return  # the current channel stays; the next check looks again
-        old, self._channel = self._channel, _secure(self._address, self._options, files)
-        self._stamp, self.generation, self._complained = stamp, self.generation + 1, None
+        old, generation = self._now
+        for callback, try_to_connect in self._subscribed:
+            old.unsubscribe(callback)
+            channel.subscribe(callback, try_to_connect)
+        self._now, self._stamp, self._complained = (channel, generation + 1), stamp, None
         log.info("TLS client certificate reloaded", extra={"cert_file": self._tls.cert_file})
         timer = threading.Timer(RETIRE_AFTER_SECONDS, old.close)
         timer.daemon = True
         timer.start()
+        self._retiring.append(timer)
 
     def _callable(self, kind: str, method: str, *args, **kwargs):
         return _Following(self, kind, method, args, kwargs)
@@ -178,13 +191,23 @@ class FollowingChannel(grpc.Channel):
         return self._callable("stream_stream", method, *args, **kwargs)
 
     def subscribe(self, callback, try_to_connect=False):
-        self._channel.subscribe(callback, try_to_connect)
+        with self._lock:
+            self._subscribed.append((callback, try_to_connect))
+            self._now[0].subscribe(callback, try_to_connect)
 
     def unsubscribe(self, callback):
-        self._channel.unsubscribe(callback)
+        with self._lock:
+            self._subscribed = [(c, t) for c, t in self._subscribed if c is not callback]
+            self._now[0].unsubscribe(callback)
 
     def close(self):
-        self._channel.close()
+        with self._lock:
+            self._closed = True
+            for timer in self._retiring:  # the replaced channels too, now
+                timer.cancel()
+                timer.function()
+            self._retiring.clear()
+            self._now[0].close()
 
     def __enter__(self):
         return self
@@ -199,14 +222,15 @@ class _Following:
 
     def __init__(self, owner: FollowingChannel, kind: str, method: str, args: tuple, kwargs: dict) -> None:
         self._owner, self._kind, self._method, self._args, self._kwargs = owner, kind, method, args, kwargs
-        self._generation, self._callable = -1, None
+        self._made: tuple[int, object] = (-1, None)  # (generation, its multi-callable): one tuple
 
     def _current(self):
         channel, generation = self._owner.current()
-        if generation != self._generation:
-            self._callable = getattr(channel, self._kind)(self._method, *self._args, **self._kwargs)
-            self._generation = generation
-        return self._callable
+        made = self._made
+        if made[0] != generation:
+            made = (generation, getattr(channel, self._kind)(self._method, *self._args, **self._kwargs))
+            self._made = made
+        return made[1]
 
     def __call__(self, *args, **kwargs):
         return self._current()(*args, **kwargs)

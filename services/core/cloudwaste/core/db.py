@@ -64,14 +64,18 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session whose work commits on success and rolls back on any error."""
+    def transaction(self, snapshot: bool = False) -> Iterator[Session]:
+        """A session whose work commits on success and rolls back on any error. With `snapshot`,
+        every statement sees the database as the first one did (REPEATABLE READ): for reads of
+        several statements that must agree."""
         left = deadlines.remaining()
         if left is not None and left <= 0:
             raise DeadlineExceeded("the caller's deadline passed before the database was asked")
         session = self._sessions()
         try:
             with session.begin():
+                if snapshot:  # psycopg opens the transaction with it: no extra round trip
+                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
                 if left is not None:  # the database stops when the caller has given up
                     session.connection().exec_driver_sql(
                         f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}"

@@ -31,6 +31,7 @@ from cloudwaste.core.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 from cloudwaste.core.models import (
     CloudAccount,
@@ -692,7 +693,8 @@ class ScannerStore:
             "limit": page_size + 1,
             "count_limit": EXACT_TOTAL_UP_TO + 1,
         }
-        with self.db.transaction() as s:
+        # one snapshot: the findings read again from their columns are those the page found
+        with self.db.transaction(snapshot=True) as s:
             run = s.get(ScanRun, flt.scan_run_id) if flt.scan_run_id else None
             if flt.scan_run_id and (
                 run is None or (flt.tenant is not None and _account_tenant(s, run.cloud_account_id) != flt.tenant)
@@ -781,8 +783,17 @@ class ScannerStore:
     def render_unrendered(self, limit: int = 500) -> int:
         """Stores the rendering of up to `limit` findings that have none: written before migration
         0028, or changed by a write that did not render them (the trigger cleared theirs). Returns
-        how many. An idle scanner calls it, so that pages come to read stored renderings only."""
+        how many. An idle scanner calls it, so that pages come to read stored renderings only.
+        Background work: it waits for no lock (a table locked by a migration or an operator), it
+        answers 0 and tries again at the next poll."""
+        try:
+            return self._render_unrendered(limit)
+        except Unavailable:  # lock_not_available, or the database away: the next poll tries again
+            return 0
+
+    def _render_unrendered(self, limit: int) -> int:
         with self.db.transaction() as s:
+            s.connection().exec_driver_sql("SET LOCAL lock_timeout = '50ms'")
             rows = s.execute(
                 select(*_LISTED_COLUMNS)
                 .where(Finding.listed_pb.is_(None))
@@ -1538,7 +1549,11 @@ class _ScopeWriter:
 
 
 def _jsonable(d: dict) -> dict:
-    return json.loads(json.dumps(d, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o)))
+    """`d` as a JSONB column gives it back (a finding's rendering is made from this): -0.0 is 0.0."""
+    return json.loads(
+        json.dumps(d, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o)),
+        parse_float=lambda text: float(text) + 0.0,
+    )
 
 
 def _release_ml_rows(s: Session, run_ids: list[uuid.UUID]) -> None:
