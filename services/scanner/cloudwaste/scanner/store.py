@@ -693,8 +693,35 @@ class ScannerStore:
             "limit": page_size + 1,
             "count_limit": EXACT_TOTAL_UP_TO + 1,
         }
-        # one snapshot: the findings read again from their columns are those the page found
-        with self.db.transaction(snapshot=True) as s:
+        # A page whose findings all have a stored rendering is one statement. One with findings
+        # to render from their columns reads them by a second statement: then the whole page is
+        # read again in one snapshot, so that the second sees what the first found (a finding
+        # deleted or decided in between would fail the call, or show on a page of another state).
+        read = self._page(flt, shape, params, position, total, page_size, snapshot=False)
+        if read is None:
+            read = self._page(flt, shape, params, position, total, page_size, snapshot=True)
+        rows, stale, token, total = read
+        page = []
+        for r in rows:
+            listed = r.listed_pb
+            if listed is None:
+                (f,) = _shown([SimpleNamespace(**stale[r.id]._mapping)])
+                listed = rendering.listed_pb(f)
+            page.append(
+                ListedFinding(
+                    r.id,
+                    r.create_time,
+                    r.expected_monthly_saving,
+                    rendering.with_parts(listed, r.parts_monthly_cost, r.currency),
+                )
+            )
+        return page, token, total
+
+    def _page(self, flt, shape, params, position, total, page_size: int, snapshot: bool):
+        """(page rows, the unrendered ones' columns by id, next token, total); None when, outside
+        a snapshot, some rows have no stored rendering (see list_findings)."""
+        by_saving = shape.by_saving
+        with self.db.transaction(snapshot=snapshot) as s:
             run = s.get(ScanRun, flt.scan_run_id) if flt.scan_run_id else None
             if flt.scan_run_id and (
                 run is None or (flt.tenant is not None and _account_tenant(s, run.cloud_account_id) != flt.tenant)
@@ -716,24 +743,12 @@ class ScannerStore:
                 token = _finding_token(rows[-1], by_saving, flt.as_dict(), total)
             unrendered, stale = [r.id for r in rows if r.listed_pb is None], {}
             if unrendered:  # written without a rendering, or an ignore expired since: from the columns
+                if not snapshot:
+                    return None
                 stale = {
                     r.id: r for r in s.execute(select(*_LISTED_COLUMNS).where(Finding.id.in_(unrendered)))
                 }
-        page = []
-        for r in rows:
-            listed = r.listed_pb
-            if listed is None:
-                (f,) = _shown([SimpleNamespace(**stale[r.id]._mapping)])
-                listed = rendering.listed_pb(f)
-            page.append(
-                ListedFinding(
-                    r.id,
-                    r.create_time,
-                    r.expected_monthly_saving,
-                    rendering.with_parts(listed, r.parts_monthly_cost, r.currency),
-                )
-            )
-        return page, token, total
+        return rows, stale, token, total
 
     @staticmethod
     def token_after(flt: FindingFilter, finding, total: int) -> str:
