@@ -299,6 +299,11 @@ def test_findings_live_across_scans_decisions_and_a_restart(stack, big_estate):
     run5 = scan(scanner, account)
     final = {f.name: f for f in findings(scanner, cloud_account=account, all_states=True)}
     assert run5.reopened_findings_count == len(snapshots) and run5.new_findings_count == 0
+    # after five scans, decisions, a restart, scores and resolve / reopen cycles, every finding a
+    # page shows (the rendering its last write stored) is the one GetFinding renders from its columns
+    for f in final.values():
+        got = scanner.GetFinding(scanner_service_pb2.GetFindingRequest(name=f.name), timeout=10).finding
+        assert got == f, (f.name, got, f)
     assert all(final[f.name].state == OPEN and not final[f.name].resolve_scan_run for f in snapshots)
     # one never decided before (the ignore that expired was a snapshot too: its earlier rows say
     # "ignored", rightly, as the rows of a cycle that ended)
